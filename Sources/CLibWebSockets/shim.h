@@ -1,0 +1,43 @@
+// Exposes libwebsockets to Swift: macros and variadic functions Swift cannot
+// import become static inline functions here.
+#ifndef SWITCHBOARD_CLIBWEBSOCKETS_SHIM_H
+#define SWITCHBOARD_CLIBWEBSOCKETS_SHIM_H
+#include <libwebsockets.h>
+
+static inline size_t sb_lws_pre(void) { return LWS_PRE; }
+
+static inline void sb_lws_set_log_level(int level) { lws_set_log_level(level, NULL); }
+
+static inline int sb_lws_write_text(struct lws *wsi, unsigned char *buf, size_t len) {
+    return lws_write(wsi, buf, len, LWS_WRITE_TEXT);
+}
+
+static inline int sb_lws_write_binary(struct lws *wsi, unsigned char *buf, size_t len) {
+    return lws_write(wsi, buf, len, LWS_WRITE_BINARY);
+}
+
+/// Writes one fragment of a message: first says whether this starts the
+/// message, final whether it ends it.
+static inline int sb_lws_write_fragment(struct lws *wsi, unsigned char *buf, size_t len,
+                                        int binary, int first, int final) {
+    int flags = lws_write_ws_flags(binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT, first, final);
+    return lws_write(wsi, buf, len, (enum lws_write_protocol)flags);
+}
+
+static inline int sb_lws_write_http_final(struct lws *wsi, unsigned char *buf, size_t len) {
+    return lws_write(wsi, buf, len, LWS_WRITE_HTTP_FINAL);
+}
+
+static inline int sb_lws_write_http(struct lws *wsi, unsigned char *buf, size_t len) {
+    return lws_write(wsi, buf, len, LWS_WRITE_HTTP);
+}
+
+static inline int sb_lws_write_http_headers(struct lws *wsi, unsigned char *buf, size_t len) {
+    return lws_write(wsi, buf, len, LWS_WRITE_HTTP_HEADERS);
+}
+
+static inline int sb_lws_write_pong(struct lws *wsi, unsigned char *buf, size_t len) {
+    return lws_write(wsi, buf, len, LWS_WRITE_PONG);
+}
+
+#endif

@@ -1,0 +1,39 @@
+// Typed authentication errors with stable codes; messages never contain the
+// token, keys, or signature bytes.
+
+/// Why a token or API key was rejected.
+public struct AuthError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Stable reason codes.
+    public enum Code: String, Sendable, CaseIterable {
+        case malformed = "malformed"
+        case unsupportedAlgorithm = "unsupported_algorithm"
+        case badSignature = "bad_signature"
+        case expired = "expired"
+        case notYetValid = "not_yet_valid"
+        case wrongIssuer = "wrong_issuer"
+        case wrongAudience = "wrong_audience"
+        case missingSubject = "missing_subject"
+        case badKey = "bad_key"
+        case unknownAPIKey = "unknown_api_key"
+    }
+
+    /// The reason.
+    public let code: Code
+    /// A message safe to show to the caller.
+    public var description: String {
+        switch code {
+        case .malformed: return "token is malformed"
+        case .unsupportedAlgorithm: return "token algorithm is not accepted"
+        case .badSignature: return "token signature is invalid"
+        case .expired: return "token has expired"
+        case .notYetValid: return "token is not yet valid"
+        case .wrongIssuer: return "token issuer is not accepted"
+        case .wrongAudience: return "token audience is not accepted"
+        case .missingSubject: return "token has no subject"
+        case .badKey: return "key material could not be loaded"
+        case .unknownAPIKey: return "API key is not recognised"
+        }
+    }
+
+    init(_ code: Code) { self.code = code }
+}

@@ -1,0 +1,91 @@
+// Frames a client sends, decoded from JSON text with stable error codes.
+
+/// A frame received from a client (protocol `switchboard.v1`).
+public enum ClientFrame: Equatable, Sendable {
+    /// First-frame authentication with a JWT.
+    case auth(id: String?, token: String)
+    /// Replaces the connection's token before it expires.
+    case refresh(id: String?, token: String)
+    /// Application-level ping; answered with `pong`.
+    case ping(id: String?)
+    /// Subscribes to a channel.
+    case subscribe(id: String?, channel: String)
+    /// Unsubscribes from a channel.
+    case unsubscribe(id: String?, channel: String)
+
+    /// The request id the reply echoes.
+    public var requestID: String? {
+        switch self {
+        case .auth(let id, _), .refresh(let id, _), .ping(let id),
+             .subscribe(let id, _), .unsubscribe(let id, _):
+            return id
+        }
+    }
+}
+
+/// Why a client frame could not be decoded; carries the wire error code.
+public struct FrameDecodingError: Error, Equatable, Sendable {
+    /// The stable code sent in the `error` frame.
+    public let code: ErrorCode
+    /// A message safe to send to the client.
+    public let message: String
+    /// The request id, when it could be read.
+    public let requestID: String?
+}
+
+extension ClientFrame {
+    /// Decodes one text frame.
+    public static func decode<Bytes: Collection>(_ bytes: Bytes) throws(FrameDecodingError) -> ClientFrame
+    where Bytes.Element == UInt8 {
+        let json: JSON
+        do {
+            json = try JSON.parse(bytes, maxDepth: 32)
+        } catch {
+            throw FrameDecodingError(code: .badJSON, message: "frame is not valid JSON: \((error as? JSONError)?.reason ?? "unreadable")", requestID: nil)
+        }
+        return try decode(json)
+    }
+
+    /// Decodes a parsed frame.
+    public static func decode(_ json: JSON) throws(FrameDecodingError) -> ClientFrame {
+        guard json.isObject else {
+            throw FrameDecodingError(code: .badFrame, message: "frame must be a JSON object", requestID: nil)
+        }
+        var id: String?
+        switch json["id"] {
+        case nil, .null?: id = nil
+        case .string(let s)?: id = s
+        case .int(let i)?: id = String(i)
+        default:
+            throw FrameDecodingError(code: .badFrame, message: "id must be a string or integer", requestID: nil)
+        }
+        if let candidate = id, candidate.utf8.count > 128 {
+            throw FrameDecodingError(code: .badFrame, message: "id longer than 128 bytes", requestID: nil)
+        }
+        guard let typeValue = json["type"] else {
+            throw FrameDecodingError(code: .missingField, message: "missing field 'type'", requestID: id)
+        }
+        guard let type = typeValue.stringValue else {
+            throw FrameDecodingError(code: .badFrame, message: "'type' must be a string", requestID: id)
+        }
+        func requiredString(_ name: String) throws(FrameDecodingError) -> String {
+            guard let value = json[name] else {
+                throw FrameDecodingError(code: .missingField, message: "missing field '\(name)'", requestID: id)
+            }
+            guard let s = value.stringValue, !s.isEmpty else {
+                throw FrameDecodingError(code: .badFrame, message: "'\(name)' must be a non-empty string", requestID: id)
+            }
+            return s
+        }
+        switch type {
+        case "auth": return .auth(id: id, token: try requiredString("token"))
+        case "refresh": return .refresh(id: id, token: try requiredString("token"))
+        case "ping": return .ping(id: id)
+        case "subscribe": return .subscribe(id: id, channel: try requiredString("channel"))
+        case "unsubscribe": return .unsubscribe(id: id, channel: try requiredString("channel"))
+        default:
+            let shown = type.count > 40 ? String(type.prefix(40)) + "…" : type
+            throw FrameDecodingError(code: .unknownType, message: "unknown frame type '\(shown)'", requestID: id)
+        }
+    }
+}

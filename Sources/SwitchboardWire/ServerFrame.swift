@@ -1,0 +1,103 @@
+// Frames the hub sends, encoded once into bytes that may be shared by many
+// recipients.
+
+/// An encoded outbound frame. Immutable and shared: a publication is encoded
+/// once and the same instance is queued for every subscriber.
+public final class OutboundFrame: @unchecked Sendable {
+    /// Bytes reserved in front of the payload for the transport's header
+    /// (libwebsockets' LWS_PRE must fit in it; the LWS layer checks).
+    public static let headroom = 32
+
+    /// Headroom followed by the UTF-8 JSON payload. The transport may write
+    /// into the headroom (single-threaded, one send at a time).
+    public var storage: [UInt8]
+
+    /// Payload length in bytes.
+    public var payloadCount: Int { storage.count - Self.headroom }
+
+    /// Wraps a writer that was created with `OutboundFrame.headroom`.
+    public init(writer: JSONWriter) {
+        storage = writer.bytes
+    }
+
+    /// The payload as text (tests and logs).
+    public var text: String { String(decoding: storage[Self.headroom...], as: UTF8.self) }
+}
+
+/// Builders for every frame type the hub sends.
+public enum ServerFrame {
+    private static func begin(_ type: StaticString, id: String?) -> JSONWriter {
+        var w = JSONWriter(headroom: OutboundFrame.headroom)
+        w.raw("{\"type\":\"")
+        w.raw(type)
+        w.raw("\"")
+        if let id {
+            w.key("id")
+            w.string(id)
+        }
+        return w
+    }
+
+    private static func end(_ w: inout JSONWriter) -> OutboundFrame {
+        w.raw("}")
+        return OutboundFrame(writer: w)
+    }
+
+    /// `welcome`: authentication succeeded.
+    public static func welcome(id: String?, connection: String, user: String, role: String, expiresAt: Int64?) -> OutboundFrame {
+        var w = begin("welcome", id: id)
+        w.key("connection"); w.string(connection)
+        w.key("user"); w.string(user)
+        w.key("role"); w.string(role)
+        w.key("channel"); w.string("user:" + user)
+        if let expiresAt { w.key("expires_at"); w.int(expiresAt) }
+        w.key("protocol"); w.string("switchboard.v1")
+        return end(&w)
+    }
+
+    /// `refreshed`: a new token was accepted.
+    public static func refreshed(id: String?, expiresAt: Int64?) -> OutboundFrame {
+        var w = begin("refreshed", id: id)
+        if let expiresAt { w.key("expires_at"); w.int(expiresAt) } else { w.key("expires_at"); w.raw("null") }
+        return end(&w)
+    }
+
+    /// `pong`: the answer to `ping`.
+    public static func pong(id: String?, serverTimeMillis: Int64) -> OutboundFrame {
+        var w = begin("pong", id: id)
+        w.key("time"); w.int(serverTimeMillis)
+        return end(&w)
+    }
+
+    /// `subscribed`: the subscription is live.
+    public static func subscribed(id: String?, channel: String) -> OutboundFrame {
+        var w = begin("subscribed", id: id)
+        w.key("channel"); w.string(channel)
+        return end(&w)
+    }
+
+    /// `unsubscribed`: the subscription ended.
+    public static func unsubscribed(id: String?, channel: String) -> OutboundFrame {
+        var w = begin("unsubscribed", id: id)
+        w.key("channel"); w.string(channel)
+        return end(&w)
+    }
+
+    /// `publication`: data published to a channel. `data` is already valid
+    /// JSON text; `sentAtMicros` lets load tools measure delivery latency.
+    public static func publication(channel: String, data: [UInt8], sentAtMicros: Int64) -> OutboundFrame {
+        var w = begin("publication", id: nil)
+        w.key("channel"); w.string(channel)
+        w.key("ts"); w.int(sentAtMicros)
+        w.key("data"); w.raw(data)
+        return end(&w)
+    }
+
+    /// `error`: a request failed or a frame was rejected.
+    public static func error(id: String?, code: ErrorCode, message: String) -> OutboundFrame {
+        var w = begin("error", id: id)
+        w.key("code"); w.string(code.rawValue)
+        w.key("message"); w.string(message)
+        return end(&w)
+    }
+}
