@@ -1,0 +1,54 @@
+// Channel names and who may subscribe or publish to them.
+
+/// A parsed channel name.
+public enum Channel: Hashable, Sendable {
+    /// `user:<id>`: one user's private channel; every connection of the user
+    /// is subscribed to it automatically.
+    case user(String)
+    /// `topic:<name>`: a broadcast channel any authenticated user may
+    /// subscribe to and only backends publish to.
+    case topic(String)
+
+    /// Longest accepted channel name, in bytes.
+    public static let maxLength = 200
+
+    /// Parses `kind:name`; nil for unknown kinds, empty names, names over
+    /// `maxLength` or with characters outside `[A-Za-z0-9_.:@=+-]`.
+    public init?(_ name: String) {
+        guard name.utf8.count <= Self.maxLength, let colon = name.firstIndex(of: ":") else { return nil }
+        let kind = name[..<colon]
+        let rest = String(name[name.index(after: colon)...])
+        guard !rest.isEmpty, rest.utf8.allSatisfy(Self.isAllowed) else { return nil }
+        switch kind {
+        case "user": self = .user(rest)
+        case "topic": self = .topic(rest)
+        default: return nil
+        }
+    }
+
+    private static func isAllowed(_ c: UInt8) -> Bool {
+        switch c {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+             UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        default:
+            return "_.:@=+-".utf8.contains(c)
+        }
+    }
+
+    /// The wire name.
+    public var name: String {
+        switch self {
+        case .user(let id): return "user:" + id
+        case .topic(let t): return "topic:" + t
+        }
+    }
+
+    /// Whether a user may subscribe.
+    public func maySubscribe(user: String) -> Bool {
+        switch self {
+        case .user(let id): return id == user
+        case .topic: return true
+        }
+    }
+}

@@ -1,0 +1,248 @@
+// The hub: connection lifecycle, authentication, subscriptions and
+// publication. Owned by the loop thread; every method runs there.
+import Logging
+import SwitchboardAuth
+import SwitchboardWire
+
+/// The loop-owned core of Switchboard.
+public final class Hub {
+    let configuration: HubConfiguration
+    let verifier: JWTVerifier
+    let clock: HubClock
+    let store: HubStore
+    let metrics: HubMetrics
+    let logger: Logger
+    /// The network layer; set once at start-up.
+    public weak var transport: Transport?
+    /// Renders `/metrics`; set by the executable.
+    public var metricsRenderer: (() -> String)?
+
+    struct Connection {
+        var session: ConnectionSession
+        var limiter: TokenBucket
+        var droppedFrames = 0
+        var badFrames = 0
+    }
+
+    private(set) var connections: [ConnectionID: Connection] = [:]
+    private(set) var registry = ChannelRegistry()
+    private var connectionsPerUser: [String: Int] = [:]
+    private var shuttingDown = false
+    private var authenticatedCount = 0
+
+    /// A hub.
+    public init(configuration: HubConfiguration, clock: HubClock, store: HubStore, metrics: HubMetrics, logger: Logger) {
+        self.configuration = configuration
+        self.verifier = JWTVerifier(configuration.jwt)
+        self.clock = clock
+        self.store = store
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Number of open connections.
+    public var connectionCount: Int { connections.count }
+
+    func connectionsPerUserCount(_ user: String) -> Int { connectionsPerUser[user] ?? 0 }
+
+    // MARK: Connection lifecycle
+
+    /// A WebSocket connection opened. `token` is the one from the
+    /// `Authorization` header or `?token=`, if any.
+    public func connectionOpened(_ id: ConnectionID, token: String?) {
+        let now = clock.nowMillis()
+        let connection = Connection(session: ConnectionSession(deadlineMillis: now + configuration.authTimeoutMillis),
+                                    limiter: TokenBucket(ratePerSecond: configuration.framesPerSecond,
+                                                         burst: configuration.frameBurst, nowMillis: now))
+        connections[id] = connection
+        metrics.connections.record(connections.count)
+        if shuttingDown {
+            perform(.close(.goingAway), on: id)
+            return
+        }
+        if let token {
+            let action = connections[id]!.session.authenticate(requestID: nil, verify(token, now: now))
+            perform(action, on: id)
+        }
+    }
+
+    /// A WebSocket connection closed (for any reason).
+    public func connectionClosed(_ id: ConnectionID) {
+        guard let connection = connections.removeValue(forKey: id) else { return }
+        registry.removeAll(for: id)
+        metrics.connections.record(connections.count)
+        if let principal = connection.session.principal {
+            authenticatedCount -= 1
+            metrics.authenticated.record(authenticatedCount)
+            let remaining = (connectionsPerUser[principal.user] ?? 1) - 1
+            if remaining <= 0 {
+                connectionsPerUser[principal.user] = nil
+                store.recordDisconnect(user: principal.user, atMillis: clock.nowMillis())
+            } else {
+                connectionsPerUser[principal.user] = remaining
+            }
+        }
+    }
+
+    /// A complete text message arrived.
+    public func textReceived(_ id: ConnectionID, _ bytes: UnsafeRawBufferPointer) {
+        guard var connection = connections[id] else { return }
+        let now = clock.nowMillis()
+        guard admitFrame(&connection, id: id, now: now) else { return }
+        let frame: ClientFrame
+        do {
+            frame = try ClientFrame.decode(bytes)
+        } catch {
+            connections[id] = connection
+            rejectBadFrame(id, error.requestID, error.code, error.message)
+            return
+        }
+        connections[id] = connection
+        handle(frame, from: id, now: now)
+    }
+
+    /// A binary message arrived; the protocol is text only.
+    public func binaryReceived(_ id: ConnectionID) {
+        guard var connection = connections[id] else { return }
+        guard admitFrame(&connection, id: id, now: clock.nowMillis()) else { return }
+        connections[id] = connection
+        rejectBadFrame(id, nil, .binaryNotSupported, "binary frames are not supported; send JSON text")
+    }
+
+    /// Rate limiting: true when the frame may be processed.
+    private func admitFrame(_ connection: inout Connection, id: ConnectionID, now: Int64) -> Bool {
+        if connection.limiter.take(nowMillis: now) { return true }
+        connection.droppedFrames += 1
+        connections[id] = connection
+        if connection.droppedFrames == 1 || connection.droppedFrames % 20 == 0 {
+            transport?.send(ServerFrame.error(id: nil, code: .rateLimited,
+                                              message: "too many frames; slow down"), to: id)
+        }
+        if connection.droppedFrames > configuration.rateLimitGrace {
+            closeConnection(id, .rateLimited)
+        }
+        return false
+    }
+
+    private func rejectBadFrame(_ id: ConnectionID, _ requestID: String?, _ code: ErrorCode, _ message: String) {
+        metrics.badFrames.increment()
+        guard var connection = connections[id] else { return }
+        connection.badFrames += 1
+        connections[id] = connection
+        transport?.send(ServerFrame.error(id: requestID, code: code, message: message), to: id)
+        if connection.badFrames > configuration.badFrameLimit {
+            closeConnection(id, .badFrames)
+        }
+    }
+
+    private func handle(_ frame: ClientFrame, from id: ConnectionID, now: Int64) {
+        switch frame {
+        case .auth(let requestID, let token):
+            let action = connections[id]!.session.authenticate(requestID: requestID, verify(token, now: now))
+            perform(action, on: id)
+        case .refresh(let requestID, let token):
+            let action = connections[id]!.session.refresh(requestID: requestID, verify(token, now: now))
+            perform(action, on: id)
+        case .ping(let requestID):
+            transport?.send(ServerFrame.pong(id: requestID, serverTimeMillis: now), to: id)
+        case .subscribe(let requestID, let name):
+            guard let principal = requirePrincipal(id, requestID) else { return }
+            guard let channel = Channel(name) else {
+                transport?.send(ServerFrame.error(id: requestID, code: .badChannel, message: "unknown or malformed channel"), to: id)
+                return
+            }
+            guard channel.maySubscribe(user: principal.user) else {
+                transport?.send(ServerFrame.error(id: requestID, code: .forbidden, message: "not allowed to subscribe to this channel"), to: id)
+                return
+            }
+            registry.subscribe(id, to: channel.name)
+            transport?.send(ServerFrame.subscribed(id: requestID, channel: channel.name), to: id)
+        case .unsubscribe(let requestID, let name):
+            guard let principal = requirePrincipal(id, requestID) else { return }
+            if name == Channel.user(principal.user).name {
+                transport?.send(ServerFrame.error(id: requestID, code: .forbidden, message: "the user channel cannot be left"), to: id)
+                return
+            }
+            registry.unsubscribe(id, from: name)
+            transport?.send(ServerFrame.unsubscribed(id: requestID, channel: name), to: id)
+        }
+    }
+
+    private func requirePrincipal(_ id: ConnectionID, _ requestID: String?) -> Principal? {
+        if let principal = connections[id]?.session.principal { return principal }
+        transport?.send(ServerFrame.error(id: requestID, code: .notAuthenticated, message: "authenticate first"), to: id)
+        return nil
+    }
+
+    func verify(_ token: String, now: Int64) -> Result<Claims, AuthError> {
+        Result { () throws(AuthError) in try verifier.verify(token, now: now / 1000) }
+    }
+
+    private func perform(_ action: ConnectionSession.Action, on id: ConnectionID) {
+        switch action {
+        case .none:
+            break
+        case .admit(let requestID, let principal):
+            authenticatedCount += 1
+            metrics.authenticated.record(authenticatedCount)
+            registry.subscribe(id, to: Channel.user(principal.user).name)
+            let count = connectionsPerUser[principal.user, default: 0] + 1
+            connectionsPerUser[principal.user] = count
+            transport?.send(ServerFrame.welcome(id: requestID, connection: String(id), user: principal.user,
+                                                role: principal.role, expiresAt: principal.expiresAtMillis.map { $0 / 1000 }), to: id)
+            if count == 1 {
+                store.recordConnect(user: principal.user, role: principal.role, atMillis: clock.nowMillis())
+            }
+        case .refreshed(let requestID, let principal):
+            transport?.send(ServerFrame.refreshed(id: requestID, expiresAt: principal.expiresAtMillis.map { $0 / 1000 }), to: id)
+        case .reject(let requestID, let code, let message, let close):
+            transport?.send(ServerFrame.error(id: requestID, code: code, message: message), to: id)
+            if let close { closeConnection(id, close) }
+        case .close(let code):
+            closeConnection(id, code)
+        }
+    }
+
+    private func closeConnection(_ id: ConnectionID, _ code: CloseCode) {
+        connections[id]?.session.markClosing()
+        if code != .goingAway { metrics.closes.increment() }
+        transport?.close(id, code: code)
+    }
+
+    // MARK: Time and shutdown
+
+    /// Enforces auth deadlines and token expiry; the loop calls it a few times a second.
+    public func tick() {
+        let now = clock.nowMillis()
+        var actions: [(ConnectionID, ConnectionSession.Action)] = []
+        for (id, var connection) in connections {
+            let action = connection.session.tick(nowMillis: now)
+            if action != .none {
+                connections[id] = connection
+                actions.append((id, action))
+            }
+        }
+        for (id, action) in actions { perform(action, on: id) }
+    }
+
+    /// Stops admitting connections and closes every open one with 1001.
+    public func beginShutdown() {
+        shuttingDown = true
+        for id in connections.keys { closeConnection(id, .goingAway) }
+    }
+
+    // MARK: Publication
+
+    /// Publishes JSON `data` to every subscriber of `channel`; the frame is
+    /// encoded once. Returns the number of subscribers it was queued for.
+    @discardableResult
+    public func publish(channel: String, data: [UInt8]) -> Int {
+        metrics.publications.increment()
+        let subscribers = registry.subscribers(of: channel)
+        guard !subscribers.isEmpty, let transport else { return 0 }
+        let frame = ServerFrame.publication(channel: channel, data: data, sentAtMicros: clock.nowMicros())
+        for id in subscribers { transport.send(frame, to: id) }
+        metrics.deliveries.increment(by: subscribers.count)
+        return subscribers.count
+    }
+}

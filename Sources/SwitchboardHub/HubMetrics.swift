@@ -1,0 +1,38 @@
+// The hub's metrics through swift-metrics; the executable bootstraps the
+// Prometheus backend, tests may bootstrap their own.
+import Metrics
+
+/// Counters and gauges the hub and its transport update.
+public final class HubMetrics: @unchecked Sendable {
+    /// Open WebSocket connections.
+    public let connections = Gauge(label: "switchboard_connections")
+    /// Authenticated WebSocket connections.
+    public let authenticated = Gauge(label: "switchboard_connections_authenticated")
+    /// Frames received.
+    public let framesIn = Counter(label: "switchboard_frames_in_total")
+    /// Frames sent.
+    public let framesOut = Counter(label: "switchboard_frames_out_total")
+    /// Payload bytes received.
+    public let bytesIn = Counter(label: "switchboard_bytes_in_total")
+    /// Payload bytes sent.
+    public let bytesOut = Counter(label: "switchboard_bytes_out_total")
+    /// Publications accepted.
+    public let publications = Counter(label: "switchboard_publications_total")
+    /// Frames queued for subscribers by publications.
+    public let deliveries = Counter(label: "switchboard_deliveries_total")
+    /// Frames rejected as malformed.
+    public let badFrames = Counter(label: "switchboard_bad_frames_total")
+    /// Connections closed by the hub, any reason but shutdown.
+    public let closes = Counter(label: "switchboard_closes_total")
+    /// Messages waiting in the loop's mailbox.
+    public let mailboxDepth = Gauge(label: "switchboard_mailbox_depth")
+    /// Jobs waiting for the store.
+    public let storeQueueDepth = Gauge(label: "switchboard_store_queue_depth")
+    /// Jobs per group commit.
+    public let groupCommitBatch = Recorder(label: "switchboard_group_commit_batch_size", aggregate: true)
+    /// HTTP requests served.
+    public let httpRequests = Counter(label: "switchboard_http_requests_total")
+
+    /// Metrics through the bootstrapped backend.
+    public init() {}
+}
