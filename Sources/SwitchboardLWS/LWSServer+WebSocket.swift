@@ -1,0 +1,175 @@
+// The switchboard.v1 WebSocket side: receive with fragment accumulation and
+// size bound, a bounded outbound queue of shared frames, closes with codes.
+import SwitchboardHub
+import SwitchboardWire
+internal import CLibWebSockets
+
+/// One WebSocket connection's transport state.
+final class WebSocketConnection {
+    let wsi: OpaquePointer
+    var queue: [OutboundFrame] = []
+    var queueHead = 0
+    var queuedBytes = 0
+    var receiving: [UInt8] = []
+    var receivingBinary = false
+    var oversized = false
+    var pendingClose: CloseCode?
+
+    init(wsi: OpaquePointer) { self.wsi = wsi }
+}
+
+func switchboardWebSocketCallback(_ wsi: OpaquePointer?, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?, _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
+    guard let server = server(of: wsi) else { return 0 }
+    return server.webSocketEvent(wsi!, reason, user, input, length)
+}
+
+extension LWSServer: Transport {
+    func webSocketEvent(_ wsi: OpaquePointer, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?,
+                        _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
+        switch reason {
+        case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+            mailbox.drain()
+            metrics.mailboxDepth.record(mailbox.depth)
+            return 0
+        case LWS_CALLBACK_ESTABLISHED:
+            let id = allocateID()
+            user?.storeBytes(of: id, as: UInt64.self)
+            sockets[id] = WebSocketConnection(wsi: wsi)
+            hub.connectionOpened(id, token: handshakeToken(wsi))
+            return 0
+        case LWS_CALLBACK_RECEIVE:
+            return receive(sessionID(user), wsi, input, length)
+        case LWS_CALLBACK_SERVER_WRITEABLE:
+            return writeable(sessionID(user))
+        case LWS_CALLBACK_CLOSED:
+            let id = sessionID(user)
+            if sockets.removeValue(forKey: id) != nil { hub.connectionClosed(id) }
+            return 0
+        default:
+            return 0
+        }
+    }
+
+    /// The token from `Authorization: Bearer` or `?token=`.
+    private func handshakeToken(_ wsi: OpaquePointer) -> String? {
+        if let header = headerValue(wsi, WSI_TOKEN_HTTP_AUTHORIZATION), header.count > 7,
+           header.prefix(7).lowercased() == "bearer " {
+            return String(header.dropFirst(7))
+        }
+        var buffer = [CChar](repeating: 0, count: 8192)
+        let found = buffer.withUnsafeMutableBufferPointer { b in
+            lws_get_urlarg_by_name(wsi, "token=", b.baseAddress, Int32(b.count)) != nil
+        }
+        guard found else { return nil }
+        let all = String(cString: buffer)
+        guard let eq = all.firstIndex(of: "=") else { return nil }
+        let value = String(all[all.index(after: eq)...])
+        return value.isEmpty ? nil : value
+    }
+
+    private func receive(_ id: ConnectionID, _ wsi: OpaquePointer, _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
+        guard let conn = sockets[id] else { return -1 }
+        if conn.receiving.isEmpty && lws_is_first_fragment(wsi) != 0 {
+            conn.receivingBinary = lws_frame_is_binary(wsi) != 0
+            conn.oversized = false
+        }
+        if conn.receiving.count + length > options.maxFrameBytes {
+            // Close 1009 as RFC 6455 says; nothing more is read.
+            metrics.badFrames.increment()
+            sb_close_reason(wsi, CloseCode.messageTooBig)
+            return -1
+        }
+        if let input, length > 0 {
+            conn.receiving.append(contentsOf: UnsafeRawBufferPointer(start: input, count: length))
+        }
+        guard lws_is_final_fragment(wsi) != 0, lws_remaining_packet_payload(wsi) == 0 else { return 0 }
+        metrics.framesIn.increment()
+        metrics.bytesIn.increment(by: conn.receiving.count)
+        let message = conn.receiving
+        conn.receiving.removeAll(keepingCapacity: message.count <= 4096)
+        if conn.receivingBinary {
+            hub.binaryReceived(id)
+        } else {
+            message.withUnsafeBytes { hub.textReceived(id, $0) }
+        }
+        return 0
+    }
+
+    private func writeable(_ id: ConnectionID) -> Int32 {
+        guard let conn = sockets[id] else { return -1 }
+        if conn.queueHead < conn.queue.count {
+            let frame = conn.queue[conn.queueHead]
+            conn.queueHead += 1
+            conn.queuedBytes -= frame.payloadCount
+            if conn.queueHead == conn.queue.count {
+                conn.queue.removeAll(keepingCapacity: true)
+                conn.queueHead = 0
+            } else if conn.queueHead > 64 {
+                conn.queue.removeFirst(conn.queueHead)
+                conn.queueHead = 0
+            }
+            let payload = frame.payloadCount
+            let written = frame.storage.withUnsafeMutableBufferPointer { buffer in
+                sb_lws_write_text(conn.wsi, buffer.baseAddress! + OutboundFrame.headroom, payload)
+            }
+            if written < payload { return -1 }
+            metrics.framesOut.increment()
+            metrics.bytesOut.increment(by: payload)
+            if conn.queueHead < conn.queue.count || conn.pendingClose != nil {
+                lws_callback_on_writable(conn.wsi)
+            }
+            return 0
+        }
+        if let code = conn.pendingClose {
+            sb_close_reason(conn.wsi, code)
+            return -1
+        }
+        return 0
+    }
+
+    // MARK: Transport
+
+    public func send(_ frame: OutboundFrame, to connection: ConnectionID) -> Bool {
+        guard let conn = sockets[connection], conn.pendingClose == nil else { return false }
+        if conn.queuedBytes + frame.payloadCount > options.maxQueuedBytes {
+            conn.queue.removeAll()
+            conn.queueHead = 0
+            conn.queuedBytes = 0
+            conn.pendingClose = .slowConsumer
+            metrics.closes.increment()
+            lws_callback_on_writable(conn.wsi)
+            return false
+        }
+        let wasIdle = conn.queueHead == conn.queue.count
+        conn.queue.append(frame)
+        conn.queuedBytes += frame.payloadCount
+        if wasIdle { lws_callback_on_writable(conn.wsi) }
+        return true
+    }
+
+    public func close(_ connection: ConnectionID, code: CloseCode) {
+        guard let conn = sockets[connection], conn.pendingClose == nil else { return }
+        conn.pendingClose = code
+        lws_callback_on_writable(conn.wsi)
+        // A peer that never reads must not keep the connection open.
+        lws_set_timeout(conn.wsi, PENDING_TIMEOUT_CLOSE_SEND, 5)
+    }
+}
+
+/// Sets the close code and reason lws sends when the callback returns -1.
+func sb_close_reason(_ wsi: OpaquePointer, _ code: CloseCode) {
+    var reason = Array(code.reason.utf8)
+    reason.withUnsafeMutableBufferPointer { b in
+        lws_close_reason(wsi, lws_close_status(rawValue: UInt32(code.rawValue)), b.baseAddress, b.count)
+    }
+}
+
+/// Copies a request header, nil when absent.
+func headerValue(_ wsi: OpaquePointer, _ token: lws_token_indexes) -> String? {
+    let length = lws_hdr_total_length(wsi, token)
+    guard length > 0 else { return nil }
+    var buffer = [CChar](repeating: 0, count: Int(length) + 1)
+    let copied = buffer.withUnsafeMutableBufferPointer { lws_hdr_copy(wsi, $0.baseAddress, Int32($0.count), token) }
+    guard copied >= 0 else { return nil }
+    return String(cString: buffer)
+}

@@ -1,0 +1,182 @@
+// The libwebsockets server: one context, one port, WebSocket (switchboard.v1,
+// optionally echo) and HTTP. Runs on the thread that calls `run()`, which
+// becomes the loop thread owning the hub.
+import Foundation
+import Logging
+import SwitchboardHub
+import SwitchboardWire
+internal import CLibWebSockets
+
+/// Serves the hub over libwebsockets.
+public final class LWSServer {
+    let options: ServerOptions
+    let hub: Hub
+    let metrics: HubMetrics
+    let logger: Logger
+    /// Work for the loop thread from other threads.
+    public let mailbox: Mailbox
+
+    var context: OpaquePointer?
+    private var protocols: UnsafeMutablePointer<lws_protocols>?
+    private var retryPolicy: UnsafeMutablePointer<lws_retry_bo_t>?
+    private var cStrings: [UnsafeMutablePointer<CChar>] = []
+
+    var sockets: [ConnectionID: WebSocketConnection] = [:]
+    var echoes: [UInt64: EchoConnection] = [:]
+    var httpRequests: [HTTPRequestID: PendingHTTPRequest] = [:]
+    var nextID: UInt64 = 0
+    var stopping = false
+    private var stopRequested = false
+    private var shutdownDeadline: Date?
+
+    /// The port actually bound (after `start()`).
+    public private(set) var boundPort: Int = 0
+
+    /// A server for `hub`; it becomes the hub's transport.
+    public init(options: ServerOptions, hub: Hub, metrics: HubMetrics, logger: Logger, mailbox: Mailbox = Mailbox()) {
+        self.options = options
+        self.hub = hub
+        self.metrics = metrics
+        self.logger = logger
+        self.mailbox = mailbox
+        precondition(sb_lws_pre() <= OutboundFrame.headroom, "LWS_PRE exceeds the frame headroom")
+        hub.transport = self
+    }
+
+    deinit {
+        if let context { lws_context_destroy(context) }
+        protocols?.deallocate()
+        retryPolicy?.deallocate()
+        for s in cStrings { free(s) }
+    }
+
+    private func cString(_ s: String) -> UnsafeMutablePointer<CChar> {
+        let p = strdup(s)!
+        cStrings.append(p)
+        return p
+    }
+
+    /// Creates the context and binds the port. Call on the loop thread.
+    public func start() throws {
+        sb_lws_set_log_level(Int32(LLL_ERR | LLL_WARN))
+        let count = options.enableEcho ? 4 : 3
+        let table = UnsafeMutablePointer<lws_protocols>.allocate(capacity: count)
+        table.initialize(repeating: lws_protocols(), count: count)
+        table[0].name = UnsafePointer(cString("http"))
+        table[0].callback = switchboardHTTPCallback
+        table[0].per_session_data_size = MemoryLayout<UInt64>.size
+        table[1].name = UnsafePointer(cString("switchboard.v1"))
+        table[1].callback = switchboardWebSocketCallback
+        table[1].per_session_data_size = MemoryLayout<UInt64>.size
+        table[1].rx_buffer_size = 4096
+        table[1].tx_packet_size = 0
+        if options.enableEcho {
+            table[2].name = UnsafePointer(cString("echo"))
+            table[2].callback = switchboardEchoCallback
+            table[2].per_session_data_size = MemoryLayout<UInt64>.size
+            table[2].rx_buffer_size = 65536
+        }
+        protocols = table
+
+        let retry = UnsafeMutablePointer<lws_retry_bo_t>.allocate(capacity: 1)
+        retry.initialize(to: lws_retry_bo_t())
+        retry.pointee.secs_since_valid_ping = options.pingIntervalSeconds
+        retry.pointee.secs_since_valid_hangup = options.pingIntervalSeconds * 2 + 5
+        retryPolicy = retry
+
+        var info = lws_context_creation_info()
+        info.port = Int32(options.port)
+        info.iface = UnsafePointer(cString(options.bindAddress))
+        info.protocols = UnsafePointer(table)
+        info.gid = -1
+        info.uid = -1
+        info.options = UInt64(LWS_SERVER_OPTION_VALIDATE_UTF8) | UInt64(LWS_SERVER_OPTION_DISABLE_IPV6)
+        if options.backend == .uv { info.options |= UInt64(LWS_SERVER_OPTION_LIBUV) }
+        info.user = Unmanaged.passUnretained(self).toOpaque()
+        info.retry_and_idle_policy = UnsafePointer(retry)
+        info.timeout_secs = 10
+        info.ka_time = 0
+        info.count_threads = 1
+        // Every connection needs a file descriptor; let lws size its table
+        // from the process limit.
+        info.fd_limit_per_thread = 0
+        info.vhost_name = UnsafePointer(cString("switchboard"))
+
+        guard let ctx = lws_create_context(&info) else {
+            throw ServerError.cannotListen(address: options.bindAddress, port: options.port)
+        }
+        context = ctx
+        mailbox.attach(ctx)
+        if let vhost = lws_get_vhost_by_name(ctx, "switchboard") {
+            boundPort = Int(lws_get_vhost_listen_port(vhost))
+        } else {
+            boundPort = options.port
+        }
+    }
+
+    /// Services the context until `requestStop()` finished the shutdown.
+    public func run() {
+        guard let context else { return }
+        while !stopRequested {
+            if lws_service(context, 0) < 0 { break }
+            if stopping, let deadline = shutdownDeadline {
+                if sockets.isEmpty && echoes.isEmpty && httpRequests.isEmpty || Date() >= deadline {
+                    stopRequested = true
+                }
+            }
+        }
+        mailbox.attach(nil)
+    }
+
+    /// Begins a graceful stop from any thread: no new connections, every
+    /// WebSocket closed with 1001, then `run()` returns (at most `grace` later).
+    public func requestStop(grace: TimeInterval = 2.0) {
+        mailbox.post { [self] in
+            guard !stopping else { return }
+            stopping = true
+            shutdownDeadline = Date().addingTimeInterval(grace)
+            if let context { lws_context_deprecate(context, nil) }
+            hub.beginShutdown()
+            for (_, echo) in echoes { lws_set_timeout(echo.wsi, PENDING_TIMEOUT_CLOSE_SEND, 1) }
+            // Wake the loop again so that run() re-checks its exit condition
+            // even when nothing else happens.
+            wakeSoon()
+        }
+    }
+
+    private func wakeSoon() {
+        let mailbox = self.mailbox
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) { [weak self] in
+            mailbox.post { self?.wakeSoon() }
+        }
+    }
+
+    /// Next id for a connection or request.
+    func allocateID() -> UInt64 {
+        nextID += 1
+        return nextID
+    }
+}
+
+/// Why the server could not start.
+public enum ServerError: Error, CustomStringConvertible {
+    /// lws_create_context failed (port in use, bad address).
+    case cannotListen(address: String, port: Int)
+
+    public var description: String {
+        switch self {
+        case .cannotListen(let address, let port): return "cannot listen on \(address):\(port) (in use or not available)"
+        }
+    }
+}
+
+/// Recovers the server from a wsi's context.
+func server(of wsi: OpaquePointer?) -> LWSServer? {
+    guard let wsi, let ctx = lws_get_context(wsi), let user = lws_context_user(ctx) else { return nil }
+    return Unmanaged<LWSServer>.fromOpaque(user).takeUnretainedValue()
+}
+
+/// Reads the connection id stored in per-session data.
+func sessionID(_ user: UnsafeMutableRawPointer?) -> UInt64 {
+    user?.load(as: UInt64.self) ?? 0
+}
