@@ -40,4 +40,10 @@ static inline int sb_lws_write_pong(struct lws *wsi, unsigned char *buf, size_t 
     return lws_write(wsi, buf, len, LWS_WRITE_PONG);
 }
 
+/// Writes a close frame (payload: 2-byte code + reason) directly.
+static inline int sb_lws_write_close(struct lws *wsi, unsigned char *buf, size_t len) {
+    // 4 is lws' internal LWS_WRITE_CLOSE (not exported in 4.1.6 headers).
+    return lws_write(wsi, buf, len, (enum lws_write_protocol)4);
+}
+
 #endif

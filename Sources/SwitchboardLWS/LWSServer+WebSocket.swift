@@ -121,7 +121,10 @@ extension LWSServer: Transport {
             return 0
         }
         if let code = conn.pendingClose {
-            sb_close_reason(conn.wsi, code)
+            // Write the close frame ourselves: with the libuv backend, lws
+            // 4.1.6 drops the close frame it would send after a -1 return
+            // from WRITEABLE (seen here; poll() sends it).
+            writeCloseFrame(conn.wsi, code)
             return -1
         }
         return 0
@@ -152,8 +155,19 @@ extension LWSServer: Transport {
         conn.pendingClose = code
         lws_callback_on_writable(conn.wsi)
         // A peer that never reads must not keep the connection open.
-        lws_set_timeout(conn.wsi, PENDING_TIMEOUT_CLOSE_SEND, 5)
+        lws_set_timeout(conn.wsi, PENDING_TIMEOUT_USER_OK, 5)
     }
+}
+
+/// Writes a close frame with code and reason.
+func writeCloseFrame(_ wsi: OpaquePointer, _ code: CloseCode) {
+    let pre = Int(sb_lws_pre())
+    var buffer = [UInt8](repeating: 0, count: pre + 2)
+    buffer[pre] = UInt8(code.rawValue >> 8)
+    buffer[pre + 1] = UInt8(code.rawValue & 0xFF)
+    buffer.append(contentsOf: code.reason.utf8)
+    let length = buffer.count - pre
+    _ = buffer.withUnsafeMutableBufferPointer { sb_lws_write_close(wsi, $0.baseAddress! + pre, length) }
 }
 
 /// Sets the close code and reason lws sends when the callback returns -1.

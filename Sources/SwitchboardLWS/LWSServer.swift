@@ -58,7 +58,9 @@ public final class LWSServer {
 
     /// Creates the context and binds the port. Call on the loop thread.
     public func start() throws {
-        sb_lws_set_log_level(Int32(LLL_ERR | LLL_WARN))
+        // SWITCHBOARD_LWS_LOG_LEVEL takes lws' bitmask (LLL_*) for debugging.
+        let lwsLevel = ProcessInfo.processInfo.environment["SWITCHBOARD_LWS_LOG_LEVEL"].flatMap { Int32($0) }
+        sb_lws_set_log_level(lwsLevel ?? Int32(LLL_ERR | LLL_WARN))
         let count = options.enableEcho ? 4 : 3
         let table = UnsafeMutablePointer<lws_protocols>.allocate(capacity: count)
         table.initialize(repeating: lws_protocols(), count: count)

@@ -1,0 +1,181 @@
+// The group-commit writer: one thread, one connection. It drains everything
+// queued (up to a batch limit), sends it as ONE pipelined transaction (one
+// round trip, one fsync), then reports each job's result.
+import Foundation
+import Logging
+import SwitchboardHub
+
+/// A statement to commit, with what to do when it is done.
+public struct WriteJob {
+    /// SQL with $n parameters.
+    public var sql: String
+    /// Text parameters.
+    public var params: [String?]
+    /// Keep the job queued while the database is down (true), or fail it
+    /// at once with `unavailable` (false).
+    public var survivesOutage: Bool
+    /// Called on the writer thread with the rows or the error.
+    public var completion: ((Result<Rows, StoreError>) -> Void)?
+
+    /// A job.
+    public init(sql: String, params: [String?], survivesOutage: Bool = false,
+                completion: ((Result<Rows, StoreError>) -> Void)? = nil) {
+        self.sql = sql
+        self.params = params
+        self.survivesOutage = survivesOutage
+        self.completion = completion
+    }
+}
+
+/// Batches writes into pipelined transactions.
+public final class GroupCommitWriter: @unchecked Sendable {
+    private let keeper: ConnectionKeeper
+    private let logger: Logger
+    private let condition = NSCondition()
+    private var queue: [WriteJob] = []
+    private var inFlight = 0
+    private var stopped = false
+    private var thread: Thread?
+    /// Most jobs in one transaction.
+    public let maxBatch: Int
+    /// Most jobs waiting; past it `submit` refuses.
+    public let capacity: Int
+    /// Observes each committed batch's size (metrics).
+    public var onBatch: ((Int) -> Void)?
+    /// Observes the queue depth after each change (metrics).
+    public var onDepth: ((Int) -> Void)?
+
+    /// A writer; call `start()`.
+    public init(conninfo: String, logger: Logger, maxBatch: Int = 1000, capacity: Int = 200_000) {
+        self.keeper = ConnectionKeeper(conninfo: conninfo, logger: logger)
+        self.logger = logger
+        self.maxBatch = maxBatch
+        self.capacity = capacity
+    }
+
+    /// True while the writer's connection works.
+    public var isHealthy: Bool { keeper.isHealthy }
+
+    /// Starts the thread.
+    public func start() {
+        let thread = Thread { [self] in run() }
+        thread.name = "switchboard-writer"
+        self.thread = thread
+        thread.start()
+    }
+
+    /// Queues a job. Refused with `overloaded` when the queue is full and
+    /// with `unavailable` when the database is down and the job would not
+    /// survive the outage.
+    @discardableResult
+    public func submit(_ job: WriteJob) -> Bool {
+        condition.lock()
+        let refusal: StoreError? = if queue.count >= capacity { StoreError(.overloaded) }
+            else if !job.survivesOutage && !keeper.isHealthy && keeper.secondsUntilRetry > 0 { StoreError(.unavailable) }
+            else { nil }
+        if refusal == nil {
+            queue.append(job)
+            condition.signal()
+        }
+        let depth = queue.count
+        condition.unlock()
+        onDepth?(depth)
+        if let refusal {
+            job.completion?(.failure(refusal))
+            return false
+        }
+        return true
+    }
+
+    /// Waits until everything queued has been committed or failed, at most
+    /// `timeout` seconds; then stops the thread. Returns true if drained.
+    @discardableResult
+    public func drainAndStop(timeout: TimeInterval) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        condition.lock()
+        while (!queue.isEmpty || inFlight > 0) && Date() < deadline {
+            condition.wait(until: min(deadline, Date().addingTimeInterval(0.05)))
+        }
+        let drained = queue.isEmpty && inFlight == 0
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+        return drained
+    }
+
+    private func run() {
+        var idleSince = Date()
+        _ = keeper.current()  // connect now so /readyz is right from the start
+        while true {
+            condition.lock()
+            while queue.isEmpty && !stopped {
+                if !condition.wait(until: Date().addingTimeInterval(1)) { break }
+            }
+            if stopped { condition.unlock(); return }
+            let batch = Array(queue.prefix(maxBatch))
+            queue.removeFirst(batch.count)
+            inFlight = batch.count
+            let depth = queue.count
+            condition.unlock()
+            onDepth?(depth)
+
+            if batch.isEmpty {
+                // Idle: check the connection so /readyz notices an outage.
+                if Date().timeIntervalSince(idleSince) >= 1 {
+                    if let conn = keeper.current() {
+                        if (try? conn.execute("SELECT 1")) == nil { keeper.markBroken() }
+                    }
+                    idleSince = Date()
+                }
+                continue
+            }
+            idleSince = Date()
+            let leftover = commit(batch)
+            condition.lock()
+            if !leftover.isEmpty { queue.insert(contentsOf: leftover, at: 0) }
+            inFlight = 0
+            condition.broadcast()
+            condition.unlock()
+            if !leftover.isEmpty { Thread.sleep(forTimeInterval: min(0.5, max(0.05, keeper.secondsUntilRetry))) }
+        }
+    }
+
+    /// Commits a batch; returns the jobs to retry after an outage.
+    private func commit(_ batch: [WriteJob]) -> [WriteJob] {
+        guard let conn = keeper.current() else { return failOrKeep(batch) }
+        do {
+            let outcome = try conn.pipelineTransaction(batch.map { ($0.sql, $0.params) })
+            if outcome.committed {
+                onBatch?(batch.count)
+                for (job, result) in zip(batch, outcome.results) {
+                    job.completion?(result.mapError(\.storeError))
+                }
+                return []
+            }
+            // One bad statement aborted the whole transaction: commit each
+            // job on its own so only the culprit fails.
+            for job in batch {
+                do {
+                    let rows = try conn.execute(job.sql, job.params)
+                    job.completion?(.success(rows))
+                } catch {
+                    if error.kind == .connection { keeper.markBroken() }
+                    if error.kind == .statement { logger.error("write rejected", metadata: ["sqlstate": "\(error.sqlState ?? "?")"]) }
+                    job.completion?(.failure(error.storeError))
+                }
+            }
+            return []
+        } catch {
+            keeper.markBroken()
+            return failOrKeep(batch)
+        }
+    }
+
+    private func failOrKeep(_ batch: [WriteJob]) -> [WriteJob] {
+        var keep: [WriteJob] = []
+        for job in batch {
+            if job.survivesOutage { keep.append(job) } else { job.completion?(.failure(StoreError(.unavailable))) }
+        }
+        return keep
+    }
+}

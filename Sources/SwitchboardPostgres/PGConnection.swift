@@ -1,0 +1,152 @@
+// One libpq connection, used by exactly one thread. Errors are typed and
+// never carry SQL text or the connection string.
+import SwitchboardHub
+import Foundation
+internal import CLibPQ
+
+/// Rows of text values, as libpq returns them.
+public typealias Rows = [[String?]]
+
+/// A failed database operation.
+public struct PostgresError: Error, Sendable, CustomStringConvertible {
+    /// Why.
+    public enum Kind: Sendable { case connection, statement }
+    /// Connection trouble (retry later) or a statement the server rejected.
+    public let kind: Kind
+    /// SQLSTATE when the server sent one.
+    public let sqlState: String?
+
+    public var description: String {
+        switch kind {
+        case .connection: return "database connection failed"
+        case .statement: return "statement failed (SQLSTATE \(sqlState ?? "?"))"
+        }
+    }
+
+    /// The hub-facing error.
+    public var storeError: StoreError { StoreError(kind == .connection ? .unavailable : .failed) }
+}
+
+/// A blocking libpq connection.
+public final class PGConnection {
+    private var conn: OpaquePointer?
+
+    /// Connects; throws a connection error if the server does not answer.
+    public init(_ conninfo: String) throws(PostgresError) {
+        conn = PQconnectdb(conninfo)
+        guard PQstatus(conn) == CONNECTION_OK else {
+            PQfinish(conn)
+            conn = nil
+            throw PostgresError(kind: .connection, sqlState: nil)
+        }
+    }
+
+    deinit { PQfinish(conn) }
+
+    /// True while libpq believes the connection is good.
+    public var isHealthy: Bool { conn != nil && PQstatus(conn) == CONNECTION_OK }
+
+    /// Runs one statement with text parameters and returns its rows.
+    @discardableResult
+    public func execute(_ sql: String, _ params: [String?] = []) throws(PostgresError) -> Rows {
+        let result = withCParams(params) { values in
+            PQexecParams(conn, sql, Int32(params.count), nil, values, nil, nil, 0)
+        }
+        return try consume(result)
+    }
+
+    private func consume(_ result: OpaquePointer?) throws(PostgresError) -> Rows {
+        defer { PQclear(result) }
+        guard let result else { throw PostgresError(kind: .connection, sqlState: nil) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_PIPELINE_SYNC:
+            return []
+        case PGRES_TUPLES_OK:
+            return rows(of: result)
+        default:
+            throw error(of: result)
+        }
+    }
+
+    private func error(of result: OpaquePointer) -> PostgresError {
+        if PQstatus(conn) != CONNECTION_OK { return PostgresError(kind: .connection, sqlState: nil) }
+        let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+        // Class 08 (connection exception) and 57P (operator intervention,
+        // e.g. shutdown) mean: try again on a new connection.
+        if let state, state.hasPrefix("08") || state.hasPrefix("57P") {
+            return PostgresError(kind: .connection, sqlState: state)
+        }
+        return PostgresError(kind: .statement, sqlState: state)
+    }
+
+    private func rows(of result: OpaquePointer) -> Rows {
+        let count = Int(PQntuples(result))
+        let fields = Int(PQnfields(result))
+        var out: Rows = []
+        out.reserveCapacity(count)
+        for r in 0..<count {
+            var row: [String?] = []
+            row.reserveCapacity(fields)
+            for f in 0..<fields {
+                if PQgetisnull(result, Int32(r), Int32(f)) != 0 {
+                    row.append(nil)
+                } else {
+                    row.append(String(cString: PQgetvalue(result, Int32(r), Int32(f))))
+                }
+            }
+            out.append(row)
+        }
+        return out
+    }
+
+    /// Runs statements as ONE transaction in pipeline mode (one round trip,
+    /// one commit). Returns per-statement results; if any statement fails the
+    /// transaction is rolled back and `.failure` marks the culprit(s), the
+    /// others `.success([])` that were not applied; `committed` says which.
+    public func pipelineTransaction(_ statements: [(sql: String, params: [String?])]) throws(PostgresError)
+        -> (committed: Bool, results: [Result<Rows, PostgresError>]) {
+        guard PQenterPipelineMode(conn) == 1 else { throw PostgresError(kind: .connection, sqlState: nil) }
+        defer { _ = PQexitPipelineMode(conn) }
+        var sent = PQsendQueryParams(conn, "BEGIN", 0, nil, nil, nil, nil, 0) == 1
+        for statement in statements where sent {
+            sent = withCParams(statement.params) { values in
+                PQsendQueryParams(conn, statement.sql, Int32(statement.params.count), nil, values, nil, nil, 0) == 1
+            }
+        }
+        if sent { sent = PQsendQueryParams(conn, "COMMIT", 0, nil, nil, nil, nil, 0) == 1 }
+        if sent { sent = PQpipelineSync(conn) == 1 }
+        guard sent else { throw PostgresError(kind: .connection, sqlState: nil) }
+
+        var results: [Result<Rows, PostgresError>] = []
+        var committed = true
+        // BEGIN, each statement, COMMIT: each answer is followed by a NULL.
+        for index in 0..<(statements.count + 2) {
+            guard let result = PQgetResult(conn) else { throw PostgresError(kind: .connection, sqlState: nil) }
+            let status = PQresultStatus(result)
+            var outcome: Result<Rows, PostgresError>
+            switch status {
+            case PGRES_COMMAND_OK: outcome = .success([])
+            case PGRES_TUPLES_OK: outcome = .success(rows(of: result))
+            case PGRES_PIPELINE_ABORTED: outcome = .success([]); committed = false
+            default: outcome = .failure(error(of: result)); committed = false
+            }
+            PQclear(result)
+            while let extra = PQgetResult(conn) { PQclear(extra) }
+            if index > 0 && index <= statements.count { results.append(outcome) }
+            if case .failure(let e) = outcome, e.kind == .connection { throw e }
+        }
+        // The PIPELINE_SYNC marker.
+        guard let sync = PQgetResult(conn) else { throw PostgresError(kind: .connection, sqlState: nil) }
+        let syncStatus = PQresultStatus(sync)
+        PQclear(sync)
+        guard syncStatus == PGRES_PIPELINE_SYNC else { throw PostgresError(kind: .connection, sqlState: nil) }
+        return (committed, results)
+    }
+
+    private func withCParams<R>(_ params: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+        let cStrings: [UnsafeMutablePointer<CChar>?] = params.map { $0.map { strdup($0) } ?? nil }
+        defer { for s in cStrings { free(s) } }
+        let pointers: [UnsafePointer<CChar>?] = cStrings.map { $0.map { UnsafePointer($0) } }
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
+    }
+}

@@ -1,0 +1,68 @@
+// The hub's store over PostgreSQL: writes through the group-commit writer,
+// reads through the reader; replies hop back to the loop via `deliver`.
+import Foundation
+import Logging
+import SwitchboardHub
+
+/// `HubStore` over PostgreSQL.
+public final class PostgresStore: HubStore, @unchecked Sendable {
+    /// The group-commit writer.
+    public let writer: GroupCommitWriter
+    /// The reader.
+    public let reader: StoreReader
+    private let deliver: (@escaping () -> Void) -> Void
+
+    /// A store; `deliver` runs a closure on the loop thread (the mailbox).
+    public init(conninfo: String, logger: Logger, metrics: HubMetrics, deliver: @escaping (@escaping () -> Void) -> Void) {
+        writer = GroupCommitWriter(conninfo: conninfo, logger: logger)
+        reader = StoreReader(conninfo: conninfo, logger: logger)
+        self.deliver = deliver
+        writer.onBatch = { metrics.groupCommitBatch.record($0) }
+        writer.onDepth = { metrics.storeQueueDepth.record($0) }
+    }
+
+    /// Starts the store threads.
+    public func start() {
+        writer.start()
+        reader.start()
+    }
+
+    /// Commits what is queued (at most `timeout`), then stops the threads.
+    @discardableResult
+    public func stop(timeout: TimeInterval) -> Bool {
+        reader.stop()
+        return writer.drainAndStop(timeout: timeout)
+    }
+
+    public var isAvailable: Bool { writer.isHealthy && reader.isHealthy }
+
+    public func recordConnect(user: String, role: String, atMillis: Int64) {
+        writer.submit(WriteJob(sql: """
+            INSERT INTO users (id, role, last_connected_at) VALUES ($1, $2, to_timestamp($3::bigint / 1000.0))
+            ON CONFLICT (id) DO UPDATE SET role = EXCLUDED.role,
+                last_connected_at = GREATEST(users.last_connected_at, EXCLUDED.last_connected_at)
+            """, params: [user, role, String(atMillis)], survivesOutage: true))
+    }
+
+    public func recordDisconnect(user: String, atMillis: Int64) {
+        writer.submit(WriteJob(sql: """
+            INSERT INTO users (id, last_seen_at) VALUES ($1, to_timestamp($2::bigint / 1000.0))
+            ON CONFLICT (id) DO UPDATE SET
+                last_seen_at = GREATEST(users.last_seen_at, EXCLUDED.last_seen_at)
+            """, params: [user, String(atMillis)], survivesOutage: true))
+    }
+
+    public func fetchUser(id: String, reply: @escaping (Result<UserRecord?, StoreError>) -> Void) {
+        let deliver = self.deliver
+        reader.read({ (conn: PGConnection) throws(PostgresError) -> UserRecord? in
+            let rows = try conn.execute("""
+                SELECT id, role, (extract(epoch FROM created_at) * 1000)::bigint,
+                       (extract(epoch FROM last_seen_at) * 1000)::bigint
+                FROM users WHERE id = $1
+                """, [id])
+            guard let row = rows.first else { return nil }
+            return UserRecord(id: row[0] ?? id, role: row[1] ?? "user",
+                              createdAtMillis: Int64(row[2] ?? "0") ?? 0, lastSeenAtMillis: row[3].flatMap { Int64($0) })
+        }, completion: { result in deliver { reply(result) } })
+    }
+}

@@ -1,0 +1,146 @@
+// `switchboard serve`: wires store, hub and libwebsockets server, then runs
+// the loop on the main thread until SIGTERM or SIGINT.
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import SwitchboardAuth
+import SwitchboardHub
+import SwitchboardLWS
+import SwitchboardPostgres
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the hub (WebSocket + HTTP on one port).")
+
+    @Option(name: .customLong("bind"), help: "Address to listen on. Env SWITCHBOARD_BIND.")
+    var bindAddress: String = Env.string("SWITCHBOARD_BIND") ?? "127.0.0.1"
+    @Option(help: "Port to listen on; 0 picks a free one. Env SWITCHBOARD_PORT.")
+    var port: Int = Env.int("SWITCHBOARD_PORT", 8080)
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var auth: AuthOptions
+    @Option(name: .customLong("max-frame-bytes"), help: "Largest WebSocket message; larger ones close with 1009. Env SWITCHBOARD_MAX_FRAME_BYTES.")
+    var maxFrameBytes: Int = Env.int("SWITCHBOARD_MAX_FRAME_BYTES", 64 * 1024)
+    @Option(name: .customLong("max-queue-bytes"), help: "Largest outbound queue per connection; past it the connection closes with 4009. Env SWITCHBOARD_MAX_QUEUE_BYTES.")
+    var maxQueueBytes: Int = Env.int("SWITCHBOARD_MAX_QUEUE_BYTES", 1 << 20)
+    @Option(name: .customLong("max-body-bytes"), help: "Largest HTTP request body (413 past it). Env SWITCHBOARD_MAX_BODY_BYTES.")
+    var maxBodyBytes: Int = Env.int("SWITCHBOARD_MAX_BODY_BYTES", 1 << 20)
+    @Option(name: .customLong("frames-per-second"), help: "Frames a connection may send per second, sustained. Env SWITCHBOARD_FRAMES_PER_SECOND.")
+    var framesPerSecond: Double = Env.double("SWITCHBOARD_FRAMES_PER_SECOND", 100)
+    @Option(name: .customLong("frame-burst"), help: "Frames a connection may send in a burst. Env SWITCHBOARD_FRAME_BURST.")
+    var frameBurst: Double = Env.double("SWITCHBOARD_FRAME_BURST", 200)
+    @Option(name: .customLong("auth-timeout"), help: "Seconds a connection has to authenticate (close 4001 after). Env SWITCHBOARD_AUTH_TIMEOUT.")
+    var authTimeout: Double = Env.double("SWITCHBOARD_AUTH_TIMEOUT", 5)
+    @Option(name: .customLong("event-loop"), help: "libwebsockets event loop: poll or uv (libuv/epoll). Env SWITCHBOARD_EVENT_LOOP.")
+    var eventLoop: String = Env.string("SWITCHBOARD_EVENT_LOOP") ?? "uv"
+    @Flag(name: .customLong("enable-echo"), help: "Serve the `echo` subprotocol for conformance testing. Env SWITCHBOARD_ENABLE_ECHO=1.")
+    var enableEcho: Bool = Env.bool("SWITCHBOARD_ENABLE_ECHO")
+    @Option(name: .customLong("ready-file"), help: "Write the bound port to this file once listening (for scripts and tests).")
+    var readyFile: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error. Env SWITCHBOARD_LOG_LEVEL.")
+    var logLevel: String = Env.string("SWITCHBOARD_LOG_LEVEL") ?? "info"
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        guard EventLoopBackend(rawValue: eventLoop) != nil else { throw ValidationError("--event-loop must be poll or uv") }
+        guard maxFrameBytes >= 256, maxQueueBytes >= maxFrameBytes else {
+            throw ValidationError("--max-frame-bytes must be ≥ 256 and ≤ --max-queue-bytes")
+        }
+        guard framesPerSecond > 0, frameBurst >= 1, authTimeout > 0 else { throw ValidationError("limits must be positive") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level") }
+    }
+
+    func run() throws {
+        // Signals are taken by a dedicated thread with sigwait; block them
+        // before any other thread starts so that none of those gets them.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGTERM)
+        sigaddset(&signals, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+        signal(SIGPIPE, SIG_IGN)
+
+        let level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "switchboard")
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let metrics = HubMetrics()
+
+        let (jwt, dev) = try auth.jwtConfiguration(dataDirectory: database.dataDirectory)
+        let apiKeys = try auth.apiKeyRing(dataDirectory: database.dataDirectory, development: dev)
+        if dev {
+            logger.warning("no JWT key configured: using development secrets from \(database.dataDirectory)/dev-secrets (mint tokens with `switchboard token`)")
+        }
+
+        let opened = try DatabaseSetup.open(database, stopEmbeddedOnExit: true)
+        if opened.embedded != nil { logger.info("embedded PostgreSQL running in \(database.dataDirectory)/postgres") }
+        do {
+            let conn = try PGConnection(opened.conninfo)
+            let applied = try Migrations.apply(on: conn)
+            if !applied.isEmpty { logger.info("applied migrations \(applied)") }
+        } catch {
+            // The hub still serves; the writer keeps retrying and /readyz says not ready.
+            logger.error("could not apply migrations now: \(error)")
+        }
+
+        let mailbox = Mailbox()
+        let store = PostgresStore(conninfo: opened.conninfo, logger: logger, metrics: metrics,
+                                  deliver: { work in mailbox.post(work) })
+        store.start()
+
+        var hubConfig = HubConfiguration(jwt: jwt, apiKeys: apiKeys)
+        hubConfig.authTimeoutMillis = Int64(authTimeout * 1000)
+        hubConfig.framesPerSecond = framesPerSecond
+        hubConfig.frameBurst = frameBurst
+        hubConfig.maxBodyBytes = maxBodyBytes
+        let hub = Hub(configuration: hubConfig, clock: SystemClock(), store: store, metrics: metrics, logger: logger)
+        hub.metricsRenderer = { registry.emitToString() }
+
+        var options = ServerOptions()
+        options.bindAddress = bindAddress
+        options.port = port
+        options.maxFrameBytes = maxFrameBytes
+        options.maxQueuedBytes = maxQueueBytes
+        options.maxBodyBytes = maxBodyBytes
+        options.backend = EventLoopBackend(rawValue: eventLoop)!
+        options.enableEcho = enableEcho
+        let server = LWSServer(options: options, hub: hub, metrics: metrics, logger: logger, mailbox: mailbox)
+        try server.start()
+        logger.info("listening on \(bindAddress):\(server.boundPort) (event loop \(eventLoop)\(enableEcho ? ", echo enabled" : ""))")
+        if let readyFile { try String(server.boundPort).write(toFile: readyFile, atomically: true, encoding: .utf8) }
+
+        Ticker.start(every: 0.25, mailbox: mailbox) { hub.tick() }
+        let signalThread = Thread {
+            var caught: Int32 = 0
+            sigwait(&signals, &caught)
+            logger.info("signal \(caught): shutting down")
+            server.requestStop(grace: 2.0)
+        }
+        signalThread.start()
+
+        server.run()
+        let drained = store.stop(timeout: 2.0)
+        if !drained { logger.warning("some database writes were still pending at exit") }
+        opened.embedded?.stop()
+        logger.info("stopped")
+    }
+}
+
+/// Posts a periodic tick into the loop (auth deadlines, token expiry).
+enum Ticker {
+    static func start(every interval: TimeInterval, mailbox: Mailbox, _ tick: @escaping () -> Void) {
+        let thread = Thread {
+            while true {
+                Thread.sleep(forTimeInterval: interval)
+                mailbox.post(tick)
+            }
+        }
+        thread.name = "switchboard-ticker"
+        thread.start()
+    }
+}
