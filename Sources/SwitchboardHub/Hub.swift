@@ -20,6 +20,8 @@ public final class Hub {
     struct Connection {
         var session: ConnectionSession
         var limiter: TokenBucket
+        /// Who was admitted, kept through closing for the disconnect record.
+        var admitted: Principal?
         var droppedFrames = 0
         var badFrames = 0
     }
@@ -71,7 +73,7 @@ public final class Hub {
         guard let connection = connections.removeValue(forKey: id) else { return }
         registry.removeAll(for: id)
         metrics.connections.record(connections.count)
-        if let principal = connection.session.principal {
+        if let principal = connection.admitted {
             authenticatedCount -= 1
             metrics.authenticated.record(authenticatedCount)
             let remaining = (connectionsPerUser[principal.user] ?? 1) - 1
@@ -183,6 +185,7 @@ public final class Hub {
         case .none:
             break
         case .admit(let requestID, let principal):
+            connections[id]?.admitted = principal
             authenticatedCount += 1
             metrics.authenticated.record(authenticatedCount)
             registry.subscribe(id, to: Channel.user(principal.user).name)

@@ -29,6 +29,10 @@ public final class LWSServer {
     private var stopRequested = false
     private var shutdownDeadline: Date?
 
+    /// Runs once on the loop thread when the graceful stop is complete
+    /// (every connection closed, or the grace ran out). It may exit the process.
+    public var onStopped: (() -> Void)?
+
     /// The port actually bound (after `start()`).
     public private(set) var boundPort: Int = 0
 
@@ -121,13 +125,12 @@ public final class LWSServer {
         guard let context else { return }
         while !stopRequested {
             if lws_service(context, 0) < 0 { break }
-            if stopping, let deadline = shutdownDeadline {
-                if sockets.isEmpty && echoes.isEmpty && httpRequests.isEmpty || Date() >= deadline {
-                    stopRequested = true
-                }
-            }
+            checkShutdown()
         }
         mailbox.attach(nil)
+        let finish = onStopped
+        onStopped = nil
+        finish?()
     }
 
     /// Begins a graceful stop from any thread: no new connections, every
@@ -135,9 +138,12 @@ public final class LWSServer {
     public func requestStop(grace: TimeInterval = 2.0) {
         mailbox.post { [self] in
             guard !stopping else { return }
+            // lws_context_deprecate (close the listen socket) crashes lws
+            // 4.1.6 here; while stopping, new WebSockets are closed with 1001
+            // by the hub and new HTTP requests get 503 instead.
+            logger.info("stopping: closing connections", metadata: ["connections": "\(sockets.count)"])
             stopping = true
             shutdownDeadline = Date().addingTimeInterval(grace)
-            if let context { lws_context_deprecate(context, nil) }
             hub.beginShutdown()
             for (_, echo) in echoes { lws_set_timeout(echo.wsi, PENDING_TIMEOUT_CLOSE_SEND, 1) }
             // Wake the loop again so that run() re-checks its exit condition
@@ -146,10 +152,27 @@ public final class LWSServer {
         }
     }
 
+    /// Ends `run()` once every connection is gone or the grace ran out.
+    func checkShutdown() {
+        guard stopping, !stopRequested, let deadline = shutdownDeadline else { return }
+        if sockets.isEmpty && echoes.isEmpty && httpRequests.isEmpty || Date() >= deadline {
+            stopRequested = true
+            // With libuv, lws_service runs uv_run until the loop is stopped
+            // and lws 4.1.6 exports no way to stop it (the uv glue is a
+            // plugin), so the owner finishes the shutdown from here.
+            let finish = onStopped
+            onStopped = nil
+            finish?()
+        }
+    }
+
     private func wakeSoon() {
         let mailbox = self.mailbox
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) { [weak self] in
-            mailbox.post { self?.wakeSoon() }
+            mailbox.post {
+                self?.checkShutdown()
+                if self?.stopRequested == false { self?.wakeSoon() }
+            }
         }
     }
 

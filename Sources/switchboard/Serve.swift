@@ -123,11 +123,14 @@ struct Serve: ParsableCommand {
         }
         signalThread.start()
 
+        server.onStopped = {
+            let drained = store.stop(timeout: 2.0)
+            if !drained { logger.warning("some database writes were still pending at exit") }
+            opened.embedded?.stop()
+            logger.info("stopped")
+            Foundation.exit(0)
+        }
         server.run()
-        let drained = store.stop(timeout: 2.0)
-        if !drained { logger.warning("some database writes were still pending at exit") }
-        opened.embedded?.stop()
-        logger.info("stopped")
     }
 }
 
