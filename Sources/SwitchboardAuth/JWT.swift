@@ -80,6 +80,18 @@ public struct JWTVerifier: Sendable {
     /// Verifies signature, algorithm, time window, issuer and audience.
     /// `now` is seconds since the epoch.
     public func verify(_ token: String, now: Int64) throws(AuthError) -> Claims {
+        let payload = try verifySignature(token)
+        let claims = try Self.claims(from: payload)
+        if let exp = claims.expiresAt, now >= exp + configuration.leewaySeconds { throw AuthError(.expired) }
+        if let nbf = claims.notBefore, now + configuration.leewaySeconds < nbf { throw AuthError(.notYetValid) }
+        if let issuer = configuration.issuer, claims.issuer != issuer { throw AuthError(.wrongIssuer) }
+        if let audience = configuration.audience, !claims.audience.contains(audience) { throw AuthError(.wrongAudience) }
+        return claims
+    }
+
+    /// Checks the compact form, the algorithm allow-list and the signature
+    /// only; returns the payload. `verify` adds the claim checks.
+    public func verifySignature(_ token: String) throws(AuthError) -> JSON {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, token.utf8.count <= 8192,
               let headerBytes = Base64URL.decode(parts[0]),
@@ -90,6 +102,8 @@ public struct JWTVerifier: Sendable {
               header.isObject, payload.isObject
         else { throw AuthError(.malformed) }
 
+        // Only algorithms whose key is configured: `none` never, and an
+        // HS256 token is never checked against an RSA or EC key.
         guard let algName = header["alg"]?.stringValue, let alg = JWTAlgorithm(rawValue: algName),
               configuration.acceptedAlgorithms.contains(alg)
         else { throw AuthError(.unsupportedAlgorithm) }
@@ -107,13 +121,7 @@ public struct JWTVerifier: Sendable {
             valid = configuration.ecKey!.verify(signature: signature, message: signingInput)
         }
         guard valid else { throw AuthError(.badSignature) }
-
-        let claims = try Self.claims(from: payload)
-        if let exp = claims.expiresAt, now >= exp + configuration.leewaySeconds { throw AuthError(.expired) }
-        if let nbf = claims.notBefore, now + configuration.leewaySeconds < nbf { throw AuthError(.notYetValid) }
-        if let issuer = configuration.issuer, claims.issuer != issuer { throw AuthError(.wrongIssuer) }
-        if let audience = configuration.audience, !claims.audience.contains(audience) { throw AuthError(.wrongAudience) }
-        return claims
+        return payload
     }
 
     static func claims(from payload: JSON) throws(AuthError) -> Claims {
