@@ -1,0 +1,94 @@
+// Every golden frame in Protocol/examples decodes, and the hub's encoder
+// produces exactly the golden server frames.
+import Foundation
+import Testing
+@testable import SwitchboardWire
+
+enum Golden {
+    static let directory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Protocol/examples")
+
+    static func files(prefix: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
+            .filter { $0.hasPrefix(prefix) && $0.hasSuffix(".json") }.sorted()
+    }
+
+    static func bytes(_ name: String) throws -> [UInt8] {
+        Array(try Data(contentsOf: directory.appendingPathComponent(name)))
+    }
+}
+
+@Suite struct GoldenFrameTests {
+    @Test func goldenFilesExist() {
+        #expect(Golden.files(prefix: "client.").count >= 5)
+        #expect(Golden.files(prefix: "server.").count >= 7)
+    }
+
+    @Test(arguments: Golden.files(prefix: "client."))
+    func clientFrameDecodes(file: String) throws {
+        let frame = try ClientFrame.decode(try Golden.bytes(file))
+        let type = String(file.dropFirst("client.".count).dropLast(".json".count))
+        switch frame {
+        case .auth: #expect(type == "auth")
+        case .refresh: #expect(type == "refresh")
+        case .ping: #expect(type == "ping")
+        case .subscribe: #expect(type == "subscribe")
+        case .unsubscribe: #expect(type == "unsubscribe")
+        }
+        #expect(frame.requestID != nil)
+    }
+
+    @Test(arguments: Golden.files(prefix: "server."))
+    func serverFrameParsesWithType(file: String) throws {
+        let json = try JSON.parse(try Golden.bytes(file))
+        let type = String(file.dropFirst("server.".count).dropLast(".json".count))
+        #expect(json["type"]?.stringValue == type)
+    }
+
+    @Test func encoderMatchesGoldenServerFrames() throws {
+        func golden(_ name: String) throws -> JSON { try JSON.parse(try Golden.bytes(name)) }
+        func encoded(_ frame: OutboundFrame) throws -> JSON { try JSON.parse(frame.text) }
+        #expect(try encoded(ServerFrame.welcome(id: nil, connection: "42", user: "alice", role: "client", expiresAt: 1_795_280_780))
+                == golden("server.welcome.json"))
+        #expect(try encoded(ServerFrame.refreshed(id: "2", expiresAt: 1_795_284_380)) == golden("server.refreshed.json"))
+        #expect(try encoded(ServerFrame.pong(id: "3", serverTimeMillis: 1_795_279_842_833)) == golden("server.pong.json"))
+        #expect(try encoded(ServerFrame.subscribed(id: "4", channel: "topic:announcements")) == golden("server.subscribed.json"))
+        #expect(try encoded(ServerFrame.unsubscribed(id: "5", channel: "topic:announcements")) == golden("server.unsubscribed.json"))
+        #expect(try encoded(ServerFrame.error(id: "4", code: .forbidden, message: "not allowed to subscribe to this channel"))
+                == golden("server.error.json"))
+        let data = try golden("server.publication.json")["data"]!
+        #expect(try encoded(ServerFrame.publication(channel: "user:alice", data: data.bytes, sentAtMicros: 1_795_279_842_839_837))
+                == golden("server.publication.json"))
+    }
+}
+
+@Suite struct ClientFrameErrorTests {
+    func code(_ text: String) -> ErrorCode? {
+        do { _ = try ClientFrame.decode(Array(text.utf8)); return nil } catch { return error.code }
+    }
+
+    @Test func badInputGetsStableCodes() {
+        #expect(code("not json") == .badJSON)
+        #expect(code("[1,2]") == .badFrame)
+        #expect(code("{}") == .missingField)
+        #expect(code(#"{"type":5}"#) == .badFrame)
+        #expect(code(#"{"type":"launch"}"#) == .unknownType)
+        #expect(code(#"{"type":"auth"}"#) == .missingField)
+        #expect(code(#"{"type":"auth","token":""}"#) == .badFrame)
+        #expect(code(#"{"type":"subscribe","id":{"x":1},"channel":"a"}"#) == .badFrame)
+    }
+
+    @Test func requestIDIsKeptOnErrors() throws {
+        do {
+            _ = try ClientFrame.decode(Array(#"{"type":"nope","id":"r1"}"#.utf8))
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.requestID == "r1")
+        }
+    }
+
+    @Test func integerIDsAreAccepted() throws {
+        #expect(try ClientFrame.decode(Array(#"{"type":"ping","id":7}"#.utf8)) == .ping(id: "7"))
+    }
+}

@@ -1,0 +1,33 @@
+// The hand-written JSON parser and writer.
+import Testing
+@testable import SwitchboardWire
+
+@Suite struct JSONTests {
+    @Test func parsesEveryKind() throws {
+        let json = try JSON.parse(#" {"a":[1,-2.5,true,false,null,"x\n\u00e9\ud83d\ude00"],"b":{"c":9223372036854775807}} "#)
+        #expect(json["a"] == .array([.int(1), .double(-2.5), .bool(true), .bool(false), .null, .string("x\né😀")]))
+        #expect(json["b"]?["c"] == .int(Int64.max))
+    }
+
+    @Test func roundTripsThroughTheWriter() throws {
+        let value: JSON = .object(["k": .string("quote \" backslash \\ tab \t ctl \u{01}"), "n": .int(-5),
+                                   "list": .array([.double(1.5), .null, .object([:])])])
+        #expect(try JSON.parse(value.serialized) == value)
+    }
+
+    @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "01", "1.", "-", "tru", "\"abc", "\"\\x\"", "\"\\ud800\"",
+                      "{\"a\":1}x", "[\"\u{01}\"]", "1e999"])
+    func rejectsMalformed(text: String) {
+        #expect(throws: JSONError.self) { try JSON.parse(text) }
+    }
+
+    @Test func rejectsInvalidUTF8() {
+        #expect(throws: JSONError.self) { try JSON.parse([0x22, 0xC3, 0x28, 0x22]) }
+    }
+
+    @Test func limitsNesting() throws {
+        let deep = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(throws: JSONError.self) { try JSON.parse(Array(deep.utf8), maxDepth: 64) }
+        #expect((try? JSON.parse(Array(deep.utf8), maxDepth: 128)) != nil)
+    }
+}
