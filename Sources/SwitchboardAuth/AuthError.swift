@@ -35,5 +35,6 @@ public struct AuthError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    init(_ code: Code) { self.code = code }
+    /// An error with a code.
+    public init(_ code: Code) { self.code = code }
 }
