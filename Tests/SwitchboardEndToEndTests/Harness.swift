@@ -1,0 +1,123 @@
+// End-to-end harness: a real PostgreSQL (DATABASE_URL, or a throwaway
+// cluster in a temporary folder) and real `switchboard serve` processes.
+import Foundation
+import SwitchboardAuth
+import SwitchboardPostgres
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The database every end-to-end test shares (tests use distinct user ids).
+enum TestDatabase {
+    /// Kept so the cluster is stopped at exit.
+    nonisolated(unsafe) static var embedded: EmbeddedPostgres?
+
+    static let conninfo: String = {
+        if let url = ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty { return url }
+        let dir = NSTemporaryDirectory() + "sbtest-pg-\(getpid())"
+        let cluster = try! EmbeddedPostgres(directory: dir)
+        try! cluster.start()
+        embedded = cluster
+        atexit {
+            TestDatabase.embedded?.stop()
+            if let dir = TestDatabase.embedded?.directory { try? FileManager.default.removeItem(atPath: dir) }
+        }
+        let conn = try! PGConnection(cluster.conninfo)
+        try! Migrations.apply(on: conn)
+        return cluster.conninfo
+    }()
+
+    static func query(_ sql: String, _ params: [String?] = []) throws -> Rows {
+        try PGConnection(conninfo).execute(sql, params)
+    }
+}
+
+/// A running hub process.
+final class HubProcess {
+    static let secret = "e2e-secret-e2e-secret-e2e-secret-0"
+    static let apiKey = "e2e-backend-key-0123456789"
+
+    let process = Process()
+    let port: Int
+    private let readyFile: String
+    let logFile: String
+
+    /// The built `switchboard` binary next to the test bundle.
+    static var binary: String {
+        let bundleDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [bundleDir, bundleDir.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("switchboard").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/switchboard").path
+    }
+
+    init(database: String = TestDatabase.conninfo, extra: [String] = []) throws {
+        let id = UUID().uuidString.prefix(8)
+        readyFile = NSTemporaryDirectory() + "sb-ready-\(id)"
+        logFile = NSTemporaryDirectory() + "sb-log-\(id)"
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["serve", "--port", "0", "--ready-file", readyFile, "--database-url", database,
+                             "--jwt-secret", Self.secret, "--api-key", "e2e:" + Self.apiKey, "--log-level", "warning"] + extra
+        FileManager.default.createFile(atPath: logFile, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: logFile)
+        process.standardError = FileHandle(forWritingAtPath: logFile)
+        try process.run()
+        let deadline = Date().addingTimeInterval(30)
+        var bound = 0
+        while Date() < deadline {
+            if let text = try? String(contentsOfFile: readyFile, encoding: .utf8), let p = Int(text), p > 0 { bound = p; break }
+            if !process.isRunning { break }
+            usleep(50_000)
+        }
+        guard bound > 0 else {
+            process.terminate()
+            throw TestClientError.handshake("hub did not start: " + ((try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""))
+        }
+        port = bound
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        try? FileManager.default.removeItem(atPath: readyFile)
+        try? FileManager.default.removeItem(atPath: logFile)
+    }
+
+    /// Sends SIGTERM and waits; returns (exit status, seconds taken).
+    func terminate(timeout: TimeInterval = 10) -> (status: Int32, seconds: Double) {
+        let start = Date()
+        kill(process.processIdentifier, SIGTERM)
+        while process.isRunning && Date().timeIntervalSince(start) < timeout { usleep(20_000) }
+        let seconds = Date().timeIntervalSince(start)
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit(); return (-1, seconds) }
+        return (process.terminationStatus, seconds)
+    }
+
+    func token(_ user: String, ttl: Int64 = 600) -> String {
+        let now = Int64(Date().timeIntervalSince1970)
+        return JWTSigner.hs256(Claims(subject: user, role: "user", expiresAt: now + ttl, issuedAt: now), secret: Array(Self.secret.utf8))
+    }
+
+    func connect(_ user: String? = nil, path: String? = nil, headers: [String: String] = [:]) throws -> WebSocketTestClient {
+        try WebSocketTestClient(port: port, path: path ?? (user.map { "/?token=" + token($0) } ?? "/"), headers: headers)
+    }
+
+    func publish(_ channel: String, _ data: String) throws -> HTTPResult {
+        try httpRequest(port: port, "POST", "/v1/publish", headers: ["X-API-Key": Self.apiKey],
+                        body: #"{"channel":"\#(channel)","data":\#(data)}"#)
+    }
+}
+
+/// A unique user id per test run.
+func uniqueUser(_ name: String) -> String { name + "-" + UUID().uuidString.prefix(8).lowercased() }
+
+/// Polls `condition` until true or the timeout passes.
+func eventually(timeout: TimeInterval = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(50_000)
+    }
+    return try condition()
+}

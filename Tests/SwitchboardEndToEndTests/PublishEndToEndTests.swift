@@ -1,0 +1,57 @@
+// Publication through the server API to real WebSocket clients.
+import Foundation
+import Testing
+
+@Suite struct PublishEndToEndTests {
+    @Test func publishReachesBothConnectionsOfTheUserAndNoOneElse() throws {
+        let hub = try HubProcess()
+        let alice = uniqueUser("alice"), bob = uniqueUser("bob")
+        let phone = try hub.connect(alice), laptop = try hub.connect(alice), other = try hub.connect(bob)
+        for c in [phone, laptop, other] { _ = try c.receive(type: "welcome") }
+        let result = try hub.publish("user:" + alice, #"{"kind":"quote_received","amount":125000}"#)
+        #expect(result.status == 200)
+        #expect(result.json?["subscribers"] as? Int == 2)
+        for c in [phone, laptop] {
+            let frame = try c.receive(type: "publication")
+            #expect(frame["channel"] as? String == "user:" + alice)
+            #expect((frame["data"] as? [String: Any])?["amount"] as? Int == 125000)
+        }
+        // Bob gets nothing: his next frame is the answer to his own ping.
+        try other.sendText(#"{"type":"ping","id":"b"}"#)
+        #expect(try other.receiveJSON()["type"] as? String == "pong")
+        // And cannot subscribe to Alice's channel.
+        try other.sendText(#"{"type":"subscribe","id":"s","channel":"user:\#(alice)"}"#)
+        #expect(try other.receiveJSON()["code"] as? String == "forbidden")
+    }
+
+    @Test func publishRequiresAnAPIKey() throws {
+        let hub = try HubProcess()
+        let noKey = try httpRequest(port: hub.port, "POST", "/v1/publish", body: #"{"channel":"topic:x","data":1}"#)
+        #expect(noKey.status == 401)
+        #expect(noKey.errorCode == "unauthorized")
+        let userToken = try httpRequest(port: hub.port, "POST", "/v1/publish", headers: ["Authorization": "Bearer " + hub.token("u")],
+                                        body: #"{"channel":"topic:x","data":1}"#)
+        #expect(userToken.status == 403)
+        let bad = try httpRequest(port: hub.port, "POST", "/v1/publish", headers: ["X-API-Key": HubProcess.apiKey], body: "{")
+        #expect(bad.status == 400)
+        #expect(bad.errorCode == "bad_json")
+    }
+
+    @Test func opsEndpoints() throws {
+        let hub = try HubProcess()
+        #expect(try httpRequest(port: hub.port, "GET", "/healthz").status == 200)
+        #expect(try eventually { try httpRequest(port: hub.port, "GET", "/readyz").status == 200 })
+        let c = try hub.connect(uniqueUser("m"))
+        _ = try c.receive(type: "welcome")
+        let metrics = try httpRequest(port: hub.port, "GET", "/metrics")
+        let text = String(decoding: metrics.body, as: UTF8.self)
+        #expect(metrics.status == 200)
+        for name in ["switchboard_connections", "switchboard_frames_out_total", "switchboard_bytes_out_total",
+                     "switchboard_publications_total", "switchboard_mailbox_depth", "switchboard_group_commit_batch_size"] {
+            #expect(text.contains(name), "missing \(name)")
+        }
+        let me = try httpRequest(port: hub.port, "GET", "/v1/me", headers: ["Authorization": "Bearer " + hub.token("nobody-\(UUID())")])
+        #expect(me.status == 404)
+        #expect(try httpRequest(port: hub.port, "GET", "/nope").status == 404)
+    }
+}

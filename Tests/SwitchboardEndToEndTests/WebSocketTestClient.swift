@@ -1,0 +1,217 @@
+// A small blocking WebSocket client over a POSIX socket, independent of
+// libwebsockets, so end-to-end tests can also send what a good client never
+// would (binary, oversize and fragmented frames, floods).
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum TestClientError: Error { case connect, handshake(String), timeout, closed }
+
+/// What arrives from the server.
+enum WSMessage: Equatable {
+    case text(String)
+    case binary([UInt8])
+    case close(code: UInt16, reason: String)
+}
+
+final class WebSocketTestClient {
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private(set) var handshakeStatus = 0
+
+    init(port: Int, path: String = "/", headers: [String: String] = [:], subprotocol: String? = "switchboard.v1",
+         sourceAddress: String? = nil) throws {
+        fd = try TCP.connect(port: port)
+        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        if let subprotocol { request += "Sec-WebSocket-Protocol: \(subprotocol)\r\n" }
+        for (k, v) in headers { request += "\(k): \(v)\r\n" }
+        request += "\r\n"
+        try TCP.writeAll(fd, Array(request.utf8))
+        let deadline = Date().addingTimeInterval(10)
+        while true {
+            if let end = buffer.firstRange(of: Array("\r\n\r\n".utf8)) {
+                let head = String(decoding: buffer[..<end.lowerBound], as: UTF8.self)
+                buffer.removeSubrange(..<end.upperBound)
+                let statusLine = head.split(separator: "\r\n").first ?? ""
+                handshakeStatus = Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
+                guard handshakeStatus == 101 else { throw TestClientError.handshake(head) }
+                return
+            }
+            try fill(until: deadline)
+        }
+    }
+
+    deinit { Glibc.close(fd) }
+
+    private func fill(until deadline: Date) throws {
+        let remaining = deadline.timeIntervalSinceNow
+        guard remaining > 0 else { throw TestClientError.timeout }
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&pfd, 1, Int32(remaining * 1000))
+        if ready == 0 { throw TestClientError.timeout }
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let n = read(fd, &chunk, chunk.count)
+        if n <= 0 { throw TestClientError.closed }
+        buffer.append(contentsOf: chunk[0..<n])
+    }
+
+    /// Sends one frame (client frames are masked).
+    func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true) throws {
+        var frame: [UInt8] = [(fin ? 0x80 : 0) | opcode]
+        let n = payload.count
+        if n < 126 { frame.append(0x80 | UInt8(n)) }
+        else if n < 65536 { frame.append(0x80 | 126); frame += [UInt8(n >> 8), UInt8(n & 0xFF)] }
+        else { frame.append(0x80 | 127); frame += (0..<8).reversed().map { UInt8((n >> ($0 * 8)) & 0xFF) } }
+        let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
+        frame += mask
+        frame += payload.enumerated().map { $0.element ^ mask[$0.offset & 3] }
+        try TCP.writeAll(fd, frame)
+    }
+
+    func sendText(_ text: String) throws { try sendFrame(opcode: 1, payload: Array(text.utf8)) }
+    func sendBinary(_ bytes: [UInt8]) throws { try sendFrame(opcode: 2, payload: bytes) }
+
+    /// The next data or close message; answers pings by itself.
+    func receive(timeout: TimeInterval = 10) throws -> WSMessage {
+        let deadline = Date().addingTimeInterval(timeout)
+        var fragments: [UInt8] = []
+        var messageOpcode: UInt8 = 0
+        while true {
+            guard let (fin, opcode, payload) = try nextFrame(until: deadline) else { continue }
+            switch opcode {
+            case 0x8:
+                let code = payload.count >= 2 ? UInt16(payload[0]) << 8 | UInt16(payload[1]) : 1005
+                let reason = payload.count > 2 ? String(decoding: payload[2...], as: UTF8.self) : ""
+                return .close(code: code, reason: reason)
+            case 0x9: try sendFrame(opcode: 0xA, payload: payload)
+            case 0xA: continue
+            default:
+                if opcode != 0 { messageOpcode = opcode }
+                fragments += payload
+                if fin {
+                    return messageOpcode == 2 ? .binary(fragments) : .text(String(decoding: fragments, as: UTF8.self))
+                }
+            }
+        }
+    }
+
+    private func nextFrame(until deadline: Date) throws -> (Bool, UInt8, [UInt8])? {
+        while buffer.count < 2 { try fill(until: deadline) }
+        var length = Int(buffer[1] & 0x7F)
+        var offset = 2
+        if length == 126 {
+            while buffer.count < 4 { try fill(until: deadline) }
+            length = Int(buffer[2]) << 8 | Int(buffer[3]); offset = 4
+        } else if length == 127 {
+            while buffer.count < 10 { try fill(until: deadline) }
+            length = (2..<10).reduce(0) { $0 << 8 | Int(buffer[$1]) }; offset = 10
+        }
+        while buffer.count < offset + length { try fill(until: deadline) }
+        let fin = buffer[0] & 0x80 != 0
+        let opcode = buffer[0] & 0x0F
+        let payload = Array(buffer[offset..<(offset + length)])
+        buffer.removeSubrange(0..<(offset + length))
+        return (fin, opcode, payload)
+    }
+
+    /// The next text message parsed as a JSON object (fails the caller otherwise).
+    func receiveJSON(timeout: TimeInterval = 10) throws -> [String: Any] {
+        guard case .text(let text) = try receive(timeout: timeout),
+              let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        else { throw TestClientError.closed }
+        return object
+    }
+
+    /// Skips frames until one of `type` arrives.
+    func receive(type: String, timeout: TimeInterval = 10) throws -> [String: Any] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let frame = try receiveJSON(timeout: max(0.01, deadline.timeIntervalSinceNow))
+            if frame["type"] as? String == type { return frame }
+        }
+    }
+
+    /// Reads until the close frame; returns its code.
+    func receiveClose(timeout: TimeInterval = 10) throws -> UInt16 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            if case .close(let code, _) = try receive(timeout: max(0.01, deadline.timeIntervalSinceNow)) { return code }
+        }
+    }
+}
+
+enum TCP {
+    static func connect(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestClientError.connect }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { Glibc.close(fd); throw TestClientError.connect }
+        return fd
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+        var sent = 0
+        while sent < bytes.count {
+            let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { throw TestClientError.closed }
+            sent += n
+        }
+    }
+}
+
+/// A one-shot HTTP/1.1 request (Connection: close).
+struct HTTPResult {
+    var status: Int
+    var headers: [String: String]
+    var body: [UInt8]
+    var json: [String: Any]? { try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] }
+    var errorCode: String? { (json?["error"] as? [String: Any])?["code"] as? String }
+}
+
+func httpRequest(port: Int, _ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil) throws -> HTTPResult {
+    let fd = try TCP.connect(port: port)
+    defer { close(fd) }
+    var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    for (k, v) in headers { request += "\(k): \(v)\r\n" }
+    if let body { request += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
+    request += "\r\n" + (body ?? "")
+    try TCP.writeAll(fd, Array(request.utf8))
+    var response: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    let deadline = Date().addingTimeInterval(15)
+    var expected: Int?
+    while Date() < deadline {
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        if poll(&pfd, 1, 1000) == 0 { continue }
+        let n = read(fd, &chunk, chunk.count)
+        if n <= 0 { break }
+        response += chunk[0..<n]
+        if let end = response.firstRange(of: Array("\r\n\r\n".utf8)) {
+            if expected == nil {
+                let head = String(decoding: response[..<end.lowerBound], as: UTF8.self).lowercased()
+                let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                    .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
+                expected = end.upperBound + length
+            }
+            if let expected, response.count >= expected { break }
+        }
+    }
+    guard let end = response.firstRange(of: Array("\r\n\r\n".utf8)) else { throw TestClientError.closed }
+    let lines = String(decoding: response[..<end.lowerBound], as: UTF8.self).split(separator: "\r\n")
+    let status = Int(lines.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
+    var headers: [String: String] = [:]
+    for line in lines.dropFirst() {
+        if let colon = line.firstIndex(of: ":") {
+            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+    }
+    return HTTPResult(status: status, headers: headers, body: Array(response[end.upperBound...]))
+}
