@@ -92,3 +92,25 @@ enum Golden {
         #expect(try ClientFrame.decode(Array(#"{"type":"ping","id":7}"#.utf8)) == .ping(id: "7"))
     }
 }
+
+@Suite struct SchemaConsistencyTests {
+    @Test(arguments: Golden.files(prefix: "client.") + Golden.files(prefix: "server."))
+    func exampleHasItsRequiredFieldsAndType(file: String) throws {
+        let schemaURL = Golden.directory.deletingLastPathComponent()
+            .appendingPathComponent("schemas/" + file.replacingOccurrences(of: ".json", with: ".schema.json"))
+        let schema = try JSON.parse(Array(try Data(contentsOf: schemaURL)))
+        let example = try JSON.parse(try Golden.bytes(file))
+        guard case .array(let required)? = schema["required"] else { Issue.record("schema without required"); return }
+        for field in required.compactMap(\.stringValue) {
+            #expect(example[field] != nil, "\(file) lacks \(field)")
+        }
+        #expect(schema["properties"]?["type"]?["const"] == example["type"])
+    }
+
+    @Test func everyErrorCodeIsInTheSchema() throws {
+        let schemaURL = Golden.directory.deletingLastPathComponent().appendingPathComponent("schemas/server.error.schema.json")
+        let schema = try JSON.parse(Array(try Data(contentsOf: schemaURL)))
+        guard case .array(let codes)? = schema["properties"]?["code"]?["enum"] else { Issue.record("no enum"); return }
+        #expect(Set(codes.compactMap(\.stringValue)) == Set(ErrorCode.allCases.map(\.rawValue)))
+    }
+}
