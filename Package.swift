@@ -47,7 +47,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "SwitchboardLoad", dependencies: [
-            "SwitchboardLWS", "SwitchboardWire",
+            "SwitchboardLWS", "SwitchboardWire", "SwitchboardAuth",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "loadtest/Sources"),

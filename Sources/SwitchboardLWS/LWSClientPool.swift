@@ -1,0 +1,161 @@
+// A libwebsockets client for many connections on one thread (the load
+// tool's workers). Connections are named by small integer ids.
+import Foundation
+internal import CLibWebSockets
+
+/// Receives the events of an `LWSClientPool`, on the thread that services it.
+public protocol LWSClientDelegate: AnyObject {
+    /// The WebSocket handshake completed.
+    func clientOpened(_ id: Int)
+    /// A complete text or binary message arrived.
+    func clientReceived(_ id: Int, _ message: UnsafeRawBufferPointer)
+    /// The connection ended; `failed` when it never opened or broke with an error.
+    func clientClosed(_ id: Int, failed: Bool, reason: String)
+}
+
+/// Many client WebSockets on one lws context, serviced by one thread.
+public final class LWSClientPool {
+    private var context: OpaquePointer?
+    private var protocols: UnsafeMutablePointer<lws_protocols>?
+    private var cStrings: [UnsafeMutablePointer<CChar>] = []
+    fileprivate final class Client {
+        var wsi: OpaquePointer?
+        var outbound: [[UInt8]] = []
+        var receiving: [UInt8] = []
+        var opened = false
+    }
+    fileprivate var clients: [Int: Client] = [:]
+    /// Where events go.
+    public weak var delegate: LWSClientDelegate?
+
+    /// A pool speaking `subprotocol`.
+    public init(subprotocol: String = "switchboard.v1") throws {
+        sb_lws_set_log_level(Int32(LLL_ERR))
+        let table = UnsafeMutablePointer<lws_protocols>.allocate(capacity: 2)
+        table.initialize(repeating: lws_protocols(), count: 2)
+        let name = strdup(subprotocol)!
+        cStrings.append(name)
+        table[0].name = UnsafePointer(name)
+        table[0].callback = switchboardClientCallback
+        table[0].rx_buffer_size = 65536
+        protocols = table
+        var info = lws_context_creation_info()
+        info.port = -1  // CONTEXT_PORT_NO_LISTEN
+        info.protocols = UnsafePointer(table)
+        info.gid = -1
+        info.uid = -1
+        info.user = Unmanaged.passUnretained(self).toOpaque()
+        info.fd_limit_per_thread = 0
+        info.timeout_secs = 30
+        guard let ctx = lws_create_context(&info) else { throw ServerError.cannotListen(address: "client", port: 0) }
+        context = ctx
+    }
+
+    deinit {
+        if let context { lws_context_destroy(context) }
+        protocols?.deallocate()
+        for s in cStrings { free(s) }
+    }
+
+    /// Starts connecting; events follow through the delegate.
+    @discardableResult
+    public func connect(id: Int, host: String, port: Int, path: String, sourceAddress: String? = nil) -> Bool {
+        var info = lws_client_connect_info()
+        info.context = context
+        let client = Client()
+        clients[id] = client
+        let ok: Bool = host.withCString { h in
+            path.withCString { p in
+                (protocols![0].name).withMemoryRebound(to: CChar.self, capacity: 1) { proto in
+                    withOptionalCString(sourceAddress) { iface in
+                        info.address = h
+                        info.host = h
+                        info.origin = h
+                        info.port = Int32(port)
+                        info.path = p
+                        info.protocol = proto
+                        info.local_protocol_name = proto
+                        info.ietf_version_or_minus_one = -1
+                        info.iface = iface
+                        info.opaque_user_data = UnsafeMutableRawPointer(bitPattern: id + 1)
+                        let result = lws_client_connect_via_info(&info)
+                        client.wsi = result
+                        return result != nil
+                    }
+                }
+            }
+        }
+        if !ok { clients[id] = nil }
+        return ok
+    }
+
+    /// Queues a text message.
+    public func send(_ id: Int, text: String) {
+        guard let client = clients[id], let wsi = client.wsi else { return }
+        client.outbound.append(Array(text.utf8))
+        lws_callback_on_writable(wsi)
+    }
+
+    /// One pass of the event loop (waits for events up to lws' own timeout;
+    /// `wake()` from another thread interrupts it).
+    public func service() {
+        if let context { _ = lws_service(context, 0) }
+    }
+
+    /// Interrupts `service()` from any thread.
+    public func wake() {
+        if let context { lws_cancel_service(context) }
+    }
+
+    /// Open connections.
+    public var openCount: Int { clients.values.filter(\.opened).count }
+
+    fileprivate func event(_ wsi: OpaquePointer, _ reason: lws_callback_reasons, _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
+        guard let tag = lws_get_opaque_user_data(wsi) else { return 0 }
+        let id = Int(bitPattern: tag) - 1
+        switch reason {
+        case LWS_CALLBACK_CLIENT_ESTABLISHED:
+            clients[id]?.opened = true
+            delegate?.clientOpened(id)
+        case LWS_CALLBACK_CLIENT_RECEIVE:
+            guard let client = clients[id] else { return -1 }
+            if let input, length > 0 { client.receiving.append(contentsOf: UnsafeRawBufferPointer(start: input, count: length)) }
+            if lws_is_final_fragment(wsi) != 0 && lws_remaining_packet_payload(wsi) == 0 {
+                let message = client.receiving
+                client.receiving.removeAll(keepingCapacity: true)
+                message.withUnsafeBytes { delegate?.clientReceived(id, $0) }
+            }
+        case LWS_CALLBACK_CLIENT_WRITEABLE:
+            guard let client = clients[id], !client.outbound.isEmpty else { return 0 }
+            let message = client.outbound.removeFirst()
+            let pre = Int(sb_lws_pre())
+            var buffer = [UInt8](repeating: 0, count: pre + message.count)
+            buffer.replaceSubrange(pre..., with: message)
+            let written = buffer.withUnsafeMutableBufferPointer { sb_lws_write_text(wsi, $0.baseAddress! + pre, message.count) }
+            if written < message.count { return -1 }
+            if !client.outbound.isEmpty { lws_callback_on_writable(wsi) }
+        case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+            let reason = input.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? "connection error"
+            if clients.removeValue(forKey: id) != nil { delegate?.clientClosed(id, failed: true, reason: reason) }
+        case LWS_CALLBACK_CLIENT_CLOSED:
+            if let client = clients.removeValue(forKey: id) {
+                delegate?.clientClosed(id, failed: !client.opened, reason: "closed")
+            }
+        default:
+            break
+        }
+        return 0
+    }
+}
+
+private func withOptionalCString<R>(_ s: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    guard let s else { return body(nil) }
+    return s.withCString { body($0) }
+}
+
+func switchboardClientCallback(_ wsi: OpaquePointer?, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?,
+                               _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
+    guard let wsi, let ctx = lws_get_context(wsi), let owner = lws_context_user(ctx) else { return 0 }
+    let pool = Unmanaged<LWSClientPool>.fromOpaque(owner).takeUnretainedValue()
+    return pool.event(wsi, reason, input, length)
+}

@@ -1,0 +1,105 @@
+// Spawns worker processes, waits for READY/DONE lines, samples the hub's RSS.
+import Foundation
+
+final class WorkerProcess {
+    let process = Process()
+    let input = Pipe()
+    let output = Pipe()
+    private var buffer = Data()
+    private(set) var ready: WorkerReport?
+    private(set) var done: WorkerReport?
+
+    init(arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.arguments = ["worker"] + arguments
+        process.standardInput = input
+        process.standardOutput = output
+        try process.run()
+    }
+
+    /// Reads whatever arrived; non-blocking.
+    func poll() {
+        let fd = output.fileHandleForReading.fileDescriptor
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while Glibc.poll(&pfd, 1, 0) > 0 {
+            var chunk = [UInt8](repeating: 0, count: 1 << 20)
+            let n = read(fd, &chunk, chunk.count)
+            if n <= 0 { break }
+            buffer.append(contentsOf: chunk[0..<n])
+        }
+        while let newline = buffer.firstIndex(of: 0x0A) {
+            let line = buffer[buffer.startIndex..<newline]
+            buffer.removeSubrange(buffer.startIndex...newline)
+            guard let space = line.firstIndex(of: 0x20) else { continue }
+            let tag = String(decoding: line[line.startIndex..<space], as: UTF8.self)
+            let report = try? JSONDecoder().decode(WorkerReport.self, from: Data(line[(space + 1)...]))
+            if tag == "READY" { ready = report }
+            if tag == "DONE" { done = report }
+        }
+    }
+
+    func stop() {
+        try? input.fileHandleForWriting.write(contentsOf: Data("STOP\n".utf8))
+    }
+}
+
+enum Coordinator {
+    /// Starts `processes` workers sharing `connections` and `rate`.
+    static func spawn(target: TargetOptions, secret: String, connections: Int, processes: Int, rate: Double,
+                      hold: Double, channel: String?) throws -> [WorkerProcess] {
+        let run = String(UInt32.random(in: 0..<UInt32.max), radix: 36)
+        return try (0..<processes).map { k in
+            let share = connections / processes + (k < connections % processes ? 1 : 0)
+            var args = ["--host", target.host, "--port", String(target.port), "--connections", String(share),
+                        "--rate", String(rate / Double(processes)), "--source", "127.0.0.\(2 + k % 250)",
+                        "--user-prefix", "load-\(run)-\(k)", "--secret", secret, "--hold", String(hold)]
+            if let channel { args += ["--channel", channel] }
+            return try WorkerProcess(arguments: args)
+        }
+    }
+
+    /// Waits until every worker reported `keyPath`, sampling RSS; false on timeout.
+    static func wait(_ workers: [WorkerProcess], timeout: TimeInterval, hub: HubProcessInfo?, maxRSS: inout Int,
+                     until condition: (WorkerProcess) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            for w in workers { w.poll() }
+            if let rss = hub?.rssKB() { maxRSS = max(maxRSS, rss) }
+            if workers.allSatisfy(condition) { return true }
+            if workers.contains(where: { !$0.process.isRunning && !condition($0) }) {
+                for w in workers { w.poll() }
+                if workers.allSatisfy(condition) { return true }
+                return false
+            }
+            usleep(50_000)
+        }
+        return false
+    }
+}
+
+/// The hub process, for its memory.
+struct HubProcessInfo {
+    let pid: Int32
+
+    static func find(_ explicit: Int32?) -> HubProcessInfo? {
+        if let explicit { return HubProcessInfo(pid: explicit) }
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for entry in entries {
+            guard let pid = Int32(entry), pid != getpid(),
+                  let cmd = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(entry)/cmdline")) else { continue }
+            let args = cmd.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if let first = args.first, first.hasSuffix("/switchboard") || first == "switchboard", args.contains("serve") {
+                return HubProcessInfo(pid: pid)
+            }
+        }
+        return nil
+    }
+
+    func rssKB() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return Int(line.split(separator: " ").dropFirst().first ?? "")
+        }
+        return nil
+    }
+}

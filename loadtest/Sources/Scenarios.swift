@@ -1,0 +1,120 @@
+// The scenarios: connect (hold N authenticated connections) and fanout
+// (publish to N subscribers of one channel and time every delivery).
+import ArgumentParser
+import Foundation
+import Histogram
+
+struct ConnectScenario: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "connect",
+        abstract: "Open N authenticated connections, hold them, report connect rate, failures and hub RSS.")
+    @OptionGroup var target: TargetOptions
+    @Option(help: "Connections in total.") var connections = 1000
+    @Option(help: "Worker processes (each holds at most ~19,000).") var processes = 2
+    @Option(help: "Connection attempts per second, in total.") var rate = 2000.0
+    @Option(help: "Seconds to hold every connection open once all are up.") var hold = 10.0
+
+    func validate() throws {
+        guard connections > 0, processes > 0, rate > 0, hold >= 0 else { throw ValidationError("values must be positive") }
+        guard connections / processes < 19_000 else { throw ValidationError("more processes: each may hold < 19,000") }
+    }
+
+    func run() throws {
+        let (secret, _) = try target.secrets()
+        let hub = HubProcessInfo.find(target.hubPID)
+        let baseline = hub?.rssKB()
+        var maxRSS = baseline ?? 0
+        let workers = try Coordinator.spawn(target: target, secret: secret, connections: connections, processes: processes,
+                                            rate: rate, hold: hold, channel: nil)
+        let connectTimeout = Double(connections) / rate + 60
+        _ = Coordinator.wait(workers, timeout: connectTimeout, hub: hub, maxRSS: &maxRSS) { $0.ready != nil }
+        let heldRSS = hub?.rssKB()
+        _ = Coordinator.wait(workers, timeout: hold + 30, hub: hub, maxRSS: &maxRSS) { $0.done != nil }
+        for w in workers { w.stop(); w.process.waitUntilExit() }
+        let ready = workers.compactMap(\.ready)
+        let done = workers.compactMap(\.done)
+        let opened = ready.map(\.opened).reduce(0, +)
+        let failed = ready.map(\.failed).reduce(0, +) + (processes - ready.count) * (connections / processes)
+        let closedDuringHold = done.map(\.closedEarly).reduce(0, +)
+        let first = ready.map(\.firstAttemptMicros).min() ?? 0
+        let last = ready.map(\.lastOpenMicros).max() ?? 0
+        let seconds = Double(max(1, last - first)) / 1e6
+        var reasons: [String: Int] = [:]
+        for r in ready { for (k, v) in r.failureReasons { reasons[k, default: 0] += v } }
+        var rows: [(String, String)] = [
+            ("connections requested", String(connections)),
+            ("opened and authenticated", String(opened)),
+            ("failed", String(failed)),
+            ("closed during hold", String(closedDuringHold)),
+            ("held for (s)", String(format: "%.0f", hold)),
+            ("connect time (s)", String(format: "%.2f", seconds)),
+            ("connect rate (conn/s)", String(format: "%.0f", Double(opened) / seconds)),
+        ]
+        if let baseline, let heldRSS {
+            rows += [("hub RSS idle (MiB)", String(format: "%.1f", Double(baseline) / 1024)),
+                     ("hub RSS held (MiB)", String(format: "%.1f", Double(heldRSS) / 1024)),
+                     ("hub RSS max (MiB)", String(format: "%.1f", Double(maxRSS) / 1024)),
+                     ("RSS per connection (KB)", String(format: "%.2f", Double(heldRSS - baseline) / Double(max(1, opened))))]
+        } else {
+            rows.append(("hub RSS", "hub process not found (--hub-pid)"))
+        }
+        if !reasons.isEmpty { rows.append(("failure reasons", reasons.map { "\($0.key)×\($0.value)" }.joined(separator: "; "))) }
+        Report.print(title: "connect", rows: rows, json: target.json)
+        if failed > 0 || closedDuringHold > 0 { throw ExitCode(1) }
+    }
+}
+
+struct FanoutScenario: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "fanout",
+        abstract: "Subscribe N connections to one channel, publish M times, report delivery latency and deliveries/s.")
+    @OptionGroup var target: TargetOptions
+    @Option(help: "Subscribers in total.") var subscribers = 1000
+    @Option(help: "Publications.") var publishes = 20
+    @Option(help: "Publications per second.") var rate = 2.0
+    @Option(help: "Worker processes.") var processes = 2
+    @Option(help: "Connection attempts per second while setting up.") var connectRate = 3000.0
+
+    func run() throws {
+        let (secret, apiKey) = try target.secrets()
+        let channel = "topic:fanout-" + String(UInt32.random(in: 0..<UInt32.max), radix: 36)
+        var maxRSS = 0
+        let workers = try Coordinator.spawn(target: target, secret: secret, connections: subscribers, processes: processes,
+                                            rate: connectRate, hold: 0, channel: channel)
+        guard Coordinator.wait(workers, timeout: Double(subscribers) / connectRate + 60, hub: nil, maxRSS: &maxRSS, until: { $0.ready != nil }) else {
+            for w in workers { w.stop() }
+            throw ValidationError("subscribers did not all connect and subscribe")
+        }
+        let subscribed = workers.compactMap(\.ready).map(\.opened).reduce(0, +)
+        let publisher = try Publisher(host: target.host, port: target.port, apiKey: apiKey)
+        let start = Date()
+        var accepted = 0
+        for k in 0..<publishes {
+            let due = start.addingTimeInterval(Double(k) / rate)
+            if due > Date() { Thread.sleep(until: due) }
+            if try publisher.publish(channel: channel, data: #"{"seq":\#(k),"sent_us":\#(nowMicros())}"#) { accepted += 1 }
+        }
+        // Let the last deliveries arrive, then collect.
+        let expected = subscribed * publishes
+        let deadline = Date().addingTimeInterval(30)
+        Thread.sleep(forTimeInterval: 1)
+        for w in workers { w.stop() }
+        _ = Coordinator.wait(workers, timeout: deadline.timeIntervalSinceNow, hub: nil, maxRSS: &maxRSS) { $0.done != nil }
+        let done = workers.compactMap(\.done)
+        var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000)
+        for d in done { latency.add(d.latency) }
+        let deliveries = done.map(\.deliveries).reduce(0, +)
+        let first = done.map(\.firstDeliveryMicros).filter { $0 > 0 }.min() ?? 0
+        let last = done.map(\.lastDeliveryMicros).max() ?? 0
+        let span = Double(max(1, last - first)) / 1e6
+        func ms(_ p: Double) -> String { String(format: "%.2f", Double(latency.valueAtPercentile(p)) / 1000) }
+        let rows: [(String, String)] = [
+            ("subscribers", String(subscribed)),
+            ("publications accepted", "\(accepted)/\(publishes)"),
+            ("deliveries", "\(deliveries)/\(expected)"),
+            ("latency p50 (ms)", ms(50)), ("latency p99 (ms)", ms(99)), ("latency p99.9 (ms)", ms(99.9)),
+            ("latency max (ms)", String(format: "%.2f", Double(latency.max) / 1000)),
+            ("deliveries/s (first→last delivery)", String(format: "%.0f", Double(deliveries) / span)),
+        ]
+        Report.print(title: "fanout", rows: rows, json: target.json)
+        if deliveries < expected { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,151 @@
+// A worker process: opens its share of connections through one lws client
+// context, optionally subscribes them to a channel, records delivery
+// latencies, and reports on stdout (READY, then one DONE line of JSON).
+import ArgumentParser
+import Foundation
+import Histogram
+import SwitchboardAuth
+import SwitchboardLWS
+import SwitchboardWire
+
+struct WorkerReport: Codable {
+    var opened = 0
+    var failed = 0
+    var closedEarly = 0
+    var firstAttemptMicros: Int64 = 0
+    var lastOpenMicros: Int64 = 0
+    var deliveries = 0
+    var firstDeliveryMicros: Int64 = 0
+    var lastDeliveryMicros: Int64 = 0
+    var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000)
+    var failureReasons: [String: Int] = [:]
+}
+
+func nowMicros() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+}
+
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "worker", abstract: "(internal) one load process.", shouldDisplay: false)
+    @Option var host: String
+    @Option var port: Int
+    @Option var connections: Int
+    @Option var rate: Double
+    @Option var source: String
+    @Option var userPrefix: String
+    @Option var secret: String
+    @Option var channel: String?
+    @Option var hold: Double = 0
+
+    func run() throws {
+        let worker = try LoadWorker(self)
+        worker.run()
+    }
+}
+
+final class LoadWorker: LWSClientDelegate {
+    let options: WorkerCommand
+    let pool: LWSClientPool
+    var report = WorkerReport()
+    var attempted = 0
+    var resolved = 0
+    var subscribed = 0
+    var ready = false
+    var stopRequested = false
+    let stopLock = NSLock()
+    var tokens: [String] = []
+
+    init(_ options: WorkerCommand) throws {
+        self.options = options
+        pool = try LWSClientPool()
+        pool.delegate = self
+        let now = Int64(Date().timeIntervalSince1970)
+        let secret = Array(options.secret.utf8)
+        // Users are shared by a few connections so per-user fan-out is exercised too.
+        tokens = (0..<max(1, options.connections / 4)).map {
+            JWTSigner.hs256(Claims(subject: "\(options.userPrefix)-\($0)", expiresAt: now + 3600), secret: secret)
+        }
+    }
+
+    func run() {
+        let pool = self.pool
+        Thread { while true { usleep(20_000); pool.wake() } }.start()
+        Thread { [self] in
+            // The coordinator writes STOP (or closes stdin) when it is done.
+            while let line = readLine() { if line == "STOP" { break } }
+            stopLock.lock(); stopRequested = true; stopLock.unlock()
+        }.start()
+        let start = Date()
+        report.firstAttemptMicros = nowMicros()
+        var holdUntil: Date?
+        while true {
+            let elapsed = Date().timeIntervalSince(start)
+            let due = min(options.connections, Int(elapsed * options.rate) + 1)
+            while attempted < due {
+                let path = "/?token=" + tokens[attempted % tokens.count]
+                if !pool.connect(id: attempted, host: options.host, port: options.port, path: path, sourceAddress: options.source) {
+                    report.failed += 1
+                    resolved += 1
+                }
+                attempted += 1
+            }
+            pool.service()
+            let settled = resolved == options.connections && (options.channel == nil || subscribed == report.opened)
+            if settled && !ready {
+                ready = true
+                emit("READY", report)
+                if options.hold > 0 { holdUntil = Date().addingTimeInterval(options.hold) }
+            }
+            stopLock.lock(); let stop = stopRequested; stopLock.unlock()
+            if stop || (holdUntil.map { Date() >= $0 } ?? false) { break }
+        }
+        emit("DONE", report)
+        exit(0)
+    }
+
+    func emit(_ tag: String, _ report: WorkerReport) {
+        let data = (try? JSONEncoder().encode(report)) ?? Data()
+        FileHandle.standardOutput.write(Data((tag + " ").utf8) + data + Data("\n".utf8))
+    }
+
+    func clientOpened(_ id: Int) {
+        report.opened += 1
+        report.lastOpenMicros = nowMicros()
+        resolved += 1
+        if let channel = options.channel {
+            pool.send(id, text: #"{"type":"subscribe","id":"s","channel":"\#(channel)"}"#)
+        }
+    }
+
+    func clientReceived(_ id: Int, _ message: UnsafeRawBufferPointer) {
+        let now = nowMicros()
+        // Cheap pre-checks before parsing: most frames are publications.
+        guard let json = try? JSON.parse(message), let type = json["type"]?.stringValue else { return }
+        switch type {
+        case "publication":
+            if let sent = json["data"]?["sent_us"]?.intValue {
+                _ = report.latency.record(UInt64(max(0, now - sent)))
+                if report.deliveries == 0 { report.firstDeliveryMicros = now }
+                report.deliveries += 1
+                report.lastDeliveryMicros = now
+            }
+        case "subscribed":
+            subscribed += 1
+        default:
+            break
+        }
+    }
+
+    func clientClosed(_ id: Int, failed: Bool, reason: String) {
+        if failed {
+            report.failed += 1
+            report.failureReasons[String(reason.prefix(60)), default: 0] += 1
+            resolved += 1
+        } else {
+            report.closedEarly += 1
+            report.opened -= 1
+        }
+    }
+}
