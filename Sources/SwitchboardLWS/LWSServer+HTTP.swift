@@ -20,13 +20,6 @@ final class PendingHTTPRequest {
     }
 }
 
-func switchboardHTTPCallback(_ wsi: OpaquePointer?, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?, _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
-    guard let server = server(of: wsi) else {
-        return lws_callback_http_dummy(wsi, reason, user, input, length)
-    }
-    return server.httpEvent(wsi!, reason, user, input, length)
-}
-
 private let methods: [(lws_token_indexes, String)] = [
     (WSI_TOKEN_GET_URI, "GET"), (WSI_TOKEN_POST_URI, "POST"), (WSI_TOKEN_HEAD_URI, "HEAD"),
     (WSI_TOKEN_PUT_URI, "PUT"), (WSI_TOKEN_PATCH_URI, "PATCH"), (WSI_TOKEN_DELETE_URI, "DELETE"),
@@ -37,10 +30,6 @@ extension LWSServer {
     func httpEvent(_ wsi: OpaquePointer, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?,
                    _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
         switch reason {
-        case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-            mailbox.drain()
-            metrics.mailboxDepth.record(mailbox.depth)
-            return 0
         case LWS_CALLBACK_HTTP:
             return beginRequest(wsi, user, input)
         case LWS_CALLBACK_HTTP_BODY:

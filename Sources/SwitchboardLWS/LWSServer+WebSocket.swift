@@ -18,9 +18,18 @@ final class WebSocketConnection {
     init(wsi: OpaquePointer) { self.wsi = wsi }
 }
 
-func switchboardWebSocketCallback(_ wsi: OpaquePointer?, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?, _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
-    guard let server = server(of: wsi) else { return 0 }
-    return server.webSocketEvent(wsi!, reason, user, input, length)
+/// The switchboard.v1 protocol's callback: WebSocket events here, HTTP
+/// events (same protocol, see `start()`) in LWSServer+HTTP.
+func switchboardCallback(_ wsi: OpaquePointer?, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?,
+                         _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
+    guard let server = server(of: wsi) else { return lws_callback_http_dummy(wsi, reason, user, input, length) }
+    switch reason {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED, LWS_CALLBACK_ESTABLISHED, LWS_CALLBACK_RECEIVE,
+         LWS_CALLBACK_SERVER_WRITEABLE, LWS_CALLBACK_CLOSED:
+        return server.webSocketEvent(wsi!, reason, user, input, length)
+    default:
+        return server.httpEvent(wsi!, reason, user, input, length)
+    }
 }
 
 extension LWSServer: Transport {

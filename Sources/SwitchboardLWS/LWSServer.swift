@@ -65,22 +65,21 @@ public final class LWSServer {
         // SWITCHBOARD_LWS_LOG_LEVEL takes lws' bitmask (LLL_*) for debugging.
         let lwsLevel = ProcessInfo.processInfo.environment["SWITCHBOARD_LWS_LOG_LEVEL"].flatMap { Int32($0) }
         sb_lws_set_log_level(lwsLevel ?? Int32(LLL_ERR | LLL_WARN))
-        let count = options.enableEcho ? 4 : 3
+        // switchboard.v1 is first: lws binds HTTP requests and WebSocket
+        // upgrades without a Sec-WebSocket-Protocol header to the first
+        // protocol, so its callback serves both (see switchboardCallback).
+        let count = options.enableEcho ? 3 : 2
         let table = UnsafeMutablePointer<lws_protocols>.allocate(capacity: count)
         table.initialize(repeating: lws_protocols(), count: count)
-        table[0].name = UnsafePointer(cString("http"))
-        table[0].callback = switchboardHTTPCallback
+        table[0].name = UnsafePointer(cString("switchboard.v1"))
+        table[0].callback = switchboardCallback
         table[0].per_session_data_size = MemoryLayout<UInt64>.size
-        table[1].name = UnsafePointer(cString("switchboard.v1"))
-        table[1].callback = switchboardWebSocketCallback
-        table[1].per_session_data_size = MemoryLayout<UInt64>.size
-        table[1].rx_buffer_size = 4096
-        table[1].tx_packet_size = 0
+        table[0].rx_buffer_size = 4096
         if options.enableEcho {
-            table[2].name = UnsafePointer(cString("echo"))
-            table[2].callback = switchboardEchoCallback
-            table[2].per_session_data_size = MemoryLayout<UInt64>.size
-            table[2].rx_buffer_size = 65536
+            table[1].name = UnsafePointer(cString("echo"))
+            table[1].callback = switchboardEchoCallback
+            table[1].per_session_data_size = MemoryLayout<UInt64>.size
+            table[1].rx_buffer_size = 65536
         }
         protocols = table
 

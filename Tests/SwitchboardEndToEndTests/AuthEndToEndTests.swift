@@ -52,3 +52,30 @@ import Testing
         #expect(try refreshed.receive(type: "pong")["id"] as? String == "still-here")
     }
 }
+
+@Suite struct SubprotocolEndToEndTests {
+    @Test func aClientThatNamesNoSubprotocolStillGetsSwitchboardV1() throws {
+        let hub = try HubProcess()
+        let c = try WebSocketTestClient(port: hub.port, path: "/?token=" + hub.token(uniqueUser("plain")), subprotocol: nil)
+        #expect(try c.receiveJSON()["type"] as? String == "welcome")
+    }
+
+    @Test func echoIsOffByDefault() throws {
+        let hub = try HubProcess()
+        // Either the upgrade is refused, or whatever answers is not an echo.
+        if let c = try? WebSocketTestClient(port: hub.port, subprotocol: "echo") {
+            try c.sendText("hi")
+            let answer = try? c.receive(timeout: 3)
+            #expect(answer != .text("hi"))
+        }
+    }
+
+    @Test func echoReturnsTextAndBinaryWhenEnabled() throws {
+        let hub = try HubProcess(extra: ["--enable-echo"])
+        let c = try WebSocketTestClient(port: hub.port, subprotocol: "echo")
+        try c.sendText("héllo")
+        #expect(try c.receive() == .text("héllo"))
+        try c.sendBinary([0, 255, 7])
+        #expect(try c.receive() == .binary([0, 255, 7]))
+    }
+}
