@@ -2,6 +2,7 @@
 // reports what it measured. Connections are spread over worker processes
 // (the per-process open-files limit is 20,000) and 127.0.0.x source addresses.
 import ArgumentParser
+import Foundation
 
 @main
 struct LoadTool: ParsableCommand {
@@ -9,4 +10,16 @@ struct LoadTool: ParsableCommand {
         commandName: "switchboard-load",
         abstract: "Load scenarios for a Switchboard hub (loopback only).",
         subcommands: [ConnectScenario.self, FanoutScenario.self, WorkerCommand.self])
+
+    static func main() {
+        // A worker that finished closes its pipes; writing STOP to it must
+        // not kill the coordinator.
+        signal(SIGPIPE, SIG_IGN)
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

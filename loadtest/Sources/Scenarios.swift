@@ -32,8 +32,8 @@ struct ConnectScenario: ParsableCommand {
         for w in workers { w.stop(); w.process.waitUntilExit() }
         let ready = workers.compactMap(\.ready)
         let done = workers.compactMap(\.done)
-        let opened = ready.map(\.opened).reduce(0, +)
-        let failed = ready.map(\.failed).reduce(0, +) + (processes - ready.count) * (connections / processes)
+        let opened = ready.map(\.authenticated).reduce(0, +)
+        let failed = connections - opened
         let closedDuringHold = done.map(\.closedEarly).reduce(0, +)
         let first = ready.map(\.firstAttemptMicros).min() ?? 0
         let last = ready.map(\.lastOpenMicros).max() ?? 0
@@ -100,7 +100,8 @@ struct FanoutScenario: ParsableCommand {
         _ = Coordinator.wait(workers, timeout: deadline.timeIntervalSinceNow, hub: nil, maxRSS: &maxRSS) { $0.done != nil }
         let done = workers.compactMap(\.done)
         var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000)
-        for d in done { latency.add(d.latency) }
+        var fromHub = Histogram<UInt64>(highestTrackableValue: 60_000_000)
+        for d in done { latency.add(d.latency); fromHub.add(d.hubLatency) }
         let deliveries = done.map(\.deliveries).reduce(0, +)
         let first = done.map(\.firstDeliveryMicros).filter { $0 > 0 }.min() ?? 0
         let last = done.map(\.lastDeliveryMicros).max() ?? 0
@@ -112,6 +113,8 @@ struct FanoutScenario: ParsableCommand {
             ("deliveries", "\(deliveries)/\(expected)"),
             ("latency p50 (ms)", ms(50)), ("latency p99 (ms)", ms(99)), ("latency p99.9 (ms)", ms(99.9)),
             ("latency max (ms)", String(format: "%.2f", Double(latency.max) / 1000)),
+            ("from hub encode p50 / p99 (ms)", String(format: "%.2f / %.2f", Double(fromHub.valueAtPercentile(50)) / 1000,
+                                                     Double(fromHub.valueAtPercentile(99)) / 1000)),
             ("deliveries/s (first→last delivery)", String(format: "%.0f", Double(deliveries) / span)),
         ]
         Report.print(title: "fanout", rows: rows, json: target.json)

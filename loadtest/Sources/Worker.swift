@@ -10,6 +10,7 @@ import SwitchboardWire
 
 struct WorkerReport: Codable {
     var opened = 0
+    var authenticated = 0
     var failed = 0
     var closedEarly = 0
     var firstAttemptMicros: Int64 = 0
@@ -18,6 +19,8 @@ struct WorkerReport: Codable {
     var firstDeliveryMicros: Int64 = 0
     var lastDeliveryMicros: Int64 = 0
     var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000)
+    /// From the hub encoding the publication (its `ts`) to this worker reading it.
+    var hubLatency = Histogram<UInt64>(highestTrackableValue: 60_000_000)
     var failureReasons: [String: Int] = [:]
 }
 
@@ -71,7 +74,9 @@ final class LoadWorker: LWSClientDelegate {
 
     func run() {
         let pool = self.pool
-        Thread { while true { usleep(20_000); pool.wake() } }.start()
+        // Wakes the loop for connect pacing and the stop check; rarely, because
+        // every wake costs a poll() over all of this worker's sockets.
+        Thread { while true { usleep(100_000); pool.wake() } }.start()
         Thread { [self] in
             // The coordinator writes STOP (or closes stdin) when it is done.
             while let line = readLine() { if line == "STOP" { break } }
@@ -92,7 +97,8 @@ final class LoadWorker: LWSClientDelegate {
                 attempted += 1
             }
             pool.service()
-            let settled = resolved == options.connections && (options.channel == nil || subscribed == report.opened)
+            let settled = resolved == options.connections && report.authenticated == report.opened
+                && (options.channel == nil || subscribed == report.opened)
             if settled && !ready {
                 ready = true
                 emit("READY", report)
@@ -112,7 +118,6 @@ final class LoadWorker: LWSClientDelegate {
 
     func clientOpened(_ id: Int) {
         report.opened += 1
-        report.lastOpenMicros = nowMicros()
         resolved += 1
         if let channel = options.channel {
             pool.send(id, text: #"{"type":"subscribe","id":"s","channel":"\#(channel)"}"#)
@@ -127,12 +132,16 @@ final class LoadWorker: LWSClientDelegate {
         case "publication":
             if let sent = json["data"]?["sent_us"]?.intValue {
                 _ = report.latency.record(UInt64(max(0, now - sent)))
+                if let ts = json["ts"]?.intValue { _ = report.hubLatency.record(UInt64(max(0, now - ts))) }
                 if report.deliveries == 0 { report.firstDeliveryMicros = now }
                 report.deliveries += 1
                 report.lastDeliveryMicros = now
             }
         case "subscribed":
             subscribed += 1
+        case "welcome":
+            report.authenticated += 1
+            report.lastOpenMicros = now
         default:
             break
         }
