@@ -32,7 +32,7 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("auth-timeout"), help: "Seconds a connection has to authenticate (close 4001 after). Env SWITCHBOARD_AUTH_TIMEOUT.")
     var authTimeout: Double = Env.double("SWITCHBOARD_AUTH_TIMEOUT", 5)
     @Option(name: .customLong("event-loop"), help: "libwebsockets event loop: poll or uv (libuv/epoll). Env SWITCHBOARD_EVENT_LOOP.")
-    var eventLoop: String = Env.string("SWITCHBOARD_EVENT_LOOP") ?? "uv"
+    var eventLoop: String = Env.string("SWITCHBOARD_EVENT_LOOP") ?? "poll"
     @Flag(name: .customLong("enable-echo"), help: "Serve the `echo` subprotocol for conformance testing. Env SWITCHBOARD_ENABLE_ECHO=1.")
     var enableEcho: Bool = Env.bool("SWITCHBOARD_ENABLE_ECHO")
     @Option(name: .customLong("ready-file"), help: "Write the bound port to this file once listening (for scripts and tests).")
