@@ -41,6 +41,12 @@ final class ConnectionKeeper: @unchecked Sendable {
         }
     }
 
+    /// Called by an idle store thread about once a second: a cheap round
+    /// trip keeps the health flag (and so /readyz) honest during outages.
+    func checkWhileIdle() {
+        if let conn = current(), (try? conn.execute("SELECT 1")) == nil { markBroken() }
+    }
+
     /// Seconds until the next connect attempt (0 when connected).
     var secondsUntilRetry: TimeInterval { max(0, nextAttempt.timeIntervalSinceNow) }
 

@@ -104,7 +104,6 @@ public final class GroupCommitWriter: @unchecked Sendable {
     }
 
     private func run() {
-        var idleSince = Date()
         _ = keeper.current()  // connect now so /readyz is right from the start
         while true {
             condition.lock()
@@ -120,16 +119,9 @@ public final class GroupCommitWriter: @unchecked Sendable {
             onDepth?(depth)
 
             if batch.isEmpty {
-                // Idle: check the connection so /readyz notices an outage.
-                if Date().timeIntervalSince(idleSince) >= 1 {
-                    if let conn = keeper.current() {
-                        if (try? conn.execute("SELECT 1")) == nil { keeper.markBroken() }
-                    }
-                    idleSince = Date()
-                }
+                keeper.checkWhileIdle()
                 continue
             }
-            idleSince = Date()
             let leftover = commit(batch)
             condition.lock()
             if !leftover.isEmpty { queue.insert(contentsOf: leftover, at: 0) }

@@ -140,6 +140,12 @@ public final class PGConnection {
         let syncStatus = PQresultStatus(sync)
         PQclear(sync)
         guard syncStatus == PGRES_PIPELINE_SYNC else { throw PostgresError(kind: .connection, sqlState: nil) }
+        if !committed {
+            // A Sync does not end an explicit transaction block that failed:
+            // the session would stay in "current transaction is aborted".
+            _ = PQexitPipelineMode(conn)
+            try execute("ROLLBACK")
+        }
         return (committed, results)
     }
 

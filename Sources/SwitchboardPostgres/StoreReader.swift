@@ -67,8 +67,7 @@ public final class StoreReader: @unchecked Sendable {
             queue.removeAll()
             condition.unlock()
             if jobs.isEmpty {
-                // Idle: keep the health flag honest.
-                if let conn = keeper.current(), (try? conn.execute("SELECT 1")) == nil { keeper.markBroken() }
+                keeper.checkWhileIdle()
                 continue
             }
             for job in jobs { job(keeper.current()) }
