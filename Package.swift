@@ -35,7 +35,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "SwitchboardPostgres", dependencies: [
-            "CLibPQ", "SwitchboardHub",
+            "CLibPQ", "SwitchboardHub", "SwitchboardWire",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),

@@ -6,7 +6,8 @@ import jsonschema
 here = pathlib.Path(__file__).parent
 failures = 0
 for example in sorted((here / "examples").glob("*.json")):
-    schema = json.loads((here / "schemas" / (example.stem + ".schema.json")).read_text())
+    # client.subscribe-since.json is a variant of client.subscribe
+    schema = json.loads((here / "schemas" / (example.stem.split("-")[0] + ".schema.json")).read_text())
     try:
         jsonschema.validate(json.loads(example.read_text()), schema)
         print("ok  ", example.name)

@@ -8,6 +8,9 @@ public enum Channel: Hashable, Sendable {
     /// `topic:<name>`: a broadcast channel any authenticated user may
     /// subscribe to and only backends publish to.
     case topic(String)
+    /// `conversation:<id>`: a conversation's messages, typing and receipts;
+    /// members only (checked against the store on subscribe).
+    case conversation(Int64)
 
     /// Longest accepted channel name, in bytes.
     public static let maxLength = 200
@@ -22,6 +25,9 @@ public enum Channel: Hashable, Sendable {
         switch kind {
         case "user": self = .user(rest)
         case "topic": self = .topic(rest)
+        case "conversation":
+            guard let id = Int64(rest), id > 0, String(id) == rest else { return nil }
+            self = .conversation(id)
         default: return nil
         }
     }
@@ -41,14 +47,24 @@ public enum Channel: Hashable, Sendable {
         switch self {
         case .user(let id): return "user:" + id
         case .topic(let t): return "topic:" + t
+        case .conversation(let id): return "conversation:" + String(id)
         }
     }
 
-    /// Whether a user may subscribe.
+    /// Whether a user may subscribe without asking the store
+    /// (conversations are decided by membership, in the store).
     public func maySubscribe(user: String) -> Bool {
         switch self {
         case .user(let id): return id == user
         case .topic: return true
+        case .conversation: return false
         }
+    }
+
+    /// Whether a backend may publish here through `POST /v1/publish`
+    /// (conversations only carry committed messages).
+    public var acceptsServerPublish: Bool {
+        if case .conversation = self { return false }
+        return true
     }
 }

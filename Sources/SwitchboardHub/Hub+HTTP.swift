@@ -29,6 +29,7 @@ extension Hub {
 
     /// Returns the response, or nil when it will be sent later.
     func route(_ request: HTTPRequest, id: HTTPRequestID) -> HTTPResponse? {
+        if let chat = chatRoute(request, id: id) { return chat }
         switch (request.method, request.path) {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
             return .json(200, .object(["status": .string("ok")]))
@@ -85,7 +86,7 @@ extension Hub {
             return .error(400, .badJSON, "body must be a JSON object")
         }
         guard let name = body["channel"] else { return .error(400, .missingField, "missing field 'channel'") }
-        guard let nameText = name.stringValue, let channel = Channel(nameText) else {
+        guard let nameText = name.stringValue, let channel = Channel(nameText), channel.acceptsServerPublish else {
             return .error(400, .badChannel, "channel must be user:<id> or topic:<name>")
         }
         guard let data = body["data"] else { return .error(400, .missingField, "missing field 'data'") }

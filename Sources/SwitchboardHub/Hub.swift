@@ -10,6 +10,7 @@ public final class Hub {
     let verifier: JWTVerifier
     let clock: HubClock
     let store: HubStore
+    let chat: ChatStore
     let metrics: HubMetrics
     let logger: Logger
     /// The network layer; set once at start-up.
@@ -27,13 +28,19 @@ public final class Hub {
     }
 
     private(set) var connections: [ConnectionID: Connection] = [:]
-    private(set) var registry = ChannelRegistry()
+    var registry = ChannelRegistry()
+    /// Conversation subscriptions waiting for their store answer.
+    var pendingSubscriptions = PendingSubscriptions()
+    /// Members of conversations seen so far (from opens and sends).
+    var conversationMembers: [ConversationID: Set<String>] = [:]
+    var typing = TypingTracker()
     private var connectionsPerUser: [String: Int] = [:]
     private var shuttingDown = false
     private var authenticatedCount = 0
 
     /// A hub.
-    public init(configuration: HubConfiguration, clock: HubClock, store: HubStore, metrics: HubMetrics, logger: Logger) {
+    public init(configuration: HubConfiguration, clock: HubClock, store: HubStore, chat: ChatStore, metrics: HubMetrics, logger: Logger) {
+        self.chat = chat
         self.configuration = configuration
         self.verifier = JWTVerifier(configuration.jwt)
         self.clock = clock
@@ -72,6 +79,7 @@ public final class Hub {
     public func connectionClosed(_ id: ConnectionID) {
         guard let connection = connections.removeValue(forKey: id) else { return }
         registry.removeAll(for: id)
+        pendingSubscriptions.removeAll(for: id)
         metrics.connections.record(connections.count)
         if let principal = connection.admitted {
             authenticatedCount -= 1
@@ -147,10 +155,14 @@ public final class Hub {
             perform(action, on: id)
         case .ping(let requestID):
             transport?.send(ServerFrame.pong(id: requestID, serverTimeMillis: now), to: id)
-        case .subscribe(let requestID, let name):
+        case .subscribe(let requestID, let name, let since):
             guard let principal = requirePrincipal(id, requestID) else { return }
             guard let channel = Channel(name) else {
                 transport?.send(ServerFrame.error(id: requestID, code: .badChannel, message: "unknown or malformed channel"), to: id)
+                return
+            }
+            if case .conversation(let conversation) = channel {
+                subscribeToConversation(id, principal: principal, conversation: conversation, since: since, requestID: requestID)
                 return
             }
             guard channel.maySubscribe(user: principal.user) else {
@@ -166,7 +178,17 @@ public final class Hub {
                 return
             }
             registry.unsubscribe(id, from: name)
+            pendingSubscriptions.remove(id, channel: name)
             transport?.send(ServerFrame.unsubscribed(id: requestID, channel: name), to: id)
+        case .send(let requestID, let request):
+            guard let principal = requirePrincipal(id, requestID) else { return }
+            send(request, from: principal.user, connection: id, requestID: requestID)
+        case .typing(let conversation, let active):
+            guard let principal = requirePrincipal(id, nil) else { return }
+            typingFrame(conversation: conversation, active: active, user: principal.user, connection: id, now: now)
+        case .read(let requestID, let conversation, let seq):
+            guard let principal = requirePrincipal(id, requestID) else { return }
+            markRead(conversation: conversation, seq: seq, user: principal.user, connection: id, requestID: requestID)
         }
     }
 
@@ -226,6 +248,9 @@ public final class Hub {
             }
         }
         for (id, action) in actions { perform(action, on: id) }
+        for stop in typing.tick(nowMillis: now) {
+            relayTyping(conversation: stop.conversation, user: stop.user, active: false)
+        }
     }
 
     /// Stops admitting connections and closes every open one with 1001.

@@ -14,6 +14,45 @@ public enum Migrations {
             last_seen_at      timestamptz
         );
         """),
+        (2, """
+        CREATE TABLE conversations (
+            id               bigserial PRIMARY KEY,
+            project_id       text,
+            participants_key text NOT NULL,
+            created_by       text NOT NULL,
+            last_seq         bigint NOT NULL DEFAULT 0,
+            last_message_at  timestamptz,
+            created_at       timestamptz NOT NULL DEFAULT now()
+        );
+        -- Creating a conversation is idempotent per participant set + project.
+        CREATE UNIQUE INDEX conversations_participants ON conversations (participants_key, coalesce(project_id, ''));
+        CREATE TABLE conversation_members (
+            conversation_id bigint NOT NULL REFERENCES conversations (id),
+            user_id         text NOT NULL,
+            last_read_seq   bigint NOT NULL DEFAULT 0,
+            archived        boolean NOT NULL DEFAULT false,
+            joined_at       timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (conversation_id, user_id)
+        );
+        CREATE INDEX conversation_members_user ON conversation_members (user_id, conversation_id);
+        CREATE TABLE messages (
+            id                bigserial PRIMARY KEY,
+            conversation_id   bigint NOT NULL REFERENCES conversations (id),
+            seq               bigint NOT NULL,
+            sender_id         text NOT NULL,
+            client_msg_id     text NOT NULL,
+            kind              text NOT NULL CHECK (kind IN ('text','image','document','quote','contract_proposal','system')),
+            body              jsonb NOT NULL,
+            quote_amount      bigint,
+            quote_currency    text,
+            quote_valid_until timestamptz,
+            created_at        timestamptz NOT NULL DEFAULT now(),
+            edited_at         timestamptz,
+            deleted_at        timestamptz,
+            UNIQUE (conversation_id, seq),
+            UNIQUE (sender_id, client_msg_id)
+        );
+        """),
     ]
 
     /// Applies the missing migrations; returns the versions applied.
@@ -31,7 +70,7 @@ public enum Migrations {
         for migration in all where !done.contains(migration.version) {
             try connection.execute("BEGIN")
             do {
-                try connection.execute(migration.sql)
+                try connection.executeScript(migration.sql)
                 try connection.execute("INSERT INTO schema_migrations (version) VALUES ($1)", [String(migration.version)])
                 try connection.execute("COMMIT")
             } catch {

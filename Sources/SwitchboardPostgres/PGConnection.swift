@@ -55,6 +55,12 @@ public final class PGConnection {
         return try consume(result)
     }
 
+    /// Runs several statements separated by semicolons (simple query
+    /// protocol, no parameters): migrations.
+    public func executeScript(_ sql: String) throws(PostgresError) {
+        _ = try consume(PQexec(conn, sql))
+    }
+
     private func consume(_ result: OpaquePointer?) throws(PostgresError) -> Rows {
         defer { PQclear(result) }
         guard let result else { throw PostgresError(kind: .connection, sqlState: nil) }

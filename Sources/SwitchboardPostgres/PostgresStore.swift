@@ -10,7 +10,7 @@ public final class PostgresStore: HubStore, @unchecked Sendable {
     public let writer: GroupCommitWriter
     /// The reader.
     public let reader: StoreReader
-    private let deliver: (@escaping () -> Void) -> Void
+    let deliver: (@escaping () -> Void) -> Void
 
     /// A store; `deliver` runs a closure on the loop thread (the mailbox).
     public init(conninfo: String, logger: Logger, metrics: HubMetrics, deliver: @escaping (@escaping () -> Void) -> Void) {

@@ -8,17 +8,40 @@ public enum ClientFrame: Equatable, Sendable {
     case refresh(id: String?, token: String)
     /// Application-level ping; answered with `pong`.
     case ping(id: String?)
-    /// Subscribes to a channel.
-    case subscribe(id: String?, channel: String)
+    /// Subscribes to a channel; for conversations, `since` asks for the
+    /// messages after that seq first.
+    case subscribe(id: String?, channel: String, since: Int64?)
     /// Unsubscribes from a channel.
     case unsubscribe(id: String?, channel: String)
+    /// Sends a chat message.
+    case send(id: String?, SendRequest)
+    /// Typing started (`active`) or stopped in a conversation.
+    case typing(conversation: Int64, active: Bool)
+    /// Marks a conversation read up to `seq`.
+    case read(id: String?, conversation: Int64, seq: Int64)
+
+    /// The wire `type`.
+    public var typeName: String {
+        switch self {
+        case .auth: return "auth"
+        case .refresh: return "refresh"
+        case .ping: return "ping"
+        case .subscribe: return "subscribe"
+        case .unsubscribe: return "unsubscribe"
+        case .send: return "send"
+        case .typing: return "typing"
+        case .read: return "read"
+        }
+    }
 
     /// The request id the reply echoes.
     public var requestID: String? {
         switch self {
         case .auth(let id, _), .refresh(let id, _), .ping(let id),
-             .subscribe(let id, _), .unsubscribe(let id, _):
+             .subscribe(let id, _, _), .unsubscribe(let id, _), .send(let id, _), .read(let id, _, _):
             return id
+        case .typing:
+            return nil
         }
     }
 }
@@ -77,12 +100,40 @@ extension ClientFrame {
             }
             return s
         }
+        func conversationID() throws(FrameDecodingError) -> Int64 {
+            switch json["conversation"] {
+            case nil: throw FrameDecodingError(code: .missingField, message: "missing field 'conversation'", requestID: id)
+            case .string(let s)?: if let v = Int64(s), v > 0 { return v }
+            case .int(let v)? where v > 0: return v
+            default: break
+            }
+            throw FrameDecodingError(code: .badFrame, message: "'conversation' must be a conversation id", requestID: id)
+        }
+        func optionalSeq(_ name: String) throws(FrameDecodingError) -> Int64? {
+            guard let value = json[name], value != .null else { return nil }
+            guard let seq = value.intValue, seq >= 0 else {
+                throw FrameDecodingError(code: .badFrame, message: "'\(name)' must be a non-negative integer", requestID: id)
+            }
+            return seq
+        }
         switch type {
         case "auth": return .auth(id: id, token: try requiredString("token"))
         case "refresh": return .refresh(id: id, token: try requiredString("token"))
         case "ping": return .ping(id: id)
-        case "subscribe": return .subscribe(id: id, channel: try requiredString("channel"))
+        case "subscribe": return .subscribe(id: id, channel: try requiredString("channel"), since: try optionalSeq("since"))
         case "unsubscribe": return .unsubscribe(id: id, channel: try requiredString("channel"))
+        case "send":
+            return .send(id: id, try SendRequest.decode(json, conversation: try conversationID(), requestID: id))
+        case "typing":
+            guard let active = json["active"]?.boolValue else {
+                throw FrameDecodingError(code: .missingField, message: "missing boolean 'active'", requestID: id)
+            }
+            return .typing(conversation: try conversationID(), active: active)
+        case "read":
+            guard let seq = try optionalSeq("seq") else {
+                throw FrameDecodingError(code: .missingField, message: "missing field 'seq'", requestID: id)
+            }
+            return .read(id: id, conversation: try conversationID(), seq: seq)
         default:
             let shown = type.count > 40 ? String(type.prefix(40)) + "…" : type
             throw FrameDecodingError(code: .unknownType, message: "unknown frame type '\(shown)'", requestID: id)

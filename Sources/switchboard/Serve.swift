@@ -98,7 +98,7 @@ struct Serve: ParsableCommand {
         hubConfig.framesPerSecond = framesPerSecond
         hubConfig.frameBurst = frameBurst
         hubConfig.maxBodyBytes = maxBodyBytes
-        let hub = Hub(configuration: hubConfig, clock: SystemClock(), store: store, metrics: metrics, logger: logger)
+        let hub = Hub(configuration: hubConfig, clock: SystemClock(), store: store, chat: store, metrics: metrics, logger: logger)
         hub.metricsRenderer = { registry.emitToString() }
 
         var options = ServerOptions()

@@ -43,6 +43,82 @@ final class RecordingStore: HubStore {
     func flush() { let r = pendingReplies; pendingReplies = []; r.forEach { $0() } }
 }
 
+/// An in-memory chat store whose replies wait until `flush()`, so tests
+/// control what commits while a subscription waits for its snapshot.
+final class FakeChatStore: ChatStore {
+    var members: [ConversationID: Set<String>] = [:]
+    var messages: [ConversationID: [StoredMessage]] = [:]
+    var readPositions: [String: Int64] = [:]
+    var available = true
+    var pending: [() -> Void] = []
+    var nextID: Int64 = 100
+
+    func lastSeq(_ c: ConversationID) -> Int64 { messages[c]?.last?.seq ?? 0 }
+
+    /// Commits directly (as if another node or the REST side had sent it).
+    @discardableResult
+    func commit(_ m: NewMessage) -> SendOutcome? {
+        guard members[m.conversation]?.contains(m.sender) == true else { return nil }
+        if let old = messages.values.joined().first(where: { $0.sender == m.sender && $0.clientMessageID == m.clientMessageID }) {
+            return SendOutcome(id: old.id, conversation: old.conversation, seq: old.seq, createdAtMillis: old.createdAtMillis,
+                               duplicate: true, members: members[m.conversation]!.sorted())
+        }
+        nextID += 1
+        let stored = StoredMessage(id: nextID, conversation: m.conversation, seq: lastSeq(m.conversation) + 1, sender: m.sender,
+                                   clientMessageID: m.clientMessageID, kind: m.kind, body: m.body, createdAtMillis: 5)
+        messages[m.conversation, default: []].append(stored)
+        return SendOutcome(id: stored.id, conversation: m.conversation, seq: stored.seq, createdAtMillis: 5, duplicate: false,
+                           members: members[m.conversation]!.sorted())
+    }
+
+    func send(_ message: NewMessage, reply: @escaping (Result<SendOutcome, ChatFailure>) -> Void) {
+        guard available else { pending.append { reply(.failure(.unavailable)) }; return }
+        let outcome = commit(message)
+        pending.append { reply(outcome.map { .success($0) } ?? .failure(.forbidden)) }
+    }
+
+    func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int,
+                          reply: @escaping (Result<ConversationSnapshot, ChatFailure>) -> Void) {
+        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.forbidden)) }; return }
+        let snapshot = ConversationSnapshot(members: members[id]!.sorted(), lastSeq: lastSeq(id),
+                                            messages: since.map { s in Array((messages[id] ?? []).filter { $0.seq > s }.prefix(limit)) } ?? [])
+        pending.append { reply(.success(snapshot)) }
+    }
+
+    func markRead(_ id: ConversationID, user: String, seq: Int64, reply: @escaping (Result<Int64, ChatFailure>) -> Void) {
+        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.forbidden)) }; return }
+        let key = "\(id)/\(user)"
+        readPositions[key] = max(readPositions[key] ?? 0, min(seq, lastSeq(id)))
+        let stored = readPositions[key]!
+        pending.append { reply(.success(stored)) }
+    }
+
+    func createConversation(creator: String, participants: [String], projectID: String?,
+                            reply: @escaping (Result<(id: ConversationID, created: Bool), ChatFailure>) -> Void) {
+        let set = Set(participants + [creator])
+        if let existing = members.first(where: { $0.value == set })?.key {
+            pending.append { reply(.success((existing, false))) }
+            return
+        }
+        let id = Int64(members.count + 1)
+        members[id] = set
+        pending.append { reply(.success((id, true))) }
+    }
+
+    func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int,
+                 reply: @escaping (Result<[StoredMessage], ChatFailure>) -> Void) {
+        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.forbidden)) }; return }
+        let all = messages[id] ?? []
+        let page = after.map { a in Array(all.filter { $0.seq > a }.prefix(limit)) }
+            ?? Array(all.filter { before == nil || $0.seq < before! }.suffix(limit))
+        pending.append { reply(.success(page)) }
+    }
+
+    func flush() {
+        while !pending.isEmpty { let work = pending; pending = []; work.forEach { $0() } }
+    }
+}
+
 final class ManualClock: HubClock, @unchecked Sendable {
     var millis: Int64 = 1_800_000_000_000
     func nowMillis() -> Int64 { millis }
@@ -56,12 +132,13 @@ struct HubFixture {
     let transport = RecordingTransport()
     let store = RecordingStore()
     let clock = ManualClock()
+    let chat = FakeChatStore()
 
     init(configure: (inout HubConfiguration) -> Void = { _ in }) {
         var config = HubConfiguration(jwt: JWTConfiguration(hmacSecret: Self.secret),
                                       apiKeys: try! APIKeyRing(entries: ["matcher:" + Self.apiKey]))
         configure(&config)
-        hub = Hub(configuration: config, clock: clock, store: store, metrics: HubMetrics(), logger: Logger(label: "test"))
+        hub = Hub(configuration: config, clock: clock, store: store, chat: chat, metrics: HubMetrics(), logger: Logger(label: "test"))
         hub.transport = transport
     }
 

@@ -1,0 +1,148 @@
+// Chat values shared by the hub and its store: conversations, messages,
+// and what a send or an open returns.
+import SwitchboardWire
+
+/// A conversation's numeric id (`conversation:<id>` on the wire).
+public typealias ConversationID = Int64
+
+/// What a message is.
+public enum MessageKind: String, Sendable, CaseIterable {
+    case text, image, document, quote
+    case contractProposal = "contract_proposal"
+    case system
+}
+
+/// A message to be committed.
+public struct NewMessage: Sendable, Equatable {
+    public var conversation: ConversationID
+    public var sender: String
+    public var clientMessageID: String
+    public var kind: MessageKind
+    /// The body as compact JSON text (an object).
+    public var body: [UInt8]
+    /// For quotes: amount in minor units, currency, valid-until (ms).
+    public var quoteAmount: Int64?
+    public var quoteCurrency: String?
+    public var quoteValidUntilMillis: Int64?
+
+    /// A message.
+    public init(conversation: ConversationID, sender: String, clientMessageID: String, kind: MessageKind, body: [UInt8],
+                quoteAmount: Int64? = nil, quoteCurrency: String? = nil, quoteValidUntilMillis: Int64? = nil) {
+        self.conversation = conversation
+        self.sender = sender
+        self.clientMessageID = clientMessageID
+        self.kind = kind
+        self.body = body
+        self.quoteAmount = quoteAmount
+        self.quoteCurrency = quoteCurrency
+        self.quoteValidUntilMillis = quoteValidUntilMillis
+    }
+}
+
+/// A committed message.
+public struct StoredMessage: Sendable, Equatable {
+    public var id: Int64
+    public var conversation: ConversationID
+    public var seq: Int64
+    public var sender: String
+    public var clientMessageID: String
+    public var kind: MessageKind
+    /// JSON text of the body.
+    public var body: [UInt8]
+    public var createdAtMillis: Int64
+    public var editedAtMillis: Int64?
+    public var deleted: Bool
+
+    /// A message.
+    public init(id: Int64, conversation: ConversationID, seq: Int64, sender: String, clientMessageID: String, kind: MessageKind,
+                body: [UInt8], createdAtMillis: Int64, editedAtMillis: Int64? = nil, deleted: Bool = false) {
+        self.id = id
+        self.conversation = conversation
+        self.seq = seq
+        self.sender = sender
+        self.clientMessageID = clientMessageID
+        self.kind = kind
+        self.body = body
+        self.createdAtMillis = createdAtMillis
+        self.editedAtMillis = editedAtMillis
+        self.deleted = deleted
+    }
+}
+
+/// The result of committing a send.
+public struct SendOutcome: Sendable, Equatable {
+    /// Message id, conversation, seq and time (the original ones for a duplicate).
+    public var id: Int64
+    public var conversation: ConversationID
+    public var seq: Int64
+    public var createdAtMillis: Int64
+    /// True when the client_msg_id was already stored: nothing new was written.
+    public var duplicate: Bool
+    /// The conversation's members (for notices to those not subscribed).
+    public var members: [String]
+
+    /// An outcome.
+    public init(id: Int64, conversation: ConversationID, seq: Int64, createdAtMillis: Int64, duplicate: Bool, members: [String]) {
+        self.id = id
+        self.conversation = conversation
+        self.seq = seq
+        self.createdAtMillis = createdAtMillis
+        self.duplicate = duplicate
+        self.members = members
+    }
+}
+
+/// A conversation as a member opens it: members, last seq, missed messages.
+public struct ConversationSnapshot: Sendable, Equatable {
+    public var members: [String]
+    public var lastSeq: Int64
+    /// Messages with seq > since, ascending, at most the asked limit.
+    public var messages: [StoredMessage]
+
+    /// A snapshot.
+    public init(members: [String], lastSeq: Int64, messages: [StoredMessage]) {
+        self.members = members
+        self.lastSeq = lastSeq
+        self.messages = messages
+    }
+}
+
+/// Why a chat operation failed; safe to show callers.
+public enum ChatFailure: Error, Sendable, Equatable {
+    /// Not a member, or no such conversation (indistinguishable on purpose).
+    case forbidden
+    /// The database is unreachable; retry.
+    case unavailable
+    /// A queue is full; retry later.
+    case overloaded
+    /// The database rejected the operation.
+    case failed
+
+    /// From a store error.
+    public init(_ error: StoreError) {
+        switch error.code {
+        case .unavailable: self = .unavailable
+        case .overloaded: self = .overloaded
+        case .failed: self = .failed
+        }
+    }
+}
+
+/// Durable chat operations; `reply` closures run on the loop thread.
+public protocol ChatStore: AnyObject {
+    /// Commits a message (group commit) or returns the original for a repeated client_msg_id.
+    func send(_ message: NewMessage, reply: @escaping (Result<SendOutcome, ChatFailure>) -> Void)
+    /// Members, last seq and messages after `since` (at most `limit`), for a member.
+    func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int,
+                          reply: @escaping (Result<ConversationSnapshot, ChatFailure>) -> Void)
+    /// Moves the member's read position forward (never back); returns the position now stored.
+    func markRead(_ id: ConversationID, user: String, seq: Int64, reply: @escaping (Result<Int64, ChatFailure>) -> Void)
+    /// Creates the conversation of these participants (+ project), or returns
+    /// the existing one; `created` says which.
+    func createConversation(creator: String, participants: [String], projectID: String?,
+                            reply: @escaping (Result<(id: ConversationID, created: Bool), ChatFailure>) -> Void)
+    /// A member's page of messages: after `after` ascending, else before
+    /// `before` (or the newest), returned ascending; at most `limit`.
+    func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int,
+                 reply: @escaping (Result<[StoredMessage], ChatFailure>) -> Void)
+}

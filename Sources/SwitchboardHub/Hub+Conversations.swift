@@ -1,0 +1,145 @@
+// Conversations on the loop: subscribe with replay and a seamless switch to
+// live, sends acked after commit, live fan-out and notices.
+import SwitchboardWire
+
+extension Hub {
+    /// Most messages replayed on subscribe; past it `recovered: false`.
+    static let replayCap = 1_000
+
+    func subscribeToConversation(_ id: ConnectionID, principal: Principal, conversation: ConversationID, since: Int64?,
+                                 requestID: String?) {
+        let channel = Channel.conversation(conversation).name
+        // From here on live messages for this channel are buffered for the
+        // connection until the store's snapshot arrives.
+        registry.unsubscribe(id, from: channel)
+        pendingSubscriptions.begin(id, channel: channel, requestID: requestID, since: since)
+        chat.openConversation(conversation, user: principal.user, since: since, limit: Self.replayCap + 1) { [weak self] result in
+            self?.finishSubscribe(id, channel: channel, conversation: conversation, result: result)
+        }
+    }
+
+    private func finishSubscribe(_ id: ConnectionID, channel: String, conversation: ConversationID,
+                                 result: Result<ConversationSnapshot, ChatFailure>) {
+        guard connections[id] != nil, let pending = pendingSubscriptions.finish(id, channel: channel) else { return }
+        let snapshot: ConversationSnapshot
+        switch result {
+        case .failure(let failure):
+            transport?.send(ServerFrame.error(id: pending.requestID, code: failure.errorCode, message: failure.message), to: id)
+            return
+        case .success(let s): snapshot = s
+        }
+        conversationMembers[conversation] = Set(snapshot.members)
+        var delivered = snapshot.lastSeq
+        var recovered: Bool?
+        if let since = pending.since {
+            if snapshot.messages.count > Self.replayCap {
+                recovered = false
+            } else {
+                recovered = true
+                for message in snapshot.messages {
+                    transport?.send(ServerFrame.message(message.fields, replay: true), to: id)
+                }
+                delivered = max(snapshot.lastSeq, snapshot.messages.last?.seq ?? since)
+            }
+        }
+        transport?.send(ServerFrame.conversationSubscribed(id: pending.requestID, channel: channel, lastSeq: delivered,
+                                                           recovered: recovered), to: id)
+        // The seam: what was committed while waiting and is not in the
+        // replay goes out now, in order, once.
+        for (seq, frame) in pending.buffered where seq > delivered {
+            transport?.send(frame, to: id)
+        }
+        registry.subscribe(id, to: channel)
+    }
+
+    func send(_ request: SendRequest, from user: String, connection: ConnectionID?, requestID: String?,
+              completion: ((Result<SendOutcome, ChatFailure>) -> Void)? = nil) {
+        let message = NewMessage(conversation: request.conversation, sender: user, clientMessageID: request.clientMessageID,
+                                 kind: MessageKind(rawValue: request.kind) ?? .text, body: request.body,
+                                 quoteAmount: request.quoteAmount, quoteCurrency: request.quoteCurrency,
+                                 quoteValidUntilMillis: request.quoteValidUntilMillis)
+        chat.send(message) { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .success(let outcome):
+                if let connection {
+                    transport?.send(ServerFrame.ack(id: requestID, conversation: outcome.conversation, messageID: outcome.id,
+                                                    seq: outcome.seq, createdAtMillis: outcome.createdAtMillis,
+                                                    duplicate: outcome.duplicate), to: connection)
+                }
+                if !outcome.duplicate { deliver(message, outcome) }
+            case .failure(let failure):
+                if let connection {
+                    transport?.send(ServerFrame.error(id: requestID, code: failure.errorCode, message: failure.message), to: connection)
+                }
+            }
+            completion?(result)
+        }
+    }
+
+    /// Fans a committed message out: subscribers (and waiting subscribers)
+    /// get the message, connected members who are not subscribed a notice.
+    private func deliver(_ message: NewMessage, _ outcome: SendOutcome) {
+        let channel = Channel.conversation(outcome.conversation).name
+        conversationMembers[outcome.conversation] = Set(outcome.members)
+        let frame = ServerFrame.message(ServerFrame.MessageFields(
+            conversation: outcome.conversation, id: outcome.id, seq: outcome.seq, sender: message.sender,
+            clientMessageID: message.clientMessageID, kind: message.kind.rawValue, body: message.body,
+            createdAtMillis: outcome.createdAtMillis), replay: false)
+        let subscribers = registry.subscribers(of: channel)
+        for id in subscribers { transport?.send(frame, to: id) }
+        pendingSubscriptions.buffer(channel: channel, seq: outcome.seq, frame: frame)
+        metrics.deliveries.increment(by: subscribers.count)
+        var notice: OutboundFrame?
+        for member in outcome.members {
+            let devices = registry.subscribers(of: Channel.user(member).name)
+            guard !devices.isEmpty else { continue }
+            let watching = devices.contains { subscribers.contains($0) || pendingSubscriptions.isWaiting($0, channel: channel) }
+            if watching { continue }
+            let shared = notice ?? ServerFrame.notice(conversation: outcome.conversation, messageID: outcome.id, seq: outcome.seq,
+                                                      sender: message.sender, kind: message.kind.rawValue)
+            notice = shared
+            for device in devices { transport?.send(shared, to: device) }
+        }
+    }
+}
+
+extension StoredMessage {
+    var fields: ServerFrame.MessageFields {
+        ServerFrame.MessageFields(conversation: conversation, id: id, seq: seq, sender: sender, clientMessageID: clientMessageID,
+                                  kind: kind.rawValue, body: body, createdAtMillis: createdAtMillis,
+                                  editedAtMillis: editedAtMillis, deleted: deleted)
+    }
+}
+
+extension ChatFailure {
+    /// The wire error code.
+    public var errorCode: ErrorCode {
+        switch self {
+        case .forbidden: return .forbidden
+        case .unavailable: return .unavailable
+        case .overloaded: return .overloaded
+        case .failed: return .internalError
+        }
+    }
+
+    /// A message safe to show.
+    public var message: String {
+        switch self {
+        case .forbidden: return "not a member of this conversation"
+        case .unavailable: return "database unavailable; retry"
+        case .overloaded: return "hub overloaded; retry later"
+        case .failed: return "the store failed"
+        }
+    }
+
+    /// The HTTP status for REST.
+    public var httpStatus: Int {
+        switch self {
+        case .forbidden: return 403
+        case .unavailable: return 503
+        case .overloaded: return 503
+        case .failed: return 500
+        }
+    }
+}

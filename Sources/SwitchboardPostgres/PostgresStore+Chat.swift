@@ -1,0 +1,178 @@
+// Chat persistence: sends through the group-commit writer (gapless per-
+// conversation seq, idempotent client_msg_id, membership enforced in SQL),
+// opens and history through the reader.
+import Foundation
+import SwitchboardHub
+import SwitchboardWire
+
+extension PostgresStore: ChatStore {
+    /// One statement: membership check, duplicate lookup, seq allocation
+    /// (row lock on the conversation), insert, members. No row: not a member.
+    static let sendSQL = """
+        WITH member AS (
+            SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $2
+        ), existing AS (
+            SELECT id, conversation_id, seq, created_at FROM messages WHERE sender_id = $2 AND client_msg_id = $3
+        ), bumped AS (
+            UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now()
+            WHERE id = $1 AND EXISTS (SELECT 1 FROM member) AND NOT EXISTS (SELECT 1 FROM existing)
+            RETURNING last_seq
+        ), inserted AS (
+            INSERT INTO messages (conversation_id, seq, sender_id, client_msg_id, kind, body,
+                                  quote_amount, quote_currency, quote_valid_until)
+            SELECT $1, last_seq, $2, $3, $4, $5::jsonb, $6::bigint, $7, to_timestamp($8::bigint / 1000.0) FROM bumped
+            RETURNING id, conversation_id, seq, created_at
+        ), result AS (
+            SELECT id, conversation_id, seq, created_at, false AS duplicate FROM inserted
+            UNION ALL
+            SELECT id, conversation_id, seq, created_at, true FROM existing
+        )
+        SELECT r.id, r.conversation_id, r.seq, (extract(epoch FROM r.created_at) * 1000)::bigint, r.duplicate,
+               (SELECT json_agg(user_id ORDER BY user_id) FROM conversation_members WHERE conversation_id = r.conversation_id)::text
+        FROM result r
+        """
+
+    public func send(_ message: NewMessage, reply: @escaping (Result<SendOutcome, ChatFailure>) -> Void) {
+        let deliver = self.deliver
+        let params: [String?] = [String(message.conversation), message.sender, message.clientMessageID, message.kind.rawValue,
+                                 String(decoding: message.body, as: UTF8.self), message.quoteAmount.map(String.init),
+                                 message.quoteCurrency, message.quoteValidUntilMillis.map(String.init)]
+        writer.submit(WriteJob(sql: Self.sendSQL, params: params, survivesOutage: false) { result in
+            let outcome: Result<SendOutcome, ChatFailure>
+            switch result {
+            case .failure(let error): outcome = .failure(ChatFailure(error))
+            case .success(let rows):
+                if let row = rows.first, let id = row[0].flatMap({ Int64($0) }), let conversation = row[1].flatMap({ Int64($0) }),
+                   let seq = row[2].flatMap({ Int64($0) }), let created = row[3].flatMap({ Int64($0) }) {
+                    outcome = .success(SendOutcome(id: id, conversation: conversation, seq: seq, createdAtMillis: created,
+                                                   duplicate: row[4] == "t", members: Self.stringArray(row[5])))
+                } else {
+                    outcome = .failure(.forbidden)
+                }
+            }
+            deliver { reply(outcome) }
+        })
+    }
+
+    public func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int,
+                                 reply: @escaping (Result<ConversationSnapshot, ChatFailure>) -> Void) {
+        let deliver = self.deliver
+        reader.read({ (conn: PGConnection) throws(PostgresError) -> ConversationSnapshot? in
+            let head = try conn.execute("""
+                SELECT c.last_seq,
+                       (SELECT json_agg(user_id ORDER BY user_id) FROM conversation_members WHERE conversation_id = c.id)::text
+                FROM conversations c
+                JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = $2
+                WHERE c.id = $1
+                """, [String(id), user])
+            guard let row = head.first, let lastSeq = row[0].flatMap({ Int64($0) }) else { return nil }
+            var messages: [StoredMessage] = []
+            if let since, since < lastSeq {
+                messages = try conn.execute(Self.messageColumns + " WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                                            [String(id), String(since), String(limit)]).compactMap(Self.message)
+            }
+            return ConversationSnapshot(members: Self.stringArray(row[1]), lastSeq: lastSeq, messages: messages)
+        }, completion: { result in
+            let outcome: Result<ConversationSnapshot, ChatFailure> = switch result {
+            case .success(let snapshot?): .success(snapshot)
+            case .success(nil): .failure(.forbidden)
+            case .failure(let error): .failure(ChatFailure(error))
+            }
+            deliver { reply(outcome) }
+        })
+    }
+
+    public func markRead(_ id: ConversationID, user: String, seq: Int64, reply: @escaping (Result<Int64, ChatFailure>) -> Void) {
+        let deliver = self.deliver
+        writer.submit(WriteJob(sql: """
+            UPDATE conversation_members m
+            SET last_read_seq = GREATEST(m.last_read_seq, LEAST($3::bigint, c.last_seq))
+            FROM conversations c
+            WHERE m.conversation_id = $1 AND m.user_id = $2 AND c.id = m.conversation_id
+            RETURNING m.last_read_seq
+            """, params: [String(id), user, String(seq)], survivesOutage: false) { result in
+            let outcome: Result<Int64, ChatFailure> = switch result {
+            case .failure(let error): .failure(ChatFailure(error))
+            case .success(let rows): rows.first?[0].flatMap { Int64($0) }.map { .success($0) } ?? .failure(.forbidden)
+            }
+            deliver { reply(outcome) }
+        })
+    }
+
+    public func createConversation(creator: String, participants: [String], projectID: String?,
+                                   reply: @escaping (Result<(id: ConversationID, created: Bool), ChatFailure>) -> Void) {
+        let deliver = self.deliver
+        let members = Array(Set(participants + [creator])).sorted()
+        let key = JSON.array(members.map(JSON.string)).serialized
+        writer.submit(WriteJob(sql: """
+            WITH inserted AS (
+                INSERT INTO conversations (project_id, participants_key, created_by) VALUES ($1, $2, $3)
+                ON CONFLICT (participants_key, coalesce(project_id, '')) DO NOTHING
+                RETURNING id
+            ), conversation AS (
+                SELECT id, true AS created FROM inserted
+                UNION ALL
+                SELECT id, false FROM conversations WHERE participants_key = $2 AND coalesce(project_id, '') = coalesce($1, '')
+            ), joined AS (
+                INSERT INTO conversation_members (conversation_id, user_id)
+                SELECT c.id, m FROM conversation c, json_array_elements_text($2::json) m
+                ON CONFLICT DO NOTHING
+            )
+            SELECT id, created FROM conversation LIMIT 1
+            """, params: [projectID, key, creator], survivesOutage: false) { result in
+            let outcome: Result<(id: ConversationID, created: Bool), ChatFailure> = switch result {
+            case .failure(let error): .failure(ChatFailure(error))
+            case .success(let rows):
+                rows.first.flatMap { row in row[0].flatMap { Int64($0) }.map { (id: $0, created: row[1] == "t") } }
+                    .map { .success($0) } ?? .failure(.failed)
+            }
+            deliver { reply(outcome) }
+        })
+    }
+
+    public func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int,
+                        reply: @escaping (Result<[StoredMessage], ChatFailure>) -> Void) {
+        let deliver = self.deliver
+        reader.read({ (conn: PGConnection) throws(PostgresError) -> [StoredMessage]? in
+            let member = try conn.execute("SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $2",
+                                          [String(id), user])
+            guard !member.isEmpty else { return nil }
+            if let after {
+                return try conn.execute(Self.messageColumns + " WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                                        [String(id), String(after), String(limit)]).compactMap(Self.message)
+            }
+            return try conn.execute(Self.messageColumns
+                + " WHERE conversation_id = $1 AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3",
+                [String(id), before.map(String.init), String(limit)]).compactMap(Self.message).reversed()
+        }, completion: { result in
+            let outcome: Result<[StoredMessage], ChatFailure> = switch result {
+            case .success(let messages?): .success(messages)
+            case .success(nil): .failure(.forbidden)
+            case .failure(let error): .failure(ChatFailure(error))
+            }
+            deliver { reply(outcome) }
+        })
+    }
+
+    static let messageColumns = """
+        SELECT id, conversation_id, seq, sender_id, client_msg_id, kind, body::text,
+               (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM edited_at) * 1000)::bigint,
+               deleted_at IS NOT NULL
+        FROM messages
+        """
+
+    static func message(_ row: [String?]) -> StoredMessage? {
+        guard let id = row[0].flatMap({ Int64($0) }), let conversation = row[1].flatMap({ Int64($0) }),
+              let seq = row[2].flatMap({ Int64($0) }), let sender = row[3], let clientID = row[4],
+              let kind = row[5].flatMap(MessageKind.init(rawValue:)), let body = row[6],
+              let created = row[7].flatMap({ Int64($0) }) else { return nil }
+        return StoredMessage(id: id, conversation: conversation, seq: seq, sender: sender, clientMessageID: clientID, kind: kind,
+                             body: Array(body.utf8), createdAtMillis: created, editedAtMillis: row[8].flatMap { Int64($0) },
+                             deleted: row[9] == "t")
+    }
+
+    static func stringArray(_ text: String?) -> [String] {
+        guard let text, case .array(let items)? = try? JSON.parse(text) else { return [] }
+        return items.compactMap(\.stringValue)
+    }
+}

@@ -1,0 +1,152 @@
+// Conversations over fakes: the replay/live seam, idempotent sends, notices,
+// typing relay, receipts, membership.
+import SwitchboardWire
+import Testing
+@testable import SwitchboardHub
+
+@Suite struct ConversationTests {
+    func fixture() -> HubFixture {
+        let f = HubFixture()
+        f.chat.members[1] = ["alice", "bob"]
+        return f
+    }
+
+    func text(_ conversation: Int64, _ id: String, _ words: String = "hi") -> String {
+        #"{"type":"send","id":"\#(id)","conversation":"\#(conversation)","client_msg_id":"\#(id)","kind":"text","body":{"text":"\#(words)"}}"#
+    }
+
+    @Test func replayThenLiveWithNoGapAndNoDuplicateAtTheSeam() {
+        let f = fixture()
+        for i in 1...4 {
+            f.chat.commit(NewMessage(conversation: 1, sender: "bob", clientMessageID: "m\(i)", kind: .text, body: Array("{}".utf8)))
+        }
+        f.hub.connectionOpened(1, token: f.token("alice"))
+        f.hub.connectionOpened(2, token: f.token("bob"))
+        f.send(1, #"{"type":"subscribe","id":"s","channel":"conversation:1","since":2}"#)
+        // Bob sends while Alice's snapshot is still on its way: seq 5 is
+        // committed before the snapshot is taken and also buffered live.
+        f.send(2, text(1, "m5"))
+        f.chat.flush()
+        let seqs = f.transport.frames(to: 1).filter { $0["type"]?.stringValue == "message" }.compactMap { $0["seq"]?.intValue }
+        #expect(seqs == [3, 4, 5])
+        let subscribed = f.transport.frames(to: 1).first { $0["type"]?.stringValue == "subscribed" }
+        #expect(subscribed?["recovered"] == .bool(true))
+        #expect(subscribed?["last_seq"] == .int(4))  // 5 arrived live, after it
+        // And then live.
+        f.send(2, text(1, "m6"))
+        f.chat.flush()
+        let after = f.transport.frames(to: 1).filter { $0["type"]?.stringValue == "message" }.compactMap { $0["seq"]?.intValue }
+        #expect(after == [3, 4, 5, 6])
+    }
+
+    @Test func liveMessagesCommittedAfterTheSnapshotAreDeliveredFromTheBuffer() {
+        let f = fixture()
+        f.hub.connectionOpened(1, token: f.token("alice"))
+        f.send(1, #"{"type":"subscribe","id":"s","channel":"conversation:1","since":0}"#)
+        // The snapshot (empty) is taken now...
+        let snapshotReplies = f.chat.pending
+        f.chat.pending = []
+        // ...then a message commits and its fan-out runs before the snapshot arrives.
+        f.hub.connectionOpened(2, token: f.token("bob"))
+        f.send(2, text(1, "late"))
+        f.chat.flush()
+        snapshotReplies.forEach { $0() }
+        let frames = f.transport.frames(to: 1).compactMap { $0["type"]?.stringValue }
+        #expect(frames.suffix(2) == ["subscribed", "message"])
+    }
+
+    @Test func pastTheCapRecoveredIsFalseAndNothingIsReplayed() {
+        let f = fixture()
+        for i in 1...(Hub.replayCap + 5) {
+            f.chat.commit(NewMessage(conversation: 1, sender: "bob", clientMessageID: "m\(i)", kind: .text, body: Array("{}".utf8)))
+        }
+        f.hub.connectionOpened(1, token: f.token("alice"))
+        f.send(1, #"{"type":"subscribe","id":"s","channel":"conversation:1","since":1}"#)
+        f.chat.flush()
+        #expect(f.transport.types(to: 1).filter { $0 == "message" }.isEmpty)
+        #expect(f.transport.frames(to: 1).last?["recovered"] == .bool(false))
+    }
+
+    @Test func nonMembersAreRefused() {
+        let f = fixture()
+        f.hub.connectionOpened(1, token: f.token("mallory"))
+        f.send(1, #"{"type":"subscribe","id":"s","channel":"conversation:1"}"#)
+        f.send(1, text(1, "x"))
+        f.send(1, #"{"type":"read","id":"r","conversation":"1","seq":1}"#)
+        f.send(1, #"{"type":"typing","conversation":"1","active":true}"#)
+        f.chat.flush()
+        let errors = f.transport.frames(to: 1).filter { $0["type"]?.stringValue == "error" }.compactMap { $0["code"]?.stringValue }
+        #expect(errors == ["forbidden", "forbidden", "forbidden", "forbidden"])
+        #expect(f.chat.messages[1] == nil)
+        #expect(f.hub.publish(channel: "conversation:1", data: [49]) == 0)
+    }
+
+    @Test func repeatedClientMessageIDIsAckedAgainButDeliveredOnce() {
+        let f = fixture()
+        f.hub.connectionOpened(1, token: f.token("alice"))
+        f.hub.connectionOpened(2, token: f.token("bob"))
+        f.send(2, #"{"type":"subscribe","channel":"conversation:1"}"#)
+        f.chat.flush()
+        f.send(1, text(1, "same"))
+        f.send(1, text(1, "same"))
+        f.chat.flush()
+        let acks = f.transport.frames(to: 1).filter { $0["type"]?.stringValue == "ack" }
+        #expect(acks.count == 2)
+        #expect(acks[0]["seq"] == acks[1]["seq"] && acks[0]["message_id"] == acks[1]["message_id"])
+        #expect(acks.map { $0["duplicate"] } == [.bool(false), .bool(true)])
+        #expect(f.transport.types(to: 2).filter { $0 == "message" }.count == 1)
+    }
+
+    @Test func connectedMembersWhoAreNotSubscribedGetANotice() {
+        let f = fixture()
+        f.hub.connectionOpened(1, token: f.token("alice"))
+        f.hub.connectionOpened(2, token: f.token("bob"))
+        f.send(1, text(1, "ping"))
+        f.chat.flush()
+        #expect(f.transport.types(to: 2) == ["welcome", "notice"])
+        #expect(f.transport.frames(to: 2).last?["seq"] == .int(1))
+    }
+
+    @Test func typingIsRelayedToOtherSubscribersOnlyAndStopsByItself() {
+        let f = fixture()
+        f.hub.connectionOpened(1, token: f.token("alice"))
+        f.hub.connectionOpened(2, token: f.token("bob"))
+        for c in [ConnectionID(1), 2] { f.send(c, #"{"type":"subscribe","channel":"conversation:1"}"#) }
+        f.chat.flush()
+        f.send(1, #"{"type":"typing","conversation":"1","active":true}"#)
+        #expect(f.transport.frames(to: 2).last?["active"] == .bool(true))
+        #expect(!f.transport.types(to: 1).contains("typing"))
+        f.clock.advance(seconds: 6)
+        f.hub.tick()
+        #expect(f.transport.frames(to: 2).last?["type"] == .string("typing"))
+        #expect(f.transport.frames(to: 2).last?["active"] == .bool(false))
+    }
+
+    @Test func receiptsAreMonotonicAndRelayed() {
+        let f = fixture()
+        for i in 1...5 {
+            f.chat.commit(NewMessage(conversation: 1, sender: "bob", clientMessageID: "m\(i)", kind: .text, body: Array("{}".utf8)))
+        }
+        f.hub.connectionOpened(1, token: f.token("alice"))
+        f.hub.connectionOpened(2, token: f.token("bob"))
+        f.send(2, #"{"type":"subscribe","channel":"conversation:1"}"#)
+        f.chat.flush()
+        f.send(1, #"{"type":"read","id":"r1","conversation":"1","seq":4}"#)
+        f.send(1, #"{"type":"read","id":"r2","conversation":"1","seq":2}"#)
+        f.chat.flush()
+        let mine = f.transport.frames(to: 1).filter { $0["type"]?.stringValue == "receipt" }.compactMap { $0["seq"]?.intValue }
+        #expect(mine == [4, 4])
+        #expect(f.transport.frames(to: 2).last?["seq"] == .int(4))
+        #expect(f.transport.frames(to: 2).last?["user"] == .string("alice"))
+    }
+
+    @Test func sendWhileTheDatabaseIsDownGetsARetryableError() {
+        let f = fixture()
+        f.chat.available = false
+        f.hub.connectionOpened(1, token: f.token("alice"))
+        f.send(1, text(1, "x"))
+        f.chat.flush()
+        #expect(f.transport.lastError(to: 1) == "unavailable")
+        #expect(!f.transport.types(to: 1).contains("ack"))
+    }
+}
