@@ -76,7 +76,7 @@ extension LWSServer {
             }
         }
         var query: [String: String] = [:]
-        if let args = headerValue(wsi, WSI_TOKEN_HTTP_URI_ARGS) { query = HTTPResponse.parseQuery(args) }
+        for args in queryFragments(wsi) { query.merge(HTTPResponse.parseQuery(args)) { _, new in new } }
         let request = HTTPRequest(method: method, path: path, query: query,
                                   authorization: headerValue(wsi, WSI_TOKEN_HTTP_AUTHORIZATION),
                                   apiKey: customHeader(wsi, "x-api-key:"),
@@ -141,6 +141,23 @@ extension LWSServer {
         }
         if result < 0 { return -1 }
         return lws_http_transaction_completed(pending.wsi) != 0 ? -1 : 0
+    }
+
+    /// Each `name=value` of the query string (lws stores them as separate
+    /// fragments; copying the whole header loses the separators).
+    private func queryFragments(_ wsi: OpaquePointer) -> [String] {
+        var out: [String] = []
+        var buffer = [CChar](repeating: 0, count: 4096)
+        var index: Int32 = 0
+        while index < 64 {
+            let n = buffer.withUnsafeMutableBufferPointer {
+                lws_hdr_copy_fragment(wsi, $0.baseAddress, Int32($0.count), WSI_TOKEN_HTTP_URI_ARGS, index)
+            }
+            if n < 0 { break }
+            out.append(String(cString: buffer))
+            index += 1
+        }
+        return out
     }
 
     private func customHeader(_ wsi: OpaquePointer, _ name: String) -> String? {
