@@ -67,7 +67,7 @@ extension Hub {
                                                     seq: outcome.seq, createdAtMillis: outcome.createdAtMillis,
                                                     duplicate: outcome.duplicate), to: connection)
                 }
-                if !outcome.duplicate { deliver(message, outcome) }
+                if !outcome.duplicate { deliver(message, outcome, from: connection) }
             case .failure(let failure):
                 if let connection {
                     transport?.send(ServerFrame.error(id: requestID, code: failure.errorCode, message: failure.message), to: connection)
@@ -79,7 +79,7 @@ extension Hub {
 
     /// Fans a committed message out: subscribers (and waiting subscribers)
     /// get the message, connected members who are not subscribed a notice.
-    private func deliver(_ message: NewMessage, _ outcome: SendOutcome) {
+    private func deliver(_ message: NewMessage, _ outcome: SendOutcome, from sender: ConnectionID?) {
         let channel = Channel.conversation(outcome.conversation).name
         conversationMembers[outcome.conversation] = Set(outcome.members)
         let frame = ServerFrame.message(ServerFrame.MessageFields(
@@ -99,7 +99,8 @@ extension Hub {
             let shared = notice ?? ServerFrame.notice(conversation: outcome.conversation, messageID: outcome.id, seq: outcome.seq,
                                                       sender: message.sender, kind: message.kind.rawValue)
             notice = shared
-            for device in devices { transport?.send(shared, to: device) }
+            // The sending connection has its ack; its other devices get the notice.
+            for device in devices where device != sender { transport?.send(shared, to: device) }
         }
     }
 }

@@ -94,6 +94,12 @@ final class HubProcess {
         return (process.terminationStatus, seconds)
     }
 
+    /// kill -9: no shutdown, no flush.
+    func crash() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
     func token(_ user: String, ttl: Int64 = 600) -> String {
         let now = Int64(Date().timeIntervalSince1970)
         return JWTSigner.hs256(Claims(subject: user, role: "user", expiresAt: now + ttl, issuedAt: now), secret: Array(Self.secret.utf8))
