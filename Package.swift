@@ -47,7 +47,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "SwitchboardLoad", dependencies: [
-            "SwitchboardLWS", "SwitchboardWire", "SwitchboardAuth",
+            "SwitchboardLWS", "SwitchboardWire", "SwitchboardAuth", "SwitchboardPostgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "loadtest/Sources"),

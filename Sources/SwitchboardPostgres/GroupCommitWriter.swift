@@ -16,14 +16,38 @@ public struct WriteJob {
     public var survivesOutage: Bool
     /// Called on the writer thread with the rows or the error.
     public var completion: ((Result<Rows, StoreError>) -> Void)?
+    /// When set, jobs of a batch with the same merger run as ONE set-based
+    /// statement; `sql`/`params` stay the single-job form (used when a batch
+    /// must be retried job by job).
+    public var merger: WriteMerger?
 
     /// A job.
-    public init(sql: String, params: [String?], survivesOutage: Bool = false,
+    public init(sql: String, params: [String?], survivesOutage: Bool = false, merger: WriteMerger? = nil,
                 completion: ((Result<Rows, StoreError>) -> Void)? = nil) {
+        self.merger = merger
         self.sql = sql
         self.params = params
         self.survivesOutage = survivesOutage
         self.completion = completion
+    }
+}
+
+/// Turns many jobs of one kind into one statement and its rows back into
+/// one result per job.
+public struct WriteMerger: Sendable {
+    /// Jobs merge when their keys are equal.
+    public let key: String
+    /// The jobs' params, in batch order → one statement.
+    public let combine: @Sendable ([[String?]]) -> (sql: String, params: [String?])
+    /// The statement's rows → rows per job (same order and count as the jobs).
+    public let split: @Sendable (Rows, Int) -> [Rows]
+
+    /// A merger.
+    public init(key: String, combine: @escaping @Sendable ([[String?]]) -> (sql: String, params: [String?]),
+                split: @escaping @Sendable (Rows, Int) -> [Rows]) {
+        self.key = key
+        self.combine = combine
+        self.split = split
     }
 }
 
@@ -133,19 +157,54 @@ public final class GroupCommitWriter: @unchecked Sendable {
     }
 
     /// Commits a batch; returns the jobs to retry after an outage.
+    /// A statement of the batch: one job, or several merged.
+    private struct Unit {
+        var jobs: [Int]
+        var sql: String
+        var params: [String?]
+        var merger: WriteMerger?
+    }
+
+    private func units(of batch: [WriteJob]) -> [Unit] {
+        var units: [Unit] = []
+        var merged: [String: Int] = [:]
+        for (index, job) in batch.enumerated() {
+            if let merger = job.merger {
+                if let at = merged[merger.key] { units[at].jobs.append(index); continue }
+                merged[merger.key] = units.count
+                units.append(Unit(jobs: [index], sql: "", params: [], merger: merger))
+            } else {
+                units.append(Unit(jobs: [index], sql: job.sql, params: job.params, merger: nil))
+            }
+        }
+        for i in units.indices {
+            guard let merger = units[i].merger else { continue }
+            (units[i].sql, units[i].params) = merger.combine(units[i].jobs.map { batch[$0].params })
+        }
+        return units
+    }
+
+    /// Commits a batch; returns the jobs to retry after an outage.
     private func commit(_ batch: [WriteJob]) -> [WriteJob] {
         guard let conn = keeper.current() else { return failOrKeep(batch) }
         do {
-            let outcome = try conn.pipelineTransaction(batch.map { ($0.sql, $0.params) })
+            let units = units(of: batch)
+            let outcome = try conn.pipelineTransaction(units.map { ($0.sql, $0.params) })
             if outcome.committed {
                 onBatch?(batch.count)
-                for (job, result) in zip(batch, outcome.results) {
-                    job.completion?(result.mapError(\.storeError))
+                for (unit, result) in zip(units, outcome.results) {
+                    guard let merger = unit.merger, case .success(let rows) = result else {
+                        for i in unit.jobs { batch[i].completion?(result.mapError(\.storeError)) }
+                        continue
+                    }
+                    for (i, jobRows) in zip(unit.jobs, merger.split(rows, unit.jobs.count)) {
+                        batch[i].completion?(.success(jobRows))
+                    }
                 }
                 return []
             }
             // One bad statement aborted the whole transaction: commit each
-            // job on its own so only the culprit fails.
+            // job on its own (single form) so only the culprit fails.
             for job in batch {
                 do {
                     let rows = try conn.execute(job.sql, job.params)

@@ -37,7 +37,7 @@ extension PostgresStore: ChatStore {
         let params: [String?] = [String(message.conversation), message.sender, message.clientMessageID, message.kind.rawValue,
                                  String(decoding: message.body, as: UTF8.self), message.quoteAmount.map(String.init),
                                  message.quoteCurrency, message.quoteValidUntilMillis.map(String.init)]
-        writer.submit(WriteJob(sql: Self.sendSQL, params: params, survivesOutage: false) { result in
+        writer.submit(WriteJob(sql: Self.sendSQL, params: params, survivesOutage: false, merger: Self.sendMerger) { result in
             let outcome: Result<SendOutcome, ChatFailure>
             switch result {
             case .failure(let error): outcome = .failure(ChatFailure(error))

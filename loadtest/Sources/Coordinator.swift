@@ -1,17 +1,18 @@
 // Spawns worker processes, waits for READY/DONE lines, samples the hub's RSS.
 import Foundation
 
-final class WorkerProcess {
+/// A worker process speaking READY/DONE lines with a JSON report.
+final class GenericWorkerProcess<Report: Decodable> {
     let process = Process()
     let input = Pipe()
     let output = Pipe()
     private var buffer = Data()
-    private(set) var ready: WorkerReport?
-    private(set) var done: WorkerReport?
+    private(set) var ready: Report?
+    private(set) var done: Report?
 
-    init(arguments: [String]) throws {
+    init(subcommand: String = "worker", arguments: [String]) throws {
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["worker"] + arguments
+        process.arguments = [subcommand] + arguments
         process.standardInput = input
         process.standardOutput = output
         try process.run()
@@ -32,16 +33,21 @@ final class WorkerProcess {
             buffer.removeSubrange(buffer.startIndex...newline)
             guard let space = line.firstIndex(of: 0x20) else { continue }
             let tag = String(decoding: line[line.startIndex..<space], as: UTF8.self)
-            let report = try? JSONDecoder().decode(WorkerReport.self, from: Data(line[(space + 1)...]))
+            let report = try? JSONDecoder().decode(Report.self, from: Data(line[(space + 1)...]))
             if tag == "READY" { ready = report }
             if tag == "DONE" { done = report }
         }
     }
 
-    func stop() {
-        try? input.fileHandleForWriting.write(contentsOf: Data("STOP\n".utf8))
+    func stop() { tell("STOP") }
+
+    /// Writes a command line to the worker's stdin.
+    func tell(_ line: String) {
+        try? input.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
     }
 }
+
+typealias WorkerProcess = GenericWorkerProcess<WorkerReport>
 
 enum Coordinator {
     /// Starts `processes` workers sharing `connections` and `rate`.
@@ -59,8 +65,8 @@ enum Coordinator {
     }
 
     /// Waits until every worker reported `keyPath`, sampling RSS; false on timeout.
-    static func wait(_ workers: [WorkerProcess], timeout: TimeInterval, hub: HubProcessInfo?, maxRSS: inout Int,
-                     until condition: (WorkerProcess) -> Bool) -> Bool {
+    static func wait<R>(_ workers: [GenericWorkerProcess<R>], timeout: TimeInterval, hub: HubProcessInfo?, maxRSS: inout Int,
+                     until condition: (GenericWorkerProcess<R>) -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             for w in workers { w.poll() }

@@ -1,7 +1,8 @@
-// A minimal keep-alive HTTP/1.1 client for POST /v1/publish.
+// A minimal keep-alive HTTP/1.1 client for the load tool's REST calls.
 import Foundation
 
 final class Publisher {
+    typealias Response = (status: Int, body: [UInt8])
     private let fd: Int32
     private let host: String
     private let apiKey: String
@@ -25,8 +26,14 @@ final class Publisher {
     /// Publishes; true on 200.
     func publish(channel: String, data: String) throws -> Bool {
         let body = #"{"channel":"\#(channel)","data":\#(data)}"#
-        let request = "POST /v1/publish HTTP/1.1\r\nHost: \(host)\r\nX-API-Key: \(apiKey)\r\nContent-Type: application/json\r\n"
-            + "Content-Length: \(body.utf8.count)\r\n\r\n" + body
+        return try post("/v1/publish", headers: ["X-API-Key": apiKey], body: body).status == 200
+    }
+
+    /// POSTs a JSON body and reads the whole response.
+    func post(_ path: String, headers: [String: String], body: String) throws -> Response {
+        var request = "POST \(path) HTTP/1.1\r\nHost: \(host)\r\nContent-Type: application/json\r\n"
+        for (k, v) in headers { request += "\(k): \(v)\r\n" }
+        request += "Content-Length: \(body.utf8.count)\r\n\r\n" + body
         let bytes = Array(request.utf8)
         var sent = 0
         while sent < bytes.count {
@@ -44,7 +51,10 @@ final class Publisher {
                 let head = String(decoding: response[..<end.lowerBound], as: UTF8.self).lowercased()
                 let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
                     .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
-                if response.count >= end.upperBound + length { return head.hasPrefix("http/1.1 200") }
+                if response.count >= end.upperBound + length {
+                    let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
+                    return (status, Array(response[end.upperBound..<(end.upperBound + length)]))
+                }
             }
         }
     }
