@@ -129,7 +129,7 @@ public enum ChatFailure: Error, Sendable, Equatable {
 }
 
 /// Durable chat operations; `reply` closures run on the loop thread.
-public protocol ChatStore: AnyObject {
+public protocol ChatStore: PresenceStore {
     /// Commits a message (group commit) or returns the original for a repeated client_msg_id.
     func send(_ message: NewMessage, reply: @escaping (Result<SendOutcome, ChatFailure>) -> Void)
     /// Members, last seq and messages after `since` (at most `limit`), for a member.
@@ -145,4 +145,13 @@ public protocol ChatStore: AnyObject {
     /// `before` (or the newest), returned ascending; at most `limit`.
     func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int,
                  reply: @escaping (Result<[StoredMessage], ChatFailure>) -> Void)
+}
+
+/// Presence reads.
+public protocol PresenceStore: AnyObject {
+    /// Everyone who shares a conversation with `user`.
+    func contacts(of user: String, reply: @escaping (Result<[String], ChatFailure>) -> Void)
+    /// `last_seen_at` (ms) of those of `users` who share a conversation with
+    /// `asker`; the others are left out.
+    func presence(asker: String, users: [String], reply: @escaping (Result<[String: Int64?], ChatFailure>) -> Void)
 }

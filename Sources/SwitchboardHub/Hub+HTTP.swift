@@ -47,6 +47,8 @@ extension Hub {
             return publishRoute(request)
         case ("GET", "/v1/me"):
             return meRoute(request, id: id)
+        case (_, "/v1/presence"):
+            return presenceRoute(request, id: id)
         case (_, "/healthz"), (_, "/readyz"), (_, "/metrics"), (_, "/v1/publish"), (_, "/v1/me"):
             return .error(405, .methodNotAllowed, "method not allowed")
         default:

@@ -34,6 +34,9 @@ public final class Hub {
     /// Members of conversations seen so far (from opens and sends).
     var conversationMembers: [ConversationID: Set<String>] = [:]
     var typing = TypingTracker()
+    lazy var presence = PresenceTracker(graceMillis: configuration.presenceGraceMillis)
+    /// For users online on this node: who shares a conversation with them.
+    var contacts: [String: Set<String>] = [:]
     private var connectionsPerUser: [String: Int] = [:]
     private var shuttingDown = false
     private var authenticatedCount = 0
@@ -84,6 +87,7 @@ public final class Hub {
         if let principal = connection.admitted {
             authenticatedCount -= 1
             metrics.authenticated.record(authenticatedCount)
+            presence.disconnected(principal.user, nowMillis: clock.nowMillis())
             let remaining = (connectionsPerUser[principal.user] ?? 1) - 1
             if remaining <= 0 {
                 connectionsPerUser[principal.user] = nil
@@ -189,6 +193,9 @@ public final class Hub {
         case .read(let requestID, let conversation, let seq):
             guard let principal = requirePrincipal(id, requestID) else { return }
             markRead(conversation: conversation, seq: seq, user: principal.user, connection: id, requestID: requestID)
+        case .presence(let requestID, let users):
+            guard let principal = requirePrincipal(id, requestID) else { return }
+            presenceQuery(asker: principal.user, users: users, connection: id, requestID: requestID)
         }
     }
 
@@ -218,6 +225,7 @@ public final class Hub {
             if count == 1 {
                 store.recordConnect(user: principal.user, role: principal.role, atMillis: clock.nowMillis())
             }
+            userAdmitted(principal.user)
         case .refreshed(let requestID, let principal):
             transport?.send(ServerFrame.refreshed(id: requestID, expiresAt: principal.expiresAtMillis.map { $0 / 1000 }), to: id)
         case .reject(let requestID, let code, let message, let close):
@@ -251,6 +259,7 @@ public final class Hub {
         for stop in typing.tick(nowMillis: now) {
             relayTyping(conversation: stop.conversation, user: stop.user, active: false)
         }
+        for change in presence.tick(nowMillis: now) { announce(change) }
     }
 
     /// Stops admitting connections and closes every open one with 1001.

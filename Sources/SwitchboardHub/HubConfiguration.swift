@@ -17,6 +17,8 @@ public struct HubConfiguration: Sendable {
     public var rateLimitGrace: Int = 100
     /// Malformed frames tolerated before the connection is closed.
     public var badFrameLimit: Int = 50
+    /// How long a user without connections still counts as online.
+    public var presenceGraceMillis: Int64 = 5_000
     /// Largest REST body, in bytes.
     public var maxBodyBytes: Int = 1 << 20
 

@@ -176,3 +176,35 @@ extension PostgresStore: ChatStore {
         return items.compactMap(\.stringValue)
     }
 }
+
+extension PostgresStore: PresenceStore {
+    public func contacts(of user: String, reply: @escaping (Result<[String], ChatFailure>) -> Void) {
+        let deliver = self.deliver
+        reader.read({ (conn: PGConnection) throws(PostgresError) -> [String] in
+            try conn.execute("""
+                SELECT DISTINCT other.user_id FROM conversation_members mine
+                JOIN conversation_members other ON other.conversation_id = mine.conversation_id AND other.user_id <> $1
+                WHERE mine.user_id = $1
+                """, [user]).compactMap { $0[0] }
+        }, completion: { result in deliver { reply(result.mapError(ChatFailure.init)) } })
+    }
+
+    public func presence(asker: String, users: [String], reply: @escaping (Result<[String: Int64?], ChatFailure>) -> Void) {
+        let deliver = self.deliver
+        let list = JSON.array(users.map(JSON.string)).serialized
+        reader.read({ (conn: PGConnection) throws(PostgresError) -> [String: Int64?] in
+            let rows = try conn.execute("""
+                SELECT asked.u, (extract(epoch FROM usr.last_seen_at) * 1000)::bigint
+                FROM json_array_elements_text($2::json) AS asked(u)
+                LEFT JOIN users usr ON usr.id = asked.u
+                WHERE asked.u = $1 OR EXISTS (
+                    SELECT 1 FROM conversation_members mine
+                    JOIN conversation_members other ON other.conversation_id = mine.conversation_id
+                    WHERE mine.user_id = $1 AND other.user_id = asked.u)
+                """, [asker, list])
+            var out: [String: Int64?] = [:]
+            for row in rows { if let u = row[0] { out[u] = row[1].flatMap { Int64($0) } } }
+            return out
+        }, completion: { result in deliver { reply(result.mapError(ChatFailure.init)) } })
+    }
+}

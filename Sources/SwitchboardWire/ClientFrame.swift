@@ -19,6 +19,8 @@ public enum ClientFrame: Equatable, Sendable {
     case typing(conversation: Int64, active: Bool)
     /// Marks a conversation read up to `seq`.
     case read(id: String?, conversation: Int64, seq: Int64)
+    /// Asks for the presence of users (those sharing a conversation are answered).
+    case presence(id: String?, users: [String])
 
     /// The wire `type`.
     public var typeName: String {
@@ -31,6 +33,7 @@ public enum ClientFrame: Equatable, Sendable {
         case .send: return "send"
         case .typing: return "typing"
         case .read: return "read"
+        case .presence: return "presence"
         }
     }
 
@@ -38,7 +41,7 @@ public enum ClientFrame: Equatable, Sendable {
     public var requestID: String? {
         switch self {
         case .auth(let id, _), .refresh(let id, _), .ping(let id),
-             .subscribe(let id, _, _), .unsubscribe(let id, _), .send(let id, _), .read(let id, _, _):
+             .subscribe(let id, _, _), .unsubscribe(let id, _), .send(let id, _), .read(let id, _, _), .presence(let id, _):
             return id
         case .typing:
             return nil
@@ -134,6 +137,15 @@ extension ClientFrame {
                 throw FrameDecodingError(code: .missingField, message: "missing field 'seq'", requestID: id)
             }
             return .read(id: id, conversation: try conversationID(), seq: seq)
+        case "presence":
+            guard case .array(let list)? = json["users"] else {
+                throw FrameDecodingError(code: .missingField, message: "missing array 'users'", requestID: id)
+            }
+            let users = list.compactMap(\.stringValue)
+            guard users.count == list.count, users.count <= 200 else {
+                throw FrameDecodingError(code: .badFrame, message: "'users' must be at most 200 user ids", requestID: id)
+            }
+            return .presence(id: id, users: users)
         default:
             let shown = type.count > 40 ? String(type.prefix(40)) + "…" : type
             throw FrameDecodingError(code: .unknownType, message: "unknown frame type '\(shown)'", requestID: id)

@@ -116,3 +116,34 @@ extension ServerFrame {
         return finish(&w)
     }
 }
+
+extension ServerFrame {
+    /// `presence`: a contact went online or offline (pushed), or the answer
+    /// to a `presence` query (`id` and `users`).
+    public static func presenceChange(user: String, online: Bool, lastSeenMillis: Int64?) -> OutboundFrame {
+        var w = JSONWriter(headroom: OutboundFrame.headroom)
+        w.raw("{\"type\":\"presence\"")
+        w.key("user"); w.string(user)
+        w.key("online"); online ? w.raw("true") : w.raw("false")
+        w.key("last_seen"); if let t = lastSeenMillis { w.int(t) } else { w.raw("null") }
+        w.raw("}")
+        return OutboundFrame(writer: w)
+    }
+
+    /// The answer to a `presence` query.
+    public static func presenceState(id: String?, users: [(user: String, online: Bool, lastSeenMillis: Int64?)]) -> OutboundFrame {
+        var w = JSONWriter(headroom: OutboundFrame.headroom)
+        w.raw("{\"type\":\"presence\"")
+        if let id { w.key("id"); w.string(id) }
+        w.key("users"); w.raw("[")
+        for (i, u) in users.enumerated() {
+            if i > 0 { w.raw(",") }
+            w.raw("{\"user\":"); w.string(u.user)
+            w.key("online"); u.online ? w.raw("true") : w.raw("false")
+            w.key("last_seen"); if let t = u.lastSeenMillis { w.int(t) } else { w.raw("null") }
+            w.raw("}")
+        }
+        w.raw("]}")
+        return OutboundFrame(writer: w)
+    }
+}

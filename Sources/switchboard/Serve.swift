@@ -31,6 +31,8 @@ struct Serve: ParsableCommand {
     var frameBurst: Double = Env.double("SWITCHBOARD_FRAME_BURST", 200)
     @Option(name: .customLong("auth-timeout"), help: "Seconds a connection has to authenticate (close 4001 after). Env SWITCHBOARD_AUTH_TIMEOUT.")
     var authTimeout: Double = Env.double("SWITCHBOARD_AUTH_TIMEOUT", 5)
+    @Option(name: .customLong("presence-grace"), help: "Seconds a user without connections still counts as online. Env SWITCHBOARD_PRESENCE_GRACE.")
+    var presenceGrace: Double = Env.double("SWITCHBOARD_PRESENCE_GRACE", 5)
     @Option(name: .customLong("event-loop"), help: "libwebsockets event loop: poll or uv (libuv/epoll). Env SWITCHBOARD_EVENT_LOOP.")
     var eventLoop: String = Env.string("SWITCHBOARD_EVENT_LOOP") ?? "poll"
     @Flag(name: .customLong("enable-echo"), help: "Serve the `echo` subprotocol for conformance testing. Env SWITCHBOARD_ENABLE_ECHO=1.")
@@ -98,6 +100,7 @@ struct Serve: ParsableCommand {
         hubConfig.framesPerSecond = framesPerSecond
         hubConfig.frameBurst = frameBurst
         hubConfig.maxBodyBytes = maxBodyBytes
+        hubConfig.presenceGraceMillis = Int64(presenceGrace * 1000)
         let hub = Hub(configuration: hubConfig, clock: SystemClock(), store: store, chat: store, metrics: metrics, logger: logger)
         hub.metricsRenderer = { registry.emitToString() }
 

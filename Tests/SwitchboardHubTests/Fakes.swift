@@ -114,6 +114,21 @@ final class FakeChatStore: ChatStore {
         pending.append { reply(.success(page)) }
     }
 
+    var lastSeen: [String: Int64] = [:]
+
+    func contacts(of user: String, reply: @escaping (Result<[String], ChatFailure>) -> Void) {
+        let list = Set(members.values.filter { $0.contains(user) }.flatMap { $0 }).subtracting([user]).sorted()
+        pending.append { reply(.success(list)) }
+    }
+
+    func presence(asker: String, users: [String], reply: @escaping (Result<[String: Int64?], ChatFailure>) -> Void) {
+        var out: [String: Int64?] = [:]
+        for u in users where u == asker || members.values.contains(where: { $0.contains(asker) && $0.contains(u) }) {
+            out[u] = lastSeen[u]
+        }
+        pending.append { reply(.success(out)) }
+    }
+
     func flush() {
         while !pending.isEmpty { let work = pending; pending = []; work.forEach { $0() } }
     }

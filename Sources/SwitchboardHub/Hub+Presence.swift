@@ -1,0 +1,68 @@
+// Presence on the loop: changes go to the user's contacts (everyone who
+// shares a conversation with them), queries are answered for contacts only.
+import SwitchboardWire
+
+extension Hub {
+    /// A connection of `user` was admitted.
+    func userAdmitted(_ user: String) {
+        let change = presence.connected(user)
+        if contacts[user] != nil {
+            if let change { announce(change) }
+            return
+        }
+        chat.contacts(of: user) { [weak self] result in
+            guard let self, case .success(let list) = result else { return }
+            // Still online (or within the grace) by the time the answer came?
+            guard presence.isOnline(user) else { return }
+            contacts[user] = Set(list)
+            if let change { announce(change) }
+        }
+    }
+
+    /// Tells the user's connected contacts.
+    func announce(_ change: PresenceTracker.Change) {
+        let frame: OutboundFrame
+        let user: String
+        switch change {
+        case .online(let u):
+            user = u
+            frame = ServerFrame.presenceChange(user: u, online: true, lastSeenMillis: nil)
+        case .offline(let u, let at):
+            user = u
+            frame = ServerFrame.presenceChange(user: u, online: false, lastSeenMillis: at)
+        }
+        for contact in contacts[user] ?? [] {
+            for id in registry.subscribers(of: Channel.user(contact).name) { transport?.send(frame, to: id) }
+        }
+        if case .offline = change { contacts[user] = nil }
+    }
+
+    /// New conversations make new contacts for members online here.
+    func membersMet(_ members: [String]) {
+        for member in members where contacts[member] != nil {
+            contacts[member]?.formUnion(members.filter { $0 != member })
+        }
+    }
+
+    func presenceQuery(asker: String, users: [String], connection: ConnectionID?, requestID: String?,
+                       completion: ((Result<[(user: String, online: Bool, lastSeenMillis: Int64?)], ChatFailure>) -> Void)? = nil) {
+        chat.presence(asker: asker, users: users) { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .success(let visible):
+                // Users the asker shares no conversation with are left out,
+                // not reported offline: nothing about them is revealed.
+                let answer = users.filter { visible.keys.contains($0) }.map { user in
+                    (user: user, online: self.presence.isOnline(user), lastSeenMillis: visible[user] ?? nil)
+                }
+                if let connection { transport?.send(ServerFrame.presenceState(id: requestID, users: answer), to: connection) }
+                completion?(.success(answer))
+            case .failure(let failure):
+                if let connection {
+                    transport?.send(ServerFrame.error(id: requestID, code: failure.errorCode, message: failure.message), to: connection)
+                }
+                completion?(.failure(failure))
+            }
+        }
+    }
+}

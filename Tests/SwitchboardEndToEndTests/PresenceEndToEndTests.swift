@@ -1,0 +1,36 @@
+// Presence over real sockets: contacts see changes after the grace,
+// strangers learn nothing.
+import Foundation
+import Testing
+
+@Suite struct PresenceEndToEndTests {
+    @Test func contactsSeeOnlineAndOfflineStrangersSeeNothing() throws {
+        let hub = try HubProcess(extra: ["--presence-grace", "1"])
+        let alice = uniqueUser("alice"), bob = uniqueUser("bob"), mallory = uniqueUser("mallory")
+        _ = try hub.conversation(alice, with: [bob])
+        let b = try hub.connect(bob)
+        _ = try b.receive(type: "welcome")
+        let m = try hub.connect(mallory)
+        _ = try m.receive(type: "welcome")
+        var a: WebSocketTestClient? = try hub.connect(alice)
+        _ = try a!.receive(type: "welcome")
+        let online = try b.receive(type: "presence")
+        #expect(online["user"] as? String == alice)
+        #expect(online["online"] as? Bool == true)
+        a = nil  // closes the socket
+        let offline = try b.receive(type: "presence", timeout: 10)
+        #expect(offline["online"] as? Bool == false)
+        #expect(offline["last_seen"] is Int)
+        // Mallory saw nothing and learns nothing.
+        try m.sendText(#"{"type":"presence","id":"q","users":["\#(alice)","\#(bob)"]}"#)
+        let answer = try m.receiveJSON()
+        #expect(answer["type"] as? String == "presence")
+        #expect((answer["users"] as? [Any])?.isEmpty == true)
+        let rest = try httpRequest(port: hub.port, "GET", "/v1/presence?users=\(alice),\(mallory)",
+                                   headers: ["Authorization": "Bearer " + hub.token(bob)])
+        #expect(rest.status == 200)
+        let users = rest.json?["users"] as? [[String: Any]] ?? []
+        #expect(users.map { $0["user"] as? String } == [alice])
+        #expect(users.first?["online"] as? Bool == false)
+    }
+}
