@@ -68,6 +68,10 @@ enum Golden {
         #expect(try encoded(ServerFrame.receipt(id: "8", conversation: 42, user: "bob", seq: 18)) == golden("server.receipt.json"))
         #expect(try encoded(ServerFrame.conversationSubscribed(id: "6", channel: "conversation:42", lastSeq: 18, recovered: true))
                 == golden("server.subscribed-conversation.json"))
+        #expect(try encoded(ServerFrame.presenceChange(user: "bob", online: false, lastSeenMillis: 1_795_281_672_239))
+                == golden("server.presence.json"))
+        #expect(try encoded(ServerFrame.presenceState(id: "9", users: [(user: "bob", online: true, lastSeenMillis: nil)]))
+                == golden("server.presence-state.json"))
         let data = try golden("server.publication.json")["data"]!
         #expect(try encoded(ServerFrame.publication(channel: "user:alice", data: data.bytes, sentAtMicros: 1_795_279_842_839_837))
                 == golden("server.publication.json"))
