@@ -129,7 +129,7 @@ public enum ChatFailure: Error, Sendable, Equatable {
 }
 
 /// Durable chat operations; `reply` closures run on the loop thread.
-public protocol ChatStore: PresenceStore {
+public protocol ChatStore: PresenceStore, ChatManagementStore {
     /// Commits a message (group commit) or returns the original for a repeated client_msg_id.
     func send(_ message: NewMessage, reply: @escaping (Result<SendOutcome, ChatFailure>) -> Void)
     /// Members, last seq and messages after `since` (at most `limit`), for a member.
@@ -145,6 +145,44 @@ public protocol ChatStore: PresenceStore {
     /// `before` (or the newest), returned ascending; at most `limit`.
     func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int,
                  reply: @escaping (Result<[StoredMessage], ChatFailure>) -> Void)
+}
+
+/// One line of a user's conversation list.
+public struct ConversationSummary: Sendable, Equatable {
+    public var id: ConversationID
+    public var projectID: String?
+    public var members: [String]
+    public var lastSeq: Int64
+    public var lastReadSeq: Int64
+    /// Messages from others after the read position.
+    public var unread: Int64
+    public var lastMessage: StoredMessage?
+    /// Cursor key: last activity in µs since the epoch.
+    public var activityMicros: Int64
+
+    /// A summary.
+    public init(id: ConversationID, projectID: String?, members: [String], lastSeq: Int64, lastReadSeq: Int64, unread: Int64,
+                lastMessage: StoredMessage?, activityMicros: Int64) {
+        self.id = id
+        self.projectID = projectID
+        self.members = members
+        self.lastSeq = lastSeq
+        self.lastReadSeq = lastReadSeq
+        self.unread = unread
+        self.lastMessage = lastMessage
+        self.activityMicros = activityMicros
+    }
+}
+
+/// Edits and deletions by the sender, and the conversation list.
+public protocol ChatManagementStore: AnyObject {
+    /// The user's conversations, most recently active first, after the cursor.
+    func listConversations(user: String, after cursor: (activityMicros: Int64, id: ConversationID)?, limit: Int,
+                           reply: @escaping (Result<[ConversationSummary], ChatFailure>) -> Void)
+    /// Replaces the body of the sender's own, not deleted message.
+    func editMessage(_ id: Int64, sender: String, body: [UInt8], reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void)
+    /// Marks the sender's own message deleted (its body is emptied).
+    func deleteMessage(_ id: Int64, sender: String, reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void)
 }
 
 /// Presence reads.

@@ -21,6 +21,8 @@ extension Hub {
         }
         switch (request.method, parts.count, conversation) {
         case ("POST", 2, nil): return .some(createConversationRoute(request, user: user, id: id))
+        case ("GET", 2, nil): return .some(listConversationsRoute(request, user: user, id: id))
+        case ("POST", 4, let c?) where parts[3] == "read": return .some(readRoute(request, conversation: c, user: user, id: id))
         case ("GET", 4, let c?) where parts[3] == "messages": return .some(historyRoute(request, conversation: c, user: user, id: id))
         case ("POST", 4, let c?) where parts[3] == "messages": return .some(sendRoute(request, conversation: c, user: user, id: id))
         case (_, 2, _), (_, 4, _): return .some(.error(405, .methodNotAllowed, "method not allowed"))

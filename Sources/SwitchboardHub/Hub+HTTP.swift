@@ -30,6 +30,7 @@ extension Hub {
     /// Returns the response, or nil when it will be sent later.
     func route(_ request: HTTPRequest, id: HTTPRequestID) -> HTTPResponse? {
         if let chat = chatRoute(request, id: id) { return chat }
+        if let message = messageRoute(request, id: id) { return message }
         switch (request.method, request.path) {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
             return .json(200, .object(["status": .string("ok")]))

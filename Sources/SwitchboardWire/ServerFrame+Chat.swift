@@ -147,3 +147,19 @@ extension ServerFrame {
         return OutboundFrame(writer: w)
     }
 }
+
+extension ServerFrame {
+    /// `message_edited` / `message_deleted`: the sender changed a message.
+    public static func messageChanged(_ m: MessageFields) -> OutboundFrame {
+        var w = JSONWriter(headroom: OutboundFrame.headroom)
+        m.deleted ? w.raw("{\"type\":\"message_deleted\"") : w.raw("{\"type\":\"message_edited\"")
+        w.key("conversation"); w.string(String(m.conversation))
+        w.key("message_id"); w.string(String(m.id))
+        w.key("seq"); w.int(m.seq)
+        w.key("sender"); w.string(m.sender)
+        if !m.deleted { w.key("body"); w.raw(m.body) }
+        if let edited = m.editedAtMillis { w.key("edited_at"); w.int(edited) }
+        w.raw("}")
+        return OutboundFrame(writer: w)
+    }
+}

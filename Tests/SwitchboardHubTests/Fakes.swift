@@ -116,6 +116,36 @@ final class FakeChatStore: ChatStore {
 
     var lastSeen: [String: Int64] = [:]
 
+    func listConversations(user: String, after cursor: (activityMicros: Int64, id: ConversationID)?, limit: Int,
+                           reply: @escaping (Result<[ConversationSummary], ChatFailure>) -> Void) {
+        let list = members.filter { $0.value.contains(user) }.keys.sorted(by: >).map {
+            ConversationSummary(id: $0, projectID: nil, members: members[$0]!.sorted(), lastSeq: lastSeq($0), lastReadSeq: 0,
+                                unread: lastSeq($0), lastMessage: messages[$0]?.last, activityMicros: $0)
+        }
+        pending.append { reply(.success(Array(list.prefix(limit)))) }
+    }
+
+    func editMessage(_ id: Int64, sender: String, body: [UInt8], reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void) {
+        change(id, sender: sender, reply: reply) { $0.body = body; $0.editedAtMillis = 9 }
+    }
+
+    func deleteMessage(_ id: Int64, sender: String, reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void) {
+        change(id, sender: sender, reply: reply) { $0.body = Array("{}".utf8); $0.deleted = true }
+    }
+
+    private func change(_ id: Int64, sender: String, reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void,
+                        _ edit: (inout StoredMessage) -> Void) {
+        for (c, list) in messages {
+            if let i = list.firstIndex(where: { $0.id == id && $0.sender == sender && !$0.deleted }) {
+                edit(&messages[c]![i])
+                let m = messages[c]![i]
+                pending.append { reply(.success(m)) }
+                return
+            }
+        }
+        pending.append { reply(.failure(.forbidden)) }
+    }
+
     func contacts(of user: String, reply: @escaping (Result<[String], ChatFailure>) -> Void) {
         let list = Set(members.values.filter { $0.contains(user) }.flatMap { $0 }).subtracting([user]).sorted()
         pending.append { reply(.success(list)) }
