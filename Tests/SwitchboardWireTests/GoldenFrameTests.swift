@@ -68,6 +68,13 @@ enum Golden {
         #expect(try encoded(ServerFrame.receipt(id: "8", conversation: 42, user: "bob", seq: 18)) == golden("server.receipt.json"))
         #expect(try encoded(ServerFrame.conversationSubscribed(id: "6", channel: "conversation:42", lastSeq: 18, recovered: true))
                 == golden("server.subscribed-conversation.json"))
+        var edited = fields
+        edited.body = try golden("server.message_edited.json")["body"]!.bytes
+        edited.editedAtMillis = 1_795_281_699_000
+        #expect(try encoded(ServerFrame.messageChanged(edited)) == golden("server.message_edited.json"))
+        var deleted = fields
+        deleted.deleted = true
+        #expect(try encoded(ServerFrame.messageChanged(deleted)) == golden("server.message_deleted.json"))
         #expect(try encoded(ServerFrame.presenceChange(user: "bob", online: false, lastSeenMillis: 1_795_281_672_239))
                 == golden("server.presence.json"))
         #expect(try encoded(ServerFrame.presenceState(id: "9", users: [(user: "bob", online: true, lastSeenMillis: nil)]))
