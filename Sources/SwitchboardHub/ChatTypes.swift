@@ -39,35 +39,9 @@ public struct NewMessage: Sendable, Equatable {
     }
 }
 
-/// A committed message.
-public struct StoredMessage: Sendable, Equatable {
-    public var id: Int64
-    public var conversation: ConversationID
-    public var seq: Int64
-    public var sender: String
-    public var clientMessageID: String
-    public var kind: MessageKind
-    /// JSON text of the body.
-    public var body: [UInt8]
-    public var createdAtMillis: Int64
-    public var editedAtMillis: Int64?
-    public var deleted: Bool
-
-    /// A message.
-    public init(id: Int64, conversation: ConversationID, seq: Int64, sender: String, clientMessageID: String, kind: MessageKind,
-                body: [UInt8], createdAtMillis: Int64, editedAtMillis: Int64? = nil, deleted: Bool = false) {
-        self.id = id
-        self.conversation = conversation
-        self.seq = seq
-        self.sender = sender
-        self.clientMessageID = clientMessageID
-        self.kind = kind
-        self.body = body
-        self.createdAtMillis = createdAtMillis
-        self.editedAtMillis = editedAtMillis
-        self.deleted = deleted
-    }
-}
+/// A committed message: the same fields the `message` frame carries, so
+/// the store's rows go to the wire without a second shape.
+public typealias StoredMessage = ServerFrame.MessageFields
 
 /// The result of committing a send.
 public struct SendOutcome: Sendable, Equatable {

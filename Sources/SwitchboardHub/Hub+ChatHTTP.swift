@@ -115,7 +115,7 @@ extension Hub {
             switch result {
             case .success(let messages):
                 let items: [JSON] = messages.map { m in
-                    let frame = ServerFrame.message(m.fields, replay: false)
+                    let frame = ServerFrame.message(m, replay: false)
                     return (try? JSON.parse(frame.storage[OutboundFrame.headroom...])) ?? .null
                 }
                 var page: [String: JSON] = ["conversation": .string(String(conversation)), "messages": .array(items)]

@@ -26,7 +26,7 @@ extension Hub {
                     ]
                     fields["project_id"] = c.projectID.map(JSON.string) ?? .null
                     fields["last_message"] = c.lastMessage.map { m in
-                        (try? JSON.parse(ServerFrame.message(m.fields, replay: false).storage[OutboundFrame.headroom...])) ?? .null
+                        (try? JSON.parse(ServerFrame.message(m, replay: false).storage[OutboundFrame.headroom...])) ?? .null
                     } ?? .null
                     return .object(fields)
                 }
@@ -72,7 +72,7 @@ extension Hub {
             let response: HTTPResponse
             switch result {
             case .success(let message):
-                let frame = ServerFrame.messageChanged(message.fields)
+                let frame = ServerFrame.messageChanged(message)
                 for subscriber in registry.subscribers(of: Channel.conversation(message.conversation).name) {
                     transport?.send(frame, to: subscriber)
                 }

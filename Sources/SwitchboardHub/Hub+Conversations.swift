@@ -37,7 +37,7 @@ extension Hub {
             } else {
                 recovered = true
                 for message in snapshot.messages {
-                    transport?.send(ServerFrame.message(message.fields, replay: true), to: id)
+                    transport?.send(ServerFrame.message(message, replay: true), to: id)
                 }
                 delivered = max(snapshot.lastSeq, snapshot.messages.last?.seq ?? since)
             }
@@ -102,14 +102,6 @@ extension Hub {
             // The sending connection has its ack; its other devices get the notice.
             for device in devices where device != sender { transport?.send(shared, to: device) }
         }
-    }
-}
-
-extension StoredMessage {
-    var fields: ServerFrame.MessageFields {
-        ServerFrame.MessageFields(conversation: conversation, id: id, seq: seq, sender: sender, clientMessageID: clientMessageID,
-                                  kind: kind.rawValue, body: body, createdAtMillis: createdAtMillis,
-                                  editedAtMillis: editedAtMillis, deleted: deleted)
     }
 }
 

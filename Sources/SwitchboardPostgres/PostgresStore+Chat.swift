@@ -166,7 +166,7 @@ extension PostgresStore: ChatStore {
               let seq = row[2].flatMap({ Int64($0) }), let sender = row[3], let clientID = row[4],
               let kind = row[5].flatMap(MessageKind.init(rawValue:)), let body = row[6],
               let created = row[7].flatMap({ Int64($0) }) else { return nil }
-        return StoredMessage(id: id, conversation: conversation, seq: seq, sender: sender, clientMessageID: clientID, kind: kind,
+        return StoredMessage(conversation: conversation, id: id, seq: seq, sender: sender, clientMessageID: clientID, kind: kind.rawValue,
                              body: Array(body.utf8), createdAtMillis: created, editedAtMillis: row[8].flatMap { Int64($0) },
                              deleted: row[9] == "t")
     }

@@ -3,7 +3,7 @@
 
 extension ServerFrame {
     /// Fields of a `message` frame.
-    public struct MessageFields {
+    public struct MessageFields: Equatable, Sendable {
         public var conversation: Int64
         public var id: Int64
         public var seq: Int64

@@ -64,8 +64,8 @@ final class FakeChatStore: ChatStore {
                                duplicate: true, members: members[m.conversation]!.sorted())
         }
         nextID += 1
-        let stored = StoredMessage(id: nextID, conversation: m.conversation, seq: lastSeq(m.conversation) + 1, sender: m.sender,
-                                   clientMessageID: m.clientMessageID, kind: m.kind, body: m.body, createdAtMillis: 5)
+        let stored = StoredMessage(conversation: m.conversation, id: nextID, seq: lastSeq(m.conversation) + 1, sender: m.sender,
+                                   clientMessageID: m.clientMessageID, kind: m.kind.rawValue, body: m.body, createdAtMillis: 5)
         messages[m.conversation, default: []].append(stored)
         return SendOutcome(id: stored.id, conversation: m.conversation, seq: stored.seq, createdAtMillis: 5, duplicate: false,
                            members: members[m.conversation]!.sorted())
