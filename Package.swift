@@ -45,7 +45,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
-        ]),
+        ], resources: [.copy("Dashboard")]),
         .executableTarget(name: "SwitchboardLoad", dependencies: [
             "SwitchboardLWS", "SwitchboardWire", "SwitchboardAuth", "SwitchboardPostgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

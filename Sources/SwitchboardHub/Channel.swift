@@ -11,6 +11,11 @@ public enum Channel: Hashable, Sendable {
     /// `conversation:<id>`: a conversation's messages, typing and receipts;
     /// members only (checked against the store on subscribe).
     case conversation(Int64)
+    /// `scans:<qr id>`: live counters of one QR code (its owner or an admin).
+    case scans(Int64)
+    /// `scans:owner:<user id>`: live counters of every code of a user (that
+    /// user or an admin).
+    case scansOwner(String)
 
     /// Longest accepted channel name, in bytes.
     public static let maxLength = 200
@@ -28,6 +33,15 @@ public enum Channel: Hashable, Sendable {
         case "conversation":
             guard let id = Int64(rest), id > 0, String(id) == rest else { return nil }
             self = .conversation(id)
+        case "scans":
+            if rest.hasPrefix("owner:") {
+                let owner = String(rest.dropFirst(6))
+                guard !owner.isEmpty else { return nil }
+                self = .scansOwner(owner)
+            } else {
+                guard let id = Int64(rest), id > 0, String(id) == rest else { return nil }
+                self = .scans(id)
+            }
         default: return nil
         }
     }
@@ -48,23 +62,28 @@ public enum Channel: Hashable, Sendable {
         case .user(let id): return "user:" + id
         case .topic(let t): return "topic:" + t
         case .conversation(let id): return "conversation:" + String(id)
+        case .scans(let id): return "scans:" + String(id)
+        case .scansOwner(let owner): return "scans:owner:" + owner
         }
     }
 
     /// Whether a user may subscribe without asking the store
-    /// (conversations are decided by membership, in the store).
+    /// (conversations are decided by membership, codes by ownership).
     public func maySubscribe(user: String) -> Bool {
         switch self {
         case .user(let id): return id == user
         case .topic: return true
-        case .conversation: return false
+        case .conversation, .scans, .scansOwner: return false
         }
     }
 
     /// Whether a backend may publish here through `POST /v1/publish`
-    /// (conversations only carry committed messages).
+    /// (conversations only carry committed messages, scan channels only
+    /// counters of committed scans).
     public var acceptsServerPublish: Bool {
-        if case .conversation = self { return false }
-        return true
+        switch self {
+        case .user, .topic: return true
+        case .conversation, .scans, .scansOwner: return false
+        }
     }
 }

@@ -19,6 +19,9 @@ public struct Principal: Equatable, Sendable {
         expiresAtMillis = claims.expiresAt.map { $0 * 1000 }
     }
 
+    /// Admins may watch and read every QR code's counters.
+    public var isAdmin: Bool { role == "admin" }
+
     /// A principal.
     public init(user: String, role: String, expiresAtMillis: Int64?) {
         self.user = user

@@ -31,6 +31,7 @@ extension Hub {
     func route(_ request: HTTPRequest, id: HTTPRequestID) -> HTTPResponse? {
         if let chat = chatRoute(request, id: id) { return chat }
         if let message = messageRoute(request, id: id) { return message }
+        if let scan = scanRoute(request, id: id) { return scan }
         switch (request.method, request.path) {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
             return .json(200, .object(["status": .string("ok")]))

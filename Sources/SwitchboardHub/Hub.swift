@@ -11,6 +11,7 @@ public final class Hub {
     let clock: HubClock
     let store: HubStore
     let chat: ChatStore
+    let scans: ScanStore
     let metrics: HubMetrics
     let logger: Logger
     /// The network layer; set once at start-up.
@@ -34,6 +35,10 @@ public final class Hub {
     /// Members of conversations seen so far (from opens and sends).
     var conversationMembers: [ConversationID: Set<String>] = [:]
     var typing = TypingTracker()
+    lazy var counters = CounterBoard(intervalMillis: configuration.counterIntervalMillis)
+    /// Subscribers of scan channels waiting for a snapshot.
+    var codeWaiters: [QRCodeID: [CounterWaiter]] = [:]
+    var ownerWaiters: [String: [CounterWaiter]] = [:]
     lazy var presence = PresenceTracker(graceMillis: configuration.presenceGraceMillis)
     /// For users online on this node: who shares a conversation with them.
     var contacts: [String: Set<String>] = [:]
@@ -42,8 +47,10 @@ public final class Hub {
     private var authenticatedCount = 0
 
     /// A hub.
-    public init(configuration: HubConfiguration, clock: HubClock, store: HubStore, chat: ChatStore, metrics: HubMetrics, logger: Logger) {
+    public init(configuration: HubConfiguration, clock: HubClock, store: HubStore, chat: ChatStore, scans: ScanStore,
+                metrics: HubMetrics, logger: Logger) {
         self.chat = chat
+        self.scans = scans
         self.configuration = configuration
         self.verifier = JWTVerifier(configuration.jwt)
         self.clock = clock
@@ -165,9 +172,15 @@ public final class Hub {
                 transport?.send(ServerFrame.error(id: requestID, code: .badChannel, message: "unknown or malformed channel"), to: id)
                 return
             }
-            if case .conversation(let conversation) = channel {
+            switch channel {
+            case .conversation(let conversation):
                 subscribeToConversation(id, principal: principal, conversation: conversation, since: since, requestID: requestID)
                 return
+            case .scans, .scansOwner:
+                subscribeToCounters(id, principal: principal, channel: channel, requestID: requestID)
+                return
+            case .user, .topic:
+                break
             }
             guard channel.maySubscribe(user: principal.user) else {
                 transport?.send(ServerFrame.error(id: requestID, code: .forbidden, message: "not allowed to subscribe to this channel"), to: id)

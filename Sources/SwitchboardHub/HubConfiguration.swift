@@ -21,6 +21,8 @@ public struct HubConfiguration: Sendable {
     public var presenceGraceMillis: Int64 = 5_000
     /// Largest REST body, in bytes.
     public var maxBodyBytes: Int = 1 << 20
+    /// Least time between two `counter` frames on one channel, in ms.
+    public var counterIntervalMillis: Int64 = 100
 
     /// A configuration with default limits.
     public init(jwt: JWTConfiguration, apiKeys: APIKeyRing) {

@@ -19,6 +19,8 @@ public final class LWSServer {
     var context: OpaquePointer?
     private var protocols: UnsafeMutablePointer<lws_protocols>?
     private var retryPolicy: UnsafeMutablePointer<lws_retry_bo_t>?
+    private var mounts: UnsafeMutablePointer<lws_http_mount>?
+    private var mountCount = 0
     private var cStrings: [UnsafeMutablePointer<CChar>] = []
 
     var sockets: [ConnectionID: WebSocketConnection] = [:]
@@ -51,6 +53,8 @@ public final class LWSServer {
         if let context { lws_context_destroy(context) }
         protocols?.deallocate()
         retryPolicy?.deallocate()
+        mounts?.deinitialize(count: mountCount)
+        mounts?.deallocate()
         for s in cStrings { free(s) }
     }
 
@@ -106,6 +110,9 @@ public final class LWSServer {
         // from the process limit.
         info.fd_limit_per_thread = 0
         info.vhost_name = UnsafePointer(cString("switchboard"))
+        if let directory = options.staticDirectory {
+            info.mounts = UnsafePointer(makeMounts(staticDirectory: directory))
+        }
 
         guard let ctx = lws_create_context(&info) else {
             throw ServerError.cannotListen(address: options.bindAddress, port: options.port)
@@ -117,6 +124,35 @@ public final class LWSServer {
         } else {
             boundPort = options.port
         }
+    }
+
+    /// The static files are a libwebsockets file mount at `/`; the hub's own
+    /// paths are callback mounts that win by being longer (lws picks the
+    /// longest matching mountpoint). WebSocket upgrades never reach mounts.
+    private func makeMounts(staticDirectory: String) -> UnsafeMutablePointer<lws_http_mount> {
+        let callbackPaths = ["/v1", "/healthz", "/readyz", "/metrics"]
+        let count = callbackPaths.count + 1
+        let table = UnsafeMutablePointer<lws_http_mount>.allocate(capacity: count)
+        table.initialize(repeating: lws_http_mount(), count: count)
+        table[0].mountpoint = UnsafePointer(cString("/"))
+        table[0].mountpoint_len = 1
+        table[0].origin = UnsafePointer(cString(staticDirectory))
+        table[0].def = UnsafePointer(cString("index.html"))
+        table[0].origin_protocol = UInt8(LWSMPRO_FILE.rawValue)
+        table[0].cache_max_age = 60
+        table[0].cache_reusable = 1
+        table[0].cache_revalidate = 1
+        for (i, path) in callbackPaths.enumerated() {
+            let m = table + i + 1
+            m.pointee.mountpoint = UnsafePointer(cString(path))
+            m.pointee.mountpoint_len = UInt8(path.utf8.count)
+            m.pointee.origin = UnsafePointer(cString("switchboard.v1"))
+            m.pointee.origin_protocol = UInt8(LWSMPRO_CALLBACK.rawValue)
+        }
+        for i in 0..<(count - 1) { table[i].mount_next = UnsafePointer(table + i + 1) }
+        mounts = table
+        mountCount = count
+        return table
     }
 
     /// Services the context until `requestStop()` finished the shutdown.

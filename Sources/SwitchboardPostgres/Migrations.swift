@@ -53,6 +53,53 @@ public enum Migrations {
             UNIQUE (sender_id, client_msg_id)
         );
         """),
+        (3, """
+        CREATE TABLE qr_codes (
+            id          bigserial PRIMARY KEY,
+            owner_id    text NOT NULL,
+            label       text NOT NULL,
+            target      text NOT NULL,
+            -- Kept equal to count(*) of scans for the code by the ingest
+            -- statement (same transaction).
+            total_scans bigint NOT NULL DEFAULT 0,
+            created_at  timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX qr_codes_owner ON qr_codes (owner_id, id);
+        CREATE TABLE scans (
+            id          bigserial PRIMARY KEY,
+            -- No foreign key: the ingest statement joins qr_codes anyway, and
+            -- a per-row FK trigger would cost ingest throughput.
+            qr_id       bigint NOT NULL,
+            scanned_at  timestamptz NOT NULL,
+            device_type text NOT NULL,
+            os          text,
+            country     text NOT NULL,
+            referrer    text,
+            event_id    text,
+            received_at timestamptz NOT NULL DEFAULT now()
+        );
+        -- A retried batch with event ids stores each scan once.
+        CREATE UNIQUE INDEX scans_event ON scans (qr_id, event_id) WHERE event_id IS NOT NULL;
+        CREATE TABLE scan_minutes (
+            qr_id  bigint NOT NULL,
+            minute timestamptz NOT NULL,
+            count  bigint NOT NULL,
+            PRIMARY KEY (qr_id, minute)
+        );
+        CREATE TABLE scan_days (
+            qr_id bigint NOT NULL,
+            day   date NOT NULL,
+            count bigint NOT NULL,
+            PRIMARY KEY (qr_id, day)
+        );
+        CREATE TABLE scan_dimensions (
+            qr_id     bigint NOT NULL,
+            dimension text NOT NULL CHECK (dimension IN ('device', 'country')),
+            value     text NOT NULL,
+            count     bigint NOT NULL,
+            PRIMARY KEY (qr_id, dimension, value)
+        );
+        """),
     ]
 
     /// Applies the missing migrations; returns the versions applied.

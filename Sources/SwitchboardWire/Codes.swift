@@ -23,6 +23,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case unavailable = "unavailable"
     case overloaded = "overloaded"
     case internalError = "internal"
+    case unknownQRCode = "unknown_qr"
 }
 
 /// WebSocket close codes. 1xxx are RFC 6455; 4xxx are Switchboard's.

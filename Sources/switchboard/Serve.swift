@@ -37,6 +37,10 @@ struct Serve: ParsableCommand {
     var eventLoop: String = Env.string("SWITCHBOARD_EVENT_LOOP") ?? "poll"
     @Flag(name: .customLong("enable-echo"), help: "Serve the `echo` subprotocol for conformance testing. Env SWITCHBOARD_ENABLE_ECHO=1.")
     var enableEcho: Bool = Env.bool("SWITCHBOARD_ENABLE_ECHO")
+    @Option(name: .customLong("dashboard-dir"), help: "Folder of static files served at / (the dashboard); default: the one built with the hub. Env SWITCHBOARD_DASHBOARD_DIR.")
+    var dashboardDirectory: String? = Env.string("SWITCHBOARD_DASHBOARD_DIR")
+    @Flag(name: .customLong("no-dashboard"), help: "Serve no static files at /.")
+    var noDashboard = false
     @Option(name: .customLong("ready-file"), help: "Write the bound port to this file once listening (for scripts and tests).")
     var readyFile: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error. Env SWITCHBOARD_LOG_LEVEL.")
@@ -101,7 +105,7 @@ struct Serve: ParsableCommand {
         hubConfig.frameBurst = frameBurst
         hubConfig.maxBodyBytes = maxBodyBytes
         hubConfig.presenceGraceMillis = Int64(presenceGrace * 1000)
-        let hub = Hub(configuration: hubConfig, clock: SystemClock(), store: store, chat: store, metrics: metrics, logger: logger)
+        let hub = Hub(configuration: hubConfig, clock: SystemClock(), store: store, chat: store, scans: store, metrics: metrics, logger: logger)
         hub.metricsRenderer = { registry.emitToString() }
 
         var options = ServerOptions()
@@ -112,12 +116,19 @@ struct Serve: ParsableCommand {
         options.maxBodyBytes = maxBodyBytes
         options.backend = EventLoopBackend(rawValue: eventLoop)!
         options.enableEcho = enableEcho
+        if !noDashboard {
+            options.staticDirectory = dashboardDirectory ?? Bundle.module.url(forResource: "Dashboard", withExtension: nil)?.path
+        }
         let server = LWSServer(options: options, hub: hub, metrics: metrics, logger: logger, mailbox: mailbox)
         try server.start()
         logger.info("listening on \(bindAddress):\(server.boundPort) (event loop \(eventLoop)\(enableEcho ? ", echo enabled" : ""))")
         if let readyFile { try String(server.boundPort).write(toFile: readyFile, atomically: true, encoding: .utf8) }
 
         Ticker.start(every: 0.25, mailbox: mailbox) { hub.tick() }
+        // Counter frames go out at most every 100 ms per channel; a finer
+        // tick keeps the added latency small.
+        Ticker.start(every: 0.025, mailbox: mailbox) { hub.flushCounters() }
+        Ticker.start(every: 10, mailbox: mailbox) { hub.sweepCounters() }
         let signalThread = Thread {
             var caught: Int32 = 0
             sigwait(&signals, &caught)

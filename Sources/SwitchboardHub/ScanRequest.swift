@@ -1,0 +1,147 @@
+// Decoding what the QR redirect service reports: one scan, or a batch.
+import SwitchboardWire
+
+/// A rejected scan body: the message names the scan and the field.
+struct ScanRequestError: Error, Equatable {
+    var code: ErrorCode
+    var message: String
+}
+
+enum ScanRequest {
+    /// Most scans in one `POST /v1/scans`.
+    static let maxBatch = 1_000
+    /// Scans older than this are refused (a redirect service replaying a
+    /// buffer after an outage is fine; a wrong clock is not).
+    static let maxAgeMillis: Int64 = 30 * ScanTime.dayMillis
+    /// Scans this far in the future are refused (clock skew allowance).
+    static let maxSkewMillis: Int64 = 5 * ScanTime.minuteMillis
+
+    /// `{"scans": [scan, …]}` or a single scan object.
+    static func decode(_ body: JSON, nowMillis: Int64) throws(ScanRequestError) -> [ScanInput] {
+        guard body.isObject else { throw ScanRequestError(code: .badJSON, message: "body must be a JSON object") }
+        let items: [JSON]
+        if let list = body["scans"] {
+            guard case .array(let array) = list else {
+                throw ScanRequestError(code: .badRequest, message: "'scans' must be an array")
+            }
+            items = array
+        } else {
+            items = [body]
+        }
+        guard !items.isEmpty, items.count <= maxBatch else {
+            throw ScanRequestError(code: .badRequest, message: "a batch holds 1 to \(maxBatch) scans")
+        }
+        var scans: [ScanInput] = []
+        scans.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            scans.append(try scan(item, index: index, nowMillis: nowMillis))
+        }
+        return scans
+    }
+
+    private static func scan(_ item: JSON, index: Int, nowMillis: Int64) throws(ScanRequestError) -> ScanInput {
+        func fail(_ message: String) -> ScanRequestError {
+            ScanRequestError(code: .badRequest, message: "scans[\(index)]: " + message)
+        }
+        guard item.isObject else { throw fail("must be an object") }
+        guard let qrField = item["qr"] else {
+            throw ScanRequestError(code: .missingField, message: "scans[\(index)]: missing field 'qr'")
+        }
+        let qrID: Int64? = qrField.stringValue.flatMap { Int64($0) } ?? qrField.intValue
+        guard let qr = qrID, qr > 0 else { throw fail("'qr' must be a QR code id") }
+        var at = nowMillis
+        if let field = item["at"], field != .null {
+            guard let value = field.intValue else { throw fail("'at' must be ms since the epoch") }
+            guard value >= nowMillis - maxAgeMillis, value <= nowMillis + maxSkewMillis else {
+                throw fail("'at' must be within the last 30 days and at most 5 minutes ahead")
+            }
+            at = value
+        }
+        let device = try text(item, "device", max: 32, index: index).map(normalizedDevice) ?? "unknown"
+        guard !device.isEmpty else { throw fail("'device' must be letters, digits, '-' or '_'") }
+        var country = "ZZ"
+        if let value = try text(item, "country", max: 2, index: index) {
+            let upper = value.uppercased()
+            guard upper.utf8.count == 2, upper.utf8.allSatisfy({ (65...90).contains($0) }) else {
+                throw fail("'country' must be an ISO 3166-1 alpha-2 code")
+            }
+            country = upper
+        }
+        return ScanInput(qr: qr, atMillis: at, device: device, os: try text(item, "os", max: 64, index: index),
+                         country: country, referrer: try text(item, "referrer", max: 2048, index: index),
+                         eventID: try text(item, "event_id", max: 128, index: index))
+    }
+
+    private static func text(_ item: JSON, _ name: String, max: Int, index: Int) throws(ScanRequestError) -> String? {
+        guard let field = item[name], field != .null else { return nil }
+        guard let value = field.stringValue, !value.isEmpty, value.utf8.count <= max else {
+            throw ScanRequestError(code: .badRequest, message: "scans[\(index)]: '\(name)' must be a string of 1 to \(max) bytes")
+        }
+        return value
+    }
+
+    /// Lower case; anything but letters, digits, '-' and '_' makes it empty.
+    private static func normalizedDevice(_ raw: String) -> String {
+        let lower = raw.lowercased()
+        let ok = lower.utf8.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == 45 || $0 == 95 }
+        return ok ? lower : ""
+    }
+}
+
+/// Timestamps in query strings: ms since the epoch, or RFC 3339
+/// (`2026-11-21T10:00:00Z`, `2026-11-21T12:00:00.5+02:00`).
+enum Timestamp {
+    static func parseMillis(_ text: String) -> Int64? {
+        if let ms = Int64(text) { return ms }
+        let b = Array(text.utf8)
+        guard b.count >= 20, b[4] == 45, b[7] == 45, b[10] == 84 || b[10] == 116 || b[10] == 32,
+              b[13] == 58, b[16] == 58 else { return nil }
+        func number(_ from: Int, _ count: Int) -> Int64? {
+            var n: Int64 = 0
+            for i in from..<(from + count) {
+                guard i < b.count, (48...57).contains(b[i]) else { return nil }
+                n = n * 10 + Int64(b[i] - 48)
+            }
+            return n
+        }
+        guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
+              let minute = number(14, 2), let second = number(17, 2),
+              (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
+        var i = 19
+        var fractionMillis: Int64 = 0
+        if i < b.count, b[i] == 46 {
+            i += 1
+            var scale: Int64 = 100
+            let start = i
+            while i < b.count, (48...57).contains(b[i]) {
+                fractionMillis += Int64(b[i] - 48) * scale
+                scale /= 10
+                i += 1
+            }
+            guard i > start else { return nil }
+        }
+        guard i < b.count else { return nil }
+        var offsetMinutes: Int64 = 0
+        if b[i] == 90 || b[i] == 122 {
+            i += 1
+        } else if b[i] == 43 || b[i] == 45, let oh = number(i + 1, 2), i + 3 < b.count, b[i + 3] == 58, let om = number(i + 4, 2) {
+            offsetMinutes = (oh * 60 + om) * (b[i] == 45 ? -1 : 1)
+            i += 6
+        } else {
+            return nil
+        }
+        guard i == b.count else { return nil }
+        let days = daysFromCivil(year, month, day)
+        return ((days * 24 + hour) * 60 + minute - offsetMinutes) * 60_000 + second * 1000 + fractionMillis
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+    static func daysFromCivil(_ year: Int64, _ month: Int64, _ day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+}

@@ -1,0 +1,205 @@
+// QR codes and scans: one set-based statement per ingest request (stores the
+// scans, bumps minute / day / device / country buckets and the code's total,
+// and returns the new absolute counts), snapshots and stats through the reader.
+import SwitchboardHub
+import SwitchboardWire
+
+extension PostgresStore: ScanStore {
+    static let ingestSQL = """
+        WITH input AS (
+            SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(o int, q bigint, t bigint, d text, s text, c text, r text, e text)
+        ), inserted AS (
+            INSERT INTO scans (qr_id, scanned_at, device_type, os, country, referrer, event_id)
+            SELECT i.q, to_timestamp(i.t / 1000.0), i.d, i.s, i.c, i.r, i.e
+            FROM input i JOIN qr_codes q ON q.id = i.q
+            ORDER BY i.o
+            ON CONFLICT (qr_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
+            RETURNING qr_id, scanned_at, device_type, country
+        ), per_minute AS (
+            INSERT INTO scan_minutes AS sm (qr_id, minute, count)
+            SELECT qr_id, date_trunc('minute', scanned_at), count(*) FROM inserted GROUP BY 1, 2
+            ON CONFLICT (qr_id, minute) DO UPDATE SET count = sm.count + EXCLUDED.count
+            RETURNING qr_id, (extract(epoch FROM minute) / 60)::bigint AS k, count
+        ), per_day AS (
+            INSERT INTO scan_days AS sd (qr_id, day, count)
+            SELECT qr_id, (scanned_at AT TIME ZONE 'UTC')::date, count(*) FROM inserted GROUP BY 1, 2
+            ON CONFLICT (qr_id, day) DO UPDATE SET count = sd.count + EXCLUDED.count
+            RETURNING qr_id, (day - date '1970-01-01')::bigint AS k, count
+        ), per_dimension AS (
+            INSERT INTO scan_dimensions AS sx (qr_id, dimension, value, count)
+            SELECT qr_id, 'device', device_type, count(*) FROM inserted GROUP BY 1, 3
+            UNION ALL
+            SELECT qr_id, 'country', country, count(*) FROM inserted GROUP BY 1, 3
+            ON CONFLICT (qr_id, dimension, value) DO UPDATE SET count = sx.count + EXCLUDED.count
+            RETURNING qr_id, dimension, value, count
+        ), totals AS (
+            UPDATE qr_codes q SET total_scans = q.total_scans + n.n
+            FROM (SELECT qr_id, count(*) AS n FROM inserted GROUP BY qr_id) n
+            WHERE q.id = n.qr_id
+            RETURNING q.id, q.owner_id, q.total_scans
+        )
+        SELECT 't', id, owner_id, total_scans FROM totals
+        UNION ALL SELECT 'm', qr_id, k::text, count FROM per_minute
+        UNION ALL SELECT 'd', qr_id, k::text, count FROM per_day
+        UNION ALL SELECT CASE dimension WHEN 'device' THEN 'v' ELSE 'c' END, qr_id, value, count FROM per_dimension
+        UNION ALL SELECT 'u', o, NULL, NULL FROM input i WHERE NOT EXISTS (SELECT 1 FROM qr_codes q WHERE q.id = i.q)
+        UNION ALL SELECT 'a', count(*), NULL, NULL FROM inserted
+        """
+
+    public func ingest(_ scans: [ScanInput], reply: @escaping (Result<IngestOutcome, StoreError>) -> Void) {
+        let deliver = self.deliver
+        let count = scans.count
+        writer.submit(WriteJob(sql: Self.ingestSQL, params: [Self.scanJSON(scans)]) { result in
+            let outcome = result.map { Self.ingestOutcome($0, requested: count) }
+            deliver { reply(outcome) }
+        })
+    }
+
+    static func scanJSON(_ scans: [ScanInput]) -> String {
+        var w = JSONWriter(capacity: scans.count * 120)
+        w.raw("[")
+        for (o, s) in scans.enumerated() {
+            if o > 0 { w.raw(",") }
+            w.raw("{\"o\":"); w.int(o)
+            w.key("q"); w.int(s.qr)
+            w.key("t"); w.int(s.atMillis)
+            w.key("d"); w.string(s.device)
+            w.key("c"); w.string(s.country)
+            if let os = s.os { w.key("s"); w.string(os) }
+            if let r = s.referrer { w.key("r"); w.string(r) }
+            if let e = s.eventID { w.key("e"); w.string(e) }
+            w.raw("}")
+        }
+        w.raw("]")
+        return w.string
+    }
+
+    static func ingestOutcome(_ rows: Rows, requested: Int) -> IngestOutcome {
+        var counts: [QRCodeID: ScanCounts] = [:]
+        var unknown: [Int] = []
+        var accepted = 0
+        func entry(_ qr: QRCodeID) -> ScanCounts { counts[qr] ?? ScanCounts(qr: qr, owner: "", total: 0) }
+        for row in rows {
+            guard let kind = row[0], let a = row[1].flatMap({ Int64($0) }) else { continue }
+            let n = row[3].flatMap { Int64($0) } ?? 0
+            switch kind {
+            case "t": var c = entry(a); c.owner = row[2] ?? ""; c.total = n; counts[a] = c
+            case "m": if let k = row[2].flatMap({ Int64($0) }) { var c = entry(a); c.minutes[k] = n; counts[a] = c }
+            case "d": if let k = row[2].flatMap({ Int64($0) }) { var c = entry(a); c.days[k] = n; counts[a] = c }
+            case "v": if let v = row[2] { var c = entry(a); c.devices[v] = n; counts[a] = c }
+            case "c": if let v = row[2] { var c = entry(a); c.countries[v] = n; counts[a] = c }
+            case "u": unknown.append(Int(a))
+            case "a": accepted = Int(a)
+            default: break
+            }
+        }
+        unknown.sort()
+        return IngestOutcome(accepted: accepted, duplicates: requested - accepted - unknown.count, unknownCodes: unknown,
+                             counts: counts.values.sorted { $0.qr < $1.qr })
+    }
+
+    public func createCode(owner: String, label: String, target: String, reply: @escaping (Result<QRCode, StoreError>) -> Void) {
+        let deliver = self.deliver
+        writer.submit(WriteJob(sql: """
+            INSERT INTO qr_codes (owner_id, label, target) VALUES ($1, $2, $3)
+            RETURNING \(Self.codeColumns)
+            """, params: [owner, label, target]) { result in
+            let outcome = result.flatMap { rows in rows.first.flatMap(Self.code).map { .success($0) } ?? .failure(StoreError(.failed)) }
+            deliver { reply(outcome) }
+        })
+    }
+
+    static let codeColumns = "id, owner_id, label, target, total_scans, (extract(epoch FROM created_at) * 1000)::bigint"
+
+    static func code(_ row: [String?]) -> QRCode? {
+        guard let id = row[0].flatMap({ Int64($0) }) else { return nil }
+        return QRCode(id: id, owner: row[1] ?? "", label: row[2] ?? "", target: row[3] ?? "",
+                      total: row[4].flatMap { Int64($0) } ?? 0, createdAtMillis: row[5].flatMap { Int64($0) } ?? 0)
+    }
+
+    public func listCodes(owner: String, limit: Int, reply: @escaping (Result<[QRCode], StoreError>) -> Void) {
+        let deliver = self.deliver
+        reader.read({ (conn: PGConnection) throws(PostgresError) -> [QRCode] in
+            try conn.execute("SELECT \(Self.codeColumns) FROM qr_codes WHERE owner_id = $1 ORDER BY id LIMIT $2",
+                             [owner, String(limit)]).compactMap(Self.code)
+        }, completion: { result in deliver { reply(result) } })
+    }
+
+    public func counters(qr: QRCodeID, sinceMinute: Int64, sinceDay: Int64,
+                         reply: @escaping (Result<ScanCounts?, StoreError>) -> Void) {
+        let deliver = self.deliver
+        reader.read({ (conn: PGConnection) throws(PostgresError) -> ScanCounts? in
+            try Self.counters(conn, codes: "SELECT $1::bigint LIMIT $4::int", key: String(qr), sinceMinute: sinceMinute,
+                              sinceDay: sinceDay, limit: 1).first
+        }, completion: { result in deliver { reply(result) } })
+    }
+
+    public func counters(owner: String, sinceMinute: Int64, sinceDay: Int64, limit: Int,
+                         reply: @escaping (Result<[ScanCounts], StoreError>) -> Void) {
+        let deliver = self.deliver
+        reader.read({ (conn: PGConnection) throws(PostgresError) -> [ScanCounts] in
+            try Self.counters(conn, codes: "SELECT id FROM qr_codes WHERE owner_id = $1 ORDER BY id LIMIT $4",
+                              key: owner, sinceMinute: sinceMinute, sinceDay: sinceDay, limit: limit)
+        }, completion: { result in deliver { reply(result) } })
+    }
+
+    /// Counters of the codes `codes` selects ($1 = key, $4 = limit), in one
+    /// statement (one snapshot, so the parts agree with each other).
+    private static func counters(_ conn: PGConnection, codes: String, key: String, sinceMinute: Int64, sinceDay: Int64,
+                                 limit: Int) throws(PostgresError) -> [ScanCounts] {
+        let rows = try conn.execute("""
+            WITH c AS (\(codes))
+            SELECT 't', q.id, q.owner_id, q.label, q.total_scans FROM qr_codes q WHERE q.id IN (SELECT * FROM c)
+            UNION ALL
+            SELECT 'm', qr_id, (extract(epoch FROM minute) / 60)::bigint::text, NULL, count FROM scan_minutes
+            WHERE qr_id IN (SELECT * FROM c) AND minute >= to_timestamp($2::bigint * 60)
+            UNION ALL
+            SELECT 'd', qr_id, (day - date '1970-01-01')::text, NULL, count FROM scan_days
+            WHERE qr_id IN (SELECT * FROM c) AND day >= date '1970-01-01' + $3::int
+            UNION ALL
+            SELECT CASE dimension WHEN 'device' THEN 'v' ELSE 'c' END, qr_id, value, NULL, count FROM (
+                SELECT *, row_number() OVER (PARTITION BY qr_id, dimension ORDER BY count DESC, value) AS rank
+                FROM scan_dimensions WHERE qr_id IN (SELECT * FROM c)) ranked
+            WHERE rank <= 32
+            """, [key, String(sinceMinute), String(sinceDay), String(limit)])
+        var out: [QRCodeID: ScanCounts] = [:]
+        for row in rows {
+            guard let kind = row[0], let qr = row[1].flatMap({ Int64($0) }) else { continue }
+            let n = row[4].flatMap { Int64($0) } ?? 0
+            var c = out[qr] ?? ScanCounts(qr: qr, owner: "", total: 0)
+            switch kind {
+            case "t": c.owner = row[2] ?? ""; c.label = row[3] ?? ""; c.total = n
+            case "m": if let k = row[2].flatMap({ Int64($0) }) { c.minutes[k] = n }
+            case "d": if let k = row[2].flatMap({ Int64($0) }) { c.days[k] = n }
+            case "v": if let v = row[2] { c.devices[v] = n }
+            case "c": if let v = row[2] { c.countries[v] = n }
+            default: break
+            }
+            out[qr] = c
+        }
+        // Buckets of a code that vanished between the parts have no 't' row.
+        return out.values.filter { $0.label != nil }.sorted { $0.qr < $1.qr }
+    }
+
+    public func stats(qr: QRCodeID, fromMillis: Int64, toMillis: Int64, bucket: ScanBucket,
+                      reply: @escaping (Result<ScanStats?, StoreError>) -> Void) {
+        let deliver = self.deliver
+        reader.read({ (conn: PGConnection) throws(PostgresError) -> ScanStats? in
+            guard let owner = try conn.execute("SELECT owner_id FROM qr_codes WHERE id = $1", [String(qr)]).first?[0] ?? nil else {
+                return nil
+            }
+            let rows = try conn.execute("""
+                SELECT (extract(epoch FROM minute) * 1000)::bigint / $4::bigint * $4::bigint AS b, sum(count)::bigint
+                FROM scan_minutes
+                WHERE qr_id = $1 AND minute >= to_timestamp($2::bigint / 1000.0) AND minute < to_timestamp($3::bigint / 1000.0)
+                GROUP BY 1 ORDER BY 1
+                """, [String(qr), String(fromMillis), String(toMillis), String(bucket.millis)])
+            var byBucket: [Int64: Int64] = [:]
+            for row in rows {
+                if let b = row[0].flatMap({ Int64($0) }), let n = row[1].flatMap({ Int64($0) }) { byBucket[b] = n }
+            }
+            let points = stride(from: fromMillis, to: toMillis, by: Int(bucket.millis)).map { (atMillis: $0, count: byBucket[$0] ?? 0) }
+            return ScanStats(owner: owner, points: points)
+        }, completion: { result in deliver { reply(result) } })
+    }
+}
