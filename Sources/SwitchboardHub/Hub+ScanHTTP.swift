@@ -131,20 +131,20 @@ extension Hub {
         guard let bucket = ScanBucket(rawValue: bucketName) else {
             return .error(400, .badRequest, "'bucket' must be minute, hour or day")
         }
-        let now = clock.nowMillis()
-        var to = now
+        func roundDown(_ t: Int64) -> Int64 { t - ((t % bucket.millis) + bucket.millis) % bucket.millis }
+        // `to` is exclusive; by default it ends the current bucket. Ranges
+        // are widened to whole buckets.
+        var to = clock.nowMillis() + 1
         if let text = request.query["to"] {
             guard let value = Timestamp.parseMillis(text) else { return .error(400, .badRequest, "'to' must be ms since the epoch or RFC 3339") }
             to = value
         }
+        to = roundDown(to + bucket.millis - 1)
         var from = to - bucket.millis * (bucket == .day ? 30 : bucket == .hour ? 24 : 60)
         if let text = request.query["from"] {
             guard let value = Timestamp.parseMillis(text) else { return .error(400, .badRequest, "'from' must be ms since the epoch or RFC 3339") }
-            from = value
+            from = roundDown(value)
         }
-        // Whole buckets: from rounds down, to rounds up.
-        from = from - ((from % bucket.millis) + bucket.millis) % bucket.millis
-        to = to + (bucket.millis - ((to % bucket.millis) + bucket.millis) % bucket.millis) % bucket.millis
         guard from < to else { return .error(400, .badRequest, "'from' must be before 'to'") }
         guard (to - from) / bucket.millis <= Int64(Self.statsPointCap) else {
             return .error(400, .badRequest, "at most \(Self.statsPointCap) buckets per request; use a larger bucket")

@@ -17,6 +17,12 @@ public enum JSON: Equatable, Sendable {
         return nil
     }
 
+    /// The element at `index` of an array, or nil.
+    public subscript(index: Int) -> JSON? {
+        if case .array(let elements) = self, elements.indices.contains(index) { return elements[index] }
+        return nil
+    }
+
     /// The string payload, or nil.
     public var stringValue: String? {
         if case .string(let s) = self { return s }
