@@ -100,9 +100,9 @@ final class HubProcess {
         process.waitUntilExit()
     }
 
-    func token(_ user: String, ttl: Int64 = 600) -> String {
+    func token(_ user: String, ttl: Int64 = 600, role: String = "user") -> String {
         let now = Int64(Date().timeIntervalSince1970)
-        return JWTSigner.hs256(Claims(subject: user, role: "user", expiresAt: now + ttl, issuedAt: now), secret: Array(Self.secret.utf8))
+        return JWTSigner.hs256(Claims(subject: user, role: role, expiresAt: now + ttl, issuedAt: now), secret: Array(Self.secret.utf8))
     }
 
     func connect(_ user: String? = nil, path: String? = nil, headers: [String: String] = [:]) throws -> WebSocketTestClient {
