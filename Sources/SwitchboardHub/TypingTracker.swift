@@ -70,7 +70,9 @@ public struct TypingTracker: Sendable {
                     stops.append((key.conversation, key.user))
                 }
                 entries[key] = entry
-            } else if !entry.typing && !entry.shown && now - entry.lastRelayMillis >= throttleMillis {
+            } else if !entry.typing && !entry.shown
+                        && (entry.lastRelayMillis == .min || now - entry.lastRelayMillis >= throttleMillis) {
+                // (.min: never relayed — a stop without a start; `now - .min` would overflow.)
                 entries[key] = nil  // nothing left to remember
             }
         }

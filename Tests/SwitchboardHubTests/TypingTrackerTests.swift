@@ -18,6 +18,15 @@ import Testing
         #expect(t.typing(conversation: 2, user: "a", active: true, nowMillis: 4_000) == .relay(active: true))
     }
 
+    // Found by the browser test: a stop with no start before it crashed the
+    // hub on the next tick (`now - Int64.min` overflowed).
+    @Test func aStopWithoutAStartIsForgottenWithoutOverflow() {
+        var t = TypingTracker()
+        #expect(t.typing(conversation: 1, user: "a", active: false, nowMillis: 1_800_000_000_000) == .ignore)
+        #expect(t.tick(nowMillis: 1_800_000_000_250).isEmpty)
+        #expect(t.count == 0)
+    }
+
     @Test func activeStateExpiresAfterSixSecondsWithoutRefresh() {
         var t = TypingTracker()
         _ = t.typing(conversation: 1, user: "a", active: true, nowMillis: 0)
