@@ -1,0 +1,223 @@
+// The scans scenario: K QR codes, one ingest client per code posting batches
+// at a share of the total rate, and D dashboards subscribed to the codes'
+// counters. Reports durable scans/s (checked against the rows in SQL) and
+// counter latency: from a batch's 200 to the first counter frame at a
+// dashboard whose total includes it.
+import ArgumentParser
+import Foundation
+import Histogram
+import SwitchboardAuth
+import SwitchboardLWS
+import SwitchboardPostgres
+import SwitchboardWire
+
+struct ScansScenario: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "scans",
+        abstract: "Batched scan ingest with D dashboards watching; durable scans/s and counter latency p50/p99.")
+    @OptionGroup var target: TargetOptions
+    @Option(help: "QR codes (one ingest client each).") var codes = 10
+    @Option(help: "Scans per second, in total.") var rate = 30_000.0
+    @Option(help: "Scans per POST /v1/scans (1 to 1,000).") var batch = 1000
+    @Option(help: "Dashboards (WebSocket connections), spread over the codes.") var dashboards = 100
+    @Option(help: "Seconds of ingest.") var duration = 20.0
+    @Option(name: .customLong("database-url"), help: "For the final check (default: the embedded cluster in --data-dir).")
+    var databaseURL: String?
+
+    func validate() throws {
+        guard codes > 0, rate > 0, (1...1000).contains(batch), dashboards >= 0, duration > 0 else {
+            throw ValidationError("codes, rate, duration > 0; batch 1...1000")
+        }
+    }
+
+    func run() throws {
+        let (secret, apiKey) = try target.secrets()
+        let owner = "scans-" + String(UInt32.random(in: 0..<UInt32.max), radix: 36)
+        let now = Int64(Date().timeIntervalSince1970)
+        let token = JWTSigner.hs256(Claims(subject: owner, expiresAt: now + 3600), secret: Array(secret.utf8))
+        let setup = try Publisher(host: target.host, port: target.port, apiKey: apiKey)
+        let ids: [String] = try (0..<codes).map { k in
+            let r = try setup.post("/v1/qr-codes", headers: ["Authorization": "Bearer " + token],
+                                   body: #"{"label":"load \#(k)","target":"https://example.com/\#(k)"}"#)
+            guard r.status == 201, let id = (try? JSON.parse(r.body))?["id"]?.stringValue else {
+                throw ValidationError("could not register a code: HTTP \(r.status)")
+            }
+            return id
+        }
+
+        let watchers = DashboardPool(host: target.host, port: target.port, token: token,
+                                     channels: (0..<dashboards).map { "scans:" + ids[$0 % codes] })
+        try watchers.start()
+        guard watchers.waitUntilSubscribed(timeout: 30) else { throw ValidationError("dashboards did not all subscribe") }
+
+        // One ingest client per code, each at its share of the rate.
+        let interval = Double(batch * codes) / rate
+        let start = Date().addingTimeInterval(0.2)
+        let tally = Tally()
+        let group = DispatchGroup()
+        for (k, qr) in ids.enumerated() {
+            let devices = ["mobile", "mobile", "desktop", "tablet"], countries = ["RO", "DE", "AT", "FR", "HU"]
+            let body = #"{"scans":["# + (0..<batch).map { i in
+                #"{"qr":"\#(qr)","device":"\#(devices[(i + k) % 4])","country":"\#(countries[i % 5])","os":"Android"}"#
+            }.joined(separator: ",") + "]}"
+            let thread = Thread { [target] in
+                defer { group.leave() }
+                guard let client = try? Publisher(host: target.host, port: target.port, apiKey: apiKey) else { return }
+                var timeline: [(sentMicros: Int64, ackMicros: Int64, total: Int)] = []
+                var total = 0, localFailed = 0
+                var n = 0
+                let first = nowMicros()
+                while true {
+                    let due = start.addingTimeInterval(Double(n) * interval + interval * Double(k) / Double(codes))
+                    if due.timeIntervalSince(start) >= duration { break }
+                    if due > Date() { Thread.sleep(until: due) }
+                    n += 1
+                    let sent = nowMicros()
+                    guard let r = try? client.post("/v1/scans", headers: ["X-API-Key": apiKey], body: body), r.status == 200,
+                          let got = (try? JSON.parse(r.body))?["accepted"]?.intValue else { localFailed += 1; continue }
+                    total += Int(got)
+                    timeline.append((sent, nowMicros(), total))
+                }
+                tally.lock.lock()
+                tally.timelines[qr] = timeline
+                tally.accepted += total
+                tally.failed += localFailed
+                tally.firstPost = min(tally.firstPost, first)
+                tally.lastAck = max(tally.lastAck, timeline.last?.ackMicros ?? 0)
+                tally.lock.unlock()
+            }
+            group.enter()
+            thread.start()
+        }
+        group.wait()
+        Thread.sleep(forTimeInterval: 1.5)  // the last counter frames
+        let frames = watchers.stop()
+        let (timelines, accepted, failed) = (tally.timelines, tally.accepted, tally.failed)
+        let (firstPost, lastAck) = (tally.firstPost, tally.lastAck)
+
+        // For each batch and each dashboard watching its code: the first frame
+        // whose total includes the batch.
+        var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000)
+        var fromPost = Histogram<UInt64>(highestTrackableValue: 60_000_000)
+        var beforeAck = 0
+        var missing = 0
+        for (dashboard, channel) in watchers.channels.enumerated() {
+            let qr = String(channel.dropFirst("scans:".count))
+            let seen = frames[dashboard]
+            var j = 0
+            for batch in timelines[qr] ?? [] {
+                while j < seen.count && seen[j].total < batch.total { j += 1 }
+                if j == seen.count { missing += 1; continue }
+                // The frame may beat the HTTP answer (both leave after the commit).
+                if seen[j].micros < batch.ackMicros { beforeAck += 1 }
+                _ = latency.record(UInt64(max(0, seen[j].micros - batch.ackMicros)))
+                _ = fromPost.record(UInt64(max(0, seen[j].micros - batch.sentMicros)))
+            }
+        }
+        let seconds = Double(max(1, lastAck - firstPost)) / 1e6
+        let stored = try countRows(ids)
+        func ms(_ h: Histogram<UInt64>, _ p: Double) -> String { String(format: "%.1f", Double(h.valueAtPercentile(p)) / 1000) }
+        let observations = max(1, latency.totalCount)
+        let rows: [(String, String)] = [
+            ("codes / dashboards / batch", "\(codes) / \(dashboards) / \(batch)"),
+            ("target rate (scans/s)", String(format: "%.0f", rate)),
+            ("accepted scans / failed posts", "\(accepted) / \(failed)"),
+            ("durable scans/s (first post → last 200)", String(format: "%.0f", Double(accepted) / seconds)),
+            ("rows in SQL = accepted", stored == accepted ? "yes (\(stored))" : "NO: \(stored) rows"),
+            ("counter latency after the 200, p50 / p99 / max (ms)",
+             "\(ms(latency, 50)) / \(ms(latency, 99)) / " + String(format: "%.1f", Double(latency.max) / 1000)),
+            ("frames that arrived before the 200", String(format: "%.0f%%", 100 * Double(beforeAck) / Double(observations))),
+            ("post sent → counter frame, p50 / p99 / max (ms)",
+             "\(ms(fromPost, 50)) / \(ms(fromPost, 99)) / " + String(format: "%.1f", Double(fromPost.max) / 1000)),
+            ("batches never seen by a dashboard", String(missing)),
+        ]
+        Report.print(title: "scans", rows: rows, json: target.json)
+        if stored != accepted || missing > 0 || failed > 0 { throw ExitCode(1) }
+    }
+
+    private func countRows(_ ids: [String]) throws -> Int {
+        let dir = URL(fileURLWithPath: target.dataDir).standardizedFileURL.path
+        let conn = try PGConnection(databaseURL ?? "host=\(dir)/postgres port=5432 user=switchboard dbname=switchboard")
+        let list = "{" + ids.joined(separator: ",") + "}"
+        let rows = try conn.execute("SELECT count(*) FROM scans WHERE qr_id = ANY($1::bigint[])", [list])
+        return Int(rows.first?[0] ?? "") ?? -1
+    }
+}
+
+/// What the ingest threads report, under its lock.
+private final class Tally: @unchecked Sendable {
+    let lock = NSLock()
+    var timelines: [String: [(sentMicros: Int64, ackMicros: Int64, total: Int)]] = [:]
+    var accepted = 0, failed = 0
+    var firstPost: Int64 = .max, lastAck: Int64 = 0
+}
+
+/// D dashboard connections on one lws client context and thread, recording
+/// (arrival, total) of every counter frame.
+final class DashboardPool: LWSClientDelegate {
+    let host: String, port: Int, token: String
+    let channels: [String]
+    private var pool: LWSClientPool?
+    private let lock = NSLock()
+    private var subscribed = 0
+    private var stopping = false
+    private var frames: [[(micros: Int64, total: Int)]]
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(host: String, port: Int, token: String, channels: [String]) {
+        self.host = host
+        self.port = port
+        self.token = token
+        self.channels = channels
+        frames = Array(repeating: [], count: channels.count)
+    }
+
+    func start() throws {
+        let pool = try LWSClientPool()
+        pool.delegate = self
+        self.pool = pool
+        Thread { while true { usleep(50_000); pool.wake() } }.start()
+        Thread { [self] in
+            for id in channels.indices { _ = pool.connect(id: id, host: host, port: port, path: "/?token=" + token) }
+            while true {
+                pool.service()
+                lock.lock(); let stop = stopping; lock.unlock()
+                if stop { break }
+            }
+            finished.signal()
+        }.start()
+    }
+
+    func waitUntilSubscribed(timeout: TimeInterval) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            lock.lock(); let n = subscribed; lock.unlock()
+            if n == channels.count { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    /// Stops the thread; returns the frames seen by each dashboard.
+    func stop() -> [[(micros: Int64, total: Int)]] {
+        lock.lock(); stopping = true; lock.unlock()
+        pool?.wake()
+        finished.wait()
+        return frames
+    }
+
+    func clientOpened(_ id: Int) {
+        pool?.send(id, text: #"{"type":"subscribe","id":"s","channel":"\#(channels[id])"}"#)
+    }
+
+    func clientReceived(_ id: Int, _ message: UnsafeRawBufferPointer) {
+        let now = nowMicros()
+        guard let json = try? JSON.parse(message), let type = json["type"]?.stringValue else { return }
+        if type == "counter", let total = json["codes"]?[0]?["total"]?.intValue {
+            frames[id].append((now, Int(total)))
+        } else if type == "subscribed" {
+            lock.lock(); subscribed += 1; lock.unlock()
+        }
+    }
+
+    func clientClosed(_ id: Int, failed: Bool, reason: String) {}
+}
