@@ -79,6 +79,12 @@ enum Golden {
                 == golden("server.presence.json"))
         #expect(try encoded(ServerFrame.presenceState(id: "9", users: [(user: "bob", online: true, lastSeenMillis: nil)]))
                 == golden("server.presence-state.json"))
+        let counter = ServerFrame.counter(channel: "scans:17", atMillis: 1_795_283_399_660, minuteStartMillis: 1_795_279_860_000,
+                                          codes: [ServerFrame.CounterFields(
+                                            qr: 17, label: "Front door", total: 1234, today: 56,
+                                            minutes: Array(repeating: 0, count: 57) + [3, 12, 7],
+                                            devices: [("mobile", 800), ("desktop", 434)], countries: [("RO", 1000), ("DE", 234)])])
+        #expect(try encoded(counter) == golden("server.counter.json"))
         let data = try golden("server.publication.json")["data"]!
         #expect(try encoded(ServerFrame.publication(channel: "user:alice", data: data.bytes, sentAtMicros: 1_795_279_842_839_837))
                 == golden("server.publication.json"))
