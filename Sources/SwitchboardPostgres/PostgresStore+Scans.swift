@@ -38,12 +38,12 @@ extension PostgresStore: ScanStore {
             WHERE q.id = n.qr_id
             RETURNING q.id, q.owner_id, q.total_scans
         )
-        SELECT 't', id, owner_id, total_scans FROM totals
-        UNION ALL SELECT 'm', qr_id, k::text, count FROM per_minute
-        UNION ALL SELECT 'd', qr_id, k::text, count FROM per_day
-        UNION ALL SELECT CASE dimension WHEN 'device' THEN 'v' ELSE 'c' END, qr_id, value, count FROM per_dimension
-        UNION ALL SELECT 'u', o, NULL, NULL FROM input i WHERE NOT EXISTS (SELECT 1 FROM qr_codes q WHERE q.id = i.q)
-        UNION ALL SELECT 'a', count(*), NULL, NULL FROM inserted
+        SELECT 't', id, owner_id, NULL, total_scans FROM totals
+        UNION ALL SELECT 'm', qr_id, k::text, NULL, count FROM per_minute
+        UNION ALL SELECT 'd', qr_id, k::text, NULL, count FROM per_day
+        UNION ALL SELECT CASE dimension WHEN 'device' THEN 'v' ELSE 'c' END, qr_id, value, NULL, count FROM per_dimension
+        UNION ALL SELECT 'u', o, NULL, NULL, NULL FROM input i WHERE NOT EXISTS (SELECT 1 FROM qr_codes q WHERE q.id = i.q)
+        UNION ALL SELECT 'a', count(*), NULL, NULL, NULL FROM inserted
         """
 
     public func ingest(_ scans: [ScanInput], reply: @escaping (Result<IngestOutcome, StoreError>) -> Void) {
@@ -75,27 +75,39 @@ extension PostgresStore: ScanStore {
     }
 
     static func ingestOutcome(_ rows: Rows, requested: Int) -> IngestOutcome {
-        var counts: [QRCodeID: ScanCounts] = [:]
         var unknown: [Int] = []
         var accepted = 0
-        func entry(_ qr: QRCodeID) -> ScanCounts { counts[qr] ?? ScanCounts(qr: qr, owner: "", total: 0) }
         for row in rows {
-            guard let kind = row[0], let a = row[1].flatMap({ Int64($0) }) else { continue }
-            let n = row[3].flatMap { Int64($0) } ?? 0
-            switch kind {
-            case "t": var c = entry(a); c.owner = row[2] ?? ""; c.total = n; counts[a] = c
-            case "m": if let k = row[2].flatMap({ Int64($0) }) { var c = entry(a); c.minutes[k] = n; counts[a] = c }
-            case "d": if let k = row[2].flatMap({ Int64($0) }) { var c = entry(a); c.days[k] = n; counts[a] = c }
-            case "v": if let v = row[2] { var c = entry(a); c.devices[v] = n; counts[a] = c }
-            case "c": if let v = row[2] { var c = entry(a); c.countries[v] = n; counts[a] = c }
-            case "u": unknown.append(Int(a))
-            case "a": accepted = Int(a)
+            switch row[0] {
+            case "u": if let index = row[1].flatMap({ Int($0) }) { unknown.append(index) }
+            case "a": accepted = row[1].flatMap { Int($0) } ?? 0
             default: break
             }
         }
         unknown.sort()
         return IngestOutcome(accepted: accepted, duplicates: requested - accepted - unknown.count, unknownCodes: unknown,
-                             counts: counts.values.sorted { $0.qr < $1.qr })
+                             counts: counts(from: rows))
+    }
+
+    /// Rows of (kind, qr, key, label, count) → counts per code. Kinds: `t`
+    /// total (key = owner), `m` minute, `d` day, `v` device, `c` country;
+    /// others are skipped.
+    static func counts(from rows: Rows) -> [ScanCounts] {
+        var out: [QRCodeID: ScanCounts] = [:]
+        for row in rows {
+            guard let kind = row[0], "tmdvc".contains(kind), let qr = row[1].flatMap({ Int64($0) }) else { continue }
+            let n = row[4].flatMap { Int64($0) } ?? 0
+            var c = out[qr] ?? ScanCounts(qr: qr, owner: "", total: 0)
+            switch kind {
+            case "t": c.owner = row[2] ?? ""; c.label = row[3]; c.total = n
+            case "m": if let k = row[2].flatMap({ Int64($0) }) { c.minutes[k] = n }
+            case "d": if let k = row[2].flatMap({ Int64($0) }) { c.days[k] = n }
+            case "v": if let v = row[2] { c.devices[v] = n }
+            default: if let v = row[2] { c.countries[v] = n }
+            }
+            out[qr] = c
+        }
+        return out.values.sorted { $0.qr < $1.qr }
     }
 
     public func createCode(owner: String, label: String, target: String, reply: @escaping (Result<QRCode, StoreError>) -> Void) {
@@ -162,23 +174,8 @@ extension PostgresStore: ScanStore {
                 FROM scan_dimensions WHERE qr_id IN (SELECT * FROM c)) ranked
             WHERE rank <= 32
             """, [key, String(sinceMinute), String(sinceDay), String(limit)])
-        var out: [QRCodeID: ScanCounts] = [:]
-        for row in rows {
-            guard let kind = row[0], let qr = row[1].flatMap({ Int64($0) }) else { continue }
-            let n = row[4].flatMap { Int64($0) } ?? 0
-            var c = out[qr] ?? ScanCounts(qr: qr, owner: "", total: 0)
-            switch kind {
-            case "t": c.owner = row[2] ?? ""; c.label = row[3] ?? ""; c.total = n
-            case "m": if let k = row[2].flatMap({ Int64($0) }) { c.minutes[k] = n }
-            case "d": if let k = row[2].flatMap({ Int64($0) }) { c.days[k] = n }
-            case "v": if let v = row[2] { c.devices[v] = n }
-            case "c": if let v = row[2] { c.countries[v] = n }
-            default: break
-            }
-            out[qr] = c
-        }
         // Buckets of a code that vanished between the parts have no 't' row.
-        return out.values.filter { $0.label != nil }.sorted { $0.qr < $1.qr }
+        return counts(from: rows).filter { $0.label != nil }
     }
 
     public func stats(qr: QRCodeID, fromMillis: Int64, toMillis: Int64, bucket: ScanBucket,

@@ -98,6 +98,11 @@ struct Serve: ParsableCommand {
         let store = PostgresStore(conninfo: opened.conninfo, logger: logger, metrics: metrics,
                                   deliver: { work in mailbox.post(work) })
         store.start()
+        // Give the store threads a moment to connect, so that the first REST
+        // calls do not meet a 503; a database that is down does not keep the
+        // hub from serving (it reconnects in the background).
+        let connectDeadline = Date().addingTimeInterval(3)
+        while !store.isAvailable && Date() < connectDeadline { usleep(10_000) }
 
         var hubConfig = HubConfiguration(jwt: jwt, apiKeys: apiKeys)
         hubConfig.authTimeoutMillis = Int64(authTimeout * 1000)
