@@ -203,7 +203,10 @@ extension PostgresStore: PresenceStore {
                     WHERE mine.user_id = $1 AND other.user_id = asked.u)
                 """, [asker, list])
             var out: [String: Int64?] = [:]
-            for row in rows { if let u = row[0] { out[u] = row[1].flatMap { Int64($0) } } }
+            // updateValue, not `out[u] = x`: assigning a nil Int64? through the
+            // subscript would remove the key (a user who never disconnected
+            // has no last_seen and must still be answered).
+            for row in rows { if let u = row[0] { out.updateValue(row[1].flatMap { Int64($0) }, forKey: u) } }
             return out
         }, completion: { result in deliver { reply(result.mapError(ChatFailure.init)) } })
     }

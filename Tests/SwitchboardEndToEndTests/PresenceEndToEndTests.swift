@@ -33,4 +33,24 @@ import Testing
         #expect(users.map { $0["user"] as? String } == [alice])
         #expect(users.first?["online"] as? Bool == false)
     }
+
+    // Found by the browser test: a contact who never disconnected (no
+    // last_seen yet) was left out of presence answers.
+    @Test func aContactWhoNeverDisconnectedIsAnswered() throws {
+        let hub = try HubProcess()
+        let alice = uniqueUser("alice"), bob = uniqueUser("bob")
+        _ = try hub.conversation(alice, with: [bob])
+        let b = try hub.connect(bob)
+        _ = try b.receive(type: "welcome")
+        let a = try hub.connect(alice)
+        _ = try a.receive(type: "welcome")
+        try a.sendText(#"{"type":"presence","id":"q","users":["\#(bob)"]}"#)
+        var answer = try a.receive(type: "presence")
+        while answer["id"] as? String != "q" { answer = try a.receive(type: "presence") }  // skip bob's online change
+        let users = answer["users"] as? [[String: Any]] ?? []
+        #expect(users.count == 1)
+        #expect(users.first?["user"] as? String == bob)
+        #expect(users.first?["online"] as? Bool == true)
+        #expect(users.first?["last_seen"] is NSNull)
+    }
 }

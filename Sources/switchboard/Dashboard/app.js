@@ -47,7 +47,12 @@ function connect() {
   const ws = new WebSocket(wsURL(), "switchboard.v1");
   state.ws = ws;
   ws.onopen = () => ws.send(JSON.stringify({ type: "auth", id: "auth", token: state.token }));
-  ws.onmessage = (event) => { try { onFrame(JSON.parse(event.data)); } catch (e) { console.error(e); } };
+  ws.onmessage = (event) => {
+    try {
+      const frame = JSON.parse(event.data);
+      onFrame(frame);
+    } catch (e) { console.error(e); }
+  };
   ws.onclose = (event) => {
     if (state.ws !== ws) return;
     state.ws = null;
@@ -97,6 +102,7 @@ function onFrame(frame) {
       if (frame.id && state.outbox.has(frame.id) && ["unavailable", "overloaded"].includes(frame.code)) {
         setTimeout(() => onWelcome({ user: state.user }), 1000);  // retryable: resend later
       }
+      state.errors = (state.errors || []).slice(-19).concat([frame]);  // the last 20, for debugging
       console.warn("hub error", frame.code, frame.message);
   }
 }
