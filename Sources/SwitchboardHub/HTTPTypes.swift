@@ -15,12 +15,19 @@ public struct HTTPRequest: Sendable {
     public var apiKey: String?
     /// The `Content-Type` header, if any.
     public var contentType: String?
+    /// The `Idempotency-Key` header, if any.
+    public var idempotencyKey: String?
+    /// The client's address (audit logs).
+    public var clientAddress: String?
     /// The body.
     public var body: [UInt8]
 
     /// A request.
     public init(method: String, path: String, query: [String: String] = [:], authorization: String? = nil,
-                apiKey: String? = nil, contentType: String? = nil, body: [UInt8] = []) {
+                apiKey: String? = nil, contentType: String? = nil, idempotencyKey: String? = nil,
+                clientAddress: String? = nil, body: [UInt8] = []) {
+        self.idempotencyKey = idempotencyKey
+        self.clientAddress = clientAddress
         self.method = method
         self.path = path
         self.query = query
@@ -86,3 +93,6 @@ public struct HTTPResponse: Sendable, Equatable {
         return String(validating: bytes, as: UTF8.self)
     }
 }
+
+/// A refusal can travel as the failure of a `Result` (see `requireUser`).
+extension HTTPResponse: Error {}

@@ -32,6 +32,8 @@ extension Hub {
         if let chat = chatRoute(request, id: id) { return chat }
         if let message = messageRoute(request, id: id) { return message }
         if let scan = scanRoute(request, id: id) { return scan }
+        if let notification = notificationRoute(request, id: id) { return notification }
+        if let quote = quoteRoute(request, id: id) { return quote }
         switch (request.method, request.path) {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
             return .json(200, .object(["status": .string("ok")]))

@@ -12,6 +12,7 @@ public final class Hub {
     let store: HubStore
     let chat: ChatStore
     let scans: ScanStore
+    let notifications: NotificationStore
     let metrics: HubMetrics
     let logger: Logger
     /// The network layer; set once at start-up.
@@ -24,11 +25,16 @@ public final class Hub {
         var limiter: TokenBucket
         /// Who was admitted, kept through closing for the disconnect record.
         var admitted: Principal?
+        /// Replay notifications after this id once admitted.
+        var notificationsSince: Int64?
+        /// The newest notification sent on this connection: a commit whose
+        /// push raced the replay's read is not sent twice.
+        var notificationHighWater: Int64 = 0
         var droppedFrames = 0
         var badFrames = 0
     }
 
-    private(set) var connections: [ConnectionID: Connection] = [:]
+    var connections: [ConnectionID: Connection] = [:]
     var registry = ChannelRegistry()
     /// Conversation subscriptions waiting for their store answer.
     var pendingSubscriptions = PendingSubscriptions()
@@ -48,9 +54,10 @@ public final class Hub {
 
     /// A hub.
     public init(configuration: HubConfiguration, clock: HubClock, store: HubStore, chat: ChatStore, scans: ScanStore,
-                metrics: HubMetrics, logger: Logger) {
+                notifications: NotificationStore, metrics: HubMetrics, logger: Logger) {
         self.chat = chat
         self.scans = scans
+        self.notifications = notifications
         self.configuration = configuration
         self.verifier = JWTVerifier(configuration.jwt)
         self.clock = clock
@@ -67,12 +74,14 @@ public final class Hub {
     // MARK: Connection lifecycle
 
     /// A WebSocket connection opened. `token` is the one from the
-    /// `Authorization` header or `?token=`, if any.
-    public func connectionOpened(_ id: ConnectionID, token: String?) {
+    /// `Authorization` header or `?token=`, if any; `notificationsSince` the
+    /// `?since=` notification id.
+    public func connectionOpened(_ id: ConnectionID, token: String?, notificationsSince: Int64? = nil) {
         let now = clock.nowMillis()
-        let connection = Connection(session: ConnectionSession(deadlineMillis: now + configuration.authTimeoutMillis),
+        var connection = Connection(session: ConnectionSession(deadlineMillis: now + configuration.authTimeoutMillis),
                                     limiter: TokenBucket(ratePerSecond: configuration.framesPerSecond,
                                                          burst: configuration.frameBurst, nowMillis: now))
+        connection.notificationsSince = notificationsSince
         connections[id] = connection
         metrics.connections.record(connections.count)
         if shuttingDown {
@@ -158,7 +167,8 @@ public final class Hub {
 
     private func handle(_ frame: ClientFrame, from id: ConnectionID, now: Int64) {
         switch frame {
-        case .auth(let requestID, let token):
+        case .auth(let requestID, let token, let since):
+            if let since { connections[id]?.notificationsSince = since }
             let action = connections[id]!.session.authenticate(requestID: requestID, verify(token, now: now))
             perform(action, on: id)
         case .refresh(let requestID, let token):
@@ -239,6 +249,9 @@ public final class Hub {
                 store.recordConnect(user: principal.user, role: principal.role, atMillis: clock.nowMillis())
             }
             userAdmitted(principal.user)
+            if let since = connections[id]?.notificationsSince {
+                beginNotificationReplay(id, user: principal.user, since: since, requestID: requestID)
+            }
         case .refreshed(let requestID, let principal):
             transport?.send(ServerFrame.refreshed(id: requestID, expiresAt: principal.expiresAtMillis.map { $0 / 1000 }), to: id)
         case .reject(let requestID, let code, let message, let close):

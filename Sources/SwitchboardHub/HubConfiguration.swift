@@ -24,9 +24,19 @@ public struct HubConfiguration: Sendable {
     /// Least time between two `counter` frames on one channel, in ms.
     public var counterIntervalMillis: Int64 = 100
 
+    /// Fault injection for tests (never set in production).
+    public var failpoints: Set<Failpoint> = []
+
     /// A configuration with default limits.
     public init(jwt: JWTConfiguration, apiKeys: APIKeyRing) {
         self.jwt = jwt
         self.apiKeys = apiKeys
     }
+}
+
+/// Places where a test may make the hub fail on purpose
+/// (`SWITCHBOARD_FAILPOINTS`, comma-separated; for tests only).
+public enum Failpoint: String, Sendable, CaseIterable {
+    /// abort() after notifications are committed, before they are pushed.
+    case crashAfterNotifyCommit = "crash-after-notify-commit"
 }

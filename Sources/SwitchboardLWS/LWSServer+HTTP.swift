@@ -80,7 +80,9 @@ extension LWSServer {
         let request = HTTPRequest(method: method, path: path, query: query,
                                   authorization: headerValue(wsi, WSI_TOKEN_HTTP_AUTHORIZATION),
                                   apiKey: customHeader(wsi, "x-api-key:"),
-                                  contentType: headerValue(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE))
+                                  contentType: headerValue(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE),
+                                  idempotencyKey: customHeader(wsi, "idempotency-key:"),
+                                  clientAddress: peerAddress(wsi))
         let declared = headerValue(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH).flatMap { Int($0) } ?? 0
         let pending = PendingHTTPRequest(wsi: wsi, request: request, expectedBody: declared)
         httpRequests[id] = pending
@@ -158,6 +160,12 @@ extension LWSServer {
             index += 1
         }
         return out
+    }
+
+    private func peerAddress(_ wsi: OpaquePointer) -> String? {
+        var buffer = [CChar](repeating: 0, count: 64)
+        let ok = buffer.withUnsafeMutableBufferPointer { lws_get_peer_simple(wsi, $0.baseAddress, $0.count) != nil }
+        return ok ? String(cString: buffer) : nil
     }
 
     private func customHeader(_ wsi: OpaquePointer, _ name: String) -> String? {

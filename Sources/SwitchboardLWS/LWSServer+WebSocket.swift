@@ -44,7 +44,7 @@ extension LWSServer: Transport {
             let id = allocateID()
             user?.storeBytes(of: id, as: UInt64.self)
             sockets[id] = WebSocketConnection(wsi: wsi)
-            hub.connectionOpened(id, token: handshakeToken(wsi))
+            hub.connectionOpened(id, token: handshakeToken(wsi), notificationsSince: handshakeSince(wsi))
             return 0
         case LWS_CALLBACK_RECEIVE:
             return receive(sessionID(user), wsi, input, length)
@@ -65,9 +65,18 @@ extension LWSServer: Transport {
            header.prefix(7).lowercased() == "bearer " {
             return String(header.dropFirst(7))
         }
+        return urlArgument(wsi, "token")
+    }
+
+    /// `?since=<notification id>`: replay the user's notifications after it.
+    private func handshakeSince(_ wsi: OpaquePointer) -> Int64? {
+        urlArgument(wsi, "since").flatMap { Int64($0) }.flatMap { $0 >= 0 ? $0 : nil }
+    }
+
+    private func urlArgument(_ wsi: OpaquePointer, _ name: String) -> String? {
         var buffer = [CChar](repeating: 0, count: 8192)
         let found = buffer.withUnsafeMutableBufferPointer { b in
-            lws_get_urlarg_by_name(wsi, "token=", b.baseAddress, Int32(b.count)) != nil
+            lws_get_urlarg_by_name(wsi, name + "=", b.baseAddress, Int32(b.count)) != nil
         }
         guard found else { return nil }
         let all = String(cString: buffer)

@@ -100,6 +100,63 @@ public enum Migrations {
             PRIMARY KEY (qr_id, dimension, value)
         );
         """),
+        (4, """
+        CREATE TABLE notifications (
+            id          bigserial PRIMARY KEY,
+            user_id     text NOT NULL,
+            kind        text NOT NULL CHECK (kind IN ('new_message','new_project_inquiry','quote_received','quote_match','quote_response','contract_ready','contract_signed','payment_received','payment_released','payment_refunded','review_posted','milestone_completed','project_update')),
+            title       text NOT NULL,
+            body        text NOT NULL DEFAULT '',
+            data        jsonb NOT NULL DEFAULT '{}',
+            entity_type text,
+            entity_id   text,
+            created_at  timestamptz NOT NULL DEFAULT now(),
+            read_at     timestamptz
+        );
+        CREATE INDEX notifications_user ON notifications (user_id, id);
+        CREATE INDEX notifications_unread ON notifications (user_id, id) WHERE read_at IS NULL;
+        -- POST /v1/notify with an idempotency key: a retry creates nothing.
+        CREATE TABLE notify_requests (
+            idempotency_key text PRIMARY KEY,
+            fingerprint     text NOT NULL,
+            notified        integer NOT NULL,
+            created_at      timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE quote_requests (
+            id             bigserial PRIMARY KEY,
+            requester_id   text NOT NULL,
+            event          text NOT NULL,
+            city           text NOT NULL,
+            starts_on      date NOT NULL,
+            ends_on        date NOT NULL,
+            stand_size_sqm numeric NOT NULL CHECK (stand_size_sqm > 0),
+            budget_min     bigint NOT NULL,
+            budget_max     bigint NOT NULL,
+            currency       text NOT NULL,
+            services       jsonb NOT NULL DEFAULT '[]',
+            urgency        text NOT NULL CHECK (urgency IN ('low','normal','high','urgent')),
+            created_at     timestamptz NOT NULL DEFAULT now(),
+            CHECK (budget_min >= 0 AND budget_min <= budget_max),
+            CHECK (starts_on <= ends_on)
+        );
+        CREATE INDEX quote_requests_requester ON quote_requests (requester_id, id);
+        CREATE TABLE quote_matches (
+            id               bigserial PRIMARY KEY,
+            request_id       bigint NOT NULL REFERENCES quote_requests (id),
+            builder_id       text NOT NULL,
+            score            integer NOT NULL CHECK (score BETWEEN 0 AND 100),
+            breakdown        jsonb NOT NULL,
+            status           text NOT NULL DEFAULT 'matched' CHECK (status IN ('matched','interested','responded','declined')),
+            estimate_min     bigint,
+            estimate_max     bigint,
+            proposal_summary text,
+            created_at       timestamptz NOT NULL DEFAULT now(),
+            responded_at     timestamptz,
+            -- Posting the same builder again for the same request creates nothing.
+            UNIQUE (request_id, builder_id)
+        );
+        CREATE INDEX quote_matches_builder ON quote_matches (builder_id, id);
+        """),
     ]
 
     /// Applies the missing migrations; returns the versions applied.

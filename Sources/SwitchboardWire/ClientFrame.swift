@@ -2,8 +2,9 @@
 
 /// A frame received from a client (protocol `switchboard.v1`).
 public enum ClientFrame: Equatable, Sendable {
-    /// First-frame authentication with a JWT.
-    case auth(id: String?, token: String)
+    /// First-frame authentication with a JWT; `since` asks for the user's
+    /// notifications after that id before live ones.
+    case auth(id: String?, token: String, since: Int64? = nil)
     /// Replaces the connection's token before it expires.
     case refresh(id: String?, token: String)
     /// Application-level ping; answered with `pong`.
@@ -40,7 +41,7 @@ public enum ClientFrame: Equatable, Sendable {
     /// The request id the reply echoes.
     public var requestID: String? {
         switch self {
-        case .auth(let id, _), .refresh(let id, _), .ping(let id),
+        case .auth(let id, _, _), .refresh(let id, _), .ping(let id),
              .subscribe(let id, _, _), .unsubscribe(let id, _), .send(let id, _), .read(let id, _, _), .presence(let id, _):
             return id
         case .typing:
@@ -120,7 +121,7 @@ extension ClientFrame {
             return seq
         }
         switch type {
-        case "auth": return .auth(id: id, token: try requiredString("token"))
+        case "auth": return .auth(id: id, token: try requiredString("token"), since: try optionalSeq("since"))
         case "refresh": return .refresh(id: id, token: try requiredString("token"))
         case "ping": return .ping(id: id)
         case "subscribe": return .subscribe(id: id, channel: try requiredString("channel"), since: try optionalSeq("since"))

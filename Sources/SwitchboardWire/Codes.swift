@@ -24,6 +24,8 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case overloaded = "overloaded"
     case internalError = "internal"
     case unknownQRCode = "unknown_qr"
+    case conflict = "conflict"
+    case idempotencyMismatch = "idempotency_mismatch"
 }
 
 /// WebSocket close codes. 1xxx are RFC 6455; 4xxx are Switchboard's.

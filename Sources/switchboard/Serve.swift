@@ -110,7 +110,10 @@ struct Serve: ParsableCommand {
         hubConfig.frameBurst = frameBurst
         hubConfig.maxBodyBytes = maxBodyBytes
         hubConfig.presenceGraceMillis = Int64(presenceGrace * 1000)
-        let hub = Hub(configuration: hubConfig, clock: SystemClock(), store: store, chat: store, scans: store, metrics: metrics, logger: logger)
+        // Fault injection, for the crash tests only.
+        hubConfig.failpoints = Set((Env.string("SWITCHBOARD_FAILPOINTS") ?? "").split(separator: ",")
+            .compactMap { Failpoint(rawValue: String($0)) })
+        let hub = Hub(configuration: hubConfig, clock: SystemClock(), store: store, chat: store, scans: store, notifications: store, metrics: metrics, logger: logger)
         hub.metricsRenderer = { registry.emitToString() }
 
         var options = ServerOptions()
@@ -134,9 +137,11 @@ struct Serve: ParsableCommand {
         // tick keeps the added latency small.
         Ticker.start(every: 0.025, mailbox: mailbox) { hub.flushCounters() }
         Ticker.start(every: 10, mailbox: mailbox) { hub.sweepCounters() }
+        let blocked = signals
         let signalThread = Thread {
+            var waitFor = blocked
             var caught: Int32 = 0
-            sigwait(&signals, &caught)
+            sigwait(&waitFor, &caught)
             logger.info("signal \(caught): shutting down")
             server.requestStop(grace: 2.0)
         }

@@ -1,0 +1,75 @@
+// Notifications on the loop: committed first, then pushed to every connection
+// of the user; a connection that came with `since` first gets what it missed
+// (replay), then live, with no gap and no duplicate at the seam.
+import SwitchboardWire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Hub {
+    /// Most notifications replayed on connect; past it `recovered: false`.
+    static let notificationReplayCap = 1_000
+
+    /// Where live notifications wait for a connection whose replay is running.
+    static func notificationSeam(_ user: String) -> String { "notifications:" + user }
+
+    /// Pushes committed notifications to their users' connections.
+    func pushNotifications(_ list: [StoredNotification]) {
+        // Fault injection for the crash test: die after the commit, before the push.
+        if configuration.failpoints.contains(.crashAfterNotifyCommit) { abort() }
+        var delivered = 0
+        for n in list {
+            let seam = Self.notificationSeam(n.user)
+            let connections = registry.subscribers(of: Channel.user(n.user).name)
+            let waiting = pendingSubscriptions.waiting(on: seam)
+            guard !connections.isEmpty || !waiting.isEmpty else { continue }
+            let frame = ServerFrame.notification(n, replay: false)
+            for id in connections where !waiting.contains(id) {
+                guard let mark = self.connections[id]?.notificationHighWater, n.id > mark else { continue }
+                self.connections[id]?.notificationHighWater = n.id
+                transport?.send(frame, to: id)
+                delivered += 1
+            }
+            pendingSubscriptions.buffer(channel: seam, seq: n.id, frame: frame)
+        }
+        metrics.deliveries.increment(by: delivered)
+    }
+
+    /// Starts the replay of a just-admitted connection that asked for `since`.
+    func beginNotificationReplay(_ id: ConnectionID, user: String, since: Int64, requestID: String?) {
+        let seam = Self.notificationSeam(user)
+        pendingSubscriptions.begin(id, channel: seam, requestID: requestID, since: since)
+        notifications.notificationsSince(user: user, since: since, limit: Self.notificationReplayCap + 1) { [weak self] result in
+            self?.finishNotificationReplay(id, user: user, since: since, result)
+        }
+    }
+
+    private func finishNotificationReplay(_ id: ConnectionID, user: String, since: Int64,
+                                          _ result: Result<[StoredNotification], StoreError>) {
+        guard connections[id] != nil, let pending = pendingSubscriptions.finish(id, channel: Self.notificationSeam(user)) else { return }
+        var last = since
+        var recovered = true
+        switch result {
+        case .success(let missed) where missed.count <= Self.notificationReplayCap:
+            for n in missed {
+                transport?.send(ServerFrame.notification(n, replay: true), to: id)
+                last = max(last, n.id)
+            }
+        case .success:
+            recovered = false
+        case .failure:
+            recovered = false
+            transport?.send(ServerFrame.error(id: nil, code: .unavailable,
+                                              message: "notification replay failed; page GET /v1/notifications?after="), to: id)
+        }
+        transport?.send(ServerFrame.notificationsReplayed(id: pending.requestID, channel: Channel.user(user).name,
+                                                          lastID: last, recovered: recovered), to: id)
+        // The seam: what was committed while the replay was read and is not
+        // in it goes out now, in order, once.
+        for (seq, frame) in pending.buffered where seq > last {
+            transport?.send(frame, to: id)
+            last = seq
+        }
+        connections[id]?.notificationHighWater = last
+    }
+}
