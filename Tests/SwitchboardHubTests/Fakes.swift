@@ -179,12 +179,13 @@ struct HubFixture {
     let clock = ManualClock()
     let chat = FakeChatStore()
     let scans = FakeScanStore()
+    let notes = FakeNotificationStore()
 
     init(configure: (inout HubConfiguration) -> Void = { _ in }) {
         var config = HubConfiguration(jwt: JWTConfiguration(hmacSecret: Self.secret),
                                       apiKeys: try! APIKeyRing(entries: ["matcher:" + Self.apiKey]))
         configure(&config)
-        hub = Hub(configuration: config, clock: clock, store: store, chat: chat, scans: scans, metrics: HubMetrics(), logger: Logger(label: "test"))
+        hub = Hub(configuration: config, clock: clock, store: store, chat: chat, scans: scans, notifications: notes, metrics: HubMetrics(), logger: Logger(label: "test"))
         hub.transport = transport
     }
 
@@ -274,5 +275,84 @@ final class FakeScanStore: ScanStore {
         for (minute, n) in c.minutes { byBucket[minute * ScanTime.minuteMillis / bucket.millis * bucket.millis, default: 0] += n }
         let points = stride(from: fromMillis, to: toMillis, by: Int(bucket.millis)).map { (atMillis: $0, count: byBucket[$0] ?? 0) }
         pending.append { reply(.success(ScanStats(owner: c.owner, points: points))) }
+    }
+}
+
+/// Notifications in memory; answers computed when asked, delivered on `flush()`.
+final class FakeNotificationStore: NotificationStore {
+    var stored: [StoredNotification] = []
+    var keys: [String: (fingerprint: String, notified: Int)] = [:]
+    private var pending: [() -> Void] = []
+    private var nextID: Int64 = 0
+    var clock: Int64 = 1_800_000_000_000
+
+    func flush() {
+        while !pending.isEmpty { let work = pending; pending = []; work.forEach { $0() } }
+    }
+
+    /// Commits now (as the writer would); the answer waits for `flush()`.
+    @discardableResult
+    func commit(_ user: String, title: String = "t") -> StoredNotification {
+        nextID += 1
+        let n = StoredNotification(id: nextID, user: user, kind: "project_update", title: title, body: "", data: Array("{}".utf8),
+                                   entityType: nil, entityID: nil, createdAtMillis: clock)
+        stored.append(n)
+        return n
+    }
+
+    func notify(_ request: NotifyRequest,
+                reply: @escaping (Result<(notified: Int, duplicate: Bool, created: [StoredNotification]), DomainFailure>) -> Void) {
+        if let key = request.idempotencyKey, let prior = keys[key] {
+            let outcome: Result<(notified: Int, duplicate: Bool, created: [StoredNotification]), DomainFailure> =
+                prior.fingerprint == request.fingerprint ? .success((prior.notified, true, [])) : .failure(.idempotencyMismatch)
+            pending.append { reply(outcome) }
+            return
+        }
+        if let key = request.idempotencyKey { keys[key] = (request.fingerprint, request.recipients.count) }
+        let created = request.recipients.map { commit($0, title: request.title) }
+        pending.append { reply(.success((created.count, false, created))) }
+    }
+
+    func notifications(user: String, after: Int64?, unreadOnly: Bool, limit: Int,
+                       reply: @escaping (Result<(items: [StoredNotification], unread: Int), StoreError>) -> Void) {
+        let mine = stored.filter { $0.user == user && $0.id > (after ?? 0) && (!unreadOnly || $0.readAtMillis == nil) }
+        let unread = stored.filter { $0.user == user && $0.readAtMillis == nil }.count
+        pending.append { reply(.success((Array(mine.prefix(limit)), unread))) }
+    }
+
+    func markNotificationsRead(user: String, ids: [Int64]?, upTo: Int64?,
+                               reply: @escaping (Result<(marked: Int, unread: Int), StoreError>) -> Void) {
+        var marked = 0
+        for i in stored.indices where stored[i].user == user && stored[i].readAtMillis == nil
+            && (ids?.contains(stored[i].id) ?? (stored[i].id <= (upTo ?? 0))) {
+            stored[i].readAtMillis = clock
+            marked += 1
+        }
+        let unread = stored.filter { $0.user == user && $0.readAtMillis == nil }.count
+        pending.append { reply(.success((marked, unread))) }
+    }
+
+    func notificationsSince(user: String, since: Int64, limit: Int,
+                            reply: @escaping (Result<[StoredNotification], StoreError>) -> Void) {
+        let snapshot = Array(stored.filter { $0.user == user && $0.id > since }.prefix(limit))
+        pending.append { reply(.success(snapshot)) }
+    }
+
+    func createQuoteRequest(_ request: QuoteRequest, reply: @escaping (Result<QuoteRequest, DomainFailure>) -> Void) {
+        pending.append { reply(.failure(.store(StoreError(.failed)))) }
+    }
+    func addMatches(request: Int64, _ matches: [QuoteMatchInput],
+                    reply: @escaping (Result<(created: [QuoteMatch], existing: [QuoteMatch], notifications: [StoredNotification]), DomainFailure>) -> Void) {
+        pending.append { reply(.failure(.notFound("no such quote request"))) }
+    }
+    func respond(match: Int64, builder: String, _ response: MatchResponse,
+                 reply: @escaping (Result<(QuoteMatch, StoredNotification), DomainFailure>) -> Void) {
+        pending.append { reply(.failure(.conflict("no"))) }
+    }
+    func matches(request: Int64, requester: String, reply: @escaping (Result<[QuoteMatch], DomainFailure>) -> Void) {
+        pending.append { reply(.success([])) }
+    }
+    func matches(builder: String, limit: Int, reply: @escaping (Result<[QuoteMatch], DomainFailure>) -> Void) {
+        pending.append { reply(.success([])) }
     }
 }
