@@ -53,13 +53,16 @@ final class HubProcess {
         return root.appendingPathComponent(".build/debug/switchboard").path
     }
 
-    init(database: String = TestDatabase.conninfo, extra: [String] = []) throws {
+    init(database: String = TestDatabase.conninfo, extra: [String] = [], environment: [String: String] = [:]) throws {
         let id = UUID().uuidString.prefix(8)
         readyFile = NSTemporaryDirectory() + "sb-ready-\(id)"
         logFile = NSTemporaryDirectory() + "sb-log-\(id)"
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["serve", "--port", "0", "--ready-file", readyFile, "--database-url", database,
                              "--jwt-secret", Self.secret, "--api-key", "e2e:" + Self.apiKey, "--log-level", "warning"] + extra
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         FileManager.default.createFile(atPath: logFile, contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: logFile)
         process.standardError = FileHandle(forWritingAtPath: logFile)
