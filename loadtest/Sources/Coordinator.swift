@@ -51,17 +51,28 @@ typealias WorkerProcess = GenericWorkerProcess<WorkerReport>
 
 enum Coordinator {
     /// Starts `processes` workers sharing `connections` and `rate`.
+    /// Starts the workers. With `distinctUsers`, connection i of worker k is
+    /// user `load-<run>-<k>-<i>` (see `users`); otherwise users share connections.
     static func spawn(target: TargetOptions, secret: String, connections: Int, processes: Int, rate: Double,
-                      hold: Double, channel: String?) throws -> [WorkerProcess] {
-        let run = String(UInt32.random(in: 0..<UInt32.max), radix: 36)
-        return try (0..<processes).map { k in
-            let share = connections / processes + (k < connections % processes ? 1 : 0)
-            var args = ["--host", target.host, "--port", String(target.port), "--connections", String(share),
+                      hold: Double, channel: String?, run: String = String(UInt32.random(in: 0..<UInt32.max), radix: 36),
+                      distinctUsers: Bool = false) throws -> [WorkerProcess] {
+        try (0..<processes).map { k in
+            var args = ["--host", target.host, "--port", String(target.port), "--connections", String(share(connections, processes, k)),
                         "--rate", String(rate / Double(processes)), "--source", "127.0.0.\(2 + k % 250)",
                         "--user-prefix", "load-\(run)-\(k)", "--secret", secret, "--hold", String(hold)]
             if let channel { args += ["--channel", channel] }
+            if distinctUsers { args.append("--distinct-users") }
             return try WorkerProcess(arguments: args)
         }
+    }
+
+    /// The user ids of a `distinctUsers` spawn.
+    static func users(run: String, connections: Int, processes: Int) -> [String] {
+        (0..<processes).flatMap { k in (0..<share(connections, processes, k)).map { "load-\(run)-\(k)-\($0)" } }
+    }
+
+    private static func share(_ total: Int, _ processes: Int, _ k: Int) -> Int {
+        total / processes + (k < total % processes ? 1 : 0)
     }
 
     /// Waits until every worker reported `keyPath`, sampling RSS; false on timeout.

@@ -41,6 +41,7 @@ struct WorkerCommand: ParsableCommand {
     @Option var secret: String
     @Option var channel: String?
     @Option var hold: Double = 0
+    @Flag var distinctUsers = false
 
     func run() throws {
         let worker = try LoadWorker(self)
@@ -66,8 +67,9 @@ final class LoadWorker: LWSClientDelegate {
         pool.delegate = self
         let now = Int64(Date().timeIntervalSince1970)
         let secret = Array(options.secret.utf8)
-        // Users are shared by a few connections so per-user fan-out is exercised too.
-        tokens = (0..<max(1, options.connections / 4)).map {
+        // Users are shared by a few connections so per-user fan-out is
+        // exercised too, unless every connection is to be its own user.
+        tokens = (0..<max(1, options.distinctUsers ? options.connections : options.connections / 4)).map {
             JWTSigner.hs256(Claims(subject: "\(options.userPrefix)-\($0)", expiresAt: now + 3600), secret: secret)
         }
     }
@@ -133,6 +135,15 @@ final class LoadWorker: LWSClientDelegate {
             if let sent = json["data"]?["sent_us"]?.intValue {
                 _ = report.latency.record(UInt64(max(0, now - sent)))
                 if let ts = json["ts"]?.intValue { _ = report.hubLatency.record(UInt64(max(0, now - ts))) }
+                if report.deliveries == 0 { report.firstDeliveryMicros = now }
+                report.deliveries += 1
+                report.lastDeliveryMicros = now
+            }
+        case "notification":
+            // From the notification's created_at (the committing
+            // transaction's start, so an upper bound of commit → delivery).
+            if let created = json["created_at"]?.intValue {
+                _ = report.latency.record(UInt64(max(0, now - created * 1000)))
                 if report.deliveries == 0 { report.firstDeliveryMicros = now }
                 report.deliveries += 1
                 report.lastDeliveryMicros = now
