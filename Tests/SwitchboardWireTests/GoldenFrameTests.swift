@@ -85,6 +85,13 @@ enum Golden {
                                             minutes: Array(repeating: 0, count: 57) + [3, 12, 7],
                                             devices: [("mobile", 800), ("desktop", 434)], countries: [("RO", 1000), ("DE", 234)])])
         #expect(try encoded(counter) == golden("server.counter.json"))
+        let note = try golden("server.notification.json")
+        let noteFields = ServerFrame.NotificationFields(
+            id: 5012, user: "builder-7", kind: "quote_match", title: "New quote request: Bauma 2026", body: "Munich · match score 87",
+            data: note["data"]!.bytes, entityType: "quote_match", entityID: "230", createdAtMillis: 1_795_283_399_660)
+        #expect(try encoded(ServerFrame.notification(noteFields, replay: false)) == note)
+        #expect(try encoded(ServerFrame.notificationsReplayed(id: "a", channel: "user:builder-7", lastID: 5012, recovered: true))
+                == golden("server.subscribed-notifications.json"))
         let data = try golden("server.publication.json")["data"]!
         #expect(try encoded(ServerFrame.publication(channel: "user:alice", data: data.bytes, sentAtMicros: 1_795_279_842_839_837))
                 == golden("server.publication.json"))
