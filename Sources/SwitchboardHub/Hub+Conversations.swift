@@ -48,7 +48,9 @@ extension Hub {
         // replay goes out now, in order, once.
         for (seq, frame) in pending.buffered where seq > delivered {
             transport?.send(frame, to: id)
+            delivered = seq
         }
+        connections[id]?.conversationMarks[conversation] = delivered
         registry.subscribe(id, to: channel)
     }
 
@@ -87,7 +89,11 @@ extension Hub {
             clientMessageID: message.clientMessageID, kind: message.kind.rawValue, body: message.body,
             createdAtMillis: outcome.createdAtMillis), replay: false)
         let subscribers = registry.subscribers(of: channel)
-        for id in subscribers { transport?.send(frame, to: id) }
+        // A commit visible to the subscribe's read before its answer reached
+        // the loop was in the replay already: not again.
+        for id in subscribers where (connections[id]?.conversationMarks[outcome.conversation] ?? 0) < outcome.seq {
+            transport?.send(frame, to: id)
+        }
         pendingSubscriptions.buffer(channel: channel, seq: outcome.seq, frame: frame)
         metrics.deliveries.increment(by: subscribers.count)
         var notice: OutboundFrame?

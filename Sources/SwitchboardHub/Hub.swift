@@ -30,6 +30,9 @@ public final class Hub {
         /// The newest notification sent on this connection: a commit whose
         /// push raced the replay's read is not sent twice.
         var notificationHighWater: Int64 = 0
+        /// Per conversation, the last seq this connection got at subscribe
+        /// (replay and seam): a live message at or below it is not sent again.
+        var conversationMarks: [ConversationID: Int64] = [:]
         var droppedFrames = 0
         var badFrames = 0
     }

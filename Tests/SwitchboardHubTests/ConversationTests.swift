@@ -39,6 +39,27 @@ import Testing
         #expect(after == [3, 4, 5, 6])
     }
 
+    // The narrow race: the message is committed and visible to the
+    // subscribe's read, but its send answer reaches the loop only after the
+    // subscription finished. It was replayed; it must not come again.
+    @Test func aCommitWhoseAnswerArrivesAfterTheReplayIsNotSentTwice() {
+        let f = fixture()
+        f.hub.connectionOpened(1, token: f.token("alice"))
+        f.hub.connectionOpened(2, token: f.token("bob"))
+        f.chat.holdSends = true
+        f.send(2, text(1, "m1"))  // committed; answer held back
+        f.send(1, #"{"type":"subscribe","id":"s","channel":"conversation:1","since":0}"#)
+        f.chat.flush()  // the snapshot (with seq 1) arrives first
+        f.chat.releaseSends()  // then the commit's answer
+        let seqs = f.transport.frames(to: 1).filter { $0["type"]?.stringValue == "message" }.compactMap { $0["seq"]?.intValue }
+        #expect(seqs == [1])
+        f.chat.holdSends = false
+        f.send(2, text(1, "m2"))
+        f.chat.flush()
+        let after = f.transport.frames(to: 1).filter { $0["type"]?.stringValue == "message" }.compactMap { $0["seq"]?.intValue }
+        #expect(after == [1, 2])
+    }
+
     @Test func liveMessagesCommittedAfterTheSnapshotAreDeliveredFromTheBuffer() {
         let f = fixture()
         f.hub.connectionOpened(1, token: f.token("alice"))

@@ -71,10 +71,16 @@ final class FakeChatStore: ChatStore {
                            members: members[m.conversation]!.sorted())
     }
 
+    /// Holds send answers back (committed, not yet answered) until `releaseSends()`.
+    var holdSends = false
+    private var heldSends: [() -> Void] = []
+    func releaseSends() { let held = heldSends; heldSends = []; held.forEach { $0() } }
+
     func send(_ message: NewMessage, reply: @escaping (Result<SendOutcome, ChatFailure>) -> Void) {
         guard available else { pending.append { reply(.failure(.unavailable)) }; return }
         let outcome = commit(message)
-        pending.append { reply(outcome.map { .success($0) } ?? .failure(.forbidden)) }
+        let answer = { reply(outcome.map { .success($0) } ?? .failure(.forbidden)) }
+        if holdSends { heldSends.append(answer) } else { pending.append(answer) }
     }
 
     func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int,
