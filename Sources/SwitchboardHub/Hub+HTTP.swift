@@ -34,6 +34,7 @@ extension Hub {
         if let scan = scanRoute(request, id: id) { return scan }
         if let notification = notificationRoute(request, id: id) { return notification }
         if let quote = quoteRoute(request, id: id) { return quote }
+        if let market = marketRoute(request, id: id) { return market }
         switch (request.method, request.path) {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
             return .json(200, .object(["status": .string("ok")]))

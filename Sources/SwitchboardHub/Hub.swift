@@ -13,6 +13,7 @@ public final class Hub {
     let chat: ChatStore
     let scans: ScanStore
     let notifications: NotificationStore
+    let market: MarketStore
     let metrics: HubMetrics
     let logger: Logger
     /// The network layer; set once at start-up.
@@ -57,7 +58,8 @@ public final class Hub {
 
     /// A hub.
     public init(configuration: HubConfiguration, clock: HubClock, store: HubStore, chat: ChatStore, scans: ScanStore,
-                notifications: NotificationStore, metrics: HubMetrics, logger: Logger) {
+                notifications: NotificationStore, market: MarketStore, metrics: HubMetrics, logger: Logger) {
+        self.market = market
         self.chat = chat
         self.scans = scans
         self.notifications = notifications

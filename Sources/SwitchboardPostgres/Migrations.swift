@@ -157,6 +157,109 @@ public enum Migrations {
         );
         CREATE INDEX quote_matches_builder ON quote_matches (builder_id, id);
         """),
+        (5, """
+        CREATE TABLE projects (
+            id               bigserial PRIMARY KEY,
+            client_id        text NOT NULL,
+            craftsman_id     text NOT NULL,
+            title            text NOT NULL,
+            status           text NOT NULL DEFAULT 'inquiry' CHECK (status IN ('inquiry','negotiation','quote_sent',
+                             'contract_pending','contract_signed','in_progress','completed','cancelled','disputed')),
+            estimated_budget bigint CHECK (estimated_budget >= 0),
+            currency         text NOT NULL DEFAULT 'RON',
+            payment_status   text NOT NULL DEFAULT 'unpaid' CHECK (payment_status IN ('unpaid','in_escrow','partially_released',
+                             'released','refunded')),
+            conversation_id  bigint,
+            created_at       timestamptz NOT NULL DEFAULT now(),
+            updated_at       timestamptz NOT NULL DEFAULT now(),
+            CHECK (client_id <> craftsman_id)
+        );
+        CREATE INDEX projects_client ON projects (client_id);
+        CREATE INDEX projects_craftsman ON projects (craftsman_id);
+        CREATE TABLE milestones (
+            id                bigserial PRIMARY KEY,
+            project_id        bigint NOT NULL REFERENCES projects (id),
+            title             text NOT NULL,
+            due_on            date,
+            amount            bigint CHECK (amount > 0),
+            percentage        numeric(5,2) CHECK (percentage > 0 AND percentage <= 100),
+            requires_approval boolean NOT NULL DEFAULT true,
+            completed_at      timestamptz,
+            approved_at       timestamptz,
+            created_at        timestamptz NOT NULL DEFAULT now(),
+            CHECK ((amount IS NULL) <> (percentage IS NULL))
+        );
+        CREATE SEQUENCE contract_numbers;
+        CREATE TABLE contracts (
+            id                  bigserial PRIMARY KEY,
+            project_id          bigint NOT NULL REFERENCES projects (id),
+            number              text NOT NULL UNIQUE,
+            terms               jsonb NOT NULL,
+            parent_id           bigint REFERENCES contracts (id),
+            superseded_by       bigint REFERENCES contracts (id),
+            client_signed_at    timestamptz,
+            client_ip           text,
+            craftsman_signed_at timestamptz,
+            craftsman_ip        text,
+            signed_at           timestamptz,
+            expires_at          timestamptz NOT NULL,
+            created_at          timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX contracts_project ON contracts (project_id);
+        CREATE TABLE payments (
+            id                 bigserial PRIMARY KEY,
+            project_id         bigint NOT NULL REFERENCES projects (id),
+            milestone_id       bigint REFERENCES milestones (id),
+            type               text NOT NULL CHECK (type IN ('milestone','deposit','final','installment')),
+            amount             bigint NOT NULL CHECK (amount > 0),
+            currency           text NOT NULL DEFAULT 'RON',
+            status             text NOT NULL CHECK (status IN ('pending','processing','completed','failed','refunded','disputed')),
+            method             text NOT NULL CHECK (method IN ('card','bank_transfer','klarna')),
+            escrow             boolean NOT NULL DEFAULT true,
+            released_at        timestamptz,
+            refunded_amount    bigint NOT NULL DEFAULT 0 CHECK (refunded_amount >= 0 AND refunded_amount <= amount),
+            platform_fee       bigint NOT NULL,
+            provider_fee       bigint NOT NULL,
+            net_amount         bigint NOT NULL,
+            installment_number integer,
+            installment_count  integer,
+            provider_reference text NOT NULL,
+            created_by         text NOT NULL,
+            created_at         timestamptz NOT NULL DEFAULT now(),
+            -- The split always adds up (see Fees.swift for the rounding).
+            CHECK (amount - refunded_amount = platform_fee + provider_fee + net_amount)
+        );
+        CREATE INDEX payments_project ON payments (project_id, id);
+        CREATE TABLE refunds (
+            id         bigserial PRIMARY KEY,
+            payment_id bigint NOT NULL REFERENCES payments (id),
+            amount     bigint NOT NULL CHECK (amount > 0),
+            reason     text NOT NULL,
+            created_by text NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
+        -- An Idempotency-Key replay returns the stored response.
+        CREATE TABLE idempotency_keys (
+            scope       text NOT NULL,
+            key         text NOT NULL,
+            fingerprint text NOT NULL,
+            status      integer NOT NULL,
+            response    jsonb NOT NULL,
+            created_at  timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (scope, key)
+        );
+        CREATE TABLE audit_log (
+            id          bigserial PRIMARY KEY,
+            actor       text NOT NULL,
+            action      text NOT NULL,
+            entity_type text NOT NULL,
+            entity_id   text NOT NULL,
+            ip          text,
+            details     jsonb NOT NULL DEFAULT '{}',
+            at          timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX audit_log_entity ON audit_log (entity_type, entity_id);
+        """),
     ]
 
     /// Applies the missing migrations; returns the versions applied.

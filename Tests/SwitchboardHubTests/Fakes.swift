@@ -186,12 +186,13 @@ struct HubFixture {
     let chat = FakeChatStore()
     let scans = FakeScanStore()
     let notes = FakeNotificationStore()
+    let market = FakeMarketStore()
 
     init(configure: (inout HubConfiguration) -> Void = { _ in }) {
         var config = HubConfiguration(jwt: JWTConfiguration(hmacSecret: Self.secret),
                                       apiKeys: try! APIKeyRing(entries: ["matcher:" + Self.apiKey]))
         configure(&config)
-        hub = Hub(configuration: config, clock: clock, store: store, chat: chat, scans: scans, notifications: notes, metrics: HubMetrics(), logger: Logger(label: "test"))
+        hub = Hub(configuration: config, clock: clock, store: store, chat: chat, scans: scans, notifications: notes, market: market, metrics: HubMetrics(), logger: Logger(label: "test"))
         hub.transport = transport
     }
 
@@ -360,5 +361,35 @@ final class FakeNotificationStore: NotificationStore {
     }
     func matches(builder: String, limit: Int, reply: @escaping (Result<[QuoteMatch], DomainFailure>) -> Void) {
         pending.append { reply(.success([])) }
+    }
+}
+
+/// Records market calls; answers with a fixed outcome. The rules themselves
+/// live in SQL and are tested end to end against PostgreSQL.
+final class FakeMarketStore: MarketStore {
+    var calls: [String] = []
+    var answer: Result<MarketOutcome, DomainFailure> = .failure(.notFound("nothing here"))
+    private func record(_ name: String, _ reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+        calls.append(name)
+        reply(answer)
+    }
+    func createProject(client: String, craftsman: String, title: String, budget: Int64?, currency: String, conversation: Int64?,
+                       actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("createProject", reply) }
+    func project(_ id: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("project", reply) }
+    func createContract(project: Int64, terms: [UInt8], actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+        record("createContract", reply)
+    }
+    func contract(_ id: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("contract", reply) }
+    func sign(contract: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("sign", reply) }
+    func amend(contract: Int64, terms: [UInt8], actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+        record("amend", reply)
+    }
+    func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, actor: Actor, idempotencyKey: String?,
+                       fingerprint: String, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("createPayment", reply) }
+    func release(payment: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("release", reply) }
+    func refund(payment: Int64, amount: Int64?, reason: String, actor: Actor,
+                reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("refund", reply) }
+    func payments(project: Int64, page: Int, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+        record("payments", reply)
     }
 }
