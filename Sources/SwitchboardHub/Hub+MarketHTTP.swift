@@ -15,7 +15,7 @@ extension Hub {
         case .success(.backend(let name)): actor = Actor(id: "backend:" + name, isBackend: true, ip: request.clientAddress)
         }
         var entity: Int64?
-        if parts.count >= 3, parts[2] != "calculate-fee" {
+        if parts.count >= 3, parts[2] != "calculate-fee", parts[2] != "webhook" {
             guard let value = Int64(parts[2]), value > 0 else { return .some(.error(404, .notFound, "no such resource")) }
             entity = value
         }
@@ -32,7 +32,9 @@ extension Hub {
         let body = Self.jsonBody(request)
         func needBody() -> HTTPResponse? { body == nil ? .error(400, .badJSON, "body must be a JSON object") : nil }
         let route = (request.method, parts[1], parts.count, parts.count >= 4 ? parts[3] : "")
-        if route.0 != "GET" && route != ("POST", "payments", 3, "") , let refusal = needBody() { return .some(refusal) }
+        // Actions such as sign, release, complete and approve take no body.
+        let bodyless = ["sign", "release", "complete", "approve"].contains(parts.last ?? "")
+        if route.0 != "GET" && !bodyless && route != ("POST", "payments", 3, ""), let refusal = needBody() { return .some(refusal) }
         guard store.isAvailable || route == ("POST", "payments", 3, "") else { return .some(Self.unavailable) }
         switch route {
         case ("POST", "projects", 2, _):
@@ -53,6 +55,22 @@ extension Hub {
             market.amend(contract: entity!, terms: terms.bytes, actor: actor, reply: reply)
         case ("POST", "payments", 3, _) where parts[2] == "calculate-fee":
             return .some(calculateFee(body))
+        case ("POST", "payments", 4, "sandbox") where parts[2] == "webhook":
+            guard actor.isBackend else { return .some(.error(403, .forbidden, "provider callbacks come with the provider's API key")) }
+            guard let reference = body?["provider_reference"]?.stringValue, !reference.isEmpty, reference.utf8.count <= 128,
+                  let event = body?["event"]?.stringValue, event == "payment.succeeded" || event == "payment.failed" else {
+                return .some(.error(400, .badRequest, "needs 'provider_reference' and 'event' (payment.succeeded or payment.failed)"))
+            }
+            market.providerEvent(reference: reference, succeeded: event == "payment.succeeded", actor: actor, reply: reply)
+        case ("POST", "projects", 4, "milestones"):
+            return .some(createMilestone(body!, project: entity!, actor: actor, reply: reply))
+        case ("POST", "projects", 6, "milestones") where parts[5] == "complete" || parts[5] == "approve":
+            guard let milestone = Int64(parts[4]), milestone > 0 else { return .some(.error(404, .notFound, "no such milestone")) }
+            if parts[5] == "complete" {
+                market.completeMilestone(project: entity!, milestone: milestone, actor: actor, reply: reply)
+            } else {
+                market.approveMilestone(project: entity!, milestone: milestone, actor: actor, reply: reply)
+            }
         case ("POST", "payments", 4, "release"):
             market.release(payment: entity!, actor: actor, reply: reply)
         case ("POST", "payments", 4, "refund"):
@@ -75,6 +93,7 @@ extension Hub {
             guard (1...10_000).contains(page) else { return .some(.error(400, .badRequest, "'page' must be 1 or more")) }
             market.payments(project: project, page: page, actor: actor, reply: reply)
         case (_, "projects", 2, _), (_, "projects", 3, _), (_, "projects", 4, "contracts"), (_, "projects", 4, "payments"),
+             (_, "projects", 4, "milestones"), (_, "projects", 6, "milestones"), (_, "payments", 4, "sandbox"),
              (_, "contracts", 3, _), (_, "contracts", 4, "sign"), (_, "contracts", 4, "amend"), (_, "payments", 2, _),
              (_, "payments", 4, "release"), (_, "payments", 4, "refund"):
             return .some(.error(405, .methodNotAllowed, "method not allowed"))
@@ -114,6 +133,40 @@ extension Hub {
         }
         market.createProject(client: client, craftsman: craftsman, title: title, budget: budget, currency: currency,
                              conversation: conversation, actor: actor, reply: reply)
+        return nil
+    }
+
+    private func createMilestone(_ body: JSON, project: Int64, actor: Actor,
+                                 reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) -> HTTPResponse? {
+        guard let title = body["title"]?.stringValue, !title.isEmpty, title.utf8.count <= 200 else {
+            return .error(400, .badRequest, "'title' must be a string of 1 to 200 bytes")
+        }
+        var due: String?
+        if let field = body["due_on"], field != .null {
+            guard let text = field.stringValue, text.utf8.count == 10, Timestamp.parseMillis(text + "T00:00:00Z") != nil else {
+                return .error(400, .badRequest, "'due_on' must be a date YYYY-MM-DD")
+            }
+            due = text
+        }
+        let amount = body["amount"].flatMap { $0 == .null ? nil : $0 }
+        let percentage = body["percentage"].flatMap { $0 == .null ? nil : $0 }
+        var amountValue: Int64?, percentageValue: Double?
+        switch (amount, percentage) {
+        case (let a?, nil):
+            guard let v = a.intValue, v > 0, v <= Fees.maxAmount else { return .error(400, .badRequest, "'amount' must be a positive integer in minor units") }
+            amountValue = v
+        case (nil, let p?):
+            let v: Double? = p.intValue.map(Double.init) ?? { if case .double(let d) = p { return d } else { return nil } }()
+            guard let v, v > 0, v <= 100, (v * 100).rounded() == v * 100 else {
+                return .error(400, .badRequest, "'percentage' must be 0.01 to 100 with at most two decimals")
+            }
+            percentageValue = v
+        default:
+            return .error(400, .badRequest, "give exactly one of 'amount' (minor units) or 'percentage'")
+        }
+        let approval = body["requires_client_approval"]?.boolValue ?? body["requires_approval"]?.boolValue ?? true
+        market.createMilestone(project: project, title: title, dueOn: due, amount: amountValue, percentage: percentageValue,
+                               requiresApproval: approval, actor: actor, reply: reply)
         return nil
     }
 

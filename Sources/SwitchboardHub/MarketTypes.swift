@@ -75,4 +75,13 @@ public protocol MarketStore: AnyObject {
     func refund(payment: Int64, amount: Int64?, reason: String, actor: Actor,
                 reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
     func payments(project: Int64, page: Int, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
+    /// Adds a milestone (an amount in minor units, or a percentage of the budget).
+    func createMilestone(project: Int64, title: String, dueOn: String?, amount: Int64?, percentage: Double?,
+                         requiresApproval: Bool, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
+    /// The craftsman marks a milestone done (the client is notified).
+    func completeMilestone(project: Int64, milestone: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
+    /// The client approves a completed milestone (the craftsman is notified).
+    func approveMilestone(project: Int64, milestone: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
+    /// The sandbox provider's callback: a pending payment succeeded or failed.
+    func providerEvent(reference: String, succeeded: Bool, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
 }

@@ -188,3 +188,49 @@ func concurrently(_ n: Int, _ body: @escaping @Sendable (Int) -> Int) -> [Int] {
         }
     }
 }
+
+@Suite struct MilestoneAndWebhookEndToEndTests {
+    @Test func milestonesCompleteThenApproveByTheRightParty() throws {
+        let hub = try HubProcess()
+        let m = Market(hub: hub)
+        let p = try m.signedProject()
+        let created = try hub.user(m.client, "POST", "/v1/projects/\(p)/milestones", #"{"title":"Cabinets","amount":1500000,"due_on":"2026-12-15"}"#)
+        #expect(created.status == 201)
+        let ms = try #require(created.json?["id"] as? String)
+        #expect(try hub.user(m.client, "POST", "/v1/projects/\(p)/milestones", #"{"title":"x","amount":1,"percentage":5}"#).status == 400)
+        let c = try hub.connect(m.client)
+        _ = try c.receive(type: "welcome")
+        #expect(try hub.user(m.client, "POST", "/v1/projects/\(p)/milestones/\(ms)/approve").status == 409)  // not completed yet
+        #expect(try hub.user(m.client, "POST", "/v1/projects/\(p)/milestones/\(ms)/complete").status == 403)
+        #expect(try hub.user(m.craftsman, "POST", "/v1/projects/\(p)/milestones/\(ms)/complete").status == 200)
+        #expect(try c.receive(type: "notification")["kind"] as? String == "milestone_completed")
+        #expect(try hub.user(m.craftsman, "POST", "/v1/projects/\(p)/milestones/\(ms)/complete").status == 409)
+        #expect(try hub.user(m.craftsman, "POST", "/v1/projects/\(p)/milestones/\(ms)/approve").status == 403)
+        let approved = try hub.user(m.client, "POST", "/v1/projects/\(p)/milestones/\(ms)/approve")
+        #expect(approved.status == 200)
+        #expect(approved.json?["approved_at"] is Int)
+        // A payment for the milestone; a milestone of another project is refused.
+        let pay = try httpRequest(port: hub.port, "POST", "/v1/projects/\(p)/payments", headers: ["Authorization": "Bearer " + hub.token(m.client)],
+                                  body: #"{"amount":1500000,"method":"bank_transfer","milestone_id":"\#(ms)"}"#)
+        #expect(pay.status == 201)
+        #expect(pay.json?["status"] as? String == "pending")
+        #expect(pay.json?["type"] as? String == "milestone")
+        let other = try Market(hub: hub).signedProject()
+        let wrong = try httpRequest(port: hub.port, "POST", "/v1/projects/\(other)/payments",
+                                    headers: ["Authorization": "Bearer " + hub.token(m.client)],
+                                    body: #"{"amount":100,"method":"card","milestone_id":"\#(ms)"}"#)
+        #expect(wrong.status == 403)  // not that project's client either
+
+        // The bank transfer is confirmed by the sandbox provider's callback, once.
+        let reference = try #require(pay.json?["provider_reference"] as? String)
+        #expect(try hub.user(m.client, "POST", "/v1/payments/webhook/sandbox", #"{"provider_reference":"\#(reference)","event":"payment.succeeded"}"#).status == 403)
+        let hook = try hub.backend("POST", "/v1/payments/webhook/sandbox", #"{"provider_reference":"\#(reference)","event":"payment.succeeded"}"#)
+        #expect(hook.status == 200)
+        #expect(hook.json?["status"] as? String == "completed")
+        #expect(try hub.backend("POST", "/v1/payments/webhook/sandbox", #"{"provider_reference":"\#(reference)","event":"payment.failed"}"#).status == 409)
+        let project = try hub.user(m.craftsman, "GET", "/v1/projects/\(p)")
+        #expect(project.json?["status"] as? String == "in_progress")
+        #expect(project.json?["payment_status"] as? String == "in_escrow")
+        #expect((project.json?["milestones"] as? [Any])?.count == 1)
+    }
+}

@@ -392,4 +392,17 @@ final class FakeMarketStore: MarketStore {
     func payments(project: Int64, page: Int, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
         record("payments", reply)
     }
+    func createMilestone(project: Int64, title: String, dueOn: String?, amount: Int64?, percentage: Double?,
+                         requiresApproval: Bool, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+        record("createMilestone", reply)
+    }
+    func completeMilestone(project: Int64, milestone: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+        record("completeMilestone", reply)
+    }
+    func approveMilestone(project: Int64, milestone: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+        record("approveMilestone", reply)
+    }
+    func providerEvent(reference: String, succeeded: Bool, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+        record("providerEvent", reply)
+    }
 }
