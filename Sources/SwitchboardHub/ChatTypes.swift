@@ -91,6 +91,8 @@ public enum ChatFailure: Error, Sendable, Equatable {
     case overloaded
     /// The database rejected the operation.
     case failed
+    /// A value cannot be stored (a NUL character, a number out of range).
+    case invalidValue
 
     /// From a store error.
     public init(_ error: StoreError) {
@@ -98,6 +100,7 @@ public enum ChatFailure: Error, Sendable, Equatable {
         case .unavailable: self = .unavailable
         case .overloaded: self = .overloaded
         case .failed: self = .failed
+        case .invalidValue: self = .invalidValue
         }
     }
 }

@@ -119,6 +119,7 @@ extension ChatFailure {
         case .unavailable: return .unavailable
         case .overloaded: return .overloaded
         case .failed: return .internalError
+        case .invalidValue: return .badRequest
         }
     }
 
@@ -129,6 +130,7 @@ extension ChatFailure {
         case .unavailable: return "database unavailable; retry"
         case .overloaded: return "hub overloaded; retry later"
         case .failed: return "the store failed"
+        case .invalidValue: return "a value cannot be stored (NUL characters and out-of-range numbers are refused)"
         }
     }
 
@@ -139,6 +141,7 @@ extension ChatFailure {
         case .unavailable: return 503
         case .overloaded: return 503
         case .failed: return 500
+        case .invalidValue: return 400
         }
     }
 }

@@ -209,7 +209,10 @@ extension Hub {
         guard ["milestone", "deposit", "final", "installment"].contains(type) else {
             return .error(400, .badRequest, "'type' must be milestone, deposit, final or installment")
         }
-        let number = body["installment_number"]?.intValue.map(Int.init), count = body["installment_count"]?.intValue.map(Int.init)
+        let number = body["installment_number"]?.intValue.map { Int(clamping: $0) }
+        let count = body["installment_count"]?.intValue.map { Int(clamping: $0) }
+        if let n = number, !(1...36).contains(n) { return .error(400, .badRequest, "'installment_number' must be 1 to 36") }
+        if let c = count, !(2...36).contains(c) { return .error(400, .badRequest, "'installment_count' must be 2 to 36") }
         if type == "installment" {
             guard let number, let count, count >= 2, count <= 36, (1...count).contains(number) else {
                 return .error(400, .badRequest, "installments need 'installment_number' 1…'installment_count' (2 to 36)")

@@ -34,6 +34,7 @@ extension Hub {
         case .unavailable: return unavailable
         case .overloaded: return .error(503, .overloaded, "the store is busy; retry later", headers: ["Retry-After": "1"])
         case .failed: return .error(500, .internalError, "the store failed")
+        case .invalidValue: return .error(400, .badRequest, "a value cannot be stored (NUL characters and out-of-range numbers are refused)")
         }
     }
 

@@ -85,6 +85,9 @@ public struct StoreError: Error, Equatable, Sendable {
         case overloaded
         /// The database rejected the operation.
         case failed
+        /// The database cannot store a value the caller sent (a NUL
+        /// character, a number out of range); the caller should fix it.
+        case invalidValue
     }
     /// The reason.
     public let code: Code

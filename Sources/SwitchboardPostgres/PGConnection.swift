@@ -24,7 +24,13 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     }
 
     /// The hub-facing error.
-    public var storeError: StoreError { StoreError(kind == .connection ? .unavailable : .failed) }
+    public var storeError: StoreError {
+        if kind == .connection { return StoreError(.unavailable) }
+        // Class 22 (data exception: a NUL character in text or JSON, a number
+        // out of range, a bad date): the caller's value, not a failure here.
+        if sqlState?.hasPrefix("22") == true { return StoreError(.invalidValue) }
+        return StoreError(.failed)
+    }
 }
 
 /// A blocking libpq connection.
