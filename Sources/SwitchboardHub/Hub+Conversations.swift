@@ -81,6 +81,15 @@ extension Hub {
 
     /// Fans a committed message out: subscribers (and waiting subscribers)
     /// get the message, connected members who are not subscribed a notice.
+    /// Fans out a `system` message committed by another action (contracts,
+    /// payments) as if it had been sent.
+    func deliverSystemMessage(_ m: StoredMessage, members: [String]) {
+        let message = NewMessage(conversation: m.conversation, sender: m.sender, clientMessageID: m.clientMessageID,
+                                 kind: .system, body: m.body)
+        deliver(message, SendOutcome(id: m.id, conversation: m.conversation, seq: m.seq, createdAtMillis: m.createdAtMillis,
+                                     duplicate: false, members: members), from: nil)
+    }
+
     private func deliver(_ message: NewMessage, _ outcome: SendOutcome, from sender: ConnectionID?) {
         let channel = Channel.conversation(outcome.conversation).name
         conversationMembers[outcome.conversation] = Set(outcome.members)

@@ -24,6 +24,7 @@ extension Hub {
             switch result {
             case .success(let outcome):
                 pushNotifications(outcome.notifications)
+                for (message, members) in outcome.systemMessages { deliverSystemMessage(message, members: members) }
                 transport?.respond(id, .json(outcome.status, outcome.body))
             case .failure(let failure):
                 transport?.respond(id, failure.response)

@@ -29,12 +29,16 @@ public struct MarketOutcome: Sendable {
     public var body: JSON
     /// Notifications committed with the change, to push.
     public var notifications: [StoredNotification]
+    /// `system` messages committed in the project's conversation, with its members.
+    public var systemMessages: [(message: StoredMessage, members: [String])]
 
     /// An outcome.
-    public init(status: Int, body: JSON, notifications: [StoredNotification] = []) {
+    public init(status: Int, body: JSON, notifications: [StoredNotification] = [],
+                systemMessages: [(message: StoredMessage, members: [String])] = []) {
         self.status = status
         self.body = body
         self.notifications = notifications
+        self.systemMessages = systemMessages
     }
 }
 

@@ -44,6 +44,42 @@ extension PostgresStore: MarketStore {
         """
     }
 
+    /// CTEs that post a `system` message into the project's conversation (if
+    /// it has one) in the same statement, and the row that returns it ('s').
+    static func systemMessage(project: String, text: String, from source: String) -> (ctes: String, row: String) {
+        ("""
+            , sysconv AS (
+                UPDATE conversations c SET last_seq = c.last_seq + 1, last_message_at = now()
+                FROM (SELECT pjs.conversation_id AS cid, \(text) AS text FROM \(source) JOIN projects pjs ON pjs.id = \(project)
+                      WHERE pjs.conversation_id IS NOT NULL LIMIT 1) s
+                WHERE c.id = s.cid
+                RETURNING c.id, c.last_seq, s.text
+            ), sysmsg AS (
+                INSERT INTO messages (conversation_id, seq, sender_id, client_msg_id, kind, body)
+                SELECT id, last_seq, 'system', 'system-' || id || '-' || last_seq, 'system', jsonb_build_object('text', text) FROM sysconv
+                RETURNING *
+            )
+            """,
+         """
+            UNION ALL SELECT 's', json_build_object('conversation', sm.conversation_id, 'id', sm.id, 'seq', sm.seq,
+                'client_msg_id', sm.client_msg_id, 'body', sm.body, 'created_at', (extract(epoch FROM sm.created_at) * 1000)::bigint,
+                'members', (SELECT json_agg(user_id ORDER BY user_id) FROM conversation_members WHERE conversation_id = sm.conversation_id))::text
+            FROM sysmsg sm
+            """)
+    }
+
+    static func systemMessages(_ rows: Rows) -> [(message: StoredMessage, members: [String])] {
+        rows.filter { $0[0] == "s" }.compactMap { row in
+            guard let text = row[1], let j = try? JSON.parse(Array(text.utf8)), let id = j["id"]?.intValue,
+                  let conversation = j["conversation"]?.intValue, let seq = j["seq"]?.intValue else { return nil }
+            let members: [String]
+            if case .array(let list)? = j["members"] { members = list.compactMap(\.stringValue) } else { members = [] }
+            return (StoredMessage(conversation: conversation, id: id, seq: seq, sender: "system",
+                                  clientMessageID: j["client_msg_id"]?.stringValue ?? "", kind: "system",
+                                  body: j["body"]?.bytes ?? Array("{}".utf8), createdAtMillis: j["created_at"]?.intValue ?? 0), members)
+        }
+    }
+
     /// Runs an action statement on the writer (or reader) and turns its tagged
     /// rows into an outcome; `decide` explains a refusal from the 'x' state.
     func market(_ sql: String, _ params: [String?], write: Bool = true, created: Int = 200,
@@ -62,7 +98,8 @@ extension PostgresStore: MarketStore {
                         ? .success(MarketOutcome(status: Int(prior["status"]?.intValue ?? 200), body: prior["response"] ?? .null))
                         : .failure(.idempotencyMismatch)
                 } else if let result = json("r").first {
-                    outcome = .success(MarketOutcome(status: created, body: result, notifications: notes))
+                    outcome = .success(MarketOutcome(status: created, body: result, notifications: notes,
+                                                     systemMessages: Self.systemMessages(rows)))
                 } else {
                     outcome = .failure(decide(json("x").first))
                 }
@@ -120,6 +157,7 @@ extension PostgresStore: MarketStore {
     }
 
     public func createContract(project: Int64, terms: [UInt8], actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+        let sys = Self.systemMessage(project: "ct.project_id", text: "'Contract ' || ct.number || ' was proposed'", from: "ct")
         let sql = """
             WITH pj AS (
                 SELECT * FROM projects WHERE id = $1 FOR UPDATE
@@ -142,10 +180,11 @@ extension PostgresStore: MarketStore {
                               body: "'It expires in 7 days unless both parties sign.'", entity: "contract", entityID: "ct.id::text",
                               data: "jsonb_build_object('contract_id', ct.id::text, 'number', ct.number, 'project_id', ct.project_id::text)",
                               from: "ct JOIN pj ON pj.id = ct.project_id, unnest(ARRAY[pj.client_id, pj.craftsman_id]) AS u(id) WHERE u.id <> $3"))
-            )
+            )\(sys.ctes)
             SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id, 'status', status)::text FROM pj
             UNION ALL SELECT 'r', \(Self.contractJSON)::text FROM ct
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
+            \(sys.row)
             """
         market(sql, [String(project), String(decoding: terms, as: UTF8.self), actor.id, actor.ip, actor.isBackend ? "true" : "false"],
                created: 201, decide: { before in
@@ -169,6 +208,7 @@ extension PostgresStore: MarketStore {
     }
 
     public func sign(contract: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+        let sys = Self.systemMessage(project: "ct.project_id", text: "CASE WHEN ct.signed_at IS NOT NULL THEN 'Contract ' || ct.number || ' is signed by both parties' ELSE 'Contract ' || ct.number || ' was signed by ' || $2 END", from: "ct")
         let sql = """
             WITH c0 AS (
                 SELECT c.id, c.client_signed_at, c.craftsman_signed_at, c.signed_at, c.superseded_by, c.expires_at,
@@ -201,12 +241,13 @@ extension PostgresStore: MarketStore {
                               entity: "contract", entityID: "ct.id::text",
                               data: "jsonb_build_object('contract_id', ct.id::text, 'number', ct.number, 'signed', ct.signed_at IS NOT NULL)",
                               from: "ct JOIN c0 ON c0.id = ct.id"))
-            )
+            )\(sys.ctes)
             SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id,
                 'client_signed', client_signed_at IS NOT NULL, 'craftsman_signed', craftsman_signed_at IS NOT NULL,
                 'signed', signed_at IS NOT NULL, 'superseded', superseded_by IS NOT NULL, 'expired', expires_at <= now())::text FROM c0
             UNION ALL SELECT 'r', \(Self.contractJSON)::text FROM ct
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
+            \(sys.row)
             """
         market(sql, [String(contract), actor.id, actor.ip], decide: { before in
             guard let before else { return .notFound("no such contract") }
@@ -219,6 +260,7 @@ extension PostgresStore: MarketStore {
     }
 
     public func amend(contract: Int64, terms: [UInt8], actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+        let sys = Self.systemMessage(project: "ct.project_id", text: "'Contract ' || ct.number || ' amends the earlier version'", from: "ct")
         let sql = """
             WITH c0 AS (
                 SELECT c.*, pj.client_id, pj.craftsman_id, pj.status AS project_status
@@ -243,10 +285,11 @@ extension PostgresStore: MarketStore {
                               body: "'It supersedes the earlier version.'", entity: "contract", entityID: "ct.id::text",
                               data: "jsonb_build_object('contract_id', ct.id::text, 'number', ct.number, 'parent', ct.parent_id::text)",
                               from: "ct JOIN c0 ON c0.id = ct.parent_id, unnest(ARRAY[c0.client_id, c0.craftsman_id]) AS u(id) WHERE u.id <> $3"))
-            )
+            )\(sys.ctes)
             SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id, 'superseded', superseded_by IS NOT NULL)::text FROM c0
             UNION ALL SELECT 'r', \(Self.contractJSON)::text FROM ct
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
+            \(sys.row)
             """
         market(sql, [String(contract), String(decoding: terms, as: UTF8.self), actor.id, actor.ip, actor.isBackend ? "true" : "false"],
                created: 201, decide: { before in

@@ -50,6 +50,7 @@ extension PostgresStore {
         let recipient = approve ? "m0.craftsman_id" : "m0.client_id"
         let kind = approve ? "project_update" : "milestone_completed"
         let title = approve ? "'Milestone approved: ' || ms.title" : "'Milestone completed: ' || ms.title"
+        let sys = Self.systemMessage(project: "ms.project_id", text: "'Milestone ' || CASE WHEN ms.approved_at IS NOT NULL THEN 'approved' ELSE 'completed' END || ': ' || ms.title", from: "ms")
         let sql = """
             WITH m0 AS (
                 SELECT m.id, m.completed_at, m.approved_at, m.requires_approval, pj.client_id, pj.craftsman_id, pj.title AS project_title
@@ -63,11 +64,12 @@ extension PostgresStore {
                 \(Self.notify(recipient, kind: kind, title: title, body: "m0.project_title", entity: "milestone", entityID: "ms.id::text",
                               data: "jsonb_build_object('project_id', ms.project_id::text, 'milestone_id', ms.id::text)",
                               from: "ms JOIN m0 ON m0.id = ms.id"))
-            )
+            )\(sys.ctes)
             SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id, 'completed', completed_at IS NOT NULL,
                                           'approved', approved_at IS NOT NULL, 'requires_approval', requires_approval)::text FROM m0
             UNION ALL SELECT 'r', \(Self.milestoneJSON)::text FROM ms
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
+            \(sys.row)
             """
         market(sql, [String(project), String(milestone), actor.id, actor.ip], decide: { before in
             guard let before else { return .notFound("no such milestone in this project") }
@@ -94,6 +96,7 @@ extension PostgresStore {
 
     public func providerEvent(reference: String, succeeded: Bool, actor: Actor,
                               reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+        let sys = Self.systemMessage(project: "pay.project_id", text: "'Payment ' || pay.status || ' at the provider'", from: "pay")
         let sql = """
             WITH p0 AS (
                 SELECT pay.id, pay.status, pj.craftsman_id FROM payments pay JOIN projects pj ON pj.id = pay.project_id
@@ -114,10 +117,11 @@ extension PostgresStore {
                               entity: "payment", entityID: "pay.id::text",
                               data: "jsonb_build_object('payment_id', pay.id::text, 'project_id', pay.project_id::text, 'amount', pay.amount)",
                               from: "pay JOIN p0 ON p0.id = pay.id WHERE pay.status = 'completed'"))
-            )
+            )\(sys.ctes)
             SELECT 'x', json_build_object('status', status)::text FROM p0
             UNION ALL SELECT 'r', \(Self.paymentJSON)::text FROM pay
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
+            \(sys.row)
             """
         market(sql, [reference, succeeded ? "true" : "false", actor.id], decide: { before in
             guard let before else { return .notFound("no payment with this provider reference") }

@@ -11,6 +11,7 @@ extension PostgresStore {
 
     public func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, actor: Actor, idempotencyKey: String?,
                               fingerprint: String, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+        let sys = Self.systemMessage(project: "pay.project_id", text: "'Payment of ' || to_char(pay.amount / 100.0, 'FM999999999990.00') || ' ' || pay.currency || CASE WHEN pay.status = 'completed' THEN ' is held in escrow' ELSE ' is pending' END", from: "pay")
         let sql = """
             WITH prior AS (
                 SELECT status, response, fingerprint FROM idempotency_keys WHERE scope = $2 AND key = $12
@@ -42,11 +43,12 @@ extension PostgresStore {
                               entity: "payment", entityID: "pay.id::text",
                               data: "jsonb_build_object('payment_id', pay.id::text, 'project_id', pay.project_id::text, 'amount', pay.amount, 'currency', pay.currency)",
                               from: "pay JOIN ok ON ok.id = pay.project_id WHERE pay.status = 'completed'"))
-            )
+            )\(sys.ctes)
             SELECT 'p', json_build_object('status', status, 'response', response, 'fingerprint', fingerprint, 'request', $13::text)::text FROM prior
             UNION ALL SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id, 'status', status)::text FROM pj
             UNION ALL SELECT 'r', \(Self.paymentJSON)::text FROM pay
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
+            \(sys.row)
             """
         // The sandbox provider captures cards and Klarna at once; a bank
         // transfer stays pending until its webhook confirms it.
@@ -64,6 +66,7 @@ extension PostgresStore {
     }
 
     public func release(payment: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+        let sys = Self.systemMessage(project: "pay.project_id", text: "'Payment of ' || to_char(pay.amount / 100.0, 'FM999999999990.00') || ' ' || pay.currency || ' was released'", from: "pay")
         let sql = """
             WITH p0 AS (
                 SELECT pay.id, pay.status, pay.released_at, pay.refunded_amount, pay.amount, pj.client_id, pj.craftsman_id
@@ -87,11 +90,12 @@ extension PostgresStore {
                               entity: "payment", entityID: "pay.id::text",
                               data: "jsonb_build_object('payment_id', pay.id::text, 'project_id', pay.project_id::text, 'net_amount', pay.net_amount)",
                               from: "pay JOIN p0 ON p0.id = pay.id"))
-            )
+            )\(sys.ctes)
             SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id, 'status', status,
                                           'released', released_at IS NOT NULL, 'refunded_all', refunded_amount >= amount)::text FROM p0
             UNION ALL SELECT 'r', \(Self.paymentJSON)::text FROM pay
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
+            \(sys.row)
             """
         market(sql, [String(payment), actor.id, actor.ip], decide: { before in
             guard let before else { return .notFound("no such payment") }
@@ -108,6 +112,7 @@ extension PostgresStore {
                        reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
         let captured = "(payments.amount - payments.refunded_amount - r.amount)"
         let bp = Self.providerBasisPoints.replacingOccurrences(of: "pay.method", with: "payments.method")
+        let sys = Self.systemMessage(project: "pay.project_id", text: "'Refund of ' || to_char(pay.refunded_now / 100.0, 'FM999999999990.00') || ' ' || pay.currency", from: "pay")
         let sql = """
             WITH p0 AS (
                 SELECT pay.id, pay.status, pay.released_at, pay.amount, pay.refunded_amount, pj.client_id, pj.craftsman_id
@@ -140,11 +145,12 @@ extension PostgresStore {
                               entity: "payment", entityID: "pay.id::text",
                               data: "jsonb_build_object('payment_id', pay.id::text, 'project_id', pay.project_id::text, 'amount', pay.refunded_now, 'reason', $3::text)",
                               from: "pay JOIN p0 ON p0.id = pay.id"))
-            )
+            )\(sys.ctes)
             SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id, 'status', status,
                                           'released', released_at IS NOT NULL, 'remaining', amount - refunded_amount)::text FROM p0
             UNION ALL SELECT 'r', (\(Self.paymentJSON)::jsonb || jsonb_build_object('refunded_now', pay.refunded_now))::text FROM pay
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
+            \(sys.row)
             """
         market(sql, [String(payment), amount.map(String.init), reason, actor.id, actor.ip, actor.isBackend ? "true" : "false"],
                decide: { before in

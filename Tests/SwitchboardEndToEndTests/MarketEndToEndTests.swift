@@ -234,3 +234,30 @@ func concurrently(_ n: Int, _ body: @escaping @Sendable (Int) -> Int) -> [Int] {
         #expect((project.json?["milestones"] as? [Any])?.count == 1)
     }
 }
+
+@Suite struct MarketConversationEndToEndTests {
+    @Test func changesPostSystemMessagesInTheProjectsConversation() throws {
+        let hub = try HubProcess()
+        let client = uniqueUser("client"), craftsman = uniqueUser("craftsman")
+        let conversation = try hub.conversation(client, with: [craftsman], project: "kitchen")
+        let p = try hub.backend("POST", "/v1/projects",
+                                #"{"client":"\#(client)","craftsman":"\#(craftsman)","title":"Kitchen","conversation_id":"\#(conversation)"}"#)
+        let project = try #require(p.json?["id"] as? String)
+        let ws = try hub.connect(craftsman)
+        _ = try ws.receive(type: "welcome")
+        try ws.sendText(#"{"type":"subscribe","channel":"conversation:\#(conversation)"}"#)
+        _ = try ws.receive(type: "subscribed")
+        let c = try hub.user(client, "POST", "/v1/projects/\(project)/contracts", #"{"terms":{"scope":"kitchen"}}"#)
+        #expect(c.status == 201)
+        let message = try ws.receive(type: "message")
+        #expect(message["kind"] as? String == "system")
+        #expect(message["sender"] as? String == "system")
+        #expect((message["body"] as? [String: Any])?["text"] as? String == "Contract \(c.json?["number"] as? String ?? "?") was proposed")
+        // A chat message afterwards continues the same gapless sequence.
+        try ws.sendText(sendFrame(conversation, "after-system", "ok, reading it"))
+        let ack = try ws.receive(type: "ack")
+        #expect(ack["seq"] as? Int == (message["seq"] as? Int ?? 0) + 1)
+        let rows = try TestDatabase.query("SELECT count(*), max(seq) FROM messages WHERE conversation_id = $1", [conversation])
+        #expect(rows.first?[0] == rows.first?[1])
+    }
+}
