@@ -81,6 +81,9 @@ func concurrently(_ n: Int, _ body: @escaping @Sendable (Int) -> Int) -> [Int] {
         #expect(amended.json?["parent"] as? String == contract)
         #expect(try hub.user(m.client, "GET", "/v1/contracts/\(contract)").json?["status"] as? String == "superseded")
         #expect(try hub.user(m.client, "POST", "/v1/contracts/\(contract)/amend", #"{"terms":{}}"#).status == 409)
+        let oldSign = try hub.user(m.client, "POST", "/v1/contracts/\(contract)/sign")
+        #expect(oldSign.status == 409)
+        #expect((oldSign.json?["error"] as? [String: Any])?["message"] as? String == "the contract was superseded by an amendment")
         // An expired contract cannot be signed.
         let newer = try #require(amended.json?["id"] as? String)
         _ = try TestDatabase.query("UPDATE contracts SET expires_at = now() - interval '1 second' WHERE id = $1", [newer])
