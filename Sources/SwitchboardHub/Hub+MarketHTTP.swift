@@ -44,7 +44,19 @@ extension Hub {
             market.project(entity!, actor: actor, reply: reply)
         case ("POST", "projects", 4, "contracts"):
             guard let terms = body?["terms"], terms.isObject else { return .some(.error(400, .badRequest, "'terms' must be a JSON object")) }
-            market.createContract(project: entity!, terms: terms.bytes, actor: actor, reply: reply)
+            var milestones: [JSON] = []
+            if let field = body?["milestones"], field != .null {
+                guard case .array(let list) = field, list.count <= 50 else {
+                    return .some(.error(400, .badRequest, "'milestones' must be an array of at most 50 milestones"))
+                }
+                for (i, item) in list.enumerated() {
+                    switch MilestoneInput.decode(item) {
+                    case .failure(let problem): return .some(.error(400, .badRequest, "milestones[\(i)]: " + problem.message))
+                    case .success(let m): milestones.append(m.json)
+                    }
+                }
+            }
+            market.createContract(project: entity!, terms: terms.bytes, milestones: JSON.array(milestones).bytes, actor: actor, reply: reply)
         case ("POST", "projects", 4, "payments"):
             return .some(createPayment(request, body!, project: entity!, actor: actor, reply: reply))
         case ("GET", "contracts", 3, _):
@@ -139,36 +151,13 @@ extension Hub {
 
     private func createMilestone(_ body: JSON, project: Int64, actor: Actor,
                                  reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) -> HTTPResponse? {
-        guard let title = body["title"]?.stringValue, !title.isEmpty, title.utf8.count <= 200 else {
-            return .error(400, .badRequest, "'title' must be a string of 1 to 200 bytes")
+        switch MilestoneInput.decode(body) {
+        case .failure(let problem): return .error(400, .badRequest, problem.message)
+        case .success(let m):
+            market.createMilestone(project: project, title: m.title, dueOn: m.dueOn, amount: m.amount, percentage: m.percentage,
+                                   requiresApproval: m.requiresApproval, actor: actor, reply: reply)
+            return nil
         }
-        var due: String?
-        if let field = body["due_on"], field != .null {
-            guard let text = field.stringValue, text.utf8.count == 10, Timestamp.parseMillis(text + "T00:00:00Z") != nil else {
-                return .error(400, .badRequest, "'due_on' must be a date YYYY-MM-DD")
-            }
-            due = text
-        }
-        let amount = body["amount"].flatMap { $0 == .null ? nil : $0 }
-        let percentage = body["percentage"].flatMap { $0 == .null ? nil : $0 }
-        var amountValue: Int64?, percentageValue: Double?
-        switch (amount, percentage) {
-        case (let a?, nil):
-            guard let v = a.intValue, v > 0, v <= Fees.maxAmount else { return .error(400, .badRequest, "'amount' must be a positive integer in minor units") }
-            amountValue = v
-        case (nil, let p?):
-            let v: Double? = p.intValue.map(Double.init) ?? { if case .double(let d) = p { return d } else { return nil } }()
-            guard let v, v > 0, v <= 100, (v * 100).rounded() == v * 100 else {
-                return .error(400, .badRequest, "'percentage' must be 0.01 to 100 with at most two decimals")
-            }
-            percentageValue = v
-        default:
-            return .error(400, .badRequest, "give exactly one of 'amount' (minor units) or 'percentage'")
-        }
-        let approval = body["requires_client_approval"]?.boolValue ?? body["requires_approval"]?.boolValue ?? true
-        market.createMilestone(project: project, title: title, dueOn: due, amount: amountValue, percentage: percentageValue,
-                               requiresApproval: approval, actor: actor, reply: reply)
-        return nil
     }
 
     static func paymentFields(_ body: JSON?) -> Result<(amount: Int64, method: PaymentMethod), HTTPResponse> {
@@ -224,10 +213,63 @@ extension Hub {
         }
         let payment = NewPayment(amount: amount, method: method, milestone: milestone, type: type,
                                  installmentNumber: number, installmentCount: count)
-        market.createPayment(project: project, payment, fees: Fees.calculate(amount: amount, method: method), actor: actor,
+        market.createPayment(project: project, payment, fees: Fees.calculate(amount: amount, method: method),
+                             charge: paymentProvider.charge(amount: amount, currency: "RON", method: method), actor: actor,
                              idempotencyKey: request.idempotencyKey,
                              fingerprint: NotifyRequestDecoder.fingerprint(of: .object(["project": .int(project), "body": body])),
                              reply: reply)
         return nil
+    }
+}
+
+/// Why a body was refused (a message for the 400).
+struct InputProblem: Error, ExpressibleByStringLiteral {
+    var message: String
+    init(stringLiteral value: String) { message = value }
+}
+
+/// A milestone in a request body (alone, or in a contract proposal).
+struct MilestoneInput {
+    var title: String
+    var dueOn: String?
+    var amount: Int64?
+    var percentage: Double?
+    var requiresApproval: Bool
+
+    static func decode(_ body: JSON) -> Result<MilestoneInput, InputProblem> {
+        guard body.isObject, let title = body["title"]?.stringValue, !title.isEmpty, title.utf8.count <= 200 else {
+            return .failure("'title' must be a string of 1 to 200 bytes")
+        }
+        var due: String?
+        if let field = body["due_on"], field != .null {
+            guard let text = field.stringValue, text.utf8.count == 10, Timestamp.parseMillis(text + "T00:00:00Z") != nil else {
+                return .failure("'due_on' must be a date YYYY-MM-DD")
+            }
+            due = text
+        }
+        let amount = body["amount"].flatMap { $0 == .null ? nil : $0 }
+        let percentage = body["percentage"].flatMap { $0 == .null ? nil : $0 }
+        var out = MilestoneInput(title: title, dueOn: due, amount: nil, percentage: nil,
+                                 requiresApproval: body["requires_client_approval"]?.boolValue ?? body["requires_approval"]?.boolValue ?? true)
+        switch (amount, percentage) {
+        case (let a?, nil):
+            guard let v = a.intValue, v > 0, v <= Fees.maxAmount else { return .failure("'amount' must be a positive integer in minor units") }
+            out.amount = v
+        case (nil, let p?):
+            let v: Double? = p.intValue.map(Double.init) ?? { if case .double(let d) = p { return d } else { return nil } }()
+            guard let v, v > 0, v <= 100, (v * 100).rounded() == v * 100 else {
+                return .failure("'percentage' must be 0.01 to 100 with at most two decimals")
+            }
+            out.percentage = v
+        default:
+            return .failure("give exactly one of 'amount' (minor units) or 'percentage'")
+        }
+        return .success(out)
+    }
+
+    /// The store's form.
+    var json: JSON {
+        .object(["title": .string(title), "due_on": dueOn.map(JSON.string) ?? .null, "amount": amount.map(JSON.int) ?? .null,
+                 "percentage": percentage.map(JSON.double) ?? .null, "requires_approval": .bool(requiresApproval)])
     }
 }

@@ -14,6 +14,8 @@ public final class Hub {
     let scans: ScanStore
     let notifications: NotificationStore
     let market: MarketStore
+    /// Charges for escrowed payments (the built-in sandbox by default).
+    public var paymentProvider: PaymentProvider = SandboxPaymentProvider()
     let metrics: HubMetrics
     let logger: Logger
     /// The network layer; set once at start-up.

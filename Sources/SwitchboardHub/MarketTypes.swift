@@ -67,14 +67,16 @@ public protocol MarketStore: AnyObject {
     func createProject(client: String, craftsman: String, title: String, budget: Int64?, currency: String,
                        conversation: Int64?, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
     func project(_ id: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
-    func createContract(project: Int64, terms: [UInt8], actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
+    /// Proposes a contract; `milestones` (JSON array text) are created with it.
+    func createContract(project: Int64, terms: [UInt8], milestones: [UInt8], actor: Actor,
+                        reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
     func contract(_ id: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
     func sign(contract: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
     func amend(contract: Int64, terms: [UInt8], actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
     /// With a key: a replay returns the stored answer; the same key with
     /// another body is `idempotencyMismatch`.
-    func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, actor: Actor, idempotencyKey: String?,
-                       fingerprint: String, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
+    func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, charge: ProviderCharge, actor: Actor,
+                       idempotencyKey: String?, fingerprint: String, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
     func release(payment: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
     func refund(payment: Int64, amount: Int64?, reason: String, actor: Actor,
                 reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)

@@ -156,7 +156,8 @@ extension PostgresStore: MarketStore {
                reply: reply)
     }
 
-    public func createContract(project: Int64, terms: [UInt8], actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func createContract(project: Int64, terms: [UInt8], milestones: [UInt8], actor: Actor,
+                               reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
         let sys = Self.systemMessage(project: "ct.project_id", text: "'Contract ' || ct.number || ' was proposed'", from: "ct")
         let sql = """
             WITH pj AS (
@@ -171,6 +172,13 @@ extension PostgresStore: MarketStore {
                 SELECT ok.id, 'CTR-' || to_char(now() AT TIME ZONE 'UTC', 'YYYYMM') || '-' || lpad(nextval('contract_numbers')::text, 6, '0'),
                        $2::jsonb, now() + interval '7 days'
                 FROM ok RETURNING *
+            ), ms AS (
+                INSERT INTO milestones (project_id, title, due_on, amount, percentage, requires_approval)
+                SELECT ct.project_id, x.title, x.due_on, x.amount, x.percentage, coalesce(x.requires_approval, true)
+                FROM ct, ROWS FROM (jsonb_to_recordset($6::jsonb)
+                     AS (title text, due_on date, amount bigint, percentage numeric, requires_approval boolean))
+                     WITH ORDINALITY AS x(title, due_on, amount, percentage, requires_approval, ord)
+                ORDER BY x.ord
             ), up AS (
                 UPDATE projects SET status = 'contract_pending', updated_at = now() FROM ct WHERE projects.id = ct.project_id
             ), a AS (
@@ -186,7 +194,8 @@ extension PostgresStore: MarketStore {
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [String(project), String(decoding: terms, as: UTF8.self), actor.id, actor.ip, actor.isBackend ? "true" : "false"],
+        market(sql, [String(project), String(decoding: terms, as: UTF8.self), actor.id, actor.ip, actor.isBackend ? "true" : "false",
+                     String(decoding: milestones, as: UTF8.self)],
                created: 201, decide: { before in
                    guard let before else { return .notFound("no such project") }
                    guard Self.parties(before, actor) else { return .forbidden("only the project's parties") }

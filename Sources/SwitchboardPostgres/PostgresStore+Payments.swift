@@ -9,8 +9,9 @@ extension PostgresStore {
     /// Provider basis points by method, as in `PaymentMethod`.
     static let providerBasisPoints = "CASE pay.method WHEN 'card' THEN 290 WHEN 'bank_transfer' THEN 50 ELSE 390 END"
 
-    public func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, actor: Actor, idempotencyKey: String?,
-                              fingerprint: String, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, charge: ProviderCharge, actor: Actor,
+                              idempotencyKey: String?, fingerprint: String,
+                              reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
         let sys = Self.systemMessage(project: "pay.project_id", text: "'Payment of ' || to_char(pay.amount / 100.0, 'FM999999999990.00') || ' ' || pay.currency || CASE WHEN pay.status = 'completed' THEN ' is held in escrow' ELSE ' is pending' END", from: "pay")
         let sql = """
             WITH prior AS (
@@ -50,10 +51,7 @@ extension PostgresStore {
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        // The sandbox provider captures cards and Klarna at once; a bank
-        // transfer stays pending until its webhook confirms it.
-        let status = payment.method == .bankTransfer ? "pending" : "completed"
-        let reference = "sbx_" + String(UInt64.random(in: 0..<UInt64.max), radix: 36)
+        let (status, reference) = (charge.status, charge.reference)
         let params: [String?] = [String(project), actor.id, String(payment.amount), payment.method.rawValue,
                                  payment.milestone.map(String.init), payment.type, payment.installmentNumber.map(String.init),
                                  payment.installmentCount.map(String.init), String(fees.platformFee), String(fees.providerFee),

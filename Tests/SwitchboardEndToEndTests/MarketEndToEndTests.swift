@@ -51,9 +51,16 @@ func concurrently(_ n: Int, _ body: @escaping @Sendable (Int) -> Int) -> [Int] {
         let p = try m.project()
         let ws = try hub.connect(m.craftsman)
         _ = try ws.receive(type: "welcome")
-        let c = try hub.user(m.client, "POST", "/v1/projects/\(p)/contracts", #"{"terms":{"scope":"kitchen"}}"#)
+        #expect(try hub.user(m.client, "POST", "/v1/projects/\(p)/contracts",
+                             #"{"terms":{},"milestones":[{"title":"x","amount":1,"percentage":2}]}"#).status == 400)
+        let c = try hub.user(m.client, "POST", "/v1/projects/\(p)/contracts",
+                             #"{"terms":{"scope":"kitchen"},"milestones":[{"title":"Demolition","amount":500000,"due_on":"2026-12-01"},{"title":"Cabinets","percentage":40,"requires_client_approval":false}]}"#)
         #expect(c.status == 201)
         let contract = try #require(c.json?["id"] as? String)
+        let withMilestones = try hub.user(m.craftsman, "GET", "/v1/projects/\(p)")
+        let milestones = withMilestones.json?["milestones"] as? [[String: Any]] ?? []
+        #expect(milestones.map { $0["title"] as? String } == ["Demolition", "Cabinets"])
+        #expect(milestones.last?["requires_approval"] as? Bool == false)
         let number = c.json?["number"] as? String ?? ""
         #expect(number.range(of: #"^CTR-\d{6}-\d{6}$"#, options: .regularExpression) != nil)
         #expect(try ws.receive(type: "notification")["kind"] as? String == "contract_ready")

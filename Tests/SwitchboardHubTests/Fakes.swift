@@ -376,7 +376,8 @@ final class FakeMarketStore: MarketStore {
     func createProject(client: String, craftsman: String, title: String, budget: Int64?, currency: String, conversation: Int64?,
                        actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("createProject", reply) }
     func project(_ id: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("project", reply) }
-    func createContract(project: Int64, terms: [UInt8], actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    func createContract(project: Int64, terms: [UInt8], milestones: [UInt8], actor: Actor,
+                        reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
         record("createContract", reply)
     }
     func contract(_ id: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("contract", reply) }
@@ -384,8 +385,9 @@ final class FakeMarketStore: MarketStore {
     func amend(contract: Int64, terms: [UInt8], actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
         record("amend", reply)
     }
-    func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, actor: Actor, idempotencyKey: String?,
-                       fingerprint: String, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("createPayment", reply) }
+    func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, charge: ProviderCharge, actor: Actor,
+                       idempotencyKey: String?, fingerprint: String,
+                       reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("createPayment", reply) }
     func release(payment: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("release", reply) }
     func refund(payment: Int64, amount: Int64?, reason: String, actor: Actor,
                 reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("refund", reply) }

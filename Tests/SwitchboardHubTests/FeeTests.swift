@@ -26,4 +26,14 @@ import Testing
             }
         }
     }
+
+    @Test func sandboxCapturesCardsAtOnceAndLeavesTransfersPending() {
+        let sandbox = SandboxPaymentProvider()
+        #expect(sandbox.charge(amount: 100, currency: "RON", method: .card).status == "completed")
+        #expect(sandbox.charge(amount: 100, currency: "RON", method: .klarna).status == "completed")
+        let transfer = sandbox.charge(amount: 100, currency: "RON", method: .bankTransfer)
+        #expect(transfer.status == "pending")
+        #expect(transfer.reference.hasPrefix("sbx_"))
+        #expect(transfer.reference != sandbox.charge(amount: 100, currency: "RON", method: .bankTransfer).reference)
+    }
 }
