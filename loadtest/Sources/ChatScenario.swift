@@ -72,8 +72,7 @@ struct ChatScenario: ParsableCommand {
     /// at least every acked message stored (equal when nothing failed: a
     /// send whose connection broke may be stored without its ack arriving).
     private func verify(_ acked: [String: Int]) throws -> String {
-        let dir = URL(fileURLWithPath: target.dataDir).standardizedFileURL.path
-        let conn = try PGConnection(databaseURL ?? "host=\(dir)/postgres port=5432 user=switchboard dbname=switchboard")
+        let conn = try target.database(databaseURL)
         var bad = 0
         for (conversation, count) in acked {
             let row = try conn.execute("SELECT count(*), coalesce(max(seq), 0), count(DISTINCT client_msg_id) FROM messages WHERE conversation_id = $1",

@@ -1,6 +1,7 @@
 // Options shared by the scenarios: where the hub is and how to authenticate.
 import ArgumentParser
 import Foundation
+import SwitchboardPostgres
 
 struct TargetOptions: ParsableArguments {
     @Option(help: "Hub address (loopback only).") var host = "127.0.0.1"
@@ -22,5 +23,12 @@ struct TargetOptions: ParsableArguments {
         guard let jwt = jwtSecret ?? lines.first else { throw ValidationError("give --jwt-secret (no \(dataDir)/dev-secrets)") }
         let key = apiKey ?? (lines.count > 1 ? String(lines[1].split(separator: ":", maxSplits: 1).last ?? "") : "")
         return (jwt, key)
+    }
+
+    /// A connection for a scenario's final check: `url`, or the embedded
+    /// cluster in `--data-dir`.
+    func database(_ url: String?) throws -> PGConnection {
+        let dir = URL(fileURLWithPath: dataDir).standardizedFileURL.path
+        return try PGConnection(url ?? "host=\(dir)/postgres port=5432 user=switchboard dbname=switchboard")
     }
 }

@@ -74,8 +74,7 @@ struct NotifyScenario: ParsableCommand {
     }
 
     private func countRows(_ run: String) throws -> Int {
-        let dir = URL(fileURLWithPath: target.dataDir).standardizedFileURL.path
-        let conn = try PGConnection(databaseURL ?? "host=\(dir)/postgres port=5432 user=switchboard dbname=switchboard")
+        let conn = try target.database(databaseURL)
         let rows = try conn.execute("SELECT count(*) FROM notifications WHERE user_id LIKE $1", ["load-\(run)-%"])
         return Int(rows.first?[0] ?? "") ?? -1
     }

@@ -135,8 +135,7 @@ struct ScansScenario: ParsableCommand {
     }
 
     private func countRows(_ ids: [String]) throws -> Int {
-        let dir = URL(fileURLWithPath: target.dataDir).standardizedFileURL.path
-        let conn = try PGConnection(databaseURL ?? "host=\(dir)/postgres port=5432 user=switchboard dbname=switchboard")
+        let conn = try target.database(databaseURL)
         let list = "{" + ids.joined(separator: ",") + "}"
         let rows = try conn.execute("SELECT count(*) FROM scans WHERE qr_id = ANY($1::bigint[])", [list])
         return Int(rows.first?[0] ?? "") ?? -1
