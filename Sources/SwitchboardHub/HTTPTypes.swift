@@ -96,3 +96,14 @@ public struct HTTPResponse: Sendable, Equatable {
 
 /// A refusal can travel as the failure of a `Result` (see `requireUser`).
 extension HTTPResponse: Error {}
+
+/// A stable digest of a request body, to tell a retry (same idempotency key,
+/// same body) from a different call that reuses the key.
+enum RequestFingerprint {
+    /// FNV-1a over the canonical JSON (object keys are written sorted).
+    static func of(_ body: JSON) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in body.bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return String(hash, radix: 16)
+    }
+}

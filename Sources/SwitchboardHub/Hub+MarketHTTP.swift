@@ -216,7 +216,7 @@ extension Hub {
         market.createPayment(project: project, payment, fees: Fees.calculate(amount: amount, method: method),
                              charge: paymentProvider.charge(amount: amount, currency: "RON", method: method), actor: actor,
                              idempotencyKey: request.idempotencyKey,
-                             fingerprint: NotifyRequestDecoder.fingerprint(of: .object(["project": .int(project), "body": body])),
+                             fingerprint: RequestFingerprint.of(.object(["project": .int(project), "body": body])),
                              reply: reply)
         return nil
     }

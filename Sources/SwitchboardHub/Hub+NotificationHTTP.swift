@@ -187,18 +187,10 @@ enum NotifyRequestDecoder {
         var request = NotifyRequest(recipients: recipients, kind: kind, title: title, body: text, data: data,
                                     entityType: try optionalText("entity_type"), entityID: try optionalText("entity_id"),
                                     idempotencyKey: key)
-        request.fingerprint = fingerprint(of: body)
+        // The key itself is not part of what a retry must repeat.
+        var rest = body
+        if case .object(var members) = rest { members["idempotency_key"] = nil; rest = .object(members) }
+        request.fingerprint = RequestFingerprint.of(rest)
         return request
-    }
-
-    /// A stable digest of the request (canonical JSON, minus the key), to
-    /// tell a retry from a different call that reuses the key.
-    static func fingerprint(of body: JSON) -> String {
-        var canonical = body
-        if case .object(var members) = canonical { members["idempotency_key"] = nil; canonical = .object(members) }
-        // FNV-1a over the canonical bytes (keys are written sorted).
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in canonical.bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return String(hash, radix: 16)
     }
 }

@@ -113,7 +113,7 @@ extension PostgresStore {
                 SELECT $3, 'payment.provider_event', 'payment', pay.id::text, jsonb_build_object('status', pay.status) FROM pay
             ), n AS (
                 \(Self.notify("p0.craftsman_id", kind: "payment_received", title: "'Payment received into escrow'",
-                              body: "(pay.amount / 100)::text || '.' || lpad((pay.amount % 100)::text, 2, '0') || ' ' || pay.currency",
+                              body: Self.money("pay.amount"),
                               entity: "payment", entityID: "pay.id::text",
                               data: "jsonb_build_object('payment_id', pay.id::text, 'project_id', pay.project_id::text, 'amount', pay.amount)",
                               from: "pay JOIN p0 ON p0.id = pay.id WHERE pay.status = 'completed'"))

@@ -6,13 +6,19 @@ import SwitchboardHub
 import SwitchboardWire
 
 extension PostgresStore {
+    /// An amount column of `pay` shown as "1234.50 RON" (integer arithmetic,
+    /// minor units), for notification and system-message texts.
+    static func money(_ column: String) -> String {
+        "(\(column) / 100)::text || '.' || lpad((\(column) % 100)::text, 2, '0') || ' ' || pay.currency"
+    }
+
     /// Provider basis points by method, as in `PaymentMethod`.
     static let providerBasisPoints = "CASE pay.method WHEN 'card' THEN 290 WHEN 'bank_transfer' THEN 50 ELSE 390 END"
 
     public func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, charge: ProviderCharge, actor: Actor,
                               idempotencyKey: String?, fingerprint: String,
                               reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
-        let sys = Self.systemMessage(project: "pay.project_id", text: "'Payment of ' || to_char(pay.amount / 100.0, 'FM999999999990.00') || ' ' || pay.currency || CASE WHEN pay.status = 'completed' THEN ' is held in escrow' ELSE ' is pending' END", from: "pay")
+        let sys = Self.systemMessage(project: "pay.project_id", text: "'Payment of ' || \(Self.money("pay.amount")) || CASE WHEN pay.status = 'completed' THEN ' is held in escrow' ELSE ' is pending' END", from: "pay")
         let sql = """
             WITH prior AS (
                 SELECT status, response, fingerprint FROM idempotency_keys WHERE scope = $2 AND key = $12
@@ -40,7 +46,7 @@ extension PostgresStore {
                        jsonb_build_object('amount', pay.amount, 'method', pay.method, 'status', pay.status) FROM pay
             ), n AS (
                 \(Self.notify("ok.craftsman_id", kind: "payment_received", title: "'Payment received into escrow'",
-                              body: "(pay.amount / 100)::text || '.' || lpad((pay.amount % 100)::text, 2, '0') || ' ' || pay.currency",
+                              body: Self.money("pay.amount"),
                               entity: "payment", entityID: "pay.id::text",
                               data: "jsonb_build_object('payment_id', pay.id::text, 'project_id', pay.project_id::text, 'amount', pay.amount, 'currency', pay.currency)",
                               from: "pay JOIN ok ON ok.id = pay.project_id WHERE pay.status = 'completed'"))
@@ -64,7 +70,7 @@ extension PostgresStore {
     }
 
     public func release(payment: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
-        let sys = Self.systemMessage(project: "pay.project_id", text: "'Payment of ' || to_char(pay.amount / 100.0, 'FM999999999990.00') || ' ' || pay.currency || ' was released'", from: "pay")
+        let sys = Self.systemMessage(project: "pay.project_id", text: "'Payment of ' || \(Self.money("pay.amount")) || ' was released'", from: "pay")
         let sql = """
             WITH p0 AS (
                 SELECT pay.id, pay.status, pay.released_at, pay.refunded_amount, pay.amount, pj.client_id, pj.craftsman_id
@@ -84,7 +90,7 @@ extension PostgresStore {
                 SELECT $2, 'payment.release', 'payment', pay.id::text, $3, jsonb_build_object('net_amount', pay.net_amount) FROM pay
             ), n AS (
                 \(Self.notify("p0.craftsman_id", kind: "payment_released", title: "'Payment released'",
-                              body: "'Net ' || (pay.net_amount / 100)::text || '.' || lpad((pay.net_amount % 100)::text, 2, '0') || ' ' || pay.currency",
+                              body: "'Net ' || \(Self.money("pay.net_amount"))",
                               entity: "payment", entityID: "pay.id::text",
                               data: "jsonb_build_object('payment_id', pay.id::text, 'project_id', pay.project_id::text, 'net_amount', pay.net_amount)",
                               from: "pay JOIN p0 ON p0.id = pay.id"))
@@ -110,7 +116,7 @@ extension PostgresStore {
                        reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
         let captured = "(payments.amount - payments.refunded_amount - r.amount)"
         let bp = Self.providerBasisPoints.replacingOccurrences(of: "pay.method", with: "payments.method")
-        let sys = Self.systemMessage(project: "pay.project_id", text: "'Refund of ' || to_char(pay.refunded_now / 100.0, 'FM999999999990.00') || ' ' || pay.currency", from: "pay")
+        let sys = Self.systemMessage(project: "pay.project_id", text: "'Refund of ' || \(Self.money("pay.refunded_now"))", from: "pay")
         let sql = """
             WITH p0 AS (
                 SELECT pay.id, pay.status, pay.released_at, pay.amount, pay.refunded_amount, pj.client_id, pj.craftsman_id
@@ -139,7 +145,7 @@ extension PostgresStore {
                 SELECT $4, 'payment.refund', 'payment', pay.id::text, $5, jsonb_build_object('amount', pay.refunded_now, 'reason', $3::text) FROM pay
             ), n AS (
                 \(Self.notify("p0.client_id", kind: "payment_refunded", title: "'Payment refunded'",
-                              body: "(pay.refunded_now / 100)::text || '.' || lpad((pay.refunded_now % 100)::text, 2, '0') || ' ' || pay.currency || ' back to you'",
+                              body: "\(Self.money("pay.refunded_now")) || ' back to you'",
                               entity: "payment", entityID: "pay.id::text",
                               data: "jsonb_build_object('payment_id', pay.id::text, 'project_id', pay.project_id::text, 'amount', pay.refunded_now, 'reason', $3::text)",
                               from: "pay JOIN p0 ON p0.id = pay.id"))
