@@ -37,9 +37,22 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
 public final class PGConnection {
     private var conn: OpaquePointer?
 
+    /// The `application_name` a session gets unless the conninfo names one:
+    /// the process id makes each hub's sessions findable in pg_stat_activity
+    /// (operators, and tests that wait for a killed hub's sessions to end).
+    public static let defaultApplicationName = "switchboard/\(getpid())"
+
     /// Connects; throws a connection error if the server does not answer.
+    /// `conninfo` is a URL or key=value string.
     public init(_ conninfo: String) throws(PostgresError) {
-        conn = PQconnectdb(conninfo)
+        // expand_dbname = 1: "dbname" carries the whole conninfo; the fallback
+        // applies only when the conninfo sets no application_name itself.
+        let keywords = ["dbname", "fallback_application_name"]
+        let values = [conninfo, Self.defaultApplicationName]
+        // Both arrays end with NULL, as PQconnectdbParams expects.
+        conn = withCStrings(keywords + [nil]) { k in
+            withCStrings(values + [nil]) { v in PQconnectdbParams(k, v, 1) }
+        }
         guard PQstatus(conn) == CONNECTION_OK else {
             PQfinish(conn)
             conn = nil
@@ -55,7 +68,7 @@ public final class PGConnection {
     /// Runs one statement with text parameters and returns its rows.
     @discardableResult
     public func execute(_ sql: String, _ params: [String?] = []) throws(PostgresError) -> Rows {
-        let result = withCParams(params) { values in
+        let result = withCStrings(params) { values in
             PQexecParams(conn, sql, Int32(params.count), nil, values, nil, nil, 0)
         }
         return try consume(result)
@@ -121,7 +134,7 @@ public final class PGConnection {
         defer { _ = PQexitPipelineMode(conn) }
         var sent = PQsendQueryParams(conn, "BEGIN", 0, nil, nil, nil, nil, 0) == 1
         for statement in statements where sent {
-            sent = withCParams(statement.params) { values in
+            sent = withCStrings(statement.params) { values in
                 PQsendQueryParams(conn, statement.sql, Int32(statement.params.count), nil, values, nil, nil, 0) == 1
             }
         }
@@ -160,11 +173,12 @@ public final class PGConnection {
         }
         return (committed, results)
     }
+}
 
-    private func withCParams<R>(_ params: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
-        let cStrings: [UnsafeMutablePointer<CChar>?] = params.map { $0.map { strdup($0) } ?? nil }
-        defer { for s in cStrings { free(s) } }
-        let pointers: [UnsafePointer<CChar>?] = cStrings.map { $0.map { UnsafePointer($0) } }
-        return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
-    }
+/// Calls `body` with C copies of `strings` (nil stays NULL), freed afterwards.
+private func withCStrings<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+    let cStrings: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }
+    defer { for s in cStrings { free(s) } }
+    let pointers: [UnsafePointer<CChar>?] = cStrings.map { $0.map { UnsafePointer($0) } }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
 }

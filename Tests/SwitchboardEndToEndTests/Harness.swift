@@ -98,9 +98,24 @@ final class HubProcess {
     }
 
     /// kill -9: no shutdown, no flush.
+    /// Then waits (≤ 30 s) until PostgreSQL has ended the dead hub's sessions:
+    /// a pipelined COMMIT already in the server's socket buffer still commits
+    /// after the kill, and a check that ran before it would race it.
     func crash() {
-        kill(process.processIdentifier, SIGKILL)
+        let pid = process.processIdentifier
+        kill(pid, SIGKILL)
         process.waitUntilExit()
+        let deadline = Date().addingTimeInterval(30)
+        var left = databaseSessions()
+        while Date() < deadline, left != 0 { usleep(20_000); left = databaseSessions() }
+        if left != 0 { print("crash(): the killed hub still holds \(left.map(String.init) ?? "unknown") database sessions after 30 s") }
+    }
+
+    /// How many PostgreSQL sessions this hub process holds (nil if the query failed).
+    func databaseSessions() -> Int? {
+        let rows = try? TestDatabase.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                                           ["switchboard/\(process.processIdentifier)"])
+        return rows?.first?[0].flatMap { Int($0) }
     }
 
     func token(_ user: String, ttl: Int64 = 600, role: String = "user") -> String {
@@ -129,4 +144,17 @@ func eventually(timeout: TimeInterval = 10, _ condition: () throws -> Bool) reth
         usleep(50_000)
     }
     return try condition()
+}
+
+/// A value shared between test threads behind a lock.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    func withLock<R>(_ body: (inout Value) -> R) -> R {
+        lock.lock(); defer { lock.unlock() }
+        return body(&value)
+    }
 }

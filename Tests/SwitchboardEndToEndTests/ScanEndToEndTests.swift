@@ -120,20 +120,35 @@ func counter(of qr: String, on client: WebSocketTestClient, timeout: TimeInterva
         var hub: HubProcess? = try HubProcess()
         let owner = uniqueUser("shop")
         let codes = try (0..<3).map { try hub!.registerCode(owner, label: "c\($0)") }
-        // Several senders in flight while the hub dies.
+        // Several senders in flight while the hub dies; each stops at its
+        // first failed request (the crash).
         let port = hub!.port
         let group = DispatchGroup()
+        let statuses = Locked<[Int: Int]>([:])
         for sender in 0..<4 {
             DispatchQueue.global().async(group: group) {
                 for batch in 0..<200 {
                     let scans = (0..<50).map { i in #"{"qr":"\#(codes[(sender + batch + i) % 3])","device":"mobile"}"# }
                     let body = #"{"scans":[\#(scans.joined(separator: ","))]}"#
-                    guard (try? httpRequest(port: port, "POST", "/v1/scans", headers: ["X-API-Key": HubProcess.apiKey], body: body)) != nil
+                    guard let r = try? httpRequest(port: port, "POST", "/v1/scans", headers: ["X-API-Key": HubProcess.apiKey], body: body)
                     else { return }
+                    statuses.withLock { $0[r.status, default: 0] += 1 }
                 }
             }
         }
-        usleep(700_000)
+        // Kill once some scans are durable (not after a fixed sleep: a loaded
+        // machine may not have stored any yet).
+        let progress = Date().addingTimeInterval(30)
+        var before = 0
+        while Date() < progress {
+            before = Int(try TestDatabase.query("SELECT count(*) FROM scans WHERE qr_id = ANY($1::bigint[])",
+                                                ["{" + codes.joined(separator: ",") + "}"]).first?[0] ?? "") ?? 0
+            if before >= 1_000 { break }
+            usleep(20_000)
+        }
+        #expect(before >= 1_000, "senders stored \(before) scans in 30 s; statuses \(statuses.withLock { $0 })")
+        // The hub's sessions are named by its pid, so crash() can wait them out.
+        #expect((hub!.databaseSessions() ?? 0) > 0)
         hub!.crash()
         group.wait()
         hub = try HubProcess()
