@@ -71,7 +71,7 @@ enum Coordinator {
         (0..<processes).flatMap { k in (0..<share(connections, processes, k)).map { "load-\(run)-\(k)-\($0)" } }
     }
 
-    private static func share(_ total: Int, _ processes: Int, _ k: Int) -> Int {
+    static func share(_ total: Int, _ processes: Int, _ k: Int) -> Int {
         total / processes + (k < total % processes ? 1 : 0)
     }
 

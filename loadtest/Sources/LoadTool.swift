@@ -9,7 +9,8 @@ struct LoadTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard-load",
         abstract: "Load scenarios for a Switchboard hub (loopback only).",
-        subcommands: [ConnectScenario.self, FanoutScenario.self, ChatScenario.self, ScansScenario.self, NotifyScenario.self, WorkerCommand.self, ChatWorkerCommand.self])
+        subcommands: [ConnectScenario.self, FanoutScenario.self, ChatScenario.self, ScansScenario.self, NotifyScenario.self, FloorScenario.self,
+                      WorkerCommand.self, ChatWorkerCommand.self, FloorReaderCommand.self])
 
     static func main() {
         // A worker that finished closes its pipes; writing STOP to it must
