@@ -144,6 +144,50 @@ let buildFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         try page.screenshot(to: buildFolder + "/dashboard-counters.png")
     }
 
+    @Test func notificationsArriveLiveCatchUpAfterADropAndAreMarkedRead() throws {
+        let hub = try HubProcess()
+        let builder = uniqueUser("builder"), stranger = uniqueUser("stranger")
+        func notify(_ user: String, _ title: String) throws {
+            let r = try hub.backend("POST", "/v1/notify", #"{"user_ids":["\#(user)"],"kind":"quote_match","title":"\#(title)","body":"Munich"}"#)
+            #expect(r.status == 201)
+        }
+        try notify(builder, "before")
+        let browser = try Browser()
+        let page = try browser.open("http://127.0.0.1:\(hub.port)/?token=" + hub.token(builder))
+        let titles = "[...document.querySelectorAll('#notifications li .title')].map(e => e.textContent).join('|')"
+        let badge = "document.getElementById('notifications-unread').textContent"
+        #expect(page.wait(for: "document.getElementById('status').dataset.state", toBe: "live", timeout: 15) != nil)
+        #expect(page.wait(for: titles, toBe: "before", timeout: 10) != nil)
+        #expect(page.wait(for: badge, toBe: "1", timeout: 5) != nil)
+
+        // Live: on screen within 2 s, newest first; someone else's never.
+        let started = Date()
+        try notify(stranger, "not yours")
+        try notify(builder, "live one")
+        #expect(page.wait(for: titles, toBe: "live one|before", timeout: 2) != nil)
+        print("browser: notification in the DOM \(String(format: "%.3f", Date().timeIntervalSince(started))) s after notify")
+        #expect(page.wait(for: badge, toBe: "2", timeout: 5) != nil)
+
+        // The socket drops; what arrives meanwhile is replayed with `since`
+        // on the page's own reconnect, once each.
+        _ = try page.evaluate("state.ws.close()")
+        #expect(page.wait(for: "document.getElementById('status').dataset.state", toBe: "reconnecting", timeout: 5) != nil)
+        try notify(builder, "while away 1")
+        try notify(builder, "while away 2")
+        #expect(page.wait(for: "document.getElementById('status').dataset.state", toBe: "live", timeout: 10) != nil)
+        #expect(page.wait(for: titles, toBe: "while away 2|while away 1|live one|before", timeout: 10) != nil)
+        #expect(page.wait(for: badge, toBe: "4", timeout: 5) != nil)
+        try? FileManager.default.createDirectory(atPath: buildFolder, withIntermediateDirectories: true)
+        try page.screenshot(to: buildFolder + "/dashboard-notifications.png")
+
+        // "Mark all read" reaches the hub: the badge goes, REST agrees.
+        _ = try page.evaluate("document.getElementById('notifications-read-all').click()")
+        #expect(page.wait(for: "document.getElementById('notifications-unread').hidden", toBe: "1", timeout: 5) != nil)
+        #expect(page.wait(for: "document.querySelectorAll('#notifications li.unread').length", toBe: "0", timeout: 5) != nil)
+        #expect(try hub.user(builder, "GET", "/v1/notifications").json?["unread_count"] as? Int == 0)
+        #expect(try hub.user(stranger, "GET", "/v1/notifications").json?["unread_count"] as? Int == 1)
+    }
+
     @Test func twoPagesChatWithTypingReceiptsPresenceAndRecovery() throws {
         let hub = try HubProcess()
         let alice = uniqueUser("alice"), bob = uniqueUser("bob")

@@ -46,7 +46,8 @@ function connect() {
   // The token goes in the first frame, not the URL, so it stays out of logs.
   const ws = new WebSocket(wsURL(), "switchboard.v1");
   state.ws = ws;
-  ws.onopen = () => ws.send(JSON.stringify({ type: "auth", id: "auth", token: state.token }));
+  // With `since`, the hub replays the notifications missed while away.
+  ws.onopen = () => ws.send(JSON.stringify({ type: "auth", id: "auth", token: state.token, since: notificationSince() }));
   ws.onmessage = (event) => {
     try {
       const frame = JSON.parse(event.data);
@@ -77,6 +78,7 @@ function onWelcome(frame) {
   send({ type: "subscribe", id: "codes", channel: "scans:owner:" + frame.user });
   for (const qr of state.codes.keys()) send({ type: "subscribe", channel: "scans:" + qr });
   loadConversations();
+  notificationsWelcome();
   if (state.active) { state.live = null; subscribeConversation(state.active); }
   // Whatever was sent but not acked goes again with the same client_msg_id:
   // the hub acks it once and never delivers it twice.
@@ -90,6 +92,7 @@ function onFrame(frame) {
   switch (frame.type) {
     case "welcome": return onWelcome(frame);
     case "counter": return frame.codes.forEach(renderCode);
+    case "notification": return onNotification(frame);
     case "subscribed": return onSubscribed(frame);
     case "message": return onMessage(frame);
     case "ack": return onAck(frame);
@@ -228,6 +231,7 @@ function subscribeConversation(id) {
 }
 
 async function onSubscribed(frame) {
+  if (frame.channel === "user:" + state.user) return onUserChannelSubscribed(frame);
   if (!frame.channel.startsWith("conversation:")) return;
   const id = frame.channel.slice("conversation:".length);
   if (id !== state.active) return;
@@ -423,6 +427,7 @@ function signOut(message) {
   state.ws = null;
   if (ws) ws.close(1000);
   state.token = null;
+  resetNotifications();
   $("app").hidden = true;
   $("sign-out").hidden = true;
   $("sign-in").hidden = false;
@@ -448,7 +453,11 @@ $("new-code-form").onsubmit = async (e) => {
 };
 document.addEventListener("visibilitychange", () => { if (state.active) markRead(state.active); });
 
-const fromURL = new URLSearchParams(location.search).get("token");
-if (fromURL) history.replaceState(null, "", location.pathname);  // keep it out of the address bar
-const saved = fromURL || sessionStorage.getItem("switchboard.token");
-if (saved) signIn(saved);
+// After every script has run (notifications.js too): a socket event must not
+// find a function missing.
+document.addEventListener("DOMContentLoaded", () => {
+  const fromURL = new URLSearchParams(location.search).get("token");
+  if (fromURL) history.replaceState(null, "", location.pathname);  // keep it out of the address bar
+  const saved = fromURL || sessionStorage.getItem("switchboard.token");
+  if (saved) signIn(saved);
+});
