@@ -35,13 +35,12 @@ struct Market {
 
 /// Runs `body` n times at once; returns the statuses.
 func concurrently(_ n: Int, _ body: @escaping @Sendable (Int) -> Int) -> [Int] {
-    let lock = NSLock()
-    var statuses: [Int] = []
+    let statuses = Locked<[Int]>([])
     DispatchQueue.concurrentPerform(iterations: n) { i in
         let s = body(i)
-        lock.lock(); statuses.append(s); lock.unlock()
+        statuses.withLock { $0.append(s) }
     }
-    return statuses
+    return statuses.withLock { $0 }
 }
 
 @Suite struct MarketEndToEndTests {
