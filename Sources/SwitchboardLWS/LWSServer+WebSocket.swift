@@ -156,9 +156,10 @@ extension LWSServer: Transport {
             conn.queue.removeAll()
             conn.queueHead = 0
             conn.queuedBytes = 0
-            conn.pendingClose = .slowConsumer
             metrics.closes.increment()
-            lws_callback_on_writable(conn.wsi)
+            // Like any close: if its send buffer never drains, the 5 s
+            // timeout drops the socket instead of waiting for the ping policy.
+            close(connection, code: .slowConsumer)
             return false
         }
         let wasIdle = conn.queueHead == conn.queue.count

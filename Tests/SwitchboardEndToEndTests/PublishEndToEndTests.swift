@@ -24,6 +24,49 @@ import Testing
         #expect(try other.receiveJSON()["code"] as? String == "forbidden")
     }
 
+    @Test func aSubscriberThatStopsReadingIsDroppedAndOthersGetEverything() throws {
+        let hub = try HubProcess(extra: ["--max-queue-bytes", "131072"])
+        let topic = "topic:flood-" + uniqueUser("t")
+        let slow = try WebSocketTestClient(port: hub.port, path: "/?token=" + hub.token(uniqueUser("slow")), receiveBuffer: 4096)
+        let fast = try hub.connect(uniqueUser("fast"))
+        for c in [slow, fast] {
+            _ = try c.receive(type: "welcome")
+            try c.sendText(#"{"type":"subscribe","channel":"\#(topic)"}"#)
+            _ = try c.receive(type: "subscribed")
+        }
+        // The fast subscriber reads everything while the slow one reads nothing.
+        let publications = 300
+        let received = Locked(0)
+        let reader = DispatchGroup()
+        DispatchQueue.global().async(group: reader) {
+            while received.withLock({ $0 }) < publications, (try? fast.receive(type: "publication", timeout: 30)) != nil {
+                received.withLock { $0 += 1 }
+            }
+        }
+        let filler = String(repeating: "x", count: 30_000)
+        for i in 0..<publications {
+            #expect(try hub.publish(topic, #"{"i":\#(i),"filler":"\#(filler)"}"#).status == 200)
+        }
+        reader.wait()
+        #expect(received.withLock { $0 } == publications)
+
+        // 9 MB offered against a 128 KiB queue bound: the hub drops the slow
+        // subscriber's queue, sends 4009 and closes the socket (within 5 s
+        // even if the close frame cannot be written); the fast one stays.
+        #expect(try eventually(timeout: 20) {
+            try httpRequest(port: hub.port, "GET", "/readyz").json?["connections"] as? Int == 1
+        })
+        var seen = 0, code: UInt16?
+        while code == nil, let message = try? slow.receive(timeout: 5) {
+            if case .close(let c, _) = message { code = c } else { seen += 1 }
+        }
+        print("slow subscriber: \(seen) frames then close \(code.map(String.init) ?? "none")")
+        #expect(seen < publications, "the slow subscriber got everything: nothing was bounded")
+        #expect(code == nil || code == 4009)
+        try fast.sendText(#"{"type":"ping","id":"p"}"#)
+        #expect(try fast.receive(type: "pong")["id"] as? String == "p")
+    }
+
     @Test func publishRequiresAnAPIKey() throws {
         let hub = try HubProcess()
         let noKey = try httpRequest(port: hub.port, "POST", "/v1/publish", body: #"{"channel":"topic:x","data":1}"#)

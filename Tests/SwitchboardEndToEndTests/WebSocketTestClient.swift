@@ -21,8 +21,8 @@ final class WebSocketTestClient {
     private(set) var handshakeStatus = 0
 
     init(port: Int, path: String = "/", headers: [String: String] = [:], subprotocol: String? = "switchboard.v1",
-         sourceAddress: String? = nil) throws {
-        fd = try TCP.connect(port: port)
+         sourceAddress: String? = nil, receiveBuffer: Int32? = nil) throws {
+        fd = try TCP.connect(port: port, receiveBuffer: receiveBuffer)
         var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         if let subprotocol { request += "Sec-WebSocket-Protocol: \(subprotocol)\r\n" }
@@ -143,9 +143,14 @@ final class WebSocketTestClient {
 }
 
 enum TCP {
-    static func connect(port: Int) throws -> Int32 {
+    /// `receiveBuffer` (SO_RCVBUF, set before connecting) keeps the kernel
+    /// from absorbing megabytes for a client that stops reading.
+    static func connect(port: Int, receiveBuffer: Int32? = nil) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestClientError.connect }
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
