@@ -137,13 +137,13 @@ extension Hub {
         // are widened to whole buckets.
         var to = clock.nowMillis() + 1
         if let text = request.query["to"] {
-            guard let value = Timestamp.parseMillis(text) else { return .error(400, .badRequest, "'to' must be ms since the epoch or RFC 3339") }
+            guard let value = Timestamp.parseMillis(text) else { return .error(400, .badRequest, "'to' must be ms since the epoch (up to year 9999) or RFC 3339") }
             to = value
         }
         to = roundDown(to + bucket.millis - 1)
         var from = to - bucket.millis * (bucket == .day ? 30 : bucket == .hour ? 24 : 60)
         if let text = request.query["from"] {
-            guard let value = Timestamp.parseMillis(text) else { return .error(400, .badRequest, "'from' must be ms since the epoch or RFC 3339") }
+            guard let value = Timestamp.parseMillis(text) else { return .error(400, .badRequest, "'from' must be ms since the epoch (up to year 9999) or RFC 3339") }
             from = roundDown(value)
         }
         guard from < to else { return .error(400, .badRequest, "'from' must be before 'to'") }

@@ -244,6 +244,14 @@ public final class Hub {
         case .none:
             break
         case .admit(let requestID, let principal):
+            let cap = configuration.maxConnectionsPerUser
+            if cap > 0 && connectionsPerUser[principal.user, default: 0] >= cap {
+                connections[id]?.session.markClosing()
+                transport?.send(ServerFrame.error(id: requestID, code: .tooManyConnections,
+                                                  message: "at most \(cap) connections per user"), to: id)
+                closeConnection(id, .tooManyConnections)
+                return
+            }
             connections[id]?.admitted = principal
             authenticatedCount += 1
             metrics.authenticated.record(authenticatedCount)

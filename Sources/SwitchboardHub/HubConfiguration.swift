@@ -21,6 +21,8 @@ public struct HubConfiguration: Sendable {
     public var presenceGraceMillis: Int64 = 5_000
     /// Largest REST body, in bytes.
     public var maxBodyBytes: Int = 1 << 20
+    /// Most WebSocket connections one user may hold on this node (0: no cap).
+    public var maxConnectionsPerUser: Int = 100
     /// Least time between two `counter` frames on one channel, in ms.
     public var counterIntervalMillis: Int64 = 100
 

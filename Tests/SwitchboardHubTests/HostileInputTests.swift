@@ -1,0 +1,95 @@
+// Issue 10: input that used to trap or impersonate, answered with a clear
+// error instead. Each test failed before its fix.
+import SwitchboardAuth
+import SwitchboardWire
+import Testing
+@testable import SwitchboardHub
+
+@Suite struct HostileInputTests {
+    func status(_ f: HubFixture, _ request: HTTPRequest, id: HTTPRequestID) -> Int? {
+        f.hub.handleHTTP(request, id: id)
+        f.scans.flush()
+        return f.transport.responses[id]?.status
+    }
+
+    /// Defect 1: these ranges trapped on Int64 overflow and killed the process.
+    @Test(arguments: [
+        "to=9223372036854775807",
+        "from=-9223372036854775808",
+        "to=-9223372036854775808",
+        "from=-9223372036854775807&to=1000000000000",
+        "from=9223372036854775807",
+        "to=-1",
+        "from=0000-01-01T00:00:00Z",
+    ])
+    func statsRangesAtTheInt64ExtremesAre400(query: String) {
+        let f = HubFixture()
+        let request = HTTPRequest(method: "GET", path: "/v1/qr-codes/999999/stats",
+                                  query: HTTPResponse.parseQuery(query + "&bucket=day"),
+                                  authorization: "Bearer " + f.token("alice"))
+        #expect(status(f, request, id: 1) == 400)
+    }
+
+    @Test func statsAtTheLatestAcceptedInstantStillAnswers() {
+        let f = HubFixture()
+        let query = "bucket=day&from=253402214400000&to=253402300799999"
+        let request = HTTPRequest(method: "GET", path: "/v1/qr-codes/999999/stats", query: HTTPResponse.parseQuery(query),
+                                  authorization: "Bearer " + f.token("alice"))
+        #expect(status(f, request, id: 1) == 404)  // a valid range; the code does not exist
+    }
+
+    /// Defect 1: a signed token whose `exp` is ≥ ~9.3e15 trapped turning it into ms.
+    @Test(arguments: [Int64(9_300_000_000_000_000), Int64.max, -1])
+    func aTokenWithAnOutOfRangeExpIsRefused(exp: Int64) {
+        let f = HubFixture()
+        let token = JWTSigner.hs256(Claims(subject: "mallory", expiresAt: exp), secret: HubFixture.secret)
+        f.hub.connectionOpened(1, token: token)
+        #expect(f.transport.closed[1] == .unauthorized)
+        let request = HTTPRequest(method: "GET", path: "/v1/me", authorization: "Bearer " + token)
+        #expect(status(f, request, id: 1) == 401)
+    }
+
+    /// Defect 4: `victim\0evil` acted as `victim` once libpq cut it at NUL.
+    /// Defect 5: `system` and `backend:<name>` are the hub's own identities.
+    @Test(arguments: ["victim\u{0}evil", "sys\u{1b}[0m", "system", "backend:dev", "line\nbreak", String(repeating: "x", count: 257)])
+    func reservedOrControlCharacterSubjectsAreRefused(subject: String) {
+        let f = HubFixture()
+        f.hub.connectionOpened(1, token: f.token(subject))
+        #expect(f.transport.closed[1] == .unauthorized)
+        #expect(f.transport.lastError(to: 1) == "unauthorized")
+        #expect(status(f, HTTPRequest(method: "GET", path: "/v1/me", authorization: "Bearer " + f.token(subject)), id: 1) == 401)
+    }
+
+    @Test func tokensWithoutExpAreRefusedUnlessAllowed() {
+        let strict = HubFixture()
+        let forever = JWTSigner.hs256(Claims(subject: "alice"), secret: HubFixture.secret)
+        strict.hub.connectionOpened(1, token: forever)
+        #expect(strict.transport.closed[1] == .unauthorized)
+        let lenient = HubFixture { $0.jwt.requireExpiry = false }
+        lenient.hub.connectionOpened(1, token: forever)
+        #expect(lenient.transport.closed[1] == nil)
+        #expect(lenient.transport.types(to: 1) == ["welcome"])
+    }
+
+    @Test func refreshMayNotChangeTheRole() {
+        let f = HubFixture()
+        f.hub.connectionOpened(1, token: f.token("alice", role: "client"))
+        f.send(1, #"{"type":"refresh","id":"r1","token":"\#(f.token("alice", ttl: 900, role: "admin"))"}"#)
+        #expect(f.transport.lastError(to: 1) == "forbidden")
+        f.send(1, #"{"type":"refresh","id":"r2","token":"\#(f.token("alice", ttl: 900, role: "client"))"}"#)
+        #expect(f.transport.types(to: 1).last == "refreshed")
+    }
+
+    @Test func aUserMayHoldOnlyTheConfiguredNumberOfConnections() {
+        let f = HubFixture { $0.maxConnectionsPerUser = 2 }
+        for id: ConnectionID in 1...3 { f.hub.connectionOpened(id, token: f.token("alice")) }
+        #expect(f.transport.closed[1] == nil && f.transport.closed[2] == nil)
+        #expect(f.transport.closed[3] == .tooManyConnections)
+        #expect(f.transport.lastError(to: 3) == "too_many_connections")
+        f.hub.connectionClosed(3)
+        f.hub.connectionClosed(1)
+        f.hub.connectionOpened(4, token: f.token("alice"))
+        #expect(f.transport.closed[4] == nil)
+        #expect(f.hub.connectionsPerUserCount("alice") == 2)
+    }
+}
