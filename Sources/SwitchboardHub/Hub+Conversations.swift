@@ -32,7 +32,10 @@ extension Hub {
         var delivered = snapshot.lastSeq
         var recovered: Bool?
         if let since = pending.since {
-            if snapshot.messages.count > Self.replayCap {
+            if since > snapshot.lastSeq || snapshot.messages.count > Self.replayCap {
+                // Too much to replay, or a cursor from the future (keeping it
+                // would drop every live message up to it): `recovered: false`
+                // with the true position.
                 recovered = false
             } else {
                 recovered = true

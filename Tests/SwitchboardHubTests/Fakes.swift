@@ -340,8 +340,10 @@ final class FakeNotificationStore: NotificationStore {
     }
 
     func notificationsSince(user: String, since: Int64, limit: Int,
-                            reply: @escaping (Result<[StoredNotification], StoreError>) -> Void) {
-        let snapshot = Array(stored.filter { $0.user == user && $0.id > since }.prefix(limit))
+                            reply: @escaping (Result<MissedNotifications, StoreError>) -> Void) {
+        let mine = stored.filter { $0.user == user }
+        let snapshot = MissedNotifications(items: Array(mine.filter { $0.id > since }.prefix(limit)),
+                                           newestID: mine.map(\.id).max() ?? 0)
         pending.append { reply(.success(snapshot)) }
     }
 
