@@ -68,7 +68,7 @@ extension Hub {
         guard case .array(let list)? = json["participants"] else { return .error(400, .missingField, "missing array 'participants'") }
         let participants = list.compactMap(\.stringValue)
         guard participants.count == list.count, !participants.isEmpty, participants.count <= 50,
-              participants.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 256 }) else {
+              participants.allSatisfy(Identifier.isUserID) else {
             return .error(400, .badRequest, "'participants' must be 1 to 50 user ids")
         }
         var project: String?

@@ -29,6 +29,14 @@ extension Hub {
 
     /// Returns the response, or nil when it will be sent later.
     func route(_ request: HTTPRequest, id: HTTPRequestID) -> HTTPResponse? {
+        // One check at the edge for every route: libpq cuts text at NUL, so
+        // `owner=alice%00x` would act as `alice`.
+        guard request.query.allSatisfy({ Identifier.hasNoNUL($0.key) && Identifier.hasNoNUL($0.value) }) else {
+            return .error(400, .badRequest, "query parameters may not contain NUL")
+        }
+        if let key = request.idempotencyKey, !Identifier.isValid(key, maxBytes: 255) {
+            return .error(400, .badRequest, "Idempotency-Key must be 1 to 255 bytes with no control characters")
+        }
         if let chat = chatRoute(request, id: id) { return chat }
         if let message = messageRoute(request, id: id) { return message }
         if let scan = scanRoute(request, id: id) { return scan }

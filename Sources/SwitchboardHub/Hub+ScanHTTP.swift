@@ -79,13 +79,15 @@ extension Hub {
             guard let text = value.stringValue, !text.isEmpty, text.utf8.count <= max else { return nil }
             return .some(text)
         }
-        guard let labelField = field("label", max: 200), let label = labelField else {
+        guard let labelField = field("label", max: 200), let label = labelField, Identifier.isValid(label, maxBytes: 200) else {
             return .error(400, .badRequest, "'label' must be a string of 1 to 200 bytes")
         }
         guard let targetField = field("target", max: 2048), let target = targetField else {
             return .error(400, .badRequest, "'target' must be a string of 1 to 2048 bytes")
         }
-        guard let ownerField = field("owner", max: 256) else { return .error(400, .badRequest, "'owner' must be a user id") }
+        guard let ownerField = field("owner", max: 256), ownerField.map(Identifier.isUserID) ?? true else {
+            return .error(400, .badRequest, "'owner' must be a user id")
+        }
         let owner: String
         switch caller {
         case .user(let principal):

@@ -22,6 +22,14 @@ public enum Identifier {
     }
 }
 
+extension Identifier {
+    /// True when `text` may name a user: a valid identifier that is not one
+    /// of the hub's own (`ReservedUser`).
+    public static func isUserID(_ text: String) -> Bool {
+        isValid(text) && !ReservedUser.isReserved(text)
+    }
+}
+
 /// User ids the hub keeps for itself: a token or a request naming one is
 /// refused, so nobody can act as the hub.
 public enum ReservedUser {

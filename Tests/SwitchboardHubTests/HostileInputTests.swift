@@ -92,4 +92,31 @@ import Testing
         #expect(f.transport.closed[4] == nil)
         #expect(f.hub.connectionsPerUserCount("alice") == 2)
     }
+
+    /// Defect 4: NUL in a query value acted as the value cut at NUL.
+    @Test func nulInAQueryOrAnIdempotencyKeyIs400() {
+        let f = HubFixture()
+        let owner = HTTPRequest(method: "GET", path: "/v1/qr-codes", query: ["owner": "alice\u{0}x"], apiKey: HubFixture.apiKey)
+        #expect(status(f, owner, id: 1) == 400)
+        let key = HTTPRequest(method: "POST", path: "/v1/notify", apiKey: HubFixture.apiKey, idempotencyKey: "k\u{1}",
+                              body: Array(#"{"user_ids":["bob"],"kind":"project_update","title":"t"}"#.utf8))
+        #expect(status(f, key, id: 2) == 400)
+    }
+
+    /// Defect 5: the hub's own identities cannot be named as users by anyone.
+    @Test(arguments: ["system", "backend:dev", "bo\u{0}b"])
+    func reservedUserIdsInBodiesAre400(user: String) {
+        let f = HubFixture()
+        let json = JSON.string(user).bytes
+        let quoted = String(decoding: json, as: UTF8.self)
+        let notify = HTTPRequest(method: "POST", path: "/v1/notify", apiKey: HubFixture.apiKey,
+                                 body: Array(#"{"user_ids":[\#(quoted)],"kind":"project_update","title":"t"}"#.utf8))
+        #expect(status(f, notify, id: 1) == 400)
+        let project = HTTPRequest(method: "POST", path: "/v1/projects", apiKey: HubFixture.apiKey,
+                                  body: Array(#"{"client":"alice","craftsman":\#(quoted),"title":"t"}"#.utf8))
+        #expect(status(f, project, id: 2) == 400)
+        let conversation = HTTPRequest(method: "POST", path: "/v1/conversations", authorization: "Bearer " + f.token("alice"),
+                                       body: Array(#"{"participants":[\#(quoted)]}"#.utf8))
+        #expect(status(f, conversation, id: 3) == 400)
+    }
 }
