@@ -105,7 +105,12 @@ extension Hub {
             return .error(400, .badChannel, "channel must be user:<id> or topic:<name>")
         }
         guard let data = body["data"] else { return .error(400, .missingField, "missing field 'data'") }
-        let delivered = publish(channel: channel.name, data: data.bytes)
+        let frame = ServerFrame.publication(channel: channel.name, data: data.bytes, sentAtMicros: clock.nowMicros())
+        guard frame.payloadCount <= configuration.maxPublicationBytes else {
+            return .error(413, .payloadTooLarge,
+                          "the publication frame would be \(frame.payloadCount) bytes; subscribers queue at most \(configuration.maxPublicationBytes)")
+        }
+        let delivered = publish(channel: channel.name, frame: frame)
         return .json(200, .object(["channel": .string(channel.name), "subscribers": .int(Int64(delivered))]))
     }
 

@@ -315,10 +315,15 @@ public final class Hub {
     /// encoded once. Returns the number of subscribers it was queued for.
     @discardableResult
     public func publish(channel: String, data: [UInt8]) -> Int {
+        publish(channel: channel, frame: ServerFrame.publication(channel: channel, data: data, sentAtMicros: clock.nowMicros()))
+    }
+
+    /// Queues an encoded publication for every subscriber of `channel`.
+    @discardableResult
+    func publish(channel: String, frame: OutboundFrame) -> Int {
         metrics.publications.increment()
         let subscribers = registry.subscribers(of: channel)
         guard !subscribers.isEmpty, let transport else { return 0 }
-        let frame = ServerFrame.publication(channel: channel, data: data, sentAtMicros: clock.nowMicros())
         for id in subscribers { transport.send(frame, to: id) }
         metrics.deliveries.increment(by: subscribers.count)
         return subscribers.count

@@ -118,6 +118,7 @@ struct Serve: ParsableCommand {
         hubConfig.maxBodyBytes = maxBodyBytes
         hubConfig.presenceGraceMillis = Int64(presenceGrace * 1000)
         hubConfig.maxConnectionsPerUser = maxConnectionsPerUser
+        hubConfig.maxPublicationBytes = maxQueueBytes
         // Fault injection, for the crash tests only.
         hubConfig.failpoints = Set((Env.string("SWITCHBOARD_FAILPOINTS") ?? "").split(separator: ",")
             .compactMap { Failpoint(rawValue: String($0)) })

@@ -119,4 +119,18 @@ import Testing
                                        body: Array(#"{"participants":[\#(quoted)]}"#.utf8))
         #expect(status(f, conversation, id: 3) == 400)
     }
+
+    /// Defect 8: a publication larger than the queue bound disconnected every subscriber.
+    @Test func aPublicationThatCannotFitASubscribersQueueIs413() {
+        let f = HubFixture { $0.maxPublicationBytes = 4_096 }
+        f.hub.connectionOpened(1, token: f.token("alice"))
+        func publish(_ size: Int, id: HTTPRequestID) -> Int? {
+            let body = #"{"channel":"user:alice","data":""# + String(repeating: "x", count: size) + #""}"#
+            return status(f, HTTPRequest(method: "POST", path: "/v1/publish", apiKey: HubFixture.apiKey, body: Array(body.utf8)), id: id)
+        }
+        #expect(publish(5_000, id: 1) == 413)
+        #expect(f.transport.types(to: 1) == ["welcome"])
+        #expect(publish(3_000, id: 2) == 200)
+        #expect(f.transport.types(to: 1) == ["welcome", "publication"])
+    }
 }
