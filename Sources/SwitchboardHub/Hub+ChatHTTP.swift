@@ -84,7 +84,7 @@ extension Hub {
             switch result {
             case .success(let created):
                 let memberIDs = Array(Set(participants + [user])).sorted()
-                self?.membersMet(memberIDs)
+                self?.tookPart(user, members: memberIDs)
                 let members = memberIDs.map(JSON.string)
                 var fields: [String: JSON] = ["id": .string(String(created.id)), "members": .array(members),
                                               "created": .bool(created.created)]

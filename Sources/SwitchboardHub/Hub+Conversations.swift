@@ -96,6 +96,7 @@ extension Hub {
     private func deliver(_ message: NewMessage, _ outcome: SendOutcome, from sender: ConnectionID?) {
         let channel = Channel.conversation(outcome.conversation).name
         conversationMembers[outcome.conversation] = Set(outcome.members)
+        tookPart(message.sender, members: outcome.members)
         let frame = ServerFrame.message(ServerFrame.MessageFields(
             conversation: outcome.conversation, id: outcome.id, seq: outcome.seq, sender: message.sender,
             clientMessageID: message.clientMessageID, kind: message.kind.rawValue, body: message.body,
