@@ -64,6 +64,9 @@ public final class GroupCommitWriter: @unchecked Sendable {
     public let maxBatch: Int
     /// Most jobs waiting; past it `submit` refuses.
     public let capacity: Int
+    /// True while answers cannot be taken (the loop's mailbox is full): jobs
+    /// that answer are refused with `overloaded` at once.
+    public var isCongested: (@Sendable () -> Bool)?
     /// Observes each committed batch's size (metrics).
     public var onBatch: ((Int) -> Void)?
     /// Observes the queue depth after each change (metrics).
@@ -93,8 +96,10 @@ public final class GroupCommitWriter: @unchecked Sendable {
     /// survive the outage.
     @discardableResult
     public func submit(_ job: WriteJob) -> Bool {
+        // Jobs without an answer (last-seen updates) add nothing to the mailbox.
+        let congested = job.completion != nil && isCongested?() == true
         condition.lock()
-        let refusal: StoreError? = if queue.count >= capacity { StoreError(.overloaded) }
+        let refusal: StoreError? = if queue.count >= capacity || congested { StoreError(.overloaded) }
             else if !job.survivesOutage && !keeper.isHealthy && keeper.secondsUntilRetry > 0 { StoreError(.unavailable) }
             else { nil }
         if refusal == nil {
