@@ -392,9 +392,21 @@ final class FakeMarketStore: MarketStore {
     func amend(contract: Int64, terms: [UInt8], actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
         record("amend", reply)
     }
-    func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, charge: ProviderCharge, actor: Actor,
+    /// What step one of a payment answers (created, a replay, or a refusal).
+    var paymentStart: Result<PaymentStart, DomainFailure> = .failure(.notFound("nothing here"))
+    /// The provider answers recorded by step two.
+    var recordedCharges: [(payment: Int64, charge: ProviderCharge)] = []
+    func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, actor: Actor,
                        idempotencyKey: String?, fingerprint: String,
-                       reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("createPayment", reply) }
+                       reply: @escaping (Result<PaymentStart, DomainFailure>) -> Void) {
+        calls.append("createPayment")
+        reply(paymentStart)
+    }
+    func recordCharge(payment: Int64, charge: ProviderCharge, actor: Actor, idempotencyKey: String?,
+                      reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+        recordedCharges.append((payment, charge))
+        record("recordCharge", reply)
+    }
     func release(payment: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("release", reply) }
     func refund(payment: Int64, amount: Int64?, reason: String, actor: Actor,
                 reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("refund", reply) }
