@@ -45,6 +45,9 @@ extension PostgresStore: ChatStore {
 
     public func send(_ message: NewMessage, reply: @escaping (Result<SendOutcome, ChatFailure>) -> Void) {
         let deliver = self.deliver
+        // Refused before it joins a batch (the writer also isolates a job
+        // PostgreSQL rejects, but that costs the batch a second run).
+        guard Self.storable(message) else { deliver { reply(.failure(.invalidValue)) }; return }
         let params: [String?] = [String(message.conversation), message.sender, message.clientMessageID, message.kind.rawValue,
                                  String(decoding: message.body, as: UTF8.self), message.quoteAmount.map(String.init),
                                  message.quoteCurrency, message.quoteValidUntilMillis.map(String.init)]
@@ -65,6 +68,30 @@ extension PostgresStore: ChatStore {
             }
             deliver { reply(outcome) }
         })
+    }
+
+    /// Timestamps PostgreSQL stores without doubt: years 1 to 9999, in ms.
+    static let storableMillis: ClosedRange<Int64> = -62_135_596_800_000...253_402_300_799_999
+
+    /// False for a message PostgreSQL would reject: NUL in a text value, a
+    /// `\u0000` escape in the body (jsonb refuses it), a time out of range.
+    static func storable(_ m: NewMessage) -> Bool {
+        let texts = [m.sender, m.clientMessageID, m.quoteCurrency ?? ""]
+        guard !texts.contains(where: { $0.utf8.contains(0) }), !m.body.contains(0) else { return false }
+        if let until = m.quoteValidUntilMillis, !storableMillis.contains(until) { return false }
+        // Walk the JSON text's escapes: only a real `\u0000` counts, not an
+        // escaped backslash followed by "u0000".
+        var i = 0
+        let body = m.body
+        while i < body.count {
+            if body[i] == UInt8(ascii: "\\"), i + 1 < body.count {
+                if body[i + 1] == UInt8(ascii: "u"), i + 5 < body.count, body[(i + 2)...(i + 5)].elementsEqual("0000".utf8) { return false }
+                i += 2
+            } else {
+                i += 1
+            }
+        }
+        return true
     }
 
     public func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int,

@@ -4,7 +4,7 @@
 import Foundation
 import Logging
 import SwitchboardHub
-import SwitchboardPostgres
+@testable import SwitchboardPostgres
 import Testing
 
 @Suite struct GroupCommitFailureTests {
@@ -52,14 +52,22 @@ import Testing
         store.writer.onBatch = { n in batches.withLock { $0.append(n) } }
         let results = Locked<[Int: String]>([:])
         for i in 0..<20 {
-            // A quote valid until the year 292 million: PostgreSQL cannot store it.
             let m = NewMessage(conversation: i % 2 == 0 ? one : two, sender: i % 3 == 0 ? bob : alice, clientMessageID: "m\(i)",
-                               kind: .text, body: Array(#"{"text":"n\#(i)"}"#.utf8),
-                               quoteValidUntilMillis: i == 7 ? Int64.max : nil)
-            store.send(m) { r in
+                               kind: .text, body: Array(#"{"text":"n\#(i)"}"#.utf8))
+            let answer: (Result<SendOutcome, ChatFailure>) -> Void = { r in
                 let text = switch r { case .success(let o): "\(o.conversation)/\(o.seq)"; case .failure(let f): "\(f)" }
                 results.withLock { $0[i] = text }
             }
+            guard i == 7 else { store.send(m, reply: answer); continue }
+            // A send the store's own check would refuse, queued as if it had
+            // slipped through: a quote valid until the year 292 million.
+            store.writer.submit(WriteJob(sql: PostgresStore.sendSQL,
+                                         params: [String(m.conversation), m.sender, m.clientMessageID, "text", #"{"text":"n7"}"#,
+                                                  nil, nil, String(Int64.max)],
+                                         merger: PostgresStore.sendMerger) { r in
+                answer(r.map { _ in SendOutcome(id: 0, conversation: 0, seq: 0, createdAtMillis: 0, duplicate: false, members: []) }
+                        .mapError(ChatFailure.init))
+            })
         }
         store.start()
         #expect(eventually { results.withLock { $0.count } == 20 })
@@ -75,4 +83,27 @@ import Testing
         let stored = try TestDatabase.query("SELECT count(*) FROM messages WHERE conversation_id IN ($1, $2)", [String(one), String(two)])
         #expect(stored.first?.first == "19")
     }
+
+    @Test func unstorableSendsAreRefusedBeforeTheyJoinABatch() throws {
+        // The writer never starts: an answer can only come from the check.
+        let store = PostgresStore(conninfo: TestDatabase.conninfo, logger: Logger(label: "test"), metrics: HubMetrics(), deliver: { $0() })
+        let answers = Locked<[ChatFailure?]>([])
+        let bodies = [#"{"text":"a\u0000b"}"#, #"{"text":"ok"}"#, #"{"text":"a\\u0000b"}"#]
+        for (i, body) in bodies.enumerated() {
+            store.send(NewMessage(conversation: 1, sender: "alice", clientMessageID: "u\(i)", kind: .text, body: Array(body.utf8))) { r in
+                answers.withLock { $0.append(r.failure) }
+            }
+        }
+        store.send(NewMessage(conversation: 1, sender: "alice", clientMessageID: "u9", kind: .quote, body: Array("{}".utf8),
+                              quoteAmount: 1, quoteCurrency: "EUR", quoteValidUntilMillis: Int64.max)) { r in
+            answers.withLock { $0.append(r.failure) }
+        }
+        // The first and the last are refused at once; the other two (an
+        // escaped backslash is not a NUL) wait for the writer.
+        #expect(answers.withLock { $0 } == [.invalidValue, .invalidValue])
+    }
+}
+
+extension Result {
+    var failure: Failure? { if case .failure(let f) = self { f } else { nil } }
 }
