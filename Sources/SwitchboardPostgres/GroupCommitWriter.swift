@@ -98,8 +98,10 @@ public final class GroupCommitWriter: @unchecked Sendable {
     /// survive the outage.
     @discardableResult
     public func submit(_ job: WriteJob) -> Bool {
-        // Jobs without an answer (last-seen updates) add nothing to the mailbox.
-        let congested = job.completion != nil && isCongested?() == true
+        // Jobs without an answer (last-seen updates) add nothing to the
+        // mailbox; jobs that survive outages record what already happened
+        // elsewhere (a provider's charge) and are never refused for it.
+        let congested = job.completion != nil && !job.survivesOutage && isCongested?() == true
         condition.lock()
         let refusal: StoreError? = if queue.count >= capacity || congested { StoreError(.overloaded) }
             else if !job.survivesOutage && !keeper.isHealthy && keeper.secondsUntilRetry > 0 { StoreError(.unavailable) }

@@ -122,7 +122,10 @@ extension PostgresStore {
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [String(payment), status, charge.reference, actor.id, idempotencyKey, actor.ip], created: 201, decide: { before in
+        // The provider has charged: the record must not be lost to an outage
+        // or a full queue (kept until the database takes it).
+        market(sql, [String(payment), status, charge.reference, actor.id, idempotencyKey, actor.ip], created: 201,
+               survivesOutage: true, decide: { before in
             before == nil ? .notFound("no such payment") : .conflict("the payment's charge was already recorded")
         }, reply: reply)
     }

@@ -82,14 +82,17 @@ import SwitchboardPostgres
             let text = if case .failure(let e) = r { "\(e.code)" } else { "ok" }
             answers.withLock { $0.append(text) }
         }
-        #expect(!writer.submit(WriteJob(sql: "SELECT 1", params: [], survivesOutage: true, completion: answer)))
+        #expect(!writer.submit(WriteJob(sql: "SELECT 1", params: [], completion: answer)))
         #expect(answers.withLock { $0 } == ["overloaded"])
-        // A job with no answer adds nothing to the mailbox: still taken.
+        // A job with no answer adds nothing to the mailbox, and one that
+        // records what already happened (a provider's charge) must not be
+        // lost: both still taken.
         #expect(writer.submit(WriteJob(sql: "SELECT 1", params: [], survivesOutage: true)))
-        congested.withLock { $0 = false }
         #expect(writer.submit(WriteJob(sql: "SELECT 1", params: [], survivesOutage: true, completion: answer)))
+        congested.withLock { $0 = false }
+        #expect(writer.submit(WriteJob(sql: "SELECT 1", params: [], completion: answer)))
         writer.start()
         #expect(writer.drainAndStop(timeout: 10))
-        #expect(answers.withLock { $0 } == ["overloaded", "ok"])
+        #expect(answers.withLock { $0 } == ["overloaded", "ok", "ok"])
     }
 }
