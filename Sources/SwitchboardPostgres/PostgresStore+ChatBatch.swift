@@ -38,7 +38,9 @@ extension PostgresStore {
         )
         SELECT i.ord, r.id, r.conversation_id, r.seq, (extract(epoch FROM r.created_at) * 1000)::bigint,
                (NOT r.fresh OR i.ord <> f.ord), mb.list,
-               NOT \(sameContent("i.conversation_id", "i.kind", "i.body", table: "r"))
+               -- The job that inserted the row matches it; only repeats are compared.
+               CASE WHEN r.fresh AND i.ord = f.ord THEN false
+                    ELSE NOT \(sameContent("i.conversation_id", "i.kind", "i.body", table: "r")) END
         FROM input i
         JOIN firsts f ON f.sender_id = i.sender_id AND f.client_msg_id = i.client_msg_id
         JOIN (SELECT id, conversation_id, seq, created_at, sender_id, client_msg_id, kind, body, NULL::timestamptz AS edited_at,
