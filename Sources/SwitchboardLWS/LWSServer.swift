@@ -171,7 +171,7 @@ public final class LWSServer {
     /// Begins a graceful stop from any thread: no new connections, every
     /// WebSocket closed with 1001, then `run()` returns (at most `grace` later).
     public func requestStop(grace: TimeInterval = 2.0) {
-        mailbox.post { [self] in
+        mailbox.deliver { [self] in
             guard !stopping else { return }
             // lws_context_deprecate (close the listen socket) crashes lws
             // 4.1.6 here; while stopping, new WebSockets are closed with 1001
@@ -204,7 +204,7 @@ public final class LWSServer {
     private func wakeSoon() {
         let mailbox = self.mailbox
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) { [weak self] in
-            mailbox.post {
+            mailbox.deliver {
                 self?.checkShutdown()
                 if self?.stopRequested == false { self?.wakeSoon() }
             }

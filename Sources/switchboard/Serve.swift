@@ -102,8 +102,17 @@ struct Serve: ParsableCommand {
         }
 
         let mailbox = Mailbox()
+        mailbox.onPressure = { pressure in
+            switch pressure {
+            case .refused: metrics.mailboxRefused.increment()
+            case .overflowed: metrics.mailboxOverflowed.increment()
+            }
+        }
+        // A store answer (a committed send, a REST reply) must reach the loop:
+        // `deliver` waits for room rather than drop it, and while the mailbox
+        // is full new store requests are answered `overloaded` at once.
         let store = PostgresStore(conninfo: opened.conninfo, logger: logger, metrics: metrics,
-                                  deliver: { work in mailbox.post(work) })
+                                  deliver: { work in mailbox.deliver(work) }, congested: { mailbox.isFull })
         store.start()
         // Give the store threads a moment to connect, so that the first REST
         // calls do not meet a 503; a database that is down does not keep the
@@ -173,6 +182,7 @@ enum Ticker {
         let thread = Thread {
             while true {
                 Thread.sleep(forTimeInterval: interval)
+                // A tick refused by a full mailbox is counted; the next one comes.
                 mailbox.post(tick)
             }
         }
