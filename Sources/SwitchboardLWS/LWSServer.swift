@@ -26,6 +26,10 @@ public final class LWSServer {
     var sockets: [ConnectionID: WebSocketConnection] = [:]
     var echoes: [UInt64: EchoConnection] = [:]
     var httpRequests: [HTTPRequestID: PendingHTTPRequest] = [:]
+    var requestOnConnection: [OpaquePointer: HTTPRequestID] = [:]
+    var edges: [OpaquePointer: EdgeConnection] = [:]
+    var peers: [String: PeerCount] = [:]
+    private var responseHeaders: UnsafeMutablePointer<lws_protocol_vhost_options>?
     var nextID: UInt64 = 0
     var stopping = false
     private var stopRequested = false
@@ -55,6 +59,7 @@ public final class LWSServer {
         retryPolicy?.deallocate()
         mounts?.deinitialize(count: mountCount)
         mounts?.deallocate()
+        responseHeaders?.deallocate()
         for s in cStrings { free(s) }
     }
 
@@ -104,6 +109,10 @@ public final class LWSServer {
         info.user = Unmanaged.passUnretained(self).toOpaque()
         info.retry_and_idle_policy = UnsafePointer(retry)
         info.timeout_secs = 10
+        // Bounds the header phase (lws sets it once when the header table is
+        // attached); the body is bounded by sweepRequestDeadlines.
+        info.timeout_secs_ah_idle = UInt32(options.requestTimeoutSeconds)
+        info.headers = UnsafePointer(makeResponseHeaders())
         info.ka_time = 0
         info.count_threads = 1
         // Every connection needs a file descriptor; let lws size its table
@@ -119,6 +128,7 @@ public final class LWSServer {
         }
         context = ctx
         mailbox.attach(ctx)
+        startDeadlineSweep()
         if let vhost = lws_get_vhost_by_name(ctx, "switchboard") {
             boundPort = Int(lws_get_vhost_listen_port(vhost))
         } else {
@@ -153,6 +163,29 @@ public final class LWSServer {
         mounts = table
         mountCount = count
         return table
+    }
+
+    /// Headers lws adds to every response it starts, the static files
+    /// (dashboard) and the hub's own answers alike (vhost `headers`, added by
+    /// lws_add_http_header_status in 4.1.6). The CSP lets the dashboard load
+    /// its own scripts and open WebSockets to any host, nothing else.
+    private func makeResponseHeaders() -> UnsafeMutablePointer<lws_protocol_vhost_options> {
+        let headers = [
+            ("content-security-policy:", "default-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; "
+                + "img-src 'self' data:; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"),
+            ("x-frame-options:", "DENY"),
+            ("x-content-type-options:", "nosniff"),
+            ("referrer-policy:", "no-referrer"),
+        ]
+        let list = UnsafeMutablePointer<lws_protocol_vhost_options>.allocate(capacity: headers.count)
+        list.initialize(repeating: lws_protocol_vhost_options(), count: headers.count)
+        for (i, (name, value)) in headers.enumerated() {
+            list[i].name = UnsafePointer(cString(name))
+            list[i].value = UnsafePointer(cString(value))
+            if i + 1 < headers.count { list[i].next = UnsafePointer(list + i + 1) }
+        }
+        responseHeaders = list
+        return list
     }
 
     /// Services the context until `requestStop()` finished the shutdown.

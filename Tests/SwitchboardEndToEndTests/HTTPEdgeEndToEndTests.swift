@@ -1,0 +1,103 @@
+// The HTTP edge under hostile clients: request deadline, credentials before
+// the body, ambiguous framing, pipelining, header and connection limits.
+import Foundation
+import Testing
+
+@Suite struct HTTPEdgeEndToEndTests {
+    static let publishHead = "POST /v1/publish HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+
+    @Test func aBodyDribbledPastTheRequestDeadlineIsCutOff() throws {
+        let hub = try HubProcess(extra: ["--http-request-timeout", "2"])
+        let raw = try RawHTTPConnection(port: hub.port)
+        let total = 400
+        #expect(raw.send(Self.publishHead + "X-API-Key: \(HubProcess.apiKey)\r\nContent-Length: \(total)\r\n\r\n"))
+        // One byte every 100 ms would take 40 s; lws alone re-arms its 10 s
+        // body timeout on every byte, so only a whole-request deadline ends it.
+        var sent = 0
+        var cutOff = false
+        while sent < total {
+            if !raw.send("x") { cutOff = true; break }
+            sent += 1
+            if raw.waitForClose(timeout: 0.1) { cutOff = true; break }
+        }
+        #expect(cutOff, "the hub waited for the whole dribbled body")
+        #expect(sent < total)
+        if let response = raw.readResponse(timeout: 1) { #expect(response.status == 408) }
+    }
+
+    @Test func missingOrWrongCredentialsAreRefusedBeforeTheBody() throws {
+        let hub = try HubProcess()
+        let cases: [(String, Int)] = [
+            ("", 401),
+            ("Authorization: Bearer not-a-token\r\n", 401),
+            ("X-API-Key: wrong-key-wrong-key-wrong\r\n", 401),
+            ("Authorization: Bearer \(hub.token(uniqueUser("pre")))\r\n", 403),  // publish needs a backend key
+        ]
+        for (credentials, status) in cases {
+            let raw = try RawHTTPConnection(port: hub.port)
+            // The body is announced but never sent: the answer must come from the headers alone.
+            #expect(raw.send(Self.publishHead + credentials + "Content-Length: 100000\r\n\r\n"))
+            let response = raw.readResponse(timeout: 5)
+            #expect(response?.status == status, "credentials \(credentials.debugDescription)")
+            #expect(raw.waitForClose(timeout: 5))
+        }
+        // A user route refuses a backend key the same way.
+        let raw = try RawHTTPConnection(port: hub.port)
+        #expect(raw.send("POST /v1/conversations HTTP/1.1\r\nHost: x\r\nX-API-Key: \(HubProcess.apiKey)\r\nContent-Length: 5000\r\n\r\n"))
+        #expect(raw.readResponse(timeout: 5)?.status == 403)
+    }
+
+    @Test func ambiguousFramingGets400AndTheConnectionCloses() throws {
+        let hub = try HubProcess()
+        let body = #"{"channel":"topic:framing","data":1}"#
+        let key = "X-API-Key: \(HubProcess.apiKey)\r\n"
+        let smuggled = "0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        let cases: [String] = [
+            "Content-Length: \(smuggled.utf8.count)\r\nTransfer-Encoding: chunked\r\n\r\n" + smuggled,
+            "Transfer-Encoding: chunked\r\nContent-Length: \(smuggled.utf8.count)\r\n\r\n" + smuggled,
+            "Content-Length: \(body.utf8.count)\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body,
+            "Content-Length: +\(body.utf8.count)\r\n\r\n" + body,
+            "Content-Length: -1\r\n\r\n" + body,
+            "Content-Length: 0x24\r\n\r\n" + body,
+            "Content-Length: 99999999999999999999999999\r\n\r\n" + body,
+            "Content-Length: \r\n\r\n" + body,
+            "Transfer-Encoding: xchunked\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body,
+            "Transfer-Encoding: chunked\r\n\r\n" + String(body.utf8.count, radix: 16) + "\r\n" + body + "\r\n0\r\n\r\n",
+        ]
+        for request in cases {
+            let raw = try RawHTTPConnection(port: hub.port)
+            #expect(raw.send(Self.publishHead + key + request))
+            let response = raw.readResponse(timeout: 5)
+            #expect(response.map { [400, 411].contains($0.status) } == true, "\(request.debugDescription) → \(response?.status ?? 0)")
+            #expect(raw.waitForClose(timeout: 5), "connection left open after \(request.debugDescription)")
+            #expect(raw.readResponse(timeout: 0.2) == nil, "a second (smuggled) response followed")
+        }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrderOrTheConnectionCloses() throws {
+        let hub = try HubProcess()
+        let token = hub.token(uniqueUser("pipe"))
+        let publish = #"{"channel":"topic:pipe","data":true}"#
+        let pairs: [(String, String)] = [
+            ("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"),
+            ("GET /v1/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\n", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+            (Self.publishHead + "X-API-Key: \(HubProcess.apiKey)\r\nContent-Length: \(publish.utf8.count)\r\n\r\n" + publish,
+             "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+        ]
+        for (first, second) in pairs {
+            let raw = try RawHTTPConnection(port: hub.port)
+            #expect(raw.send(first + second))  // one write: one TCP segment on loopback
+            let one = raw.readResponse(timeout: 10)
+            #expect(one != nil, "no answer to the first of two pipelined requests \(first.prefix(20))")
+            guard let one else { continue }
+            #expect([200, 404].contains(one.status))
+            if one.headers["connection"]?.lowercased() == "close" {
+                #expect(raw.waitForClose(timeout: 10))
+            } else {
+                let two = raw.readResponse(timeout: 10)
+                #expect(two != nil || raw.peerClosed, "the second pipelined request got neither an answer nor a close")
+                if let two { #expect(two.status == 200) }
+            }
+        }
+    }
+}
