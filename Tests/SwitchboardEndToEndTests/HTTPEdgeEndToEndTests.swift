@@ -101,3 +101,68 @@ import Testing
         }
     }
 }
+
+@Suite struct HTTPEdgeLimitsEndToEndTests {
+    @Test func unfinishedHandshakesOverThePerIPCapAreClosedAtAccept() throws {
+        let hub = try HubProcess(extra: ["--max-handshakes-per-ip", "2", "--http-request-timeout", "60"])
+        let idle = try (0..<2).map { _ in try RawHTTPConnection(port: hub.port) }
+        // Both slots are taken by connections that sent nothing yet.
+        let refused = try RawHTTPConnection(port: hub.port)
+        #expect(refused.waitForClose(timeout: 5), "a third unfinished handshake from one address was kept")
+        // Completing its headers frees a slot.
+        #expect(idle[0].send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+        #expect(idle[0].readResponse()?.status == 200)
+        let admitted = try RawHTTPConnection(port: hub.port)
+        #expect(admitted.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+        #expect(admitted.readResponse()?.status == 200)
+    }
+
+    @Test func connectionsOverThePerIPCapAreClosedAtAccept() throws {
+        let hub = try HubProcess(extra: ["--max-connections-per-ip", "3"])
+        var sockets = try (0..<3).map { _ in try hub.connect(uniqueUser("cap")) }
+        for socket in sockets { _ = try socket.receive(type: "welcome") }
+        let refused = try RawHTTPConnection(port: hub.port)
+        #expect(refused.waitForClose(timeout: 5), "a fourth connection from one address was kept")
+        #expect(refused.readResponse(timeout: 0.1) == nil)
+        sockets.removeFirst()  // closes it; the hub frees the slot when it sees the close
+        #expect(eventually { (try? httpRequest(port: hub.port, "GET", "/healthz").status) == 200 })
+    }
+
+    @Test func staticFilesAndJSONCarrySecurityHeaders() throws {
+        let hub = try HubProcess()
+        for path in ["/", "/app.js", "/healthz"] {
+            let r = try httpRequest(port: hub.port, "GET", path)
+            #expect(r.status == 200, "\(path)")
+            #expect(r.headers["x-content-type-options"] == "nosniff", "\(path)")
+            #expect(r.headers["x-frame-options"] == "DENY", "\(path)")
+            #expect(r.headers["referrer-policy"] == "no-referrer", "\(path)")
+            let csp = r.headers["content-security-policy"] ?? ""
+            for directive in ["script-src 'self'", "connect-src 'self' ws: wss:", "frame-ancestors 'none'"] {
+                #expect(csp.contains(directive), "\(path): CSP \(csp.debugDescription) lacks \(directive)")
+            }
+        }
+    }
+
+    @Test func metricsNeedTheTokenWhenOneIsSet() throws {
+        let token = "metrics-token-0123456789"
+        let hub = try HubProcess(extra: ["--metrics-token", token])
+        #expect(try httpRequest(port: hub.port, "GET", "/metrics").status == 401)
+        #expect(try httpRequest(port: hub.port, "GET", "/metrics", headers: ["Authorization": "Bearer wrong-token-0123456789"]).status == 401)
+        #expect(try httpRequest(port: hub.port, "GET", "/metrics", headers: ["Authorization": "Bearer \(token)x"]).status == 401)
+        let r = try httpRequest(port: hub.port, "GET", "/metrics", headers: ["Authorization": "Bearer \(token)"])
+        #expect(r.status == 200)
+        #expect(String(decoding: r.body, as: UTF8.self).contains("switchboard_"))
+        let open = try HubProcess()
+        #expect(try httpRequest(port: open.port, "GET", "/metrics").status == 200)
+    }
+
+    @Test func theDashboardDropsTheTokenFromTheAddressBarAndRunsUnderItsCSP() throws {
+        let hub = try HubProcess()
+        let browser = try Browser()
+        let page = try browser.open("http://127.0.0.1:\(hub.port)/?token=" + hub.token(uniqueUser("csp")))
+        // "live" needs app.js to run and its WebSocket to open, both under the CSP.
+        #expect(page.wait(for: "document.getElementById('status').dataset.state", toBe: "live", timeout: 15) != nil)
+        #expect(try page.evaluate("location.search") as? String == "")
+        #expect(try page.evaluate("location.href") as? String == "http://127.0.0.1:\(hub.port)/")
+    }
+}
