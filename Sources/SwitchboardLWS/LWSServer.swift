@@ -112,6 +112,15 @@ public final class LWSServer {
         // Bounds the header phase (lws sets it once when the header table is
         // attached); the body is bounded by sweepRequestDeadlines.
         info.timeout_secs_ah_idle = UInt32(options.requestTimeoutSeconds)
+        // Oversized headers cannot get a 431 from lws 4.1.6: the header table
+        // is max_http_header_data (default LWS_DEF_HEADER_LEN, 4096 bytes);
+        // when it is full, lws_pos_in_bounds logs "Ran out of header data
+        // space" and lws_parse returns LPR_FAIL (roles/http/parsers.c),
+        // lws_handshake_server takes "bail_nuke_ah" (server.c), lws_read_h1
+        // closes the connection (roles/h1/ops-h1.c). No callback runs in
+        // between and the header table is gone, so the hub never learns of the
+        // request and nothing can answer it: the client sees the connection
+        // closed at once (HTTPEdgeLimitsEndToEndTests.oversizedHeaders...).
         info.headers = UnsafePointer(makeResponseHeaders())
         info.ka_time = 0
         info.count_threads = 1
