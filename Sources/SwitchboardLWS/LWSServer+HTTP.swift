@@ -158,6 +158,11 @@ extension LWSServer {
             // says, and close after the answer so that lws never reads on.
             pending.closeAfterResponse = true
         }
+        if !carriesBody && declared > 0 {
+            // lws would discard this body after the answer, its timeout
+            // re-armed by every chunk: close instead of reading on.
+            pending.closeAfterResponse = true
+        }
         if declared > options.maxBodyBytes {
             respond(id, .error(413, .payloadTooLarge, "body larger than \(options.maxBodyBytes) bytes"), close: true)
             return 0

@@ -25,6 +25,14 @@ import Testing
         if let response = raw.readResponse(timeout: 1) { #expect(response.status == 408) }
     }
 
+    @Test func aBodyOnAGetIsNotWaitedFor() throws {
+        let hub = try HubProcess(extra: ["--http-request-timeout", "60"])
+        let raw = try RawHTTPConnection(port: hub.port)
+        #expect(raw.send("GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nx"))
+        #expect(raw.readResponse()?.status == 200)
+        #expect(raw.waitForClose(timeout: 5), "the connection was held for a body nobody reads")
+    }
+
     @Test func missingOrWrongCredentialsAreRefusedBeforeTheBody() throws {
         let hub = try HubProcess()
         let cases: [(String, Int)] = [
