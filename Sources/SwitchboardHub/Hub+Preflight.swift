@@ -30,7 +30,7 @@ extension Hub {
         guard method == "POST", parts.count >= 2 else { return nil }
         switch parts[1] {
         case "publish", "notify", "scans", "quote-requests": return .backend
-        case "conversations", "messages", "notifications", "quote-matches", "me": return .user
+        case "conversations", "messages", "notifications", "quote-matches": return .user
         default: return nil
         }
     }
