@@ -257,8 +257,9 @@ extension LWSServer {
                 lws_hdr_copy_fragment(wsi, $0.baseAddress, Int32($0.count), token, index)
             }
             if n < 0 {
-                // -1: no such fragment, or one longer than the buffer.
-                if lws_hdr_fragment_length(wsi, token, index) > 0 { out.append(String(repeating: "x", count: 256)) }
+                // -1: no such fragment, or one longer than the buffer (kept
+                // as a value no check accepts).
+                if lws_hdr_fragment_length(wsi, token, index) > 0 { out.append("(too long)") }
                 break
             }
             out.append(String(cString: buffer))

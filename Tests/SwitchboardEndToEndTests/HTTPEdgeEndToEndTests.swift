@@ -69,6 +69,8 @@ import Testing
             "Content-Length: 0x24\r\n\r\n" + body,
             "Content-Length: 99999999999999999999999999\r\n\r\n" + body,
             "Content-Length: \r\n\r\n" + body,
+            "Content-Length: " + String(repeating: "1", count: 300) + "\r\n\r\n" + body,
+            "Content-Length: \(body.utf8.count), \(body.utf8.count)\r\n\r\n" + body,
             "Transfer-Encoding: xchunked\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body,
             "Transfer-Encoding: chunked\r\n\r\n" + String(body.utf8.count, radix: 16) + "\r\n" + body + "\r\n0\r\n\r\n",
         ]
