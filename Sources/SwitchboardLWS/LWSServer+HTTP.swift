@@ -131,6 +131,13 @@ extension LWSServer {
                                   contentType: headerValue(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE),
                                   idempotencyKey: customHeader(wsi, "idempotency-key:"),
                                   clientAddress: peerAddress(wsi))
+        if let token = oversizedHeader(wsi) {
+            let pending = PendingHTTPRequest(wsi: wsi, request: request, expectedBody: 0, deadline: requestDeadline(wsi))
+            httpRequests[id] = pending
+            requestOnConnection[wsi] = id
+            respond(id, .error(431, .badRequest, "header \(token) is \(Self.headerValueLimit) bytes or longer"), close: true)
+            return 0
+        }
         let framing = HTTPFraming.check(contentLength: headerFragments(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH),
                                         transferEncoding: headerFragments(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING))
         let declared: Int
@@ -266,6 +273,17 @@ extension LWSServer {
             index += 1
         }
         return out
+    }
+
+    /// The name of a known header lws cut at its token limit, if any.
+    private func oversizedHeader(_ wsi: OpaquePointer) -> String? {
+        for raw in 0..<WSI_TOKEN_COUNT.rawValue where !Self.unlimitedTokens.contains(raw) {
+            let token = lws_token_indexes(rawValue: raw)
+            if lws_hdr_total_length(wsi, token) >= Self.headerValueLimit {
+                return lws_token_to_string(token).map { String(cString: $0).replacingOccurrences(of: ":", with: "") } ?? "#\(raw)"
+            }
+        }
+        return nil
     }
 
     /// 401 unless the metrics token is configured and presented.

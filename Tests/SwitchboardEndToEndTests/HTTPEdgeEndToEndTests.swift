@@ -183,17 +183,20 @@ import Testing
 }
 
 extension HTTPEdgeLimitsEndToEndTests {
-    /// libwebsockets 4.1.6 cannot answer 431 (see LWSServer.start): the
-    /// guarantee is that such a request is refused at once, never held.
-    @Test func oversizedHeadersAreRefusedAtOnceNotHeld() throws {
+    /// One oversized known header gets 431; headers that overflow lws' table
+    /// (here through an unknown header) can only be closed (see LWSServer.start),
+    /// and either way at once, never held.
+    @Test func oversizedHeadersGet431OrAreClosedAtOnce() throws {
         let hub = try HubProcess(extra: ["--http-request-timeout", "60"])
-        for header in ["X-Padding", "Authorization"] {
+        for (header, size, status) in [("Authorization", 5000, 431), ("Cookie", 20000, 431), ("X-Padding", 9000, nil)] {
             let raw = try RawHTTPConnection(port: hub.port)
-            #expect(raw.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\(header): " + String(repeating: "a", count: 5000) + "\r\n\r\n"))
+            #expect(raw.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\(header): " + String(repeating: "a", count: size) + "\r\n\r\n"))
             let response = raw.readResponse(timeout: 5)
-            if let response { #expect(response.status == 431) }
+            #expect(response?.status == status, "\(header) of \(size) bytes")
             #expect(raw.waitForClose(timeout: 5), "oversized \(header) held open")
         }
-        #expect(try httpRequest(port: hub.port, "GET", "/healthz").status == 200)
+        let raw = try RawHTTPConnection(port: hub.port)
+        #expect(raw.send("GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + String(repeating: "a", count: 3000) + "\r\n\r\n"))
+        #expect(raw.readResponse()?.status == 200)
     }
 }
