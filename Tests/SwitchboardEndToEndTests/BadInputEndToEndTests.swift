@@ -55,6 +55,32 @@ import Testing
         #expect(try httpRequest(port: hub.port, "GET", "/healthz").status == 200)
     }
 
+    // Issue 10 #10. RFC 6455 §5.1: a server MUST close the connection on an
+    // unmasked client frame (1002). libwebsockets 4.1.6 accepts such frames and
+    // gives the hub no way to tell: in lib/roles/ws/ops-ws.c, lws_ws_rx_sm()
+    // records the MASK bit (line 244, `this_frame_masked = !!(c & 0x80)`) only
+    // to decide whether to collect a 4-byte key (lines 265, 287, 348); it never
+    // compares it with the connection's role. Without a key, `all_zero_nonce`
+    // (set to 1 for every new frame, line 76) stays 1 and the payload is copied
+    // as is (line 397), then delivered as LWS_CALLBACK_RECEIVE like any frame.
+    // No public API exposes the bit (lws-ws-state.h has lws_frame_is_binary,
+    // lws_is_final_fragment, lws_is_first_fragment, lws_get_reserved_bits) and
+    // no callback sees the frame header, so refusing needs a patched lws.
+    // Upstream added the check after v4.5.0 (commit cae06c63a "Audit fixes":
+    // server role + unmasked → close 1002 "client unmasked"). This test pins
+    // what 4.1.6 does; with such an lws it fails and must become
+    // `receiveClose() == 1002`.
+    @Test func unmaskedClientFramesAreAcceptedByLibwebsockets416() throws {
+        let hub = try HubProcess()
+        let c = try hub.connect(uniqueUser("unmasked"))
+        _ = try c.receive(type: "welcome")
+        try c.sendFrame(opcode: 1, payload: Array(#"{"type":"ping","id":"bare"}"#.utf8), masked: false)
+        #expect(try c.receive(type: "pong")["id"] as? String == "bare")
+        // Masked and unmasked frames interleave on one connection.
+        try c.sendText(#"{"type":"ping","id":"masked"}"#)
+        #expect(try c.receive(type: "pong")["id"] as? String == "masked")
+    }
+
     @Test func oversizeHTTPBodyGets413() throws {
         let hub = try HubProcess(extra: ["--max-body-bytes", "1024"])
         let big = #"{"channel":"topic:x","data":""# + String(repeating: "y", count: 2000) + #""}"#
