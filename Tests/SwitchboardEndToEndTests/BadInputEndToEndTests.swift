@@ -37,21 +37,28 @@ import Testing
     }
 
     @Test func floodIsRateLimitedThenClosedWith4008() throws {
+        // Issue 10 #16: a hub that drops TCP right after its close frame, with
+        // flood still arriving, lost that frame for about one flooder in six
+        // here (the client saw the connection end without a close code). Ten
+        // flooders in a row make that loss visible; every one must get 4008.
         let hub = try HubProcess(extra: ["--frames-per-second", "20", "--frame-burst", "20"])
-        let c = try hub.connect(uniqueUser("flood"))
-        _ = try c.receive(type: "welcome")
-        for i in 0..<400 { try? c.sendText(#"{"type":"ping","id":"\#(i)"}"#) }
-        var sawRateLimited = false
-        var closeCode: UInt16?
-        while closeCode == nil {
-            switch try c.receive() {
-            case .text(let t) where t.contains("rate_limited"): sawRateLimited = true
-            case .close(let code, _): closeCode = code
-            default: break
+        var outcomes: [String] = []
+        for _ in 0..<10 {
+            let c = try hub.connect(uniqueUser("flood"))
+            _ = try c.receive(type: "welcome")
+            for i in 0..<400 { try? c.sendText(#"{"type":"ping","id":"\#(i)"}"#) }
+            var sawRateLimited = false
+            var outcome = "no close frame"
+            reading: while let message = try? c.receive() {
+                switch message {
+                case .text(let t) where t.contains("rate_limited"): sawRateLimited = true
+                case .close(let code, _): outcome = "close \(code)"; break reading
+                default: break
+                }
             }
+            outcomes.append(sawRateLimited ? outcome : outcome + " (no rate_limited error)")
         }
-        #expect(sawRateLimited)
-        #expect(closeCode == 4008)
+        #expect(outcomes == Array(repeating: "close 4008", count: 10))
         #expect(try httpRequest(port: hub.port, "GET", "/healthz").status == 200)
     }
 
