@@ -62,6 +62,22 @@ import Testing
         #expect(try httpRequest(port: hub.port, "GET", "/healthz").status == 200)
     }
 
+    @Test func aClientThatNeverAnswersTheCloseIsDroppedAnyway() throws {
+        let hub = try HubProcess()
+        let c = try hub.connect(path: "/?token=not.a.token")
+        c.answersClose = false
+        #expect(try c.receiveClose() == 4001)
+        // The hub waits for our close at most 5 s, then ends the connection
+        // (the 30 s bound only stops a hub that never would).
+        do {
+            let message = try c.receive(timeout: 30)
+            Issue.record("expected the connection to end, got \(message)")
+        } catch TestClientError.closed {
+        } catch {
+            Issue.record("expected the connection to end, got \(error)")
+        }
+    }
+
     // Issue 10 #10. RFC 6455 §5.1: a server MUST close the connection on an
     // unmasked client frame (1002). libwebsockets 4.1.6 accepts such frames and
     // gives the hub no way to tell: in lib/roles/ws/ops-ws.c, lws_ws_rx_sm()

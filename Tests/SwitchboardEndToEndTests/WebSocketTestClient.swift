@@ -20,6 +20,8 @@ final class WebSocketTestClient {
     private var buffer: [UInt8] = []
     private(set) var handshakeStatus = 0
     private var closeAnswered = false
+    /// Answer the server's close frame with ours (a conforming client does).
+    var answersClose = true
 
     init(port: Int, path: String = "/", headers: [String: String] = [:], subprotocol: String? = "switchboard.v1",
          sourceAddress: String? = nil, receiveBuffer: Int32? = nil) throws {
@@ -88,7 +90,7 @@ final class WebSocketTestClient {
             case 0x8:
                 let code = payload.count >= 2 ? UInt16(payload[0]) << 8 | UInt16(payload[1]) : 1005
                 let reason = payload.count > 2 ? String(decoding: payload[2...], as: UTF8.self) : ""
-                if !closeAnswered {
+                if answersClose && !closeAnswered {
                     closeAnswered = true
                     // The server may have dropped TCP already.
                     try? sendFrame(opcode: 0x8, payload: Array(payload.prefix(2)))
