@@ -46,4 +46,7 @@ public struct ChannelRegistry: Sendable {
 
     /// Number of channels with at least one subscriber.
     public var channelCount: Int { subscribers.count }
+
+    /// How many channels `connection` is subscribed to.
+    public func subscriptionCount(of connection: ConnectionID) -> Int { channelsOf[connection]?.count ?? 0 }
 }

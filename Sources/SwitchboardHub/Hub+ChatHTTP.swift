@@ -73,7 +73,7 @@ extension Hub {
         }
         var project: String?
         if let p = json["project_id"], p != .null {
-            guard let text = p.stringValue, !text.isEmpty, text.utf8.count <= 128 else {
+            guard let text = p.stringValue, Identifier.isValid(text, maxBytes: 128) else {
                 return .error(400, .badRequest, "'project_id' must be a string of 1 to 128 bytes")
             }
             project = text
@@ -107,7 +107,7 @@ extension Hub {
         guard let before = cursor("before"), let after = cursor("after") else {
             return .error(400, .badRequest, "'before' and 'after' must be non-negative integers")
         }
-        let limit = request.query["limit"].flatMap { Int($0) } ?? 50
+        let limit = request.query["limit"].map { Int($0) ?? 0 } ?? 50
         guard (1...200).contains(limit) else { return .error(400, .badRequest, "'limit' must be 1 to 200") }
         guard store.isAvailable else { return Self.unavailable }
         chat.history(conversation, user: user, before: before, after: after, limit: limit) { [weak self] result in
@@ -136,7 +136,7 @@ extension Hub {
         do {
             send = try SendRequest.decode(json, conversation: conversation, requestID: nil)
         } catch {
-            return .error(400, error.code, error.message)
+            return .error(error.code == .payloadTooLarge ? 413 : 400, error.code, error.message)
         }
         self.send(send, from: user, connection: nil, requestID: nil) { [weak self] result in
             let response: HTTPResponse

@@ -12,7 +12,7 @@ extension Hub {
             }
             cursor = (activity, conversation)
         }
-        let limit = request.query["limit"].flatMap { Int($0) } ?? 20
+        let limit = request.query["limit"].map { Int($0) ?? 0 } ?? 20
         guard (1...100).contains(limit) else { return .error(400, .badRequest, "'limit' must be 1 to 100") }
         guard store.isAvailable else { return Self.unavailable }
         chat.listConversations(user: user, after: cursor, limit: limit) { [weak self] result in
@@ -88,7 +88,11 @@ extension Hub {
         case "PATCH":
             guard let json = try? JSON.parse(request.body), json.isObject else { return .some(.error(400, .badJSON, "body must be a JSON object")) }
             guard let body = json["body"], body.isObject else { return .some(.error(400, .missingField, "missing object 'body'")) }
-            chat.editMessage(messageID, sender: user, body: body.bytes, reply: done)
+            let bytes = body.bytes
+            guard bytes.count <= SendRequest.maxBodyBytes else {
+                return .some(.error(413, .payloadTooLarge, "a message body is at most \(SendRequest.maxBodyBytes) bytes of JSON"))
+            }
+            chat.editMessage(messageID, sender: user, body: bytes, reply: done)
             return .some(nil)
         case "DELETE":
             chat.deleteMessage(messageID, sender: user, reply: done)

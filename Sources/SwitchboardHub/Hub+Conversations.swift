@@ -32,17 +32,17 @@ extension Hub {
         var delivered = snapshot.lastSeq
         var recovered: Bool?
         if let since = pending.since {
-            if since > snapshot.lastSeq || snapshot.messages.count > Self.replayCap {
-                // Too much to replay, or a cursor from the future (keeping it
-                // would drop every live message up to it): `recovered: false`
-                // with the true position.
-                recovered = false
-            } else {
+            let frames = since > snapshot.lastSeq || snapshot.messages.count > Self.replayCap
+                ? nil : replayFrames(snapshot.messages.map { ServerFrame.message($0, replay: true) })
+            if let frames {
                 recovered = true
-                for message in snapshot.messages {
-                    transport?.send(ServerFrame.message(message, replay: true), to: id)
-                }
+                for frame in frames { transport?.send(frame, to: id) }
                 delivered = max(snapshot.lastSeq, snapshot.messages.last?.seq ?? since)
+            } else {
+                // Too much to replay (in count or bytes), or a cursor from the
+                // future (keeping it would drop every live message up to it):
+                // `recovered: false` with the true position.
+                recovered = false
             }
         }
         transport?.send(ServerFrame.conversationSubscribed(id: pending.requestID, channel: channel, lastSeq: delivered,
@@ -55,6 +55,19 @@ extension Hub {
         }
         connections[id]?.conversationMarks[conversation] = delivered
         registry.subscribe(id, to: channel)
+    }
+
+    /// The frames of a replay, or nil when together they would take more
+    /// than half a connection's outbound queue bound: sending them would
+    /// only close the connection as a slow consumer (4009), every time it
+    /// came back. The client pages the REST history instead.
+    func replayFrames(_ frames: [OutboundFrame]) -> [OutboundFrame]? {
+        var bytes = 0
+        for frame in frames {
+            bytes += frame.payloadCount
+            if bytes > configuration.maxPublicationBytes / 2 { return nil }
+        }
+        return frames
     }
 
     func send(_ request: SendRequest, from user: String, connection: ConnectionID?, requestID: String?,

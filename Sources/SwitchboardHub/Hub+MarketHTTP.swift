@@ -102,7 +102,7 @@ extension Hub {
             guard let project = request.query["project"].flatMap({ Int64($0) }), project > 0 else {
                 return .some(.error(400, .badRequest, "'project' must be a project id"))
             }
-            let page = request.query["page"].flatMap { Int($0) } ?? 1
+            let page = request.query["page"].map { Int($0) ?? 0 } ?? 1
             guard (1...10_000).contains(page) else { return .some(.error(400, .badRequest, "'page' must be 1 or more")) }
             market.payments(project: project, page: page, actor: actor, reply: reply)
         case (_, "projects", 2, _), (_, "projects", 3, _), (_, "projects", 4, "contracts"), (_, "projects", 4, "payments"),

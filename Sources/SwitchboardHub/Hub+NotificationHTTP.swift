@@ -82,7 +82,7 @@ extension Hub {
             guard let value = Int64(text), value >= 0 else { return .error(400, .badRequest, "'after' must be a notification id") }
             after = value
         }
-        let limit = request.query["limit"].flatMap { Int($0) } ?? 50
+        let limit = request.query["limit"].map { Int($0) ?? 0 } ?? 50
         guard (1...200).contains(limit) else { return .error(400, .badRequest, "'limit' must be 1 to 200") }
         let unreadText = request.query["unread"] ?? "false"
         guard unreadText == "true" || unreadText == "false" else { return .error(400, .badRequest, "'unread' must be true or false") }

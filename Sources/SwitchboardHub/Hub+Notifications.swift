@@ -56,10 +56,12 @@ extension Hub {
             recovered = false
             last = missed.newestID
         case .success(let missed) where missed.items.count <= Self.notificationReplayCap:
-            for n in missed.items {
-                transport?.send(ServerFrame.notification(n, replay: true), to: id)
-                last = max(last, n.id)
+            guard let frames = replayFrames(missed.items.map { ServerFrame.notification($0, replay: true) }) else {
+                recovered = false
+                break
             }
+            for frame in frames { transport?.send(frame, to: id) }
+            last = max(last, missed.items.last?.id ?? last)
         case .success:
             recovered = false
         case .failure:

@@ -82,8 +82,8 @@ extension Hub {
         guard let labelField = field("label", max: 200), let label = labelField, Identifier.isValid(label, maxBytes: 200) else {
             return .error(400, .badRequest, "'label' must be a string of 1 to 200 bytes")
         }
-        guard let targetField = field("target", max: 2048), let target = targetField else {
-            return .error(400, .badRequest, "'target' must be a string of 1 to 2048 bytes")
+        guard let targetField = field("target", max: 2048), let target = targetField, Self.isRedirectTarget(target) else {
+            return .error(400, .badRequest, "'target' must be an absolute http(s) URL of at most 2048 bytes without spaces or control characters")
         }
         guard let ownerField = field("owner", max: 256), ownerField.map(Identifier.isUserID) ?? true else {
             return .error(400, .badRequest, "'owner' must be a user id")
@@ -172,6 +172,17 @@ extension Hub {
             self?.transport?.respond(id, response)
         }
         return nil
+    }
+
+    /// True for an absolute http(s) URL with a host and no space or control
+    /// character: the redirect service sends scanners there, so `javascript:`,
+    /// `data:`, `file:`, scheme-relative `//host` and header-splitting CR/LF
+    /// are refused where they enter.
+    static func isRedirectTarget(_ target: String) -> Bool {
+        let lower = target.lowercased()
+        guard let rest = ["https://", "http://"].first(where: lower.hasPrefix).map({ lower.dropFirst($0.count) }),
+              let first = rest.utf8.first, first != UInt8(ascii: "/") else { return false }
+        return target.utf8.allSatisfy { $0 > 0x20 && $0 != 0x7F }
     }
 
     static func codeJSON(_ code: QRCode) -> JSON {

@@ -189,6 +189,12 @@ public final class Hub {
                 transport?.send(ServerFrame.error(id: requestID, code: .badChannel, message: "unknown or malformed channel"), to: id)
                 return
             }
+            let cap = configuration.maxSubscriptionsPerConnection
+            if registry.subscriptionCount(of: id) >= cap, !registry.subscribers(of: channel.name).contains(id) {
+                transport?.send(ServerFrame.error(id: requestID, code: .tooManySubscriptions,
+                                                  message: "at most \(cap) subscriptions per connection"), to: id)
+                return
+            }
             switch channel {
             case .conversation(let conversation):
                 subscribeToConversation(id, principal: principal, conversation: conversation, since: since, requestID: requestID)
@@ -265,7 +271,12 @@ public final class Hub {
             }
             userAdmitted(principal.user)
             if let since = connections[id]?.notificationsSince {
-                beginNotificationReplay(id, user: principal.user, since: since, requestID: requestID)
+                if since < 0 {
+                    transport?.send(ServerFrame.error(id: requestID, code: .badRequest,
+                                                      message: "'since' must be a notification id (an integer ≥ 0)"), to: id)
+                } else {
+                    beginNotificationReplay(id, user: principal.user, since: since, requestID: requestID)
+                }
             }
         case .refreshed(let requestID, let principal):
             transport?.send(ServerFrame.refreshed(id: requestID, expiresAt: principal.expiresAtMillis.map { $0 / 1000 }), to: id)

@@ -25,6 +25,9 @@ public struct HubConfiguration: Sendable {
     /// bound. A larger one could only be turned into slow-consumer closes of
     /// every subscriber, so the server API refuses it (413).
     public var maxPublicationBytes: Int = 1 << 20
+    /// Most channels one connection may be subscribed to (its user channel
+    /// included); each costs memory for as long as the connection lives.
+    public var maxSubscriptionsPerConnection: Int = 1_000
     /// Most WebSocket connections one user may hold on this node (0: no cap).
     public var maxConnectionsPerUser: Int = 100
     /// Least time between two `counter` frames on one channel, in ms.

@@ -326,6 +326,6 @@ extension LWSServer {
         let copied = buffer.withUnsafeMutableBufferPointer {
             lws_hdr_custom_copy(wsi, $0.baseAddress, Int32($0.count), name, nameLength)
         }
-        return copied >= 0 ? String(cString: buffer) : nil
+        return copied >= 0 ? headerText(buffer, length: Int(copied)) : nil
     }
 }

@@ -76,8 +76,10 @@ extension LWSServer: Transport {
     }
 
     /// `?since=<notification id>`: replay the user's notifications after it.
+    /// `?since=`: nil when absent, -1 when present but not a notification id
+    /// (the hub answers that with an error instead of ignoring it).
     private func handshakeSince(_ wsi: OpaquePointer) -> Int64? {
-        urlArgument(wsi, "since").flatMap { Int64($0) }.flatMap { $0 >= 0 ? $0 : nil }
+        urlArgument(wsi, "since").map { Int64($0).flatMap { $0 >= 0 ? $0 : nil } ?? -1 }
     }
 
     private func urlArgument(_ wsi: OpaquePointer, _ name: String) -> String? {
@@ -218,5 +220,15 @@ func headerValue(_ wsi: OpaquePointer, _ token: lws_token_indexes) -> String? {
     var buffer = [CChar](repeating: 0, count: Int(length) + 1)
     let copied = buffer.withUnsafeMutableBufferPointer { lws_hdr_copy(wsi, $0.baseAddress, Int32($0.count), token) }
     guard copied >= 0 else { return nil }
-    return String(cString: buffer)
+    return headerText(buffer, length: Int(copied))
+}
+
+/// A header value as text. One with a NUL byte or invalid UTF-8 becomes
+/// "\0", a value every check refuses: read with String(cString:) it would be
+/// cut at the NUL (`Bearer <jwt>\0junk` accepted) or have its bad bytes
+/// replaced (two different Idempotency-Keys becoming one).
+func headerText(_ buffer: [CChar], length: Int) -> String {
+    let bytes = buffer.prefix(max(0, min(length, buffer.count))).map { UInt8(bitPattern: $0) }
+    guard !bytes.contains(0), let text = String(validating: bytes, as: UTF8.self) else { return "\u{0}" }
+    return text
 }

@@ -28,6 +28,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case conflict = "conflict"
     case idempotencyMismatch = "idempotency_mismatch"
     case tooManyConnections = "too_many_connections"
+    case tooManySubscriptions = "too_many_subscriptions"
 }
 
 /// WebSocket close codes. 1xxx are RFC 6455; 4xxx are Switchboard's.

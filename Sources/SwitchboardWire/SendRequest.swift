@@ -16,6 +16,11 @@ public struct SendRequest: Equatable, Sendable {
     public var quoteCurrency: String?
     public var quoteValidUntilMillis: Int64?
 
+    /// Largest message body (its compact JSON), in bytes, however it is sent
+    /// (WebSocket, REST, an edit): far below a connection's outbound queue
+    /// bound, so a message can always be delivered and replayed.
+    public static let maxBodyBytes = 32 * 1024
+
     /// Validates a `send` object. `system` messages are refused here: only
     /// the hub and backends write them.
     public static func decode(_ json: JSON, conversation: Int64, requestID: String?) throws(FrameDecodingError) -> SendRequest {
@@ -30,7 +35,11 @@ public struct SendRequest: Equatable, Sendable {
         guard kinds.contains(kind), kind != "system" else { throw bad(.badFrame, "unknown or reserved message kind") }
         guard let body = json["body"] else { throw bad(.missingField, "missing field 'body'") }
         guard body.isObject else { throw bad(.badFrame, "'body' must be a JSON object") }
-        var request = SendRequest(conversation: conversation, clientMessageID: clientMessageID, kind: kind, body: body.bytes)
+        let bodyBytes = body.bytes
+        guard bodyBytes.count <= maxBodyBytes else {
+            throw bad(.payloadTooLarge, "a message body is at most \(maxBodyBytes) bytes of JSON")
+        }
+        var request = SendRequest(conversation: conversation, clientMessageID: clientMessageID, kind: kind, body: bodyBytes)
         if kind == "quote" {
             guard let amount = body["amount"]?.intValue, amount >= 0, let currency = body["currency"]?.stringValue,
                   currency.utf8.count == 3, currency.utf8.allSatisfy({ (65...90).contains($0 & 0xDF) }) else {

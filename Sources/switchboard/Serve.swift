@@ -43,6 +43,8 @@ struct Serve: ParsableCommand {
     var presenceGrace: Double = Env.double("SWITCHBOARD_PRESENCE_GRACE", 5)
     @Option(name: .customLong("max-connections-per-user"), help: "WebSocket connections one user may hold (0: no cap); one more is closed with 4011. Env SWITCHBOARD_MAX_CONNECTIONS_PER_USER.")
     var maxConnectionsPerUser: Int = Env.int("SWITCHBOARD_MAX_CONNECTIONS_PER_USER", 100)
+    @Option(name: .customLong("max-subscriptions-per-connection"), help: "Channels one connection may subscribe to; one more is refused with too_many_subscriptions. Env SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_CONNECTION.")
+    var maxSubscriptionsPerConnection: Int = Env.int("SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_CONNECTION", 1_000)
     @Option(name: .customLong("event-loop"), help: "libwebsockets event loop: poll or uv (libuv/epoll). Env SWITCHBOARD_EVENT_LOOP.")
     var eventLoop: String = Env.string("SWITCHBOARD_EVENT_LOOP") ?? "poll"
     @Flag(name: .customLong("enable-echo"), help: "Serve the `echo` subprotocol for conformance testing. Env SWITCHBOARD_ENABLE_ECHO=1.")
@@ -62,6 +64,7 @@ struct Serve: ParsableCommand {
         guard maxFrameBytes >= 256, maxQueueBytes >= maxFrameBytes else {
             throw ValidationError("--max-frame-bytes must be ≥ 256 and ≤ --max-queue-bytes")
         }
+        guard maxSubscriptionsPerConnection >= 1 else { throw ValidationError("--max-subscriptions-per-connection must be ≥ 1") }
         guard maxConnectionsPerUser >= 0 else { throw ValidationError("--max-connections-per-user must be ≥ 0") }
         guard framesPerSecond > 0, frameBurst >= 1, authTimeout > 0 else { throw ValidationError("limits must be positive") }
         // Converted to integer milliseconds below: bounded so that cannot trap.
@@ -138,6 +141,7 @@ struct Serve: ParsableCommand {
         hubConfig.maxBodyBytes = maxBodyBytes
         hubConfig.presenceGraceMillis = Int64(presenceGrace * 1000)
         hubConfig.maxConnectionsPerUser = maxConnectionsPerUser
+        hubConfig.maxSubscriptionsPerConnection = maxSubscriptionsPerConnection
         hubConfig.maxPublicationBytes = maxQueueBytes
         // Fault injection, for the crash tests only.
         hubConfig.failpoints = Set((Env.string("SWITCHBOARD_FAILPOINTS") ?? "").split(separator: ",")

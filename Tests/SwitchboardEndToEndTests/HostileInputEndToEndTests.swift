@@ -67,6 +67,29 @@ import Testing
     }
 }
 
+@Suite struct HeaderBytesEndToEndTests {
+    func answer(_ hub: HubProcess, _ head: [UInt8], body: String = "") throws -> Int? {
+        let c = try RawHTTPConnection(port: hub.port)
+        _ = c.send(bytes: head + Array("Content-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)".utf8))
+        return c.readResponse()?.status
+    }
+
+    /// Found by the attack: `Bearer <jwt>\0junk` was accepted (the value was
+    /// read up to the NUL), and Idempotency-Keys differing only in invalid
+    /// UTF-8 bytes became one key.
+    @Test func aNULOrInvalidUTF8InAHeaderIsNeverReadAsSomethingElse() throws {
+        let hub = try HubProcess()
+        let user = uniqueUser("hdr")
+        let nul = Array("GET /v1/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(hub.token(user))".utf8) + [0] + Array("junk\r\n".utf8)
+        #expect(try answer(hub, nul) == 401)
+        let clean = Array("GET /v1/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(hub.token(user))\r\n".utf8)
+        #expect(try answer(hub, clean) != 401)
+        let body = #"{"user_ids":["\#(user)"],"kind":"project_update","title":"t"}"#
+        let key = Array("POST /v1/notify HTTP/1.1\r\nHost: x\r\nX-API-Key: \(HubProcess.apiKey)\r\nIdempotency-Key: k".utf8) + [0xFF] + Array("\r\n".utf8)
+        #expect(try answer(hub, key, body: body) == 400)
+    }
+}
+
 @Suite struct EmbeddedClusterAfterCrashTests {
     /// Issue 10: after a crash the embedded PostgreSQL is left running; the
     /// next start must reuse it, not fail.

@@ -16,7 +16,9 @@ final class RawHTTPConnection {
 
     /// Writes `text` as it is; false when the peer already closed or reset.
     @discardableResult
-    func send(_ text: String) -> Bool { (try? TCP.writeAll(fd, Array(text.utf8))) != nil }
+    func send(_ text: String) -> Bool { send(bytes: Array(text.utf8)) }
+    /// Raw bytes: a NUL or invalid UTF-8 inside a header.
+    func send(bytes: [UInt8]) -> Bool { (try? TCP.writeAll(fd, bytes)) != nil }
 
     /// The next whole response, or nil if the peer closed (or `timeout`
     /// passed) before one arrived.

@@ -146,4 +146,94 @@ import Testing
         #expect(f.transport.lastError(to: 1) == "bad_frame")
         #expect(f.chat.messages[1] == nil)
     }
+
+    // MARK: Found by the attack on the hardened hub
+
+    /// Any member could disconnect the others (4009) with 1 MiB REST messages or edits.
+    @Test func messageBodiesHaveOneSizeLimitEverywhere() {
+        let f = HubFixture()
+        f.chat.members[1] = ["alice", "bob"]
+        let big = String(repeating: "F", count: SendRequest.maxBodyBytes)
+        let auth = "Bearer " + f.token("alice")
+        let send = HTTPRequest(method: "POST", path: "/v1/conversations/1/messages", authorization: auth,
+                               body: Array(#"{"client_msg_id":"c1","body":{"text":"\#(big)"}}"#.utf8))
+        #expect(status(f, send, id: 1) == 413)
+        f.hub.connectionOpened(1, token: f.token("alice"))
+        f.send(1, #"{"type":"send","id":"s","conversation":"1","client_msg_id":"c2","kind":"text","body":{"text":"\#(big)"}}"#)
+        #expect(f.transport.lastError(to: 1) == "payload_too_large")
+        f.chat.commit(NewMessage(conversation: 1, sender: "alice", clientMessageID: "c3", kind: .text, body: Array(#"{"text":"hi"}"#.utf8)))
+        let id = f.chat.messages[1]!.last!.id
+        let editing = HTTPRequest(method: "PATCH", path: "/v1/messages/\(id)", authorization: auth,
+                                  body: Array(#"{"body":{"text":"\#(big)"}}"#.utf8))
+        #expect(status(f, editing, id: 2) == 413)
+        #expect(f.chat.messages[1]?.count == 1)
+    }
+
+    /// A replay that cannot fit half the queue bound is `recovered: false`,
+    /// instead of a 4009 on every reconnect.
+    @Test func aReplayLargerThanHalfTheQueueBoundIsNotSent() {
+        let f = HubFixture { $0.maxPublicationBytes = 8_192 }
+        f.chat.members[1] = ["alice", "bob"]
+        let text = String(repeating: "x", count: 1_000)
+        for i in 1...10 {
+            f.chat.commit(NewMessage(conversation: 1, sender: "bob", clientMessageID: "m\(i)", kind: .text, body: Array(#"{"text":"\#(text)"}"#.utf8)))
+        }
+        f.hub.connectionOpened(1, token: f.token("alice"))
+        f.send(1, #"{"type":"subscribe","id":"s","channel":"conversation:1","since":0}"#)
+        f.chat.flush()
+        #expect(!f.transport.types(to: 1).contains("message"))
+        let subscribed = f.transport.frames(to: 1).first { $0["type"]?.stringValue == "subscribed" }
+        #expect(subscribed?["recovered"] == .bool(false))
+        #expect(subscribed?["last_seq"] == .int(10))
+        f.send(1, #"{"type":"subscribe","id":"t","channel":"conversation:1","since":8}"#)
+        f.chat.flush()
+        #expect(f.transport.types(to: 1).filter { $0 == "message" }.count == 2)
+    }
+
+    /// Subscriptions cost memory for the connection's life: capped.
+    @Test func subscriptionsPerConnectionAreCapped() {
+        let f = HubFixture { $0.maxSubscriptionsPerConnection = 3 }
+        f.hub.connectionOpened(1, token: f.token("alice"))  // user:alice is one
+        for i in 1...3 { f.send(1, #"{"type":"subscribe","id":"\#(i)","channel":"topic:t\#(i)"}"#) }
+        #expect(f.transport.types(to: 1).filter { $0 == "subscribed" }.count == 2)
+        #expect(f.transport.lastError(to: 1) == "too_many_subscriptions")
+        f.send(1, #"{"type":"subscribe","id":"again","channel":"topic:t1"}"#)  // already subscribed: fine
+        #expect(f.transport.types(to: 1).last == "subscribed")
+        f.send(1, #"{"type":"unsubscribe","id":"u","channel":"topic:t1"}"#)
+        f.send(1, #"{"type":"subscribe","id":"4","channel":"topic:t4"}"#)
+        #expect(f.transport.types(to: 1).last == "subscribed")
+    }
+
+    /// The redirect service sends scanners to `target`.
+    @Test(arguments: ["javascript:alert(1)", "data:text/html,<script>x</script>", "file:///etc/passwd", "//evil.example",
+                      "https://x\r\nSet-Cookie: a=b", "https://", "https:///path", "ftp://x.example", "https://a b.example"])
+    func aQRTargetMustBeAnAbsoluteHTTPURL(target: String) {
+        let f = HubFixture()
+        let body = #"{"label":"door","target":"# + String(decoding: JSON.string(target).bytes, as: UTF8.self) + "}"
+        let request = HTTPRequest(method: "POST", path: "/v1/qr-codes", authorization: "Bearer " + f.token("alice"), body: Array(body.utf8))
+        #expect(status(f, request, id: 1) == 400)
+        #expect(Hub.isRedirectTarget("https://example.com/a?b=c") && Hub.isRedirectTarget("HTTP://x.example"))
+    }
+
+    @Test(arguments: ["limit=abc", "limit=1.5", "limit=0", "limit=-1", "limit=99999999999999999999"])
+    func aLimitThatIsNotAnIntegerInRangeIs400(query: String) {
+        let f = HubFixture()
+        let request = HTTPRequest(method: "GET", path: "/v1/notifications", query: HTTPResponse.parseQuery(query),
+                                  authorization: "Bearer " + f.token("alice"))
+        #expect(status(f, request, id: 1) == 400)
+    }
+
+    @Test func aConversationProjectIdFollowsTheIdRules() {
+        let f = HubFixture()
+        let request = HTTPRequest(method: "POST", path: "/v1/conversations", authorization: "Bearer " + f.token("alice"),
+                                  body: Array(#"{"participants":["bob"],"project_id":"\u001b[2J\r\nx"}"#.utf8))
+        #expect(status(f, request, id: 1) == 400)
+    }
+
+    @Test func aSinceOnTheURLThatIsNotAnIdIsAnswered() {
+        let f = HubFixture()
+        f.hub.connectionOpened(1, token: f.token("alice"), notificationsSince: -1)
+        #expect(f.transport.types(to: 1) == ["welcome", "error"])
+        #expect(f.transport.lastError(to: 1) == "bad_request")
+    }
 }
