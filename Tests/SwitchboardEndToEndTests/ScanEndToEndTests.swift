@@ -6,7 +6,7 @@ import Testing
 extension HubProcess {
     func registerCode(_ owner: String, label: String = "code") throws -> String {
         let r = try httpRequest(port: port, "POST", "/v1/qr-codes", headers: ["Authorization": "Bearer " + token(owner)],
-                                body: #"{"label":"\#(label)","target":"https://example.com/\#(label)"}"#)
+                                body: #"{"label":"\#(label)","target":"https://example.com/\#(label.replacingOccurrences(of: " ", with: "%20"))"}"#)
         guard r.status == 201, let id = r.json?["id"] as? String else {
             throw TestClientError.handshake("register code: \(r.status) \(String(decoding: r.body, as: UTF8.self))")
         }
