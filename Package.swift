@@ -39,6 +39,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
+        // The hub's in-memory fakes, shared by the unit tests and the fuzz targets.
+        .target(name: "SwitchboardHubTesting", dependencies: [
+            "SwitchboardHub", "SwitchboardAuth", "SwitchboardWire",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "switchboard", dependencies: [
             "SwitchboardHub", "SwitchboardLWS", "SwitchboardPostgres", "SwitchboardAuth",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -54,7 +59,7 @@ let package = Package(
 
         .testTarget(name: "SwitchboardWireTests", dependencies: ["SwitchboardWire"]),
         .testTarget(name: "SwitchboardAuthTests", dependencies: ["SwitchboardAuth"]),
-        .testTarget(name: "SwitchboardHubTests", dependencies: ["SwitchboardHub"]),
+        .testTarget(name: "SwitchboardHubTests", dependencies: ["SwitchboardHub", "SwitchboardHubTesting"]),
         .testTarget(name: "SwitchboardEndToEndTests", dependencies: [
             "SwitchboardHub", "SwitchboardLWS", "SwitchboardPostgres", "SwitchboardAuth", "SwitchboardWire",
             .product(name: "Logging", package: "swift-log"),

@@ -3,61 +3,64 @@
 import Logging
 import SwitchboardAuth
 import SwitchboardWire
-@testable import SwitchboardHub
+import SwitchboardHub
 
-final class RecordingTransport: Transport {
-    var sent: [(ConnectionID, OutboundFrame)] = []
-    var closed: [ConnectionID: CloseCode] = [:]
-    var responses: [HTTPRequestID: HTTPResponse] = [:]
+public final class RecordingTransport: Transport {
+    public init() {}
+    public var sent: [(ConnectionID, OutboundFrame)] = []
+    public var closed: [ConnectionID: CloseCode] = [:]
+    public var responses: [HTTPRequestID: HTTPResponse] = [:]
 
-    func send(_ frame: OutboundFrame, to connection: ConnectionID) -> Bool {
+    public func send(_ frame: OutboundFrame, to connection: ConnectionID) -> Bool {
         sent.append((connection, frame))
         return true
     }
-    func close(_ connection: ConnectionID, code: CloseCode) { closed[connection] = code }
-    func respond(_ request: HTTPRequestID, _ response: HTTPResponse) { responses[request] = response }
+    public func close(_ connection: ConnectionID, code: CloseCode) { closed[connection] = code }
+    public func respond(_ request: HTTPRequestID, _ response: HTTPResponse) { responses[request] = response }
 
-    func frames(to id: ConnectionID) -> [JSON] {
+    public func frames(to id: ConnectionID) -> [JSON] {
         sent.filter { $0.0 == id }.compactMap { try? JSON.parse($0.1.text) }
     }
-    func types(to id: ConnectionID) -> [String] { frames(to: id).compactMap { $0["type"]?.stringValue } }
-    func lastError(to id: ConnectionID) -> String? {
+    public func types(to id: ConnectionID) -> [String] { frames(to: id).compactMap { $0["type"]?.stringValue } }
+    public func lastError(to id: ConnectionID) -> String? {
         frames(to: id).last { $0["type"]?.stringValue == "error" }?["code"]?.stringValue
     }
 }
 
-final class RecordingStore: HubStore {
-    var isAvailable = true
-    var connects: [String] = []
-    var disconnects: [String] = []
-    var users: [String: UserRecord] = [:]
-    var pendingReplies: [() -> Void] = []
+public final class RecordingStore: HubStore {
+    public init() {}
+    public var isAvailable = true
+    public var connects: [String] = []
+    public var disconnects: [String] = []
+    public var users: [String: UserRecord] = [:]
+    public var pendingReplies: [() -> Void] = []
 
-    func recordConnect(user: String, role: String, atMillis: Int64) { connects.append(user) }
-    func recordDisconnect(user: String, atMillis: Int64) { disconnects.append(user) }
-    func fetchUser(id: String, reply: @escaping (Result<UserRecord?, StoreError>) -> Void) {
+    public func recordConnect(user: String, role: String, atMillis: Int64) { connects.append(user) }
+    public func recordDisconnect(user: String, atMillis: Int64) { disconnects.append(user) }
+    public func fetchUser(id: String, reply: @escaping (Result<UserRecord?, StoreError>) -> Void) {
         let record = users[id]
         let available = isAvailable
         pendingReplies.append { reply(available ? .success(record) : .failure(StoreError(.unavailable))) }
     }
-    func flush() { let r = pendingReplies; pendingReplies = []; r.forEach { $0() } }
+    public func flush() { let r = pendingReplies; pendingReplies = []; r.forEach { $0() } }
 }
 
 /// An in-memory chat store whose replies wait until `flush()`, so tests
 /// control what commits while a subscription waits for its snapshot.
-final class FakeChatStore: ChatStore {
-    var members: [ConversationID: Set<String>] = [:]
-    var messages: [ConversationID: [StoredMessage]] = [:]
-    var readPositions: [String: Int64] = [:]
-    var available = true
-    var pending: [() -> Void] = []
-    var nextID: Int64 = 100
+public final class FakeChatStore: ChatStore {
+    public init() {}
+    public var members: [ConversationID: Set<String>] = [:]
+    public var messages: [ConversationID: [StoredMessage]] = [:]
+    public var readPositions: [String: Int64] = [:]
+    public var available = true
+    public var pending: [() -> Void] = []
+    public var nextID: Int64 = 100
 
-    func lastSeq(_ c: ConversationID) -> Int64 { messages[c]?.last?.seq ?? 0 }
+    public func lastSeq(_ c: ConversationID) -> Int64 { messages[c]?.last?.seq ?? 0 }
 
     /// Commits directly (as if another node or the REST side had sent it).
     @discardableResult
-    func commit(_ m: NewMessage) -> SendOutcome? {
+    public func commit(_ m: NewMessage) -> SendOutcome? {
         guard members[m.conversation]?.contains(m.sender) == true else { return nil }
         if let old = messages.values.joined().first(where: { $0.sender == m.sender && $0.clientMessageID == m.clientMessageID }) {
             return SendOutcome(id: old.id, conversation: old.conversation, seq: old.seq, createdAtMillis: old.createdAtMillis,
@@ -72,18 +75,18 @@ final class FakeChatStore: ChatStore {
     }
 
     /// Holds send answers back (committed, not yet answered) until `releaseSends()`.
-    var holdSends = false
+    public var holdSends = false
     private var heldSends: [() -> Void] = []
-    func releaseSends() { let held = heldSends; heldSends = []; held.forEach { $0() } }
+    public func releaseSends() { let held = heldSends; heldSends = []; held.forEach { $0() } }
 
-    func send(_ message: NewMessage, reply: @escaping (Result<SendOutcome, ChatFailure>) -> Void) {
+    public func send(_ message: NewMessage, reply: @escaping (Result<SendOutcome, ChatFailure>) -> Void) {
         guard available else { pending.append { reply(.failure(.unavailable)) }; return }
         let outcome = commit(message)
         let answer = { reply(outcome.map { .success($0) } ?? .failure(.forbidden)) }
         if holdSends { heldSends.append(answer) } else { pending.append(answer) }
     }
 
-    func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int,
+    public func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int,
                           reply: @escaping (Result<ConversationSnapshot, ChatFailure>) -> Void) {
         guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.forbidden)) }; return }
         let snapshot = ConversationSnapshot(members: members[id]!.sorted(), lastSeq: lastSeq(id),
@@ -91,7 +94,7 @@ final class FakeChatStore: ChatStore {
         pending.append { reply(.success(snapshot)) }
     }
 
-    func markRead(_ id: ConversationID, user: String, seq: Int64, reply: @escaping (Result<Int64, ChatFailure>) -> Void) {
+    public func markRead(_ id: ConversationID, user: String, seq: Int64, reply: @escaping (Result<Int64, ChatFailure>) -> Void) {
         guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.forbidden)) }; return }
         let key = "\(id)/\(user)"
         readPositions[key] = max(readPositions[key] ?? 0, min(seq, lastSeq(id)))
@@ -99,7 +102,7 @@ final class FakeChatStore: ChatStore {
         pending.append { reply(.success(stored)) }
     }
 
-    func createConversation(creator: String, participants: [String], projectID: String?,
+    public func createConversation(creator: String, participants: [String], projectID: String?,
                             reply: @escaping (Result<(id: ConversationID, created: Bool), ChatFailure>) -> Void) {
         let set = Set(participants + [creator])
         if let existing = members.first(where: { $0.value == set })?.key {
@@ -111,7 +114,7 @@ final class FakeChatStore: ChatStore {
         pending.append { reply(.success((id, true))) }
     }
 
-    func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int,
+    public func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int,
                  reply: @escaping (Result<[StoredMessage], ChatFailure>) -> Void) {
         guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.forbidden)) }; return }
         let all = messages[id] ?? []
@@ -120,9 +123,9 @@ final class FakeChatStore: ChatStore {
         pending.append { reply(.success(page)) }
     }
 
-    var lastSeen: [String: Int64] = [:]
+    public var lastSeen: [String: Int64] = [:]
 
-    func listConversations(user: String, after cursor: (activityMicros: Int64, id: ConversationID)?, limit: Int,
+    public func listConversations(user: String, after cursor: (activityMicros: Int64, id: ConversationID)?, limit: Int,
                            reply: @escaping (Result<[ConversationSummary], ChatFailure>) -> Void) {
         let list = members.filter { $0.value.contains(user) }.keys.sorted(by: >).map {
             ConversationSummary(id: $0, projectID: nil, members: members[$0]!.sorted(), lastSeq: lastSeq($0), lastReadSeq: 0,
@@ -131,11 +134,11 @@ final class FakeChatStore: ChatStore {
         pending.append { reply(.success(Array(list.prefix(limit)))) }
     }
 
-    func editMessage(_ id: Int64, sender: String, body: [UInt8], reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void) {
+    public func editMessage(_ id: Int64, sender: String, body: [UInt8], reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void) {
         change(id, sender: sender, reply: reply) { $0.body = body; $0.editedAtMillis = 9 }
     }
 
-    func deleteMessage(_ id: Int64, sender: String, reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void) {
+    public func deleteMessage(_ id: Int64, sender: String, reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void) {
         change(id, sender: sender, reply: reply) { $0.body = Array("{}".utf8); $0.deleted = true }
     }
 
@@ -152,12 +155,12 @@ final class FakeChatStore: ChatStore {
         pending.append { reply(.failure(.forbidden)) }
     }
 
-    func contacts(of user: String, reply: @escaping (Result<[String], ChatFailure>) -> Void) {
+    public func contacts(of user: String, reply: @escaping (Result<[String], ChatFailure>) -> Void) {
         let list = Set(members.values.filter { $0.contains(user) }.flatMap { $0 }).subtracting([user]).sorted()
         pending.append { reply(.success(list)) }
     }
 
-    func presence(asker: String, users: [String], reply: @escaping (Result<[String: Int64?], ChatFailure>) -> Void) {
+    public func presence(asker: String, users: [String], reply: @escaping (Result<[String: Int64?], ChatFailure>) -> Void) {
         var out: [String: Int64?] = [:]
         for u in users where u == asker || members.values.contains(where: { $0.contains(asker) && $0.contains(u) }) {
             out[u] = lastSeen[u]
@@ -165,30 +168,31 @@ final class FakeChatStore: ChatStore {
         pending.append { reply(.success(out)) }
     }
 
-    func flush() {
+    public func flush() {
         while !pending.isEmpty { let work = pending; pending = []; work.forEach { $0() } }
     }
 }
 
-final class ManualClock: HubClock, @unchecked Sendable {
-    var millis: Int64 = 1_800_000_000_000
-    func nowMillis() -> Int64 { millis }
-    func advance(seconds: Double) { millis += Int64(seconds * 1000) }
+public final class ManualClock: HubClock, @unchecked Sendable {
+    public init() {}
+    public var millis: Int64 = 1_800_000_000_000
+    public func nowMillis() -> Int64 { millis }
+    public func advance(seconds: Double) { millis += Int64(seconds * 1000) }
 }
 
-struct HubFixture {
-    static let secret = Array("test-secret-test-secret-test-sec".utf8)
-    static let apiKey = "backend-key-0123456789"
-    let hub: Hub
-    let transport = RecordingTransport()
-    let store = RecordingStore()
-    let clock = ManualClock()
-    let chat = FakeChatStore()
-    let scans = FakeScanStore()
-    let notes = FakeNotificationStore()
-    let market = FakeMarketStore()
+public struct HubFixture {
+    public static let secret = Array("test-secret-test-secret-test-sec".utf8)
+    public static let apiKey = "backend-key-0123456789"
+    public let hub: Hub
+    public let transport = RecordingTransport()
+    public let store = RecordingStore()
+    public let clock = ManualClock()
+    public let chat = FakeChatStore()
+    public let scans = FakeScanStore()
+    public let notes = FakeNotificationStore()
+    public let market = FakeMarketStore()
 
-    init(configure: (inout HubConfiguration) -> Void = { _ in }) {
+    public init(configure: (inout HubConfiguration) -> Void = { _ in }) {
         var config = HubConfiguration(jwt: JWTConfiguration(hmacSecret: Self.secret),
                                       apiKeys: try! APIKeyRing(entries: ["matcher:" + Self.apiKey]))
         configure(&config)
@@ -196,37 +200,38 @@ struct HubFixture {
         hub.transport = transport
     }
 
-    func token(_ user: String, ttl: Int64 = 600, role: String = "user") -> String {
+    public func token(_ user: String, ttl: Int64 = 600, role: String = "user") -> String {
         JWTSigner.hs256(Claims(subject: user, role: role, expiresAt: clock.millis / 1000 + ttl), secret: Self.secret)
     }
 
-    func send(_ id: ConnectionID, _ text: String) {
+    public func send(_ id: ConnectionID, _ text: String) {
         Array(text.utf8).withUnsafeBytes { hub.textReceived(id, $0) }
     }
 }
 
 /// Scans in memory. Answers are computed when asked (like a snapshot taken
 /// then) and delivered on `flush()`, so tests can reorder them.
-final class FakeScanStore: ScanStore {
-    var codes: [QRCodeID: QRCode] = [:]
-    var counts: [QRCodeID: ScanCounts] = [:]
-    var failing = false
+public final class FakeScanStore: ScanStore {
+    public init() {}
+    public var codes: [QRCodeID: QRCode] = [:]
+    public var counts: [QRCodeID: ScanCounts] = [:]
+    public var failing = false
     private var pending: [() -> Void] = []
     private var nextID: QRCodeID = 0
 
-    func flush() {
+    public func flush() {
         while !pending.isEmpty { let work = pending; pending = []; work.forEach { $0() } }
     }
 
     @discardableResult
-    func register(owner: String, label: String = "code") -> QRCodeID {
+    public func register(owner: String, label: String = "code") -> QRCodeID {
         nextID += 1
         codes[nextID] = QRCode(id: nextID, owner: owner, label: label, target: "https://example.com", total: 0, createdAtMillis: 0)
         counts[nextID] = ScanCounts(qr: nextID, owner: owner, label: label, total: 0)
         return nextID
     }
 
-    func ingest(_ scans: [ScanInput], reply: @escaping (Result<IngestOutcome, StoreError>) -> Void) {
+    public func ingest(_ scans: [ScanInput], reply: @escaping (Result<IngestOutcome, StoreError>) -> Void) {
         if failing { pending.append { reply(.failure(StoreError(.unavailable))) }; return }
         var unknown: [Int] = []
         var touched: [QRCodeID: ScanCounts] = [:]
@@ -252,30 +257,30 @@ final class FakeScanStore: ScanStore {
         pending.append { reply(.success(outcome)) }
     }
 
-    func createCode(owner: String, label: String, target: String, reply: @escaping (Result<QRCode, StoreError>) -> Void) {
+    public func createCode(owner: String, label: String, target: String, reply: @escaping (Result<QRCode, StoreError>) -> Void) {
         let id = register(owner: owner, label: label)
         let code = codes[id]!
         pending.append { reply(.success(code)) }
     }
 
-    func listCodes(owner: String, limit: Int, reply: @escaping (Result<[QRCode], StoreError>) -> Void) {
+    public func listCodes(owner: String, limit: Int, reply: @escaping (Result<[QRCode], StoreError>) -> Void) {
         let list = codes.values.filter { $0.owner == owner }.sorted { $0.id < $1.id }
         pending.append { reply(.success(Array(list.prefix(limit)))) }
     }
 
-    func counters(qr: QRCodeID, sinceMinute: Int64, sinceDay: Int64, reply: @escaping (Result<ScanCounts?, StoreError>) -> Void) {
+    public func counters(qr: QRCodeID, sinceMinute: Int64, sinceDay: Int64, reply: @escaping (Result<ScanCounts?, StoreError>) -> Void) {
         if failing { pending.append { reply(.failure(StoreError(.unavailable))) }; return }
         let snapshot = counts[qr]
         pending.append { reply(.success(snapshot)) }
     }
 
-    func counters(owner: String, sinceMinute: Int64, sinceDay: Int64, limit: Int,
+    public func counters(owner: String, sinceMinute: Int64, sinceDay: Int64, limit: Int,
                   reply: @escaping (Result<[ScanCounts], StoreError>) -> Void) {
         let snapshot = counts.values.filter { $0.owner == owner }.sorted { $0.qr < $1.qr }
         pending.append { reply(.success(snapshot)) }
     }
 
-    func stats(qr: QRCodeID, fromMillis: Int64, toMillis: Int64, bucket: ScanBucket,
+    public func stats(qr: QRCodeID, fromMillis: Int64, toMillis: Int64, bucket: ScanBucket,
                reply: @escaping (Result<ScanStats?, StoreError>) -> Void) {
         guard let c = counts[qr] else { pending.append { reply(.success(nil)) }; return }
         var byBucket: [Int64: Int64] = [:]
@@ -286,20 +291,21 @@ final class FakeScanStore: ScanStore {
 }
 
 /// Notifications in memory; answers computed when asked, delivered on `flush()`.
-final class FakeNotificationStore: NotificationStore {
-    var stored: [StoredNotification] = []
-    var keys: [String: (fingerprint: String, notified: Int)] = [:]
+public final class FakeNotificationStore: NotificationStore {
+    public init() {}
+    public var stored: [StoredNotification] = []
+    public var keys: [String: (fingerprint: String, notified: Int)] = [:]
     private var pending: [() -> Void] = []
     private var nextID: Int64 = 0
-    var clock: Int64 = 1_800_000_000_000
+    public var clock: Int64 = 1_800_000_000_000
 
-    func flush() {
+    public func flush() {
         while !pending.isEmpty { let work = pending; pending = []; work.forEach { $0() } }
     }
 
     /// Commits now (as the writer would); the answer waits for `flush()`.
     @discardableResult
-    func commit(_ user: String, title: String = "t") -> StoredNotification {
+    public func commit(_ user: String, title: String = "t") -> StoredNotification {
         nextID += 1
         let n = StoredNotification(id: nextID, user: user, kind: "project_update", title: title, body: "", data: Array("{}".utf8),
                                    entityType: nil, entityID: nil, createdAtMillis: clock)
@@ -307,7 +313,7 @@ final class FakeNotificationStore: NotificationStore {
         return n
     }
 
-    func notify(_ request: NotifyRequest,
+    public func notify(_ request: NotifyRequest,
                 reply: @escaping (Result<(notified: Int, duplicate: Bool, created: [StoredNotification]), DomainFailure>) -> Void) {
         if let key = request.idempotencyKey, let prior = keys[key] {
             let outcome: Result<(notified: Int, duplicate: Bool, created: [StoredNotification]), DomainFailure> =
@@ -320,14 +326,14 @@ final class FakeNotificationStore: NotificationStore {
         pending.append { reply(.success((created.count, false, created))) }
     }
 
-    func notifications(user: String, after: Int64?, unreadOnly: Bool, limit: Int,
+    public func notifications(user: String, after: Int64?, unreadOnly: Bool, limit: Int,
                        reply: @escaping (Result<(items: [StoredNotification], unread: Int), StoreError>) -> Void) {
         let mine = stored.filter { $0.user == user && $0.id > (after ?? 0) && (!unreadOnly || $0.readAtMillis == nil) }
         let unread = stored.filter { $0.user == user && $0.readAtMillis == nil }.count
         pending.append { reply(.success((Array(mine.prefix(limit)), unread))) }
     }
 
-    func markNotificationsRead(user: String, ids: [Int64]?, upTo: Int64?,
+    public func markNotificationsRead(user: String, ids: [Int64]?, upTo: Int64?,
                                reply: @escaping (Result<(marked: Int, unread: Int), StoreError>) -> Void) {
         var marked = 0
         for i in stored.indices where stored[i].user == user && stored[i].readAtMillis == nil
@@ -339,72 +345,73 @@ final class FakeNotificationStore: NotificationStore {
         pending.append { reply(.success((marked, unread))) }
     }
 
-    func notificationsSince(user: String, since: Int64, limit: Int,
+    public func notificationsSince(user: String, since: Int64, limit: Int,
                             reply: @escaping (Result<[StoredNotification], StoreError>) -> Void) {
         let snapshot = Array(stored.filter { $0.user == user && $0.id > since }.prefix(limit))
         pending.append { reply(.success(snapshot)) }
     }
 
-    func createQuoteRequest(_ request: QuoteRequest, reply: @escaping (Result<QuoteRequest, DomainFailure>) -> Void) {
+    public func createQuoteRequest(_ request: QuoteRequest, reply: @escaping (Result<QuoteRequest, DomainFailure>) -> Void) {
         pending.append { reply(.failure(.store(StoreError(.failed)))) }
     }
-    func addMatches(request: Int64, _ matches: [QuoteMatchInput],
+    public func addMatches(request: Int64, _ matches: [QuoteMatchInput],
                     reply: @escaping (Result<(created: [QuoteMatch], existing: [QuoteMatch], notifications: [StoredNotification]), DomainFailure>) -> Void) {
         pending.append { reply(.failure(.notFound("no such quote request"))) }
     }
-    func respond(match: Int64, builder: String, _ response: MatchResponse,
+    public func respond(match: Int64, builder: String, _ response: MatchResponse,
                  reply: @escaping (Result<(QuoteMatch, StoredNotification), DomainFailure>) -> Void) {
         pending.append { reply(.failure(.conflict("no"))) }
     }
-    func matches(request: Int64, requester: String, reply: @escaping (Result<[QuoteMatch], DomainFailure>) -> Void) {
+    public func matches(request: Int64, requester: String, reply: @escaping (Result<[QuoteMatch], DomainFailure>) -> Void) {
         pending.append { reply(.success([])) }
     }
-    func matches(builder: String, limit: Int, reply: @escaping (Result<[QuoteMatch], DomainFailure>) -> Void) {
+    public func matches(builder: String, limit: Int, reply: @escaping (Result<[QuoteMatch], DomainFailure>) -> Void) {
         pending.append { reply(.success([])) }
     }
 }
 
 /// Records market calls; answers with a fixed outcome. The rules themselves
 /// live in SQL and are tested end to end against PostgreSQL.
-final class FakeMarketStore: MarketStore {
-    var calls: [String] = []
-    var answer: Result<MarketOutcome, DomainFailure> = .failure(.notFound("nothing here"))
+public final class FakeMarketStore: MarketStore {
+    public init() {}
+    public var calls: [String] = []
+    public var answer: Result<MarketOutcome, DomainFailure> = .failure(.notFound("nothing here"))
     private func record(_ name: String, _ reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
         calls.append(name)
         reply(answer)
     }
-    func createProject(client: String, craftsman: String, title: String, budget: Int64?, currency: String, conversation: Int64?,
+    public func createProject(client: String, craftsman: String, title: String, budget: Int64?, currency: String, conversation: Int64?,
                        actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("createProject", reply) }
-    func project(_ id: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("project", reply) }
-    func createContract(project: Int64, terms: [UInt8], milestones: [UInt8], actor: Actor,
+    public func project(_ id: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("project", reply) }
+    public func createContract(project: Int64, terms: [UInt8], milestones: [UInt8], actor: Actor,
                         reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
         record("createContract", reply)
     }
-    func contract(_ id: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("contract", reply) }
-    func sign(contract: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("sign", reply) }
-    func amend(contract: Int64, terms: [UInt8], actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func contract(_ id: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("contract", reply) }
+    public func sign(contract: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("sign", reply) }
+    public func amend(contract: Int64, terms: [UInt8], actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
         record("amend", reply)
     }
-    func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, charge: ProviderCharge, actor: Actor,
+    public func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, charge: ProviderCharge, actor: Actor,
                        idempotencyKey: String?, fingerprint: String,
                        reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("createPayment", reply) }
-    func release(payment: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("release", reply) }
-    func refund(payment: Int64, amount: Int64?, reason: String, actor: Actor,
+    public func release(payment: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("release", reply) }
+    public func refund(payment: Int64, amount: Int64?, reason: String, actor: Actor,
                 reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("refund", reply) }
-    func payments(project: Int64, page: Int, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func payments(project: Int64, page: Int, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
         record("payments", reply)
     }
-    func createMilestone(project: Int64, title: String, dueOn: String?, amount: Int64?, percentage: Double?,
+    public func createMilestone(project: Int64, title: String, dueOn: String?, amount: Int64?, percentage: Double?,
                          requiresApproval: Bool, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
         record("createMilestone", reply)
     }
-    func completeMilestone(project: Int64, milestone: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func completeMilestone(project: Int64, milestone: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
         record("completeMilestone", reply)
     }
-    func approveMilestone(project: Int64, milestone: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func approveMilestone(project: Int64, milestone: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
         record("approveMilestone", reply)
     }
-    func providerEvent(reference: String, succeeded: Bool, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func providerEvent(reference: String, succeeded: Bool, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
         record("providerEvent", reply)
     }
 }
