@@ -8,6 +8,8 @@ let package = Package(
     products: [
         .executable(name: "switchboard", targets: ["switchboard"]),
         .executable(name: "switchboard-load", targets: ["SwitchboardLoad"]),
+        // For the libFuzzer executables in Fuzz/ (a package of their own).
+        .library(name: "SwitchboardFuzzing", targets: ["SwitchboardFuzzing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -44,6 +46,12 @@ let package = Package(
             "SwitchboardHub", "SwitchboardAuth", "SwitchboardWire",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The bodies of the libFuzzer targets in Fuzz/ (built by scripts/fuzz,
+        // never by `swift build`); the unit tests replay the corpus through them.
+        .target(name: "SwitchboardFuzzing", dependencies: [
+            "SwitchboardHubTesting", "SwitchboardHub", "SwitchboardAuth", "SwitchboardWire",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "switchboard", dependencies: [
             "SwitchboardHub", "SwitchboardLWS", "SwitchboardPostgres", "SwitchboardAuth",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -60,6 +68,7 @@ let package = Package(
         .testTarget(name: "SwitchboardWireTests", dependencies: ["SwitchboardWire"]),
         .testTarget(name: "SwitchboardAuthTests", dependencies: ["SwitchboardAuth"]),
         .testTarget(name: "SwitchboardHubTests", dependencies: ["SwitchboardHub", "SwitchboardHubTesting"]),
+        .testTarget(name: "SwitchboardFuzzingTests", dependencies: ["SwitchboardFuzzing"]),
         .testTarget(name: "SwitchboardEndToEndTests", dependencies: [
             "SwitchboardHub", "SwitchboardLWS", "SwitchboardPostgres", "SwitchboardAuth", "SwitchboardWire",
             .product(name: "Logging", package: "swift-log"),
