@@ -13,6 +13,9 @@ public struct AuthError: Error, Equatable, Sendable, CustomStringConvertible {
         case wrongIssuer = "wrong_issuer"
         case wrongAudience = "wrong_audience"
         case missingSubject = "missing_subject"
+        case reservedSubject = "reserved_subject"
+        case missingExpiry = "missing_expiry"
+        case claimOutOfRange = "claim_out_of_range"
         case badKey = "bad_key"
         case unknownAPIKey = "unknown_api_key"
     }
@@ -30,6 +33,9 @@ public struct AuthError: Error, Equatable, Sendable, CustomStringConvertible {
         case .wrongIssuer: return "token issuer is not accepted"
         case .wrongAudience: return "token audience is not accepted"
         case .missingSubject: return "token has no subject"
+        case .reservedSubject: return "token subject is reserved or has control characters"
+        case .missingExpiry: return "token has no exp"
+        case .claimOutOfRange: return "a token claim is out of range"
         case .badKey: return "key material could not be loaded"
         case .unknownAPIKey: return "API key is not recognised"
         }

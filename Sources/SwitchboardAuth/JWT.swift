@@ -45,18 +45,22 @@ public struct JWTConfiguration: Sendable {
     public var issuer: String?
     /// Required audience (one of `aud`), when set.
     public var audience: String?
-    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds (0…3600).
     public var leewaySeconds: Int64
+    /// Refuse tokens without `exp` (the default: a token that never expires
+    /// cannot be taken back).
+    public var requireExpiry: Bool
 
     /// A configuration; at least one key must be given for tokens to verify.
     public init(hmacSecret: [UInt8]? = nil, rsaKey: AsymmetricKey? = nil, ecKey: AsymmetricKey? = nil,
-                issuer: String? = nil, audience: String? = nil, leewaySeconds: Int64 = 0) {
+                issuer: String? = nil, audience: String? = nil, leewaySeconds: Int64 = 0, requireExpiry: Bool = true) {
         self.hmacSecret = hmacSecret
         self.rsaKey = rsaKey
         self.ecKey = ecKey
         self.issuer = issuer
         self.audience = audience
-        self.leewaySeconds = leewaySeconds
+        self.leewaySeconds = min(max(leewaySeconds, 0), 3600)
+        self.requireExpiry = requireExpiry
     }
 
     /// The algorithms this configuration accepts.
@@ -82,6 +86,9 @@ public struct JWTVerifier: Sendable {
     public func verify(_ token: String, now: Int64) throws(AuthError) -> Claims {
         let payload = try verifySignature(token)
         let claims = try Self.claims(from: payload)
+        if configuration.requireExpiry && claims.expiresAt == nil { throw AuthError(.missingExpiry) }
+        // Time claims are in 0...maxSeconds and the leeway in 0...3600, so
+        // these sums cannot overflow.
         if let exp = claims.expiresAt, now >= exp + configuration.leewaySeconds { throw AuthError(.expired) }
         if let nbf = claims.notBefore, now + configuration.leewaySeconds < nbf { throw AuthError(.notYetValid) }
         if let issuer = configuration.issuer, claims.issuer != issuer { throw AuthError(.wrongIssuer) }
@@ -124,14 +131,27 @@ public struct JWTVerifier: Sendable {
         return payload
     }
 
+    /// The latest time claim accepted: 9999-12-31T23:59:59Z. A larger `exp`
+    /// would overflow when turned into milliseconds.
+    public static let maxSeconds: Int64 = 253_402_300_799
+    /// Longest `role`, in bytes.
+    public static let maxRoleBytes = 64
+
     static func claims(from payload: JSON) throws(AuthError) -> Claims {
         func time(_ name: String) throws(AuthError) -> Int64? {
             guard let value = payload[name], value != .null else { return nil }
             guard let seconds = value.intValue else { throw AuthError(.malformed) }
+            guard (0...maxSeconds).contains(seconds) else { throw AuthError(.claimOutOfRange) }
             return seconds
         }
-        guard let subject = payload["sub"]?.stringValue, !subject.isEmpty, subject.utf8.count <= 256 else {
-            throw AuthError(.missingSubject)
+        guard let subject = payload["sub"]?.stringValue, !subject.isEmpty else { throw AuthError(.missingSubject) }
+        guard Identifier.isValid(subject), !ReservedUser.isReserved(subject) else { throw AuthError(.reservedSubject) }
+        var role = "user"
+        if let value = payload["role"], value != .null {
+            guard let text = value.stringValue, Identifier.isValid(text, maxBytes: maxRoleBytes) else {
+                throw AuthError(.claimOutOfRange)
+            }
+            role = text
         }
         var audience: [String] = []
         switch payload["aud"] {
@@ -140,7 +160,7 @@ public struct JWTVerifier: Sendable {
         case nil, .null?: break
         default: throw AuthError(.malformed)
         }
-        return Claims(subject: subject, role: payload["role"]?.stringValue ?? "user",
+        return Claims(subject: subject, role: role,
                       expiresAt: try time("exp"), notBefore: try time("nbf"), issuedAt: try time("iat"),
                       issuer: payload["iss"]?.stringValue, audience: audience)
     }

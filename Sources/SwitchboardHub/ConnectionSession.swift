@@ -109,6 +109,11 @@ public struct ConnectionSession: Equatable, Sendable {
                 guard claims.subject == current.user else {
                     return .reject(requestID: requestID, .forbidden, "refresh token is for another user", close: nil)
                 }
+                // A role change needs a new connection: channels and rights
+                // granted under the old role are not re-checked mid-stream.
+                guard claims.role == current.role else {
+                    return .reject(requestID: requestID, .forbidden, "refresh token has another role", close: nil)
+                }
                 let principal = Principal(claims: claims)
                 state = .authenticated(principal)
                 return .refreshed(requestID: requestID, principal)

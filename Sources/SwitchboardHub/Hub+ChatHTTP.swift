@@ -68,7 +68,7 @@ extension Hub {
         guard case .array(let list)? = json["participants"] else { return .error(400, .missingField, "missing array 'participants'") }
         let participants = list.compactMap(\.stringValue)
         guard participants.count == list.count, !participants.isEmpty, participants.count <= 50,
-              participants.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 256 }) else {
+              participants.allSatisfy(Identifier.isUserID) else {
             return .error(400, .badRequest, "'participants' must be 1 to 50 user ids")
         }
         var project: String?
@@ -84,7 +84,7 @@ extension Hub {
             switch result {
             case .success(let created):
                 let memberIDs = Array(Set(participants + [user])).sorted()
-                self?.membersMet(memberIDs)
+                self?.tookPart(user, members: memberIDs)
                 let members = memberIDs.map(JSON.string)
                 var fields: [String: JSON] = ["id": .string(String(created.id)), "members": .array(members),
                                               "created": .bool(created.created)]

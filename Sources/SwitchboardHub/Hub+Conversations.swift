@@ -32,7 +32,10 @@ extension Hub {
         var delivered = snapshot.lastSeq
         var recovered: Bool?
         if let since = pending.since {
-            if snapshot.messages.count > Self.replayCap {
+            if since > snapshot.lastSeq || snapshot.messages.count > Self.replayCap {
+                // Too much to replay, or a cursor from the future (keeping it
+                // would drop every live message up to it): `recovered: false`
+                // with the true position.
                 recovered = false
             } else {
                 recovered = true
@@ -93,6 +96,7 @@ extension Hub {
     private func deliver(_ message: NewMessage, _ outcome: SendOutcome, from sender: ConnectionID?) {
         let channel = Channel.conversation(outcome.conversation).name
         conversationMembers[outcome.conversation] = Set(outcome.members)
+        tookPart(message.sender, members: outcome.members)
         let frame = ServerFrame.message(ServerFrame.MessageFields(
             conversation: outcome.conversation, id: outcome.id, seq: outcome.seq, sender: message.sender,
             clientMessageID: message.clientMessageID, kind: message.kind.rawValue, body: message.body,

@@ -29,6 +29,14 @@ extension Hub {
 
     /// Returns the response, or nil when it will be sent later.
     func route(_ request: HTTPRequest, id: HTTPRequestID) -> HTTPResponse? {
+        // One check at the edge for every route: libpq cuts text at NUL, so
+        // `owner=alice%00x` would act as `alice`.
+        guard request.query.allSatisfy({ Identifier.hasNoNUL($0.key) && Identifier.hasNoNUL($0.value) }) else {
+            return .error(400, .badRequest, "query parameters may not contain NUL")
+        }
+        if let key = request.idempotencyKey, !Identifier.isValid(key, maxBytes: 255) {
+            return .error(400, .badRequest, "Idempotency-Key must be 1 to 255 bytes with no control characters")
+        }
         if let chat = chatRoute(request, id: id) { return chat }
         if let message = messageRoute(request, id: id) { return message }
         if let scan = scanRoute(request, id: id) { return scan }
@@ -97,7 +105,12 @@ extension Hub {
             return .error(400, .badChannel, "channel must be user:<id> or topic:<name>")
         }
         guard let data = body["data"] else { return .error(400, .missingField, "missing field 'data'") }
-        let delivered = publish(channel: channel.name, data: data.bytes)
+        let frame = ServerFrame.publication(channel: channel.name, data: data.bytes, sentAtMicros: clock.nowMicros())
+        guard frame.payloadCount <= configuration.maxPublicationBytes else {
+            return .error(413, .payloadTooLarge,
+                          "the publication frame would be \(frame.payloadCount) bytes; subscribers queue at most \(configuration.maxPublicationBytes)")
+        }
+        let delivered = publish(channel: channel.name, frame: frame)
         return .json(200, .object(["channel": .string(channel.name), "subscribers": .int(Int64(delivered))]))
     }
 

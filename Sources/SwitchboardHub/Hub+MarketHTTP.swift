@@ -12,7 +12,7 @@ extension Hub {
         switch caller(of: request) {
         case .failure(let response): return .some(response)
         case .success(.user(let p)): actor = Actor(id: p.user, isBackend: false, ip: request.clientAddress)
-        case .success(.backend(let name)): actor = Actor(id: "backend:" + name, isBackend: true, ip: request.clientAddress)
+        case .success(.backend(let name)): actor = Actor(id: ReservedUser.backendPrefix + name, isBackend: true, ip: request.clientAddress)
         }
         var entity: Int64?
         if parts.count >= 3, parts[2] != "calculate-fee", parts[2] != "webhook" {
@@ -121,7 +121,8 @@ extension Hub {
             guard let v = body[name]?.stringValue, !v.isEmpty, v.utf8.count <= max else { return nil }
             return v
         }
-        guard let client = text("client", max: 256), let craftsman = text("craftsman", max: 256), client != craftsman else {
+        guard let client = text("client", max: 256), let craftsman = text("craftsman", max: 256), client != craftsman,
+              Identifier.isUserID(client), Identifier.isUserID(craftsman) else {
             return .error(400, .badRequest, "'client' and 'craftsman' must be two different user ids")
         }
         guard let title = text("title", max: 200) else { return .error(400, .badRequest, "'title' must be a string of 1 to 200 bytes") }

@@ -153,7 +153,7 @@ enum NotifyRequestDecoder {
         guard case .array(let list)? = body["user_ids"] else { throw Failure(code: .missingField, message: "missing array 'user_ids'") }
         let users = list.compactMap(\.stringValue)
         guard users.count == list.count, !users.isEmpty, users.count <= Hub.notifyRecipientCap,
-              users.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 256 }) else {
+              users.allSatisfy(Identifier.isUserID) else {
             throw Failure(code: .badRequest, message: "'user_ids' must be 1 to \(Hub.notifyRecipientCap) user ids")
         }
         guard let kindText = body["kind"]?.stringValue, let kind = NotificationKind(rawValue: kindText) else {

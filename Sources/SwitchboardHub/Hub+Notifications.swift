@@ -45,13 +45,18 @@ extension Hub {
     }
 
     private func finishNotificationReplay(_ id: ConnectionID, user: String, since: Int64,
-                                          _ result: Result<[StoredNotification], StoreError>) {
+                                          _ result: Result<MissedNotifications, StoreError>) {
         guard connections[id] != nil, let pending = pendingSubscriptions.finish(id, channel: Self.notificationSeam(user)) else { return }
         var last = since
         var recovered = true
         switch result {
-        case .success(let missed) where missed.count <= Self.notificationReplayCap:
-            for n in missed {
+        case .success(let missed) where since > missed.newestID:
+            // A cursor from the future: keeping it would silently drop every
+            // live notification up to it. Say so, with the true position.
+            recovered = false
+            last = missed.newestID
+        case .success(let missed) where missed.items.count <= Self.notificationReplayCap:
+            for n in missed.items {
                 transport?.send(ServerFrame.notification(n, replay: true), to: id)
                 last = max(last, n.id)
             }

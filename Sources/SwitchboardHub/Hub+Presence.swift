@@ -37,10 +37,18 @@ extension Hub {
         if case .offline = change { contacts[user] = nil }
     }
 
-    /// New conversations make new contacts for members online here.
-    func membersMet(_ members: [String]) {
-        for member in members where contacts[member] != nil {
-            contacts[member]?.formUnion(members.filter { $0 != member })
+    /// A member took part in a conversation (created it, sent in it): the
+    /// other members become contacts who see the member's presence. Being
+    /// added by somebody else makes nobody a contact.
+    func tookPart(_ member: String, members: [String]) {
+        guard let known = contacts[member], !known.isSuperset(of: members.lazy.filter { $0 != member }) else { return }
+        let met = members.filter { $0 != member && !known.contains($0) }
+        contacts[member]?.formUnion(met)
+        // The new contacts learn at once that the member is online.
+        guard presence.isOnline(member) else { return }
+        let frame = ServerFrame.presenceChange(user: member, online: true, lastSeenMillis: nil)
+        for contact in met {
+            for id in registry.subscribers(of: Channel.user(contact).name) { transport?.send(frame, to: id) }
         }
     }
 

@@ -187,7 +187,7 @@ enum QuoteRequestDecoder {
         var out: [QuoteMatchInput] = []
         var seen = Set<String>()
         for (i, item) in list.enumerated() {
-            guard let builder = item["builder"]?.stringValue, !builder.isEmpty, builder.utf8.count <= 256 else {
+            guard let builder = item["builder"]?.stringValue, Identifier.isUserID(builder) else {
                 throw Failure(message: "matches[\(i)]: 'builder' must be a user id")
             }
             guard let score = item["score"]?.intValue, (0...100).contains(score) else {

@@ -79,13 +79,15 @@ extension Hub {
             guard let text = value.stringValue, !text.isEmpty, text.utf8.count <= max else { return nil }
             return .some(text)
         }
-        guard let labelField = field("label", max: 200), let label = labelField else {
+        guard let labelField = field("label", max: 200), let label = labelField, Identifier.isValid(label, maxBytes: 200) else {
             return .error(400, .badRequest, "'label' must be a string of 1 to 200 bytes")
         }
         guard let targetField = field("target", max: 2048), let target = targetField else {
             return .error(400, .badRequest, "'target' must be a string of 1 to 2048 bytes")
         }
-        guard let ownerField = field("owner", max: 256) else { return .error(400, .badRequest, "'owner' must be a user id") }
+        guard let ownerField = field("owner", max: 256), ownerField.map(Identifier.isUserID) ?? true else {
+            return .error(400, .badRequest, "'owner' must be a user id")
+        }
         let owner: String
         switch caller {
         case .user(let principal):
@@ -137,13 +139,13 @@ extension Hub {
         // are widened to whole buckets.
         var to = clock.nowMillis() + 1
         if let text = request.query["to"] {
-            guard let value = Timestamp.parseMillis(text) else { return .error(400, .badRequest, "'to' must be ms since the epoch or RFC 3339") }
+            guard let value = Timestamp.parseMillis(text) else { return .error(400, .badRequest, "'to' must be ms since the epoch (up to year 9999) or RFC 3339") }
             to = value
         }
         to = roundDown(to + bucket.millis - 1)
         var from = to - bucket.millis * (bucket == .day ? 30 : bucket == .hour ? 24 : 60)
         if let text = request.query["from"] {
-            guard let value = Timestamp.parseMillis(text) else { return .error(400, .badRequest, "'from' must be ms since the epoch or RFC 3339") }
+            guard let value = Timestamp.parseMillis(text) else { return .error(400, .badRequest, "'from' must be ms since the epoch (up to year 9999) or RFC 3339") }
             from = roundDown(value)
         }
         guard from < to else { return .error(400, .badRequest, "'from' must be before 'to'") }

@@ -244,6 +244,14 @@ public final class Hub {
         case .none:
             break
         case .admit(let requestID, let principal):
+            let cap = configuration.maxConnectionsPerUser
+            if cap > 0 && connectionsPerUser[principal.user, default: 0] >= cap {
+                connections[id]?.session.markClosing()
+                transport?.send(ServerFrame.error(id: requestID, code: .tooManyConnections,
+                                                  message: "at most \(cap) connections per user"), to: id)
+                closeConnection(id, .tooManyConnections)
+                return
+            }
             connections[id]?.admitted = principal
             authenticatedCount += 1
             metrics.authenticated.record(authenticatedCount)
@@ -307,10 +315,15 @@ public final class Hub {
     /// encoded once. Returns the number of subscribers it was queued for.
     @discardableResult
     public func publish(channel: String, data: [UInt8]) -> Int {
+        publish(channel: channel, frame: ServerFrame.publication(channel: channel, data: data, sentAtMicros: clock.nowMicros()))
+    }
+
+    /// Queues an encoded publication for every subscriber of `channel`.
+    @discardableResult
+    func publish(channel: String, frame: OutboundFrame) -> Int {
         metrics.publications.increment()
         let subscribers = registry.subscribers(of: channel)
         guard !subscribers.isEmpty, let transport else { return 0 }
-        let frame = ServerFrame.publication(channel: channel, data: data, sentAtMicros: clock.nowMicros())
         for id in subscribers { transport.send(frame, to: id) }
         metrics.deliveries.increment(by: subscribers.count)
         return subscribers.count

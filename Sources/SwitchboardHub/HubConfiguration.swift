@@ -21,6 +21,12 @@ public struct HubConfiguration: Sendable {
     public var presenceGraceMillis: Int64 = 5_000
     /// Largest REST body, in bytes.
     public var maxBodyBytes: Int = 1 << 20
+    /// Largest publication frame, in bytes: the per-connection outbound queue
+    /// bound. A larger one could only be turned into slow-consumer closes of
+    /// every subscriber, so the server API refuses it (413).
+    public var maxPublicationBytes: Int = 1 << 20
+    /// Most WebSocket connections one user may hold on this node (0: no cap).
+    public var maxConnectionsPerUser: Int = 100
     /// Least time between two `counter` frames on one channel, in ms.
     public var counterIntervalMillis: Int64 = 100
 

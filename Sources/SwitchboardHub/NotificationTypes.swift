@@ -206,6 +206,22 @@ public protocol NotificationStore: AnyObject {
     func matches(request: Int64, requester: String, reply: @escaping (Result<[QuoteMatch], DomainFailure>) -> Void)
     /// A builder's matches, newest first.
     func matches(builder: String, limit: Int, reply: @escaping (Result<[QuoteMatch], DomainFailure>) -> Void)
-    /// Notifications after `since` for a replay (at most `limit`).
-    func notificationsSince(user: String, since: Int64, limit: Int, reply: @escaping (Result<[StoredNotification], StoreError>) -> Void)
+    /// Notifications after `since` for a replay (at most `limit`), with the
+    /// user's newest notification id.
+    func notificationsSince(user: String, since: Int64, limit: Int, reply: @escaping (Result<MissedNotifications, StoreError>) -> Void)
+}
+
+/// What a reconnecting connection missed.
+public struct MissedNotifications: Sendable, Equatable {
+    /// Notifications after the cursor, oldest first.
+    public var items: [StoredNotification]
+    /// The user's newest notification id (0 when there is none): a cursor
+    /// past it comes from the future.
+    public var newestID: Int64
+
+    /// A replay answer.
+    public init(items: [StoredNotification], newestID: Int64) {
+        self.items = items
+        self.newestID = newestID
+    }
 }

@@ -91,7 +91,19 @@ enum ScanRequest {
 /// Timestamps in query strings: ms since the epoch, or RFC 3339
 /// (`2026-11-21T10:00:00Z`, `2026-11-21T12:00:00.5+02:00`).
 enum Timestamp {
+    /// The latest instant accepted from outside: 9999-12-31T23:59:59.999Z.
+    /// Every parsed timestamp lies in `0...maxMillis`, so sums and
+    /// differences of a few of them (plus a bucket or a day) cannot overflow.
+    static let maxMillis: Int64 = 253_402_300_799_999
+
+    /// Milliseconds since the epoch, or nil when the text is neither form or
+    /// lies outside `0...maxMillis`.
     static func parseMillis(_ text: String) -> Int64? {
+        guard let value = parseUnchecked(text), (0...maxMillis).contains(value) else { return nil }
+        return value
+    }
+
+    private static func parseUnchecked(_ text: String) -> Int64? {
         if let ms = Int64(text) { return ms }
         let b = Array(text.utf8)
         guard b.count >= 20, b[4] == 45, b[7] == 45, b[10] == 84 || b[10] == 116 || b[10] == 32,

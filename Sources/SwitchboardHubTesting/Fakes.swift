@@ -70,6 +70,7 @@ public final class FakeChatStore: ChatStore {
         let stored = StoredMessage(conversation: m.conversation, id: nextID, seq: lastSeq(m.conversation) + 1, sender: m.sender,
                                    clientMessageID: m.clientMessageID, kind: m.kind.rawValue, body: m.body, createdAtMillis: 5)
         messages[m.conversation, default: []].append(stored)
+        participated[m.conversation]?.insert(m.sender)
         return SendOutcome(id: stored.id, conversation: m.conversation, seq: stored.seq, createdAtMillis: 5, duplicate: false,
                            members: members[m.conversation]!.sorted())
     }
@@ -98,6 +99,7 @@ public final class FakeChatStore: ChatStore {
         guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.forbidden)) }; return }
         let key = "\(id)/\(user)"
         readPositions[key] = max(readPositions[key] ?? 0, min(seq, lastSeq(id)))
+        if readPositions[key]! > 0 { participated[id]?.insert(user) }
         let stored = readPositions[key]!
         pending.append { reply(.success(stored)) }
     }
@@ -111,6 +113,7 @@ public final class FakeChatStore: ChatStore {
         }
         let id = Int64(members.count + 1)
         members[id] = set
+        participated[id] = [creator]
         pending.append { reply(.success((id, true))) }
     }
 
@@ -155,14 +158,22 @@ public final class FakeChatStore: ChatStore {
         pending.append { reply(.failure(.forbidden)) }
     }
 
+    /// Members who took part (created, sent, read) per conversation; a
+    /// conversation a test set up directly in `members` counts as one where
+    /// everybody took part.
+    public var participated: [ConversationID: Set<String>] = [:]
+    public func tookPart(_ user: String, in c: ConversationID) -> Bool {
+        members[c]?.contains(user) == true && (participated[c]?.contains(user) ?? true)
+    }
+
     public func contacts(of user: String, reply: @escaping (Result<[String], ChatFailure>) -> Void) {
-        let list = Set(members.values.filter { $0.contains(user) }.flatMap { $0 }).subtracting([user]).sorted()
+        let list = Set(members.filter { tookPart(user, in: $0.key) }.flatMap { $0.value }).subtracting([user]).sorted()
         pending.append { reply(.success(list)) }
     }
 
     public func presence(asker: String, users: [String], reply: @escaping (Result<[String: Int64?], ChatFailure>) -> Void) {
         var out: [String: Int64?] = [:]
-        for u in users where u == asker || members.values.contains(where: { $0.contains(asker) && $0.contains(u) }) {
+        for u in users where u == asker || members.contains(where: { $0.value.contains(asker) && tookPart(u, in: $0.key) }) {
             out[u] = lastSeen[u]
         }
         pending.append { reply(.success(out)) }
@@ -346,8 +357,10 @@ public final class FakeNotificationStore: NotificationStore {
     }
 
     public func notificationsSince(user: String, since: Int64, limit: Int,
-                            reply: @escaping (Result<[StoredNotification], StoreError>) -> Void) {
-        let snapshot = Array(stored.filter { $0.user == user && $0.id > since }.prefix(limit))
+                            reply: @escaping (Result<MissedNotifications, StoreError>) -> Void) {
+        let mine = stored.filter { $0.user == user }
+        let snapshot = MissedNotifications(items: Array(mine.filter { $0.id > since }.prefix(limit)),
+                                           newestID: mine.map(\.id).max() ?? 0)
         pending.append { reply(.success(snapshot)) }
     }
 

@@ -178,13 +178,27 @@ extension PostgresStore: ChatStore {
 }
 
 extension PostgresStore: PresenceStore {
+    /// SQL: the member row `m` took part in its conversation — created it,
+    /// sent a message in it, or read it. Presence is shared only through such
+    /// conversations, so opening a conversation with somebody does not reveal
+    /// whether they are online (their consent is taking part).
+    static func tookPart(_ m: String) -> String {
+        """
+        (\(m).last_read_seq > 0
+         OR EXISTS (SELECT 1 FROM conversations tc WHERE tc.id = \(m).conversation_id AND tc.created_by = \(m).user_id)
+         OR EXISTS (SELECT 1 FROM messages tm WHERE tm.conversation_id = \(m).conversation_id AND tm.sender_id = \(m).user_id))
+        """
+    }
+
     public func contacts(of user: String, reply: @escaping (Result<[String], ChatFailure>) -> Void) {
         let deliver = self.deliver
         reader.read({ (conn: PGConnection) throws(PostgresError) -> [String] in
+            // Only conversations the user took part in: being added to one
+            // by somebody else reveals nothing about the user.
             try conn.execute("""
                 SELECT DISTINCT other.user_id FROM conversation_members mine
                 JOIN conversation_members other ON other.conversation_id = mine.conversation_id AND other.user_id <> $1
-                WHERE mine.user_id = $1
+                WHERE mine.user_id = $1 AND \(Self.tookPart("mine"))
                 """, [user]).compactMap { $0[0] }
         }, completion: { result in deliver { reply(result.mapError(ChatFailure.init)) } })
     }
@@ -200,7 +214,7 @@ extension PostgresStore: PresenceStore {
                 WHERE asked.u = $1 OR EXISTS (
                     SELECT 1 FROM conversation_members mine
                     JOIN conversation_members other ON other.conversation_id = mine.conversation_id
-                    WHERE mine.user_id = $1 AND other.user_id = asked.u)
+                    WHERE mine.user_id = $1 AND other.user_id = asked.u AND \(Self.tookPart("other")))
                 """, [asker, list])
             var out: [String: Int64?] = [:]
             // updateValue, not `out[u] = x`: assigning a nil Int64? through the

@@ -38,14 +38,14 @@ extension PostgresStore: ChatManagementStore {
     public func editMessage(_ id: Int64, sender: String, body: [UInt8], reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void) {
         change(sql: """
             UPDATE messages SET body = $3::jsonb, edited_at = now()
-            WHERE id = $1 AND sender_id = $2 AND deleted_at IS NULL
+            WHERE id = $1 AND sender_id = $2 AND kind <> 'system' AND deleted_at IS NULL
             """, params: [String(id), sender, String(decoding: body, as: UTF8.self)], reply: reply)
     }
 
     public func deleteMessage(_ id: Int64, sender: String, reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void) {
         change(sql: """
             UPDATE messages SET body = '{}'::jsonb, deleted_at = now()
-            WHERE id = $1 AND sender_id = $2 AND deleted_at IS NULL
+            WHERE id = $1 AND sender_id = $2 AND kind <> 'system' AND deleted_at IS NULL
             """, params: [String(id), sender], reply: reply)
     }
 

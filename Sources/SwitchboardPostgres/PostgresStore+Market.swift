@@ -123,7 +123,12 @@ extension PostgresStore: MarketStore {
         let sql = """
             WITH pj AS (
                 INSERT INTO projects (client_id, craftsman_id, title, estimated_budget, currency, conversation_id)
-                VALUES ($1, $2, $3, $4::bigint, $5, $6::bigint) RETURNING *
+                SELECT $1, $2, $3, $4::bigint, $5, $6::bigint
+                -- The project's system messages go to every member of its
+                -- conversation: only one that both parties are members of.
+                WHERE $6::bigint IS NULL
+                   OR (SELECT count(*) FROM conversation_members cm WHERE cm.conversation_id = $6::bigint AND cm.user_id IN ($1, $2)) = 2
+                RETURNING *
             ), a AS (
                 INSERT INTO audit_log (actor, action, entity_type, entity_id, ip) SELECT $7, 'project.create', 'project', pj.id::text, $8 FROM pj
             ), n AS (
@@ -135,7 +140,8 @@ extension PostgresStore: MarketStore {
             SELECT 'r', \(Self.projectJSON)::text FROM pj UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             """
         market(sql, [client, craftsman, title, budget.map(String.init), currency, conversation.map(String.init), actor.id, actor.ip],
-               created: 201, decide: { _ in .store(StoreError(.failed)) }, reply: reply)
+               created: 201, decide: { _ in .forbidden("the conversation must have both the client and the craftsman as members") },
+               reply: reply)
     }
 
     public func project(_ id: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {

@@ -106,11 +106,14 @@ extension PostgresStore: NotificationStore {
     }
 
     public func notificationsSince(user: String, since: Int64, limit: Int,
-                                   reply: @escaping (Result<[StoredNotification], StoreError>) -> Void) {
+                                   reply: @escaping (Result<MissedNotifications, StoreError>) -> Void) {
         let deliver = self.deliver
-        reader.read({ (conn: PGConnection) throws(PostgresError) -> [StoredNotification] in
-            try conn.execute("SELECT \(Self.notificationJSON) FROM notifications n WHERE n.user_id = $1 AND n.id > $2 ORDER BY n.id LIMIT $3",
-                             [user, String(since), String(limit)]).compactMap { Self.notification($0[0]) }
+        reader.read({ (conn: PGConnection) throws(PostgresError) -> MissedNotifications in
+            let items = try conn.execute("SELECT \(Self.notificationJSON) FROM notifications n WHERE n.user_id = $1 AND n.id > $2 ORDER BY n.id LIMIT $3",
+                                         [user, String(since), String(limit)]).compactMap { Self.notification($0[0]) }
+            let newest = try conn.execute("SELECT COALESCE(max(id), 0) FROM notifications WHERE user_id = $1", [user])
+                .first?[0].flatMap { Int64($0) } ?? 0
+            return MissedNotifications(items: items, newestID: max(newest, items.last?.id ?? 0))
         }, completion: { result in deliver { reply(result) } })
     }
 }

@@ -143,7 +143,7 @@ extension ClientFrame {
                 throw FrameDecodingError(code: .missingField, message: "missing array 'users'", requestID: id)
             }
             let users = list.compactMap(\.stringValue)
-            guard users.count == list.count, users.count <= 200 else {
+            guard users.count == list.count, users.count <= 200, users.allSatisfy({ Identifier.isValid($0) }) else {
                 throw FrameDecodingError(code: .badFrame, message: "'users' must be at most 200 user ids", requestID: id)
             }
             return .presence(id: id, users: users)

@@ -26,6 +26,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case unknownQRCode = "unknown_qr"
     case conflict = "conflict"
     case idempotencyMismatch = "idempotency_mismatch"
+    case tooManyConnections = "too_many_connections"
 }
 
 /// WebSocket close codes. 1xxx are RFC 6455; 4xxx are Switchboard's.
@@ -49,6 +50,8 @@ public enum CloseCode: UInt16, Sendable, CaseIterable {
     case slowConsumer = 4009
     /// Too many malformed frames.
     case badFrames = 4010
+    /// The user already holds the most connections allowed per user.
+    case tooManyConnections = 4011
 
     /// A short reason sent in the close frame.
     public var reason: String {
@@ -66,6 +69,7 @@ public enum CloseCode: UInt16, Sendable, CaseIterable {
         case .rateLimited: return "rate limited"
         case .slowConsumer: return "slow consumer"
         case .badFrames: return "too many bad frames"
+        case .tooManyConnections: return "too many connections for this user"
         }
     }
 }

@@ -190,6 +190,11 @@ struct JSONParser {
         } else if (0xDC00...0xDFFF).contains(scalar) {
             throw fail("lone surrogate")
         }
+        // PostgreSQL's text and jsonb cannot hold NUL and libpq cuts
+        // parameters at it: `"X\u0000a"` would be stored as `"X"`. No
+        // string from outside may carry one (a raw 0x00 is already refused
+        // as a control character).
+        guard scalar != 0 else { throw fail("\\u0000 in a string") }
         guard let unicode = Unicode.Scalar(scalar) else { throw fail("invalid scalar") }
         scratch.append(contentsOf: UTF8.encode(unicode)!)
     }

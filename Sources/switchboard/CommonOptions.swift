@@ -29,6 +29,10 @@ struct AuthOptions: ParsableArguments {
     @Option(name: .customLong("jwt-audience"), help: "Required `aud` claim, if set. Env SWITCHBOARD_JWT_AUDIENCE.")
     var audience: String? = Env.string("SWITCHBOARD_JWT_AUDIENCE")
 
+    @Flag(name: .customLong("allow-tokens-without-exp"),
+          help: "Accept user tokens that have no `exp` claim (refused by default: such a token can never be taken back). Env SWITCHBOARD_ALLOW_TOKENS_WITHOUT_EXP=1.")
+    var allowTokensWithoutExpiry: Bool = Env.bool("SWITCHBOARD_ALLOW_TOKENS_WITHOUT_EXP")
+
     @Option(name: .customLong("api-key"),
             help: "Backend API key as name:secret (secret ≥ 16 bytes); repeatable. Env SWITCHBOARD_API_KEYS (comma-separated).")
     var apiKeys: [String] = (Env.string("SWITCHBOARD_API_KEYS") ?? "").split(separator: ",").map(String.init)
@@ -49,7 +53,8 @@ struct AuthOptions: ParsableArguments {
     }
 
     func jwtConfiguration(dataDirectory: String) throws -> (JWTConfiguration, usedDevelopmentSecret: Bool) {
-        var config = JWTConfiguration(issuer: issuer, audience: audience, leewaySeconds: 0)
+        var config = JWTConfiguration(issuer: issuer, audience: audience, leewaySeconds: 0,
+                                      requireExpiry: !allowTokensWithoutExpiry)
         if let rs256KeyFile { config.rsaKey = try AsymmetricKey(pem: String(contentsOfFile: rs256KeyFile, encoding: .utf8)) }
         if let es256KeyFile { config.ecKey = try AsymmetricKey(pem: String(contentsOfFile: es256KeyFile, encoding: .utf8)) }
         if let rsa = config.rsaKey, rsa.algorithm != .rs256 { throw ValidationError("--jwt-rs256-key is not an RSA key") }

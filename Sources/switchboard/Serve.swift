@@ -33,6 +33,8 @@ struct Serve: ParsableCommand {
     var authTimeout: Double = Env.double("SWITCHBOARD_AUTH_TIMEOUT", 5)
     @Option(name: .customLong("presence-grace"), help: "Seconds a user without connections still counts as online. Env SWITCHBOARD_PRESENCE_GRACE.")
     var presenceGrace: Double = Env.double("SWITCHBOARD_PRESENCE_GRACE", 5)
+    @Option(name: .customLong("max-connections-per-user"), help: "WebSocket connections one user may hold (0: no cap); one more is closed with 4011. Env SWITCHBOARD_MAX_CONNECTIONS_PER_USER.")
+    var maxConnectionsPerUser: Int = Env.int("SWITCHBOARD_MAX_CONNECTIONS_PER_USER", 100)
     @Option(name: .customLong("event-loop"), help: "libwebsockets event loop: poll or uv (libuv/epoll). Env SWITCHBOARD_EVENT_LOOP.")
     var eventLoop: String = Env.string("SWITCHBOARD_EVENT_LOOP") ?? "poll"
     @Flag(name: .customLong("enable-echo"), help: "Serve the `echo` subprotocol for conformance testing. Env SWITCHBOARD_ENABLE_ECHO=1.")
@@ -52,7 +54,12 @@ struct Serve: ParsableCommand {
         guard maxFrameBytes >= 256, maxQueueBytes >= maxFrameBytes else {
             throw ValidationError("--max-frame-bytes must be ≥ 256 and ≤ --max-queue-bytes")
         }
+        guard maxConnectionsPerUser >= 0 else { throw ValidationError("--max-connections-per-user must be ≥ 0") }
         guard framesPerSecond > 0, frameBurst >= 1, authTimeout > 0 else { throw ValidationError("limits must be positive") }
+        // Converted to integer milliseconds below: bounded so that cannot trap.
+        guard authTimeout <= 3600, (0...3600).contains(presenceGrace) else {
+            throw ValidationError("--auth-timeout and --presence-grace must be at most 3600 seconds")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level") }
     }
 
@@ -110,6 +117,8 @@ struct Serve: ParsableCommand {
         hubConfig.frameBurst = frameBurst
         hubConfig.maxBodyBytes = maxBodyBytes
         hubConfig.presenceGraceMillis = Int64(presenceGrace * 1000)
+        hubConfig.maxConnectionsPerUser = maxConnectionsPerUser
+        hubConfig.maxPublicationBytes = maxQueueBytes
         // Fault injection, for the crash tests only.
         hubConfig.failpoints = Set((Env.string("SWITCHBOARD_FAILPOINTS") ?? "").split(separator: ",")
             .compactMap { Failpoint(rawValue: String($0)) })

@@ -105,8 +105,30 @@ import Testing
         #expect((try? verifier.verify(token, now: 99)) != nil)
     }
 
+    @Test func claimsOutOfRangeReservedSubjectsAndMissingExpAreRejected() {
+        func token(_ payload: [String: JSON]) -> String {
+            JWTSigner.hs256(header: .object(["alg": .string("HS256")]), payload: .object(payload), secret: secret)
+        }
+        let sub: JSON = .string("alice")
+        #expect(throws: AuthError(.claimOutOfRange)) { try verifier.verify(token(["sub": sub, "exp": .int(.max)]), now: 0) }
+        #expect(throws: AuthError(.claimOutOfRange)) { try verifier.verify(token(["sub": sub, "exp": .int(-1)]), now: 0) }
+        #expect(throws: AuthError(.claimOutOfRange)) {
+            try verifier.verify(token(["sub": sub, "exp": .int(100), "nbf": .int(JWTVerifier.maxSeconds + 1)]), now: 0)
+        }
+        #expect(throws: AuthError(.claimOutOfRange)) {
+            try verifier.verify(token(["sub": sub, "exp": .int(100), "role": .string("ad\u{0}min")]), now: 0)
+        }
+        #expect(throws: AuthError(.reservedSubject)) { try verifier.verify(token(["sub": .string("system"), "exp": .int(100)]), now: 0) }
+        #expect(throws: AuthError(.reservedSubject)) { try verifier.verify(token(["sub": .string("backend:x"), "exp": .int(100)]), now: 0) }
+        #expect(throws: AuthError(.reservedSubject)) { try verifier.verify(token(["sub": .string("a\u{0}b"), "exp": .int(100)]), now: 0) }
+        #expect(throws: AuthError(.missingExpiry)) { try verifier.verify(token(["sub": sub]), now: 0) }
+        let lenient = JWTVerifier(JWTConfiguration(hmacSecret: secret, requireExpiry: false))
+        #expect((try? lenient.verify(token(["sub": sub]), now: 0))?.subject == "alice")
+        #expect((try? verifier.verify(token(["sub": sub, "exp": .int(JWTVerifier.maxSeconds)]), now: 0))?.subject == "alice")
+    }
+
     @Test func wrongIssuerOrAudience() {
-        let token = JWTSigner.hs256(Claims(subject: "a", issuer: "other", audience: ["x"]), secret: secret)
+        let token = JWTSigner.hs256(Claims(subject: "a", expiresAt: 100, issuer: "other", audience: ["x"]), secret: secret)
         let strictIssuer = JWTVerifier(JWTConfiguration(hmacSecret: secret, issuer: "market"))
         let strictAudience = JWTVerifier(JWTConfiguration(hmacSecret: secret, audience: "hub"))
         #expect(throws: AuthError(.wrongIssuer)) { try strictIssuer.verify(token, now: 0) }

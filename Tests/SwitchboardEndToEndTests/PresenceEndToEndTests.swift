@@ -39,7 +39,7 @@ import Testing
     @Test func aContactWhoNeverDisconnectedIsAnswered() throws {
         let hub = try HubProcess()
         let alice = uniqueUser("alice"), bob = uniqueUser("bob")
-        _ = try hub.conversation(alice, with: [bob])
+        _ = try hub.conversation(bob, with: [alice])  // bob took part: alice may see him
         let b = try hub.connect(bob)
         _ = try b.receive(type: "welcome")
         let a = try hub.connect(alice)
@@ -52,5 +52,27 @@ import Testing
         #expect(users.first?["user"] as? String == bob)
         #expect(users.first?["online"] as? Bool == true)
         #expect(users.first?["last_seen"] is NSNull)
+    }
+
+    /// Issue 10, defect 9: opening a conversation with somebody reveals
+    /// nothing until they take part in it.
+    @Test func openingAConversationWithSomebodyRevealsNothingUntilTheyTakePart() throws {
+        let hub = try HubProcess()
+        let victim = uniqueUser("victim"), mallory = uniqueUser("mallory")
+        let conv = try hub.conversation(mallory, with: [victim])
+        let v = try hub.connect(victim)
+        _ = try v.receive(type: "welcome")
+        func ask() throws -> [[String: Any]] {
+            let r = try httpRequest(port: hub.port, "GET", "/v1/presence?users=\(victim)",
+                                    headers: ["Authorization": "Bearer " + hub.token(mallory)])
+            #expect(r.status == 200)
+            return r.json?["users"] as? [[String: Any]] ?? []
+        }
+        #expect(try ask().isEmpty)
+        try v.sendText(sendFrame(conv, "hello", "hi"))
+        _ = try v.receive(type: "ack")
+        let seen = try ask()
+        #expect(seen.first?["user"] as? String == victim)
+        #expect(seen.first?["online"] as? Bool == true)
     }
 }

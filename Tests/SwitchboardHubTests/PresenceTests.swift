@@ -61,3 +61,43 @@ import SwitchboardHubTesting
         #expect(users.first?["online"] == .bool(false))
     }
 }
+
+/// Issue 10, defect 9: opening a conversation with somebody does not reveal
+/// their presence; taking part in it (sending) does.
+@Suite struct PresencePrivacyTests {
+    func presenceFrames(_ f: HubFixture, _ id: ConnectionID) -> [JSON] {
+        f.transport.frames(to: id).filter { $0["type"] == .string("presence") && $0["id"] == nil }
+    }
+
+    @Test func aConversationOpenedWithSomebodyRevealsNothingUntilTheyTakePart() {
+        let f = HubFixture()
+        f.hub.connectionOpened(3, token: f.token("mallory"))
+        f.chat.flush()
+        f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/conversations", authorization: "Bearer " + f.token("mallory"),
+                                     body: Array(#"{"participants":["alice"]}"#.utf8)), id: 1)
+        f.chat.flush()
+        #expect(f.transport.responses[1]?.status == 201)
+        f.hub.connectionOpened(1, token: f.token("alice"))
+        f.chat.flush()
+        #expect(presenceFrames(f, 3).isEmpty)  // alice's arrival is not told to mallory
+        f.send(3, #"{"type":"presence","id":"q","users":["alice"]}"#)
+        f.chat.flush()
+        #expect(f.transport.frames(to: 3).last?["users"] == .array([]))
+        // Mallory's own presence is visible to alice: mallory took part.
+        f.send(1, #"{"type":"presence","id":"q","users":["mallory"]}"#)
+        f.chat.flush()
+        guard case .array(let seen)? = f.transport.frames(to: 1).last?["users"] else { Issue.record("no users"); return }
+        #expect(seen.count == 1)
+        // Alice answers: from now on mallory sees her.
+        f.send(1, #"{"type":"send","id":"m1","conversation":"1","client_msg_id":"m1","kind":"text","body":{"text":"hi"}}"#)
+        f.chat.flush()
+        f.send(3, #"{"type":"presence","id":"q2","users":["alice"]}"#)
+        f.chat.flush()
+        guard case .array(let users)? = f.transport.frames(to: 3).last?["users"] else { Issue.record("no users"); return }
+        #expect(users.first?["user"] == .string("alice"))
+        f.hub.connectionClosed(1)
+        f.clock.advance(seconds: 6)
+        f.hub.tick()
+        #expect(presenceFrames(f, 3).last?["online"] == .bool(false))
+    }
+}

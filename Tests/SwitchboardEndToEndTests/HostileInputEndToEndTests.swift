@@ -1,0 +1,67 @@
+// Issue 10 over a real hub process and PostgreSQL: requests that used to
+// kill the process, reach another user's conversation, or act as another
+// user through a NUL are refused, and the hub stays up.
+import Foundation
+import Testing
+
+@Suite struct HostileInputEndToEndTests {
+    /// Defect 1: one GET from any signed-in user trapped on overflow.
+    @Test func statsAtTheInt64ExtremesAre400AndTheHubStaysUp() throws {
+        let hub = try HubProcess()
+        let user = uniqueUser("mallory")
+        for query in ["to=9223372036854775807", "from=-9223372036854775808", "to=-9223372036854775808",
+                      "from=-9223372036854775807&to=1000000000000"] {
+            let r = try httpRequest(port: hub.port, "GET", "/v1/qr-codes/999999/stats?" + query,
+                                    headers: ["Authorization": "Bearer " + hub.token(user)])
+            #expect(r.status == 400, "\(query)")
+        }
+        #expect(try httpRequest(port: hub.port, "GET", "/healthz").status == 200)
+    }
+
+    /// Defect 3: a project may name only a conversation both parties are members of.
+    @Test func aProjectCannotAttachAConversationItsPartiesAreNotIn() throws {
+        let hub = try HubProcess()
+        let alice = uniqueUser("alice"), bob = uniqueUser("bob"), mallory = uniqueUser("mallory"), crafty = uniqueUser("crafty")
+        let victims = try hub.conversation(alice, with: [bob])
+        let own = try hub.conversation(mallory, with: [crafty])
+        func project(_ conversation: String) throws -> HTTPResult {
+            try httpRequest(port: hub.port, "POST", "/v1/projects", headers: ["Authorization": "Bearer " + hub.token(mallory)],
+                            body: #"{"client":"\#(mallory)","craftsman":"\#(crafty)","title":"Stand","conversation_id":"\#(conversation)"}"#)
+        }
+        let refused = try project(victims)
+        #expect(refused.status == 403)
+        #expect(refused.errorCode == "forbidden")
+        #expect(try project(own).status == 201)
+        // A backend may not attach it either.
+        let viaBackend = try httpRequest(port: hub.port, "POST", "/v1/projects", headers: ["X-API-Key": HubProcess.apiKey],
+                                         body: #"{"client":"\#(mallory)","craftsman":"\#(crafty)","title":"S","conversation_id":"\#(victims)"}"#)
+        #expect(viaBackend.status == 403)
+        let rows = try TestDatabase.query("SELECT count(*) FROM projects WHERE conversation_id = $1", [victims])
+        #expect(rows.first?[0] == "0")
+    }
+
+    /// Defect 4: libpq cuts text at NUL; nothing with a NUL reaches it.
+    @Test func nulInIdsLabelsAndQueriesIsRefused() throws {
+        let hub = try HubProcess()
+        let alice = uniqueUser("alice"), bob = uniqueUser("bob")
+        let auth = ["Authorization": "Bearer " + hub.token(alice)]
+        let label = try httpRequest(port: hub.port, "POST", "/v1/qr-codes", headers: auth,
+                                    body: #"{"label":"Front\u0000door","target":"https://example.com"}"#)
+        #expect(label.status == 400)
+        // lws itself drops a request whose URL decodes to NUL (no answer);
+        // either way the NUL never reaches the hub or PostgreSQL.
+        let owner = try? httpRequest(port: hub.port, "GET", "/v1/qr-codes?owner=\(alice)%00x", headers: ["X-API-Key": HubProcess.apiKey])
+        #expect(owner == nil || owner?.status == 400)
+        let conv = try hub.conversation(alice, with: [bob])
+        let ws = try hub.connect(alice)
+        _ = try ws.receive(type: "welcome")
+        try ws.sendText(sendFrame(conv, "X\\u0000a", "first"))
+        let error = try ws.receive(type: "error")
+        #expect(error["code"] as? String == "bad_json")
+        try ws.sendText(sendFrame(conv, "X", "second"))
+        let ack = try ws.receive(type: "ack")
+        #expect(ack["duplicate"] as? Bool != true)
+        let stored = try TestDatabase.query("SELECT count(*) FROM messages WHERE sender_id = $1", [alice])
+        #expect(stored.first?[0] == "1")
+    }
+}

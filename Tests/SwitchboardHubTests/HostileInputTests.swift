@@ -1,0 +1,137 @@
+// Issue 10: input that used to trap or impersonate, answered with a clear
+// error instead. Each test failed before its fix.
+import SwitchboardAuth
+import SwitchboardWire
+import Testing
+@testable import SwitchboardHub
+import SwitchboardHubTesting
+
+@Suite struct HostileInputTests {
+    func status(_ f: HubFixture, _ request: HTTPRequest, id: HTTPRequestID) -> Int? {
+        f.hub.handleHTTP(request, id: id)
+        f.scans.flush()
+        return f.transport.responses[id]?.status
+    }
+
+    /// Defect 1: these ranges trapped on Int64 overflow and killed the process.
+    @Test(arguments: [
+        "to=9223372036854775807",
+        "from=-9223372036854775808",
+        "to=-9223372036854775808",
+        "from=-9223372036854775807&to=1000000000000",
+        "from=9223372036854775807",
+        "to=-1",
+        "from=0000-01-01T00:00:00Z",
+    ])
+    func statsRangesAtTheInt64ExtremesAre400(query: String) {
+        let f = HubFixture()
+        let request = HTTPRequest(method: "GET", path: "/v1/qr-codes/999999/stats",
+                                  query: HTTPResponse.parseQuery(query + "&bucket=day"),
+                                  authorization: "Bearer " + f.token("alice"))
+        #expect(status(f, request, id: 1) == 400)
+    }
+
+    @Test func statsAtTheLatestAcceptedInstantStillAnswers() {
+        let f = HubFixture()
+        let query = "bucket=day&from=253402214400000&to=253402300799999"
+        let request = HTTPRequest(method: "GET", path: "/v1/qr-codes/999999/stats", query: HTTPResponse.parseQuery(query),
+                                  authorization: "Bearer " + f.token("alice"))
+        #expect(status(f, request, id: 1) == 404)  // a valid range; the code does not exist
+    }
+
+    /// Defect 1: a signed token whose `exp` is ≥ ~9.3e15 trapped turning it into ms.
+    @Test(arguments: [Int64(9_300_000_000_000_000), Int64.max, -1])
+    func aTokenWithAnOutOfRangeExpIsRefused(exp: Int64) {
+        let f = HubFixture()
+        let token = JWTSigner.hs256(Claims(subject: "mallory", expiresAt: exp), secret: HubFixture.secret)
+        f.hub.connectionOpened(1, token: token)
+        #expect(f.transport.closed[1] == .unauthorized)
+        let request = HTTPRequest(method: "GET", path: "/v1/me", authorization: "Bearer " + token)
+        #expect(status(f, request, id: 1) == 401)
+    }
+
+    /// Defect 4: `victim\0evil` acted as `victim` once libpq cut it at NUL.
+    /// Defect 5: `system` and `backend:<name>` are the hub's own identities.
+    @Test(arguments: ["victim\u{0}evil", "sys\u{1b}[0m", "system", "backend:dev", "line\nbreak", String(repeating: "x", count: 257)])
+    func reservedOrControlCharacterSubjectsAreRefused(subject: String) {
+        let f = HubFixture()
+        f.hub.connectionOpened(1, token: f.token(subject))
+        #expect(f.transport.closed[1] == .unauthorized)
+        #expect(f.transport.lastError(to: 1) == "unauthorized")
+        #expect(status(f, HTTPRequest(method: "GET", path: "/v1/me", authorization: "Bearer " + f.token(subject)), id: 1) == 401)
+    }
+
+    @Test func tokensWithoutExpAreRefusedUnlessAllowed() {
+        let strict = HubFixture()
+        let forever = JWTSigner.hs256(Claims(subject: "alice"), secret: HubFixture.secret)
+        strict.hub.connectionOpened(1, token: forever)
+        #expect(strict.transport.closed[1] == .unauthorized)
+        let lenient = HubFixture { $0.jwt.requireExpiry = false }
+        lenient.hub.connectionOpened(1, token: forever)
+        #expect(lenient.transport.closed[1] == nil)
+        #expect(lenient.transport.types(to: 1) == ["welcome"])
+    }
+
+    @Test func refreshMayNotChangeTheRole() {
+        let f = HubFixture()
+        f.hub.connectionOpened(1, token: f.token("alice", role: "client"))
+        f.send(1, #"{"type":"refresh","id":"r1","token":"\#(f.token("alice", ttl: 900, role: "admin"))"}"#)
+        #expect(f.transport.lastError(to: 1) == "forbidden")
+        f.send(1, #"{"type":"refresh","id":"r2","token":"\#(f.token("alice", ttl: 900, role: "client"))"}"#)
+        #expect(f.transport.types(to: 1).last == "refreshed")
+    }
+
+    @Test func aUserMayHoldOnlyTheConfiguredNumberOfConnections() {
+        let f = HubFixture { $0.maxConnectionsPerUser = 2 }
+        for id: ConnectionID in 1...3 { f.hub.connectionOpened(id, token: f.token("alice")) }
+        #expect(f.transport.closed[1] == nil && f.transport.closed[2] == nil)
+        #expect(f.transport.closed[3] == .tooManyConnections)
+        #expect(f.transport.lastError(to: 3) == "too_many_connections")
+        f.hub.connectionClosed(3)
+        f.hub.connectionClosed(1)
+        f.hub.connectionOpened(4, token: f.token("alice"))
+        #expect(f.transport.closed[4] == nil)
+        #expect(f.hub.connectionsPerUserCount("alice") == 2)
+    }
+
+    /// Defect 4: NUL in a query value acted as the value cut at NUL.
+    @Test func nulInAQueryOrAnIdempotencyKeyIs400() {
+        let f = HubFixture()
+        let owner = HTTPRequest(method: "GET", path: "/v1/qr-codes", query: ["owner": "alice\u{0}x"], apiKey: HubFixture.apiKey)
+        #expect(status(f, owner, id: 1) == 400)
+        let key = HTTPRequest(method: "POST", path: "/v1/notify", apiKey: HubFixture.apiKey, idempotencyKey: "k\u{1}",
+                              body: Array(#"{"user_ids":["bob"],"kind":"project_update","title":"t"}"#.utf8))
+        #expect(status(f, key, id: 2) == 400)
+    }
+
+    /// Defect 5: the hub's own identities cannot be named as users by anyone.
+    @Test(arguments: ["system", "backend:dev", "bo\u{0}b"])
+    func reservedUserIdsInBodiesAre400(user: String) {
+        let f = HubFixture()
+        let json = JSON.string(user).bytes
+        let quoted = String(decoding: json, as: UTF8.self)
+        let notify = HTTPRequest(method: "POST", path: "/v1/notify", apiKey: HubFixture.apiKey,
+                                 body: Array(#"{"user_ids":[\#(quoted)],"kind":"project_update","title":"t"}"#.utf8))
+        #expect(status(f, notify, id: 1) == 400)
+        let project = HTTPRequest(method: "POST", path: "/v1/projects", apiKey: HubFixture.apiKey,
+                                  body: Array(#"{"client":"alice","craftsman":\#(quoted),"title":"t"}"#.utf8))
+        #expect(status(f, project, id: 2) == 400)
+        let conversation = HTTPRequest(method: "POST", path: "/v1/conversations", authorization: "Bearer " + f.token("alice"),
+                                       body: Array(#"{"participants":[\#(quoted)]}"#.utf8))
+        #expect(status(f, conversation, id: 3) == 400)
+    }
+
+    /// Defect 8: a publication larger than the queue bound disconnected every subscriber.
+    @Test func aPublicationThatCannotFitASubscribersQueueIs413() {
+        let f = HubFixture { $0.maxPublicationBytes = 4_096 }
+        f.hub.connectionOpened(1, token: f.token("alice"))
+        func publish(_ size: Int, id: HTTPRequestID) -> Int? {
+            let body = #"{"channel":"user:alice","data":""# + String(repeating: "x", count: size) + #""}"#
+            return status(f, HTTPRequest(method: "POST", path: "/v1/publish", apiKey: HubFixture.apiKey, body: Array(body.utf8)), id: id)
+        }
+        #expect(publish(5_000, id: 1) == 413)
+        #expect(f.transport.types(to: 1) == ["welcome"])
+        #expect(publish(3_000, id: 2) == 200)
+        #expect(f.transport.types(to: 1) == ["welcome", "publication"])
+    }
+}
