@@ -12,6 +12,8 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 
 // SwiftPM names an executable's entry point itself, so libFuzzer's own main
 // cannot be used: this main hands the command line to libFuzzer's driver.
+// (Declared without a C header: pointer and integer arguments pass the same
+// way under the Swift and C conventions on the platforms we fuzz on.)
 @_silgen_name("LLVMFuzzerRunDriver")
 func runDriver(_ argc: UnsafeMutablePointer<CInt>,
                _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
