@@ -62,6 +62,9 @@ for i, c in enumerate(claims):
     write("jwt", "token-%02d" % i, b"0" + sign(payload).encode())
 write("jwt", "token-none", b"0" + (b64(b'{"alg":"none"}') + "." + b64(b'{"sub":"alice"}') + ".").encode())
 write("jwt", "token-rs256", b"0" + sign(b'{"sub":"alice"}', b'{"alg":"RS256"}').encode())
+for alg, n in [("RS256", 256), ("ES256", 64), ("ES256", 72)]:  # junk signatures, right and wrong lengths
+    tok = b64(('{"alg":"%s","typ":"JWT"}' % alg).encode()) + "." + b64(b'{"sub":"alice","exp":1800000600}')
+    write("jwt", "token-%s-%d" % (alg.lower(), n), b"0" + (tok + "." + b64(bytes(range(256))[:n])).encode())
 write("jwt", "token-example", b"0" + json.load(open(root.parent / "Protocol/examples/client.auth.json"))["token"].encode())
 
 # http: every route, as a user and as the backend, with boundary values.

@@ -9,7 +9,27 @@ import SwitchboardHub
 import SwitchboardWire
 
 enum JWTFuzz {
-    static let verifier = JWTVerifier(JWTConfiguration(hmacSecret: FuzzHub.secret))
+    // All three algorithms configured, so that a fuzzed header reaches the
+    // RS256 and ES256 paths (signature length and format checks) too.
+    static let verifier = JWTVerifier(JWTConfiguration(hmacSecret: FuzzHub.secret, rsaKey: try! AsymmetricKey(pem: rsaPEM),
+                                                       ecKey: try! AsymmetricKey(pem: ecPEM)))
+    static let ecPEM = """
+        -----BEGIN PUBLIC KEY-----
+        MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEUyezwD/+2Mh1e49YtMcb5j3UXhfr
+        Bi6OF0Lf0KSvWF4JGqoGEcz7H0gDWMAx/IdJznOiutzDjQLsXEHj+nybAA==
+        -----END PUBLIC KEY-----
+        """
+    static let rsaPEM = """
+        -----BEGIN PUBLIC KEY-----
+        MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAzk+JlyXh2CRlqvC/ZIm7
+        7MVMvf541zUFK0ntFUru5V8gY0CKxs0JRrJNzrx0W6UJJ/wSJ0qAvxsBZ1SdC3Un
+        w0ypofEr0zekTTx+Ct8u/d735U5YESd7ZgBlXGAfaWQYL0qecuv7uLjMINEg4o8m
+        3YOsn65+8WO8Usc+xho0/zdYD6xl9eYaD6oc8u5Lp7nt2CZCLW5s770w/QzohLtK
+        ED0m00zVa2fU1jbe4pHM3N4KgeWH5mBpatGw+hfZHh6VDu+w9O0q8+qzYvnM3WQu
+        7Ur5J+/R+mBapZnPVqIE8M5vSCDQlh9LL3a5Z+4UTsJae5CB28CTWjRHXVRz9SNi
+        swIDAQAB
+        -----END PUBLIC KEY-----
+        """
     static let header = JSON.object(["alg": .string("HS256"), "typ": .string("JWT")])
     static let now: Int64 = 1_800_000_000
 
