@@ -15,6 +15,7 @@ for round in $(seq 1 "$rounds"); do
   for loop in poll uv; do
     work=$(mktemp -d /tmp/sb-compare-XXXXXX)
     .build/release/switchboard serve --port 0 --ready-file "$work/port" --event-loop "$loop" \
+      --max-connections-per-ip 0 --max-handshakes-per-ip 0 \
       --data-dir "$work/data" --log-level warning > "$work/hub.log" 2>&1 &
     hub=$!
     for _ in $(seq 1 600); do [ -s "$work/port" ] && break; sleep 0.1; done

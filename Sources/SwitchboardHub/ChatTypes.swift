@@ -93,6 +93,9 @@ public enum ChatFailure: Error, Sendable, Equatable {
     case failed
     /// A value cannot be stored (a NUL character, a number out of range).
     case invalidValue
+    /// The sender's client_msg_id is already stored for another conversation
+    /// or another content (kind + body): nothing was written.
+    case idempotencyMismatch
 
     /// From a store error.
     public init(_ error: StoreError) {
@@ -107,7 +110,8 @@ public enum ChatFailure: Error, Sendable, Equatable {
 
 /// Durable chat operations; `reply` closures run on the loop thread.
 public protocol ChatStore: PresenceStore, ChatManagementStore {
-    /// Commits a message (group commit) or returns the original for a repeated client_msg_id.
+    /// Commits a message (group commit) or returns the original for a repeated
+    /// client_msg_id with the same conversation and content (else `idempotencyMismatch`).
     func send(_ message: NewMessage, reply: @escaping (Result<SendOutcome, ChatFailure>) -> Void)
     /// Members, last seq and messages after `since` (at most `limit`), for a member.
     func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int,

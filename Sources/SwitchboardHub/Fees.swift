@@ -38,11 +38,15 @@ public enum Fees {
     /// The platform's fee in basis points.
     public static let platformBasisPoints: Int64 = 500
 
-    /// `amount × bp / 10,000`, rounded half up (amount ≥ 0).
+    /// Basis points in a whole (100 %).
+    public static let basisPointsPerWhole: Int64 = 10_000
+
+    /// `amount × bp / 10,000`, rounded half up (amount ≥ 0). The store's SQL
+    /// for refunds is generated from this same rule and these constants.
     public static func share(_ amount: Int64, basisPoints: Int64) -> Int64 {
         let (product, overflow) = amount.multipliedReportingOverflow(by: basisPoints)
         precondition(!overflow && amount >= 0, "amounts are bounded by the API")
-        return (product + 5_000) / 10_000
+        return (product + basisPointsPerWhole / 2) / basisPointsPerWhole
     }
 
     /// The split of `amount` paid with `method`.

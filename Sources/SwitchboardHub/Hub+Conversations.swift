@@ -133,6 +133,7 @@ extension ChatFailure {
         case .overloaded: return .overloaded
         case .failed: return .internalError
         case .invalidValue: return .badRequest
+        case .idempotencyMismatch: return .idempotencyMismatch
         }
     }
 
@@ -144,6 +145,7 @@ extension ChatFailure {
         case .overloaded: return "hub overloaded; retry later"
         case .failed: return "the store failed"
         case .invalidValue: return "a value cannot be stored (NUL characters and out-of-range numbers are refused)"
+        case .idempotencyMismatch: return "this client_msg_id was already used for another conversation or content"
         }
     }
 
@@ -155,6 +157,7 @@ extension ChatFailure {
         case .overloaded: return 503
         case .failed: return 500
         case .invalidValue: return 400
+        case .idempotencyMismatch: return 422
         }
     }
 }

@@ -214,11 +214,23 @@ extension Hub {
         }
         let payment = NewPayment(amount: amount, method: method, milestone: milestone, type: type,
                                  installmentNumber: number, installmentCount: count)
-        market.createPayment(project: project, payment, fees: Fees.calculate(amount: amount, method: method),
-                             charge: paymentProvider.charge(amount: amount, currency: "RON", method: method), actor: actor,
-                             idempotencyKey: request.idempotencyKey,
-                             fingerprint: RequestFingerprint.of(.object(["project": .int(project), "body": body])),
-                             reply: reply)
+        // Stored first (pending, under the rules and the idempotency key),
+        // charged only then, once, with the payment's own id as the
+        // provider's idempotency key: a replay or a refused request (409)
+        // never reaches the provider.
+        let key = request.idempotencyKey
+        market.createPayment(project: project, payment, fees: Fees.calculate(amount: amount, method: method), actor: actor,
+                             idempotencyKey: key,
+                             fingerprint: RequestFingerprint.of(.object(["project": .int(project), "body": body]))) { [weak self] start in
+            guard let self else { return }
+            switch start {
+            case .failure(let failure): reply(.failure(failure))
+            case .success(.replay(let outcome)): reply(.success(outcome))
+            case .success(.created(let id, let currency)):
+                let charge = paymentProvider.charge(amount: amount, currency: currency, method: method, idempotencyKey: "payment-\(id)")
+                market.recordCharge(payment: id, charge: charge, actor: actor, idempotencyKey: key, reply: reply)
+            }
+        }
         return nil
     }
 }

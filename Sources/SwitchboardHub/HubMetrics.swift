@@ -28,6 +28,10 @@ public final class HubMetrics: @unchecked Sendable {
     public let closes = Counter(label: "switchboard_closes_total")
     /// Messages waiting in the loop's mailbox.
     public let mailboxDepth = Gauge(label: "switchboard_mailbox_depth")
+    /// Work refused by the full mailbox (periodic ticks; the next one comes).
+    public let mailboxRefused = Counter(label: "switchboard_mailbox_refused_total")
+    /// Store answers queued past the mailbox's bound after waiting for room.
+    public let mailboxOverflowed = Counter(label: "switchboard_mailbox_overflowed_total")
     /// Jobs waiting for the store.
     public let storeQueueDepth = Gauge(label: "switchboard_store_queue_depth")
     /// Jobs per group commit.

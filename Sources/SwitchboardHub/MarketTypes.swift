@@ -62,6 +62,15 @@ public struct NewPayment: Sendable, Equatable {
     }
 }
 
+/// The first step of a payment: a replay of its idempotency key, or the
+/// payment created `pending` under the rules, for the provider to charge.
+public enum PaymentStart: Sendable {
+    /// The key was used before with the same request: the stored answer.
+    case replay(MarketOutcome)
+    /// A new payment, not charged yet; `currency` is the project's.
+    case created(id: Int64, currency: String)
+}
+
 /// Durable projects, contracts and payments. Replies run on the loop thread.
 public protocol MarketStore: AnyObject {
     func createProject(client: String, craftsman: String, title: String, budget: Int64?, currency: String,
@@ -73,10 +82,16 @@ public protocol MarketStore: AnyObject {
     func contract(_ id: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
     func sign(contract: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
     func amend(contract: Int64, terms: [UInt8], actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
-    /// With a key: a replay returns the stored answer; the same key with
-    /// another body is `idempotencyMismatch`.
-    func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, charge: ProviderCharge, actor: Actor,
-                       idempotencyKey: String?, fingerprint: String, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
+    /// Creates the payment `pending` if the rules allow it, before anything
+    /// is charged. With a key: a replay returns the stored answer (nothing
+    /// created); the same key with another body is `idempotencyMismatch`.
+    func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, actor: Actor,
+                       idempotencyKey: String?, fingerprint: String, reply: @escaping (Result<PaymentStart, DomainFailure>) -> Void)
+    /// Records the provider's answer for a payment `createPayment` created
+    /// (captured into escrow, pending, or failed); the idempotency key's
+    /// stored answer becomes the final one.
+    func recordCharge(payment: Int64, charge: ProviderCharge, actor: Actor, idempotencyKey: String?,
+                      reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
     func release(payment: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)
     func refund(payment: Int64, amount: Int64?, reason: String, actor: Actor,
                 reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void)

@@ -60,19 +60,26 @@ public final class FakeChatStore: ChatStore {
 
     /// Commits directly (as if another node or the REST side had sent it).
     @discardableResult
-    public func commit(_ m: NewMessage) -> SendOutcome? {
-        guard members[m.conversation]?.contains(m.sender) == true else { return nil }
+    public func commit(_ m: NewMessage) -> SendOutcome? { try? attempt(m).get() }
+
+    /// As the store: a repeated client_msg_id (per sender) is a duplicate only
+    /// with the same conversation, kind and body; else `idempotencyMismatch`.
+    public func attempt(_ m: NewMessage) -> Result<SendOutcome, ChatFailure> {
+        guard members[m.conversation]?.contains(m.sender) == true else { return .failure(.forbidden) }
         if let old = messages.values.joined().first(where: { $0.sender == m.sender && $0.clientMessageID == m.clientMessageID }) {
-            return SendOutcome(id: old.id, conversation: old.conversation, seq: old.seq, createdAtMillis: old.createdAtMillis,
-                               duplicate: true, members: members[m.conversation]!.sorted())
+            guard old.conversation == m.conversation, old.kind == m.kind.rawValue, old.body == m.body else {
+                return .failure(.idempotencyMismatch)
+            }
+            return .success(SendOutcome(id: old.id, conversation: old.conversation, seq: old.seq, createdAtMillis: old.createdAtMillis,
+                               duplicate: true, members: members[m.conversation]!.sorted()))
         }
         nextID += 1
         let stored = StoredMessage(conversation: m.conversation, id: nextID, seq: lastSeq(m.conversation) + 1, sender: m.sender,
                                    clientMessageID: m.clientMessageID, kind: m.kind.rawValue, body: m.body, createdAtMillis: 5)
         messages[m.conversation, default: []].append(stored)
         participated[m.conversation]?.insert(m.sender)
-        return SendOutcome(id: stored.id, conversation: m.conversation, seq: stored.seq, createdAtMillis: 5, duplicate: false,
-                           members: members[m.conversation]!.sorted())
+        return .success(SendOutcome(id: stored.id, conversation: m.conversation, seq: stored.seq, createdAtMillis: 5, duplicate: false,
+                                    members: members[m.conversation]!.sorted()))
     }
 
     /// Holds send answers back (committed, not yet answered) until `releaseSends()`.
@@ -82,8 +89,8 @@ public final class FakeChatStore: ChatStore {
 
     public func send(_ message: NewMessage, reply: @escaping (Result<SendOutcome, ChatFailure>) -> Void) {
         guard available else { pending.append { reply(.failure(.unavailable)) }; return }
-        let outcome = commit(message)
-        let answer = { reply(outcome.map { .success($0) } ?? .failure(.forbidden)) }
+        let outcome = attempt(message)
+        let answer = { reply(outcome) }
         if holdSends { heldSends.append(answer) } else { pending.append(answer) }
     }
 
@@ -405,9 +412,21 @@ public final class FakeMarketStore: MarketStore {
     public func amend(contract: Int64, terms: [UInt8], actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
         record("amend", reply)
     }
-    public func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, charge: ProviderCharge, actor: Actor,
+    /// What step one of a payment answers (created, a replay, or a refusal).
+    public var paymentStart: Result<PaymentStart, DomainFailure> = .failure(.notFound("nothing here"))
+    /// The provider answers recorded by step two.
+    public var recordedCharges: [(payment: Int64, charge: ProviderCharge)] = []
+    public func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, actor: Actor,
                        idempotencyKey: String?, fingerprint: String,
-                       reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("createPayment", reply) }
+                       reply: @escaping (Result<PaymentStart, DomainFailure>) -> Void) {
+        calls.append("createPayment")
+        reply(paymentStart)
+    }
+    public func recordCharge(payment: Int64, charge: ProviderCharge, actor: Actor, idempotencyKey: String?,
+                      reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+        recordedCharges.append((payment, charge))
+        record("recordCharge", reply)
+    }
     public func release(payment: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("release", reply) }
     public func refund(payment: Int64, amount: Int64?, reason: String, actor: Actor,
                 reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) { record("refund", reply) }

@@ -24,6 +24,7 @@ extension LWSServer {
                    _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
         switch reason {
         case LWS_CALLBACK_ESTABLISHED:
+            headersComplete(wsi)  // per-IP handshake count (LWSServer+Edge)
             let id = allocateID()
             user?.storeBytes(of: id, as: UInt64.self)
             echoes[id] = EchoConnection(wsi: wsi)

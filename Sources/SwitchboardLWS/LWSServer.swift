@@ -26,6 +26,11 @@ public final class LWSServer {
     var sockets: [ConnectionID: WebSocketConnection] = [:]
     var echoes: [UInt64: EchoConnection] = [:]
     var httpRequests: [HTTPRequestID: PendingHTTPRequest] = [:]
+    var requestOnConnection: [OpaquePointer: HTTPRequestID] = [:]
+    var edges: [OpaquePointer: EdgeConnection] = [:]
+    var peers: [String: PeerCount] = [:]
+    private var responseHeaders: UnsafeMutablePointer<lws_protocol_vhost_options>?
+    private var tokenLimits: UnsafeMutablePointer<lws_token_limits>?
     var nextID: UInt64 = 0
     var stopping = false
     private var stopRequested = false
@@ -55,6 +60,8 @@ public final class LWSServer {
         retryPolicy?.deallocate()
         mounts?.deinitialize(count: mountCount)
         mounts?.deallocate()
+        responseHeaders?.deallocate()
+        tokenLimits?.deallocate()
         for s in cStrings { free(s) }
     }
 
@@ -104,6 +111,25 @@ public final class LWSServer {
         info.user = Unmanaged.passUnretained(self).toOpaque()
         info.retry_and_idle_policy = UnsafePointer(retry)
         info.timeout_secs = 10
+        // Bounds the header phase (lws sets it once when the header table is
+        // attached); the body is bounded by sweepRequestDeadlines.
+        info.timeout_secs_ah_idle = UInt32(options.requestTimeoutSeconds)
+        // Oversized headers. When lws 4.1.6's header table (max_http_header_data)
+        // is full, lws_pos_in_bounds logs "Ran out of header data space" and
+        // lws_parse returns LPR_FAIL (roles/http/parsers.c), lws_handshake_server
+        // takes "bail_nuke_ah" (server.c), lws_read_h1 closes the connection
+        // (roles/h1/ops-h1.c): no callback runs in between and the table is
+        // gone, so nothing can answer 431. What lws does allow: a per-token
+        // limit (token_limits) past which a *known* header's value is cut and
+        // the rest skipped without using the table (issue_char); the parse
+        // completes and beginRequest answers 431. So the table is 8 KiB and
+        // each known header is limited to 4 KiB: one oversized known header
+        // (Authorization, Cookie ...) of any length gets 431; headers that
+        // overflow the table in sum, or through unknown (custom) headers,
+        // which lws stores without a limit, still end in a silent close.
+        info.max_http_header_data = UInt16(Self.headerTableBytes)
+        info.token_limits = UnsafePointer(makeTokenLimits())
+        info.headers = UnsafePointer(makeResponseHeaders())
         info.ka_time = 0
         info.count_threads = 1
         // Every connection needs a file descriptor; let lws size its table
@@ -119,6 +145,7 @@ public final class LWSServer {
         }
         context = ctx
         mailbox.attach(ctx)
+        startDeadlineSweep()
         if let vhost = lws_get_vhost_by_name(ctx, "switchboard") {
             boundPort = Int(lws_get_vhost_listen_port(vhost))
         } else {
@@ -155,6 +182,55 @@ public final class LWSServer {
         return table
     }
 
+    /// lws' header table per connection being parsed, in bytes.
+    static let headerTableBytes = 8192
+    /// Largest value of one known header (431 when reached).
+    static let headerValueLimit = 4096
+
+    /// Tokens without a limit: the request line (a cut URI would route
+    /// elsewhere); its overflow closes the connection instead.
+    static let unlimitedTokens: Set<UInt32> = [
+        WSI_TOKEN_GET_URI, WSI_TOKEN_POST_URI, WSI_TOKEN_HEAD_URI, WSI_TOKEN_PUT_URI, WSI_TOKEN_PATCH_URI,
+        WSI_TOKEN_DELETE_URI, WSI_TOKEN_OPTIONS_URI, WSI_TOKEN_CONNECT, WSI_TOKEN_HTTP_URI_ARGS, WSI_TOKEN_HTTP,
+        WSI_TOKEN_HTTP_COLON_PATH,
+    ].reduce(into: []) { $0.insert($1.rawValue) }
+
+    private func makeTokenLimits() -> UnsafeMutablePointer<lws_token_limits> {
+        let limits = UnsafeMutablePointer<lws_token_limits>.allocate(capacity: 1)
+        limits.initialize(to: lws_token_limits())
+        withUnsafeMutableBytes(of: &limits.pointee.token_limit) { raw in
+            let values = raw.bindMemory(to: UInt16.self)
+            for i in values.indices {
+                values[i] = Self.unlimitedTokens.contains(UInt32(i)) ? 0 : UInt16(Self.headerValueLimit)
+            }
+        }
+        tokenLimits = limits
+        return limits
+    }
+
+    /// Headers lws adds to every response it starts, the static files
+    /// (dashboard) and the hub's own answers alike (vhost `headers`, added by
+    /// lws_add_http_header_status in 4.1.6). The CSP lets the dashboard load
+    /// its own scripts and open WebSockets to any host, nothing else.
+    private func makeResponseHeaders() -> UnsafeMutablePointer<lws_protocol_vhost_options> {
+        let headers = [
+            ("content-security-policy:", "default-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; "
+                + "img-src 'self' data:; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"),
+            ("x-frame-options:", "DENY"),
+            ("x-content-type-options:", "nosniff"),
+            ("referrer-policy:", "no-referrer"),
+        ]
+        let list = UnsafeMutablePointer<lws_protocol_vhost_options>.allocate(capacity: headers.count)
+        list.initialize(repeating: lws_protocol_vhost_options(), count: headers.count)
+        for (i, (name, value)) in headers.enumerated() {
+            list[i].name = UnsafePointer(cString(name))
+            list[i].value = UnsafePointer(cString(value))
+            if i + 1 < headers.count { list[i].next = UnsafePointer(list + i + 1) }
+        }
+        responseHeaders = list
+        return list
+    }
+
     /// Services the context until `requestStop()` finished the shutdown.
     public func run() {
         guard let context else { return }
@@ -171,7 +247,7 @@ public final class LWSServer {
     /// Begins a graceful stop from any thread: no new connections, every
     /// WebSocket closed with 1001, then `run()` returns (at most `grace` later).
     public func requestStop(grace: TimeInterval = 2.0) {
-        mailbox.post { [self] in
+        mailbox.deliver { [self] in
             guard !stopping else { return }
             // lws_context_deprecate (close the listen socket) crashes lws
             // 4.1.6 here; while stopping, new WebSockets are closed with 1001
@@ -204,7 +280,7 @@ public final class LWSServer {
     private func wakeSoon() {
         let mailbox = self.mailbox
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) { [weak self] in
-            mailbox.post {
+            mailbox.deliver {
                 self?.checkShutdown()
                 if self?.stopRequested == false { self?.wakeSoon() }
             }

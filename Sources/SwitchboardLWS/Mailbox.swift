@@ -1,5 +1,13 @@
 // The only way into the loop thread from another thread: push work here, then
 // wake the loop with lws_cancel_service (the only thread-safe lws call).
+//
+// Bounded, and never silent: work that may be skipped (a periodic tick) is
+// refused when the mailbox is full and counted; a result that must reach the
+// loop (a committed write's answer) makes its producer wait for room, and is
+// queued past the bound (counted) if the loop does not drain in time, since
+// the store's own queues bound how many such results can exist. The loop
+// thread itself never waits on its own mailbox.
+import Foundation
 import Synchronization
 internal import CLibWebSockets
 
@@ -8,42 +16,122 @@ public final class Mailbox: @unchecked Sendable {
     private struct State {
         var items: [() -> Void] = []
         var context: OpaquePointer?
+        var loopThread: pthread_t?
+        var waiting = 0
+        var refused = 0
+        var overflowed = 0
     }
     private let state = Mutex(State())
-    /// Items above this depth are refused (the caller gets false).
+    private let room = NSCondition()
+    /// Items above this depth are refused by `post` and make `deliver` wait.
     public let capacity: Int
+    /// How long `deliver` waits for room before queueing past the bound.
+    public let deliverWait: TimeInterval
+    /// Called (on the posting thread) when `post` refused work or `deliver`
+    /// queued past the bound: for metrics.
+    public var onPressure: (@Sendable (Pressure) -> Void)?
 
-    /// A mailbox holding at most `capacity` items.
-    public init(capacity: Int = 1 << 20) {
+    /// What `onPressure` reports.
+    public enum Pressure: Sendable { case refused, overflowed }
+
+    /// A mailbox holding at most `capacity` items (more only as described).
+    public init(capacity: Int = 1 << 20, deliverWait: TimeInterval = 2) {
         self.capacity = capacity
+        self.deliverWait = deliverWait
     }
 
-    /// Queues work for the loop and wakes it. Returns false when full.
+    /// Queues work that may be skipped and wakes the loop. Returns false,
+    /// and counts it, when full.
     @discardableResult
     public func post(_ work: @escaping () -> Void) -> Bool {
-        let context: OpaquePointer? = state.withLock { state in
-            guard state.items.count < capacity else { return nil }
+        let context: OpaquePointer?? = state.withLock { state in
+            guard state.items.count < capacity || isLoopThread(state) else { state.refused += 1; return .none }
             state.items.append(work)
-            return state.context ?? OpaquePointer(bitPattern: -1)
+            return .some(state.context)
         }
-        guard let context else { return false }
-        if context != OpaquePointer(bitPattern: -1) { lws_cancel_service(context) }
+        guard let context else { onPressure?(.refused); return false }
+        wake(context)
         return true
+    }
+
+    /// Queues work that must reach the loop (a committed result). Waits up
+    /// to `deliverWait` for room (backpressure on the producer), then queues
+    /// it past the bound. From the loop thread it never waits.
+    public func deliver(_ work: @escaping () -> Void) {
+        // Fast path: room, or the loop thread itself.
+        if case .queued(let context) = append(work, force: false, wasWaiting: false) { wake(context); return }
+        let deadline = Date().addingTimeInterval(deliverWait)
+        room.lock()
+        // Again under the room lock, so that a drain in between is not missed.
+        var outcome = append(work, force: false, wasWaiting: true)
+        while case .full = outcome {
+            // Woken by drain(); the timeout only bounds each wait.
+            _ = room.wait(until: min(deadline, Date().addingTimeInterval(0.05)))
+            outcome = append(work, force: Date() >= deadline, wasWaiting: true)
+        }
+        room.unlock()
+        guard case .queued(let context) = outcome else { return }
+        wake(context)
+    }
+
+    private enum Append { case queued(OpaquePointer?), full }
+
+    /// Appends unless full (the loop thread and `force` always append; past
+    /// the bound that counts as overflow). A full answer registers a waiter.
+    private func append(_ work: @escaping () -> Void, force: Bool, wasWaiting: Bool) -> Append {
+        let (outcome, overflowed): (Append, Bool) = state.withLock { state in
+            let full = state.items.count >= capacity && !isLoopThread(state)
+            if full && !force {
+                if !wasWaiting { state.waiting += 1 }
+                return (.full, false)
+            }
+            if wasWaiting { state.waiting -= 1 }
+            if full { state.overflowed += 1 }
+            state.items.append(work)
+            return (.queued(state.context), full)
+        }
+        if overflowed { onPressure?(.overflowed) }
+        return outcome
     }
 
     /// Items waiting.
     public var depth: Int { state.withLock { $0.items.count } }
+    /// True at or past the bound: new work should be refused (`overloaded`).
+    public var isFull: Bool { state.withLock { $0.items.count >= capacity } }
+    /// Producers waiting in `deliver` for room.
+    public var waitingProducers: Int { state.withLock { $0.waiting } }
+    /// Work `post` refused, and results `deliver` queued past the bound, so far.
+    public var counts: (refused: Int, overflowed: Int) { state.withLock { ($0.refused, $0.overflowed) } }
 
+    private func isLoopThread(_ state: State) -> Bool {
+        guard let loop = state.loopThread else { return false }
+        return pthread_equal(loop, pthread_self()) != 0
+    }
+
+    private func wake(_ context: OpaquePointer?) {
+        if let context { lws_cancel_service(context) }
+    }
+
+    /// Called on the loop thread when it starts serving (or stops: nil).
     func attach(_ context: OpaquePointer?) {
-        state.withLock { $0.context = context }
+        state.withLock {
+            $0.context = context
+            $0.loopThread = context == nil ? nil : pthread_self()
+        }
     }
 
     /// Runs everything queued (loop thread only).
     func drain() {
-        let items = state.withLock { state -> [() -> Void] in
+        let (items, waiting) = state.withLock { state -> ([() -> Void], Bool) in
+            state.loopThread = pthread_self()
             let items = state.items
             state.items.removeAll(keepingCapacity: true)
-            return items
+            return (items, state.waiting > 0)
+        }
+        if waiting {
+            room.lock()
+            room.broadcast()
+            room.unlock()
         }
         for item in items { item() }
     }

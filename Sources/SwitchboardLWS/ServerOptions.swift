@@ -30,6 +30,14 @@ public struct ServerOptions: Sendable {
     public var pingIntervalSeconds: UInt16 = 30
     /// Directory served at `/` for GET requests that match no route, if set.
     public var staticDirectory: String?
+    /// Seconds a whole HTTP request (headers and body) may take to arrive (408 after).
+    public var requestTimeoutSeconds: Int = 10
+    /// Open connections one peer address may hold; 0: no cap.
+    public var maxConnectionsPerIP: Int = 1_000
+    /// Connections of one peer address whose first request's headers are not complete yet; 0: no cap.
+    public var maxHandshakesPerIP: Int = 64
+    /// When set, `/metrics` needs `Authorization: Bearer <token>`.
+    public var metricsToken: String?
 
     /// Defaults.
     public init() {}

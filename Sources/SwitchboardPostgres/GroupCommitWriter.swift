@@ -1,6 +1,8 @@
 // The group-commit writer: one thread, one connection. It drains everything
 // queued (up to a batch limit), sends it as ONE pipelined transaction (one
-// round trip, one fsync), then reports each job's result.
+// round trip, one fsync), then reports each job's result. A job PostgreSQL
+// rejects fails alone: the batch is run again with a savepoint per statement
+// (only then), and the other jobs still share one commit.
 import Foundation
 import Logging
 import SwitchboardHub
@@ -64,6 +66,9 @@ public final class GroupCommitWriter: @unchecked Sendable {
     public let maxBatch: Int
     /// Most jobs waiting; past it `submit` refuses.
     public let capacity: Int
+    /// True while answers cannot be taken (the loop's mailbox is full): jobs
+    /// that answer are refused with `overloaded` at once.
+    public var isCongested: (@Sendable () -> Bool)?
     /// Observes each committed batch's size (metrics).
     public var onBatch: ((Int) -> Void)?
     /// Observes the queue depth after each change (metrics).
@@ -93,8 +98,12 @@ public final class GroupCommitWriter: @unchecked Sendable {
     /// survive the outage.
     @discardableResult
     public func submit(_ job: WriteJob) -> Bool {
+        // Jobs without an answer (last-seen updates) add nothing to the
+        // mailbox; jobs that survive outages record what already happened
+        // elsewhere (a provider's charge) and are never refused for it.
+        let congested = job.completion != nil && !job.survivesOutage && isCongested?() == true
         condition.lock()
-        let refusal: StoreError? = if queue.count >= capacity { StoreError(.overloaded) }
+        let refusal: StoreError? = if queue.count >= capacity || congested { StoreError(.overloaded) }
             else if !job.survivesOutage && !keeper.isHealthy && keeper.secondsUntilRetry > 0 { StoreError(.unavailable) }
             else { nil }
         if refusal == nil {
@@ -156,7 +165,6 @@ public final class GroupCommitWriter: @unchecked Sendable {
         }
     }
 
-    /// Commits a batch; returns the jobs to retry after an outage.
     /// A statement of the batch: one job, or several merged.
     private struct Unit {
         var jobs: [Int]
@@ -187,39 +195,82 @@ public final class GroupCommitWriter: @unchecked Sendable {
     /// Commits a batch; returns the jobs to retry after an outage.
     private func commit(_ batch: [WriteJob]) -> [WriteJob] {
         guard let conn = keeper.current() else { return failOrKeep(batch) }
+        // The jobs not answered yet (what an outage puts back or fails).
+        var open = Array(batch.indices)
         do {
-            let units = units(of: batch)
+            var units = units(of: batch)
             let outcome = try conn.pipelineTransaction(units.map { ($0.sql, $0.params) })
             if outcome.committed {
                 onBatch?(batch.count)
-                for (unit, result) in zip(units, outcome.results) {
-                    guard let merger = unit.merger, case .success(let rows) = result else {
-                        for i in unit.jobs { batch[i].completion?(result.mapError(\.storeError)) }
-                        continue
-                    }
-                    for (i, jobRows) in zip(unit.jobs, merger.split(rows, unit.jobs.count)) {
-                        batch[i].completion?(.success(jobRows))
-                    }
-                }
+                report(units, outcome.results, batch)
                 return []
             }
-            // One bad statement aborted the whole transaction: commit each
-            // job on its own (single form) so only the culprit fails.
-            for job in batch {
-                do {
-                    let rows = try conn.execute(job.sql, job.params)
-                    job.completion?(.success(rows))
-                } catch {
-                    if error.kind == .connection { keeper.markBroken() }
-                    if error.kind == .statement { logger.error("write rejected", metadata: ["sqlstate": "\(error.sqlState ?? "?")"]) }
-                    job.completion?(.failure(error.storeError))
+            // A rejected statement (a value PostgreSQL cannot store, a broken
+            // rule) aborted the transaction. Run the batch again with a
+            // savepoint per statement, so that the culprit fails alone and
+            // the other jobs still share one commit; a merged statement that
+            // failed runs as its jobs' single statements, to find the culprit
+            // inside. Costs nothing while no job fails.
+            units = units.enumerated().flatMap { index, unit -> [Unit] in
+                guard unit.merger != nil, case .failure = outcome.results[index] else { return [unit] }
+                return singles(unit, batch)
+            }
+            while !units.isEmpty {
+                let salvage = try conn.savepointTransaction(units.map { ($0.sql, $0.params) })
+                guard salvage.committed else { return commitOneByOne(units.flatMap(\.jobs).map { batch[$0] }, on: conn) }
+                // A merged statement rejected here: its jobs again, one by one, in one more transaction.
+                var again: [Unit] = []
+                var done: [(Unit, Result<Rows, PostgresError>)] = []
+                for (unit, result) in zip(units, salvage.results) {
+                    if unit.merger != nil, case .failure = result { again += singles(unit, batch) } else { done.append((unit, result)) }
                 }
+                onBatch?(done.reduce(0) { n, d in if case .success = d.1 { n + d.0.jobs.count } else { n } })
+                report(done.map(\.0), done.map(\.1), batch)
+                units = again
+                open = again.flatMap(\.jobs)
             }
             return []
         } catch {
             keeper.markBroken()
-            return failOrKeep(batch)
+            return failOrKeep(open.map { batch[$0] })
         }
+    }
+
+    /// A merged unit as one unit per job, in the single form.
+    private func singles(_ unit: Unit, _ batch: [WriteJob]) -> [Unit] {
+        unit.jobs.map { Unit(jobs: [$0], sql: batch[$0].sql, params: batch[$0].params, merger: nil) }
+    }
+
+    /// Hands each job its rows or its error.
+    private func report(_ units: [Unit], _ results: [Result<Rows, PostgresError>], _ batch: [WriteJob]) {
+        for (unit, result) in zip(units, results) {
+            if case .failure(let error) = result, error.kind == .statement {
+                logger.error("write rejected", metadata: ["sqlstate": "\(error.sqlState ?? "?")"])
+            }
+            guard let merger = unit.merger, case .success(let rows) = result else {
+                for i in unit.jobs { batch[i].completion?(result.mapError(\.storeError)) }
+                continue
+            }
+            for (i, jobRows) in zip(unit.jobs, merger.split(rows, unit.jobs.count)) {
+                batch[i].completion?(.success(jobRows))
+            }
+        }
+    }
+
+    /// The last resort when even the salvage could not commit: each job on
+    /// its own (single form).
+    private func commitOneByOne(_ jobs: [WriteJob], on conn: PGConnection) -> [WriteJob] {
+        for job in jobs {
+            do {
+                let rows = try conn.execute(job.sql, job.params)
+                job.completion?(.success(rows))
+            } catch {
+                if error.kind == .connection { keeper.markBroken() }
+                if error.kind == .statement { logger.error("write rejected", metadata: ["sqlstate": "\(error.sqlState ?? "?")"]) }
+                job.completion?(.failure(error.storeError))
+            }
+        }
+        return []
     }
 
     private func failOrKeep(_ batch: [WriteJob]) -> [WriteJob] {

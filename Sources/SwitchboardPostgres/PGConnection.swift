@@ -175,6 +175,96 @@ public final class PGConnection {
     }
 }
 
+extension PGConnection {
+    /// Runs statements as ONE transaction, each under its own savepoint, so
+    /// that a statement the server rejects is rolled back alone and the
+    /// others commit (one commit for all). Pipelined: one round trip, plus
+    /// one per rejected statement (the pipeline stops at an error and is
+    /// resumed after it). `committed` is false only if the COMMIT itself
+    /// failed (then nothing was applied).
+    public func savepointTransaction(_ statements: [(sql: String, params: [String?])]) throws(PostgresError)
+        -> (committed: Bool, results: [Result<Rows, PostgresError>]) {
+        var results: [Result<Rows, PostgresError>] = []
+        results.reserveCapacity(statements.count)
+        // Commands that go before the next round: BEGIN, then the undo of a
+        // rejected statement.
+        var prefix: [(sql: String, params: [String?])] = [("BEGIN", [])]
+        var next = 0
+        while next < statements.count {
+            let first = next
+            var commands = prefix
+            for statement in statements[first...] {
+                commands += [("SAVEPOINT sb_job", []), statement, ("RELEASE SAVEPOINT sb_job", [])]
+            }
+            let answers = try pipeline(commands)
+            for case .failure(let e)? in answers.prefix(prefix.count) { throw e }
+            let base = prefix.count
+            prefix = []
+            next = statements.count
+            for k in first..<statements.count {
+                let at = base + (k - first) * 3
+                // Only what follows a rejected statement is skipped, and the
+                // round ends there: a savepoint or release that failed or was
+                // skipped means the session is not in the state we think.
+                guard case .success? = answers[at], let answer = answers[at + 1] else {
+                    throw PostgresError(kind: .connection, sqlState: nil)
+                }
+                if case .failure(let e) = answer {
+                    if e.kind == .connection { throw e }
+                    results.append(.failure(e))
+                    prefix = [("ROLLBACK TO SAVEPOINT sb_job", []), ("RELEASE SAVEPOINT sb_job", [])]
+                    next = k + 1
+                    break
+                }
+                results.append(answer)
+                guard case .success? = answers[at + 2] else { throw PostgresError(kind: .connection, sqlState: nil) }
+            }
+        }
+        let answers = try pipeline(prefix + [("COMMIT", [])])
+        for case .failure(let e)? in answers.dropLast() { throw e }
+        if case .failure(let e)? = answers.last {
+            if e.kind == .connection { throw e }
+            _ = try? execute("ROLLBACK")
+            return (false, results)
+        }
+        return (true, results)
+    }
+
+    /// Sends commands in pipeline mode with one Sync and reads every answer:
+    /// a result, a failure, or nil for a command skipped after a failure.
+    private func pipeline(_ commands: [(sql: String, params: [String?])]) throws(PostgresError) -> [Result<Rows, PostgresError>?] {
+        guard PQenterPipelineMode(conn) == 1 else { throw PostgresError(kind: .connection, sqlState: nil) }
+        defer { _ = PQexitPipelineMode(conn) }
+        var sent = true
+        for command in commands where sent {
+            sent = withCStrings(command.params) { values in
+                PQsendQueryParams(conn, command.sql, Int32(command.params.count), nil, values, nil, nil, 0) == 1
+            }
+        }
+        if sent { sent = PQpipelineSync(conn) == 1 }
+        guard sent else { throw PostgresError(kind: .connection, sqlState: nil) }
+        var answers: [Result<Rows, PostgresError>?] = []
+        answers.reserveCapacity(commands.count)
+        for _ in commands {
+            guard let result = PQgetResult(conn) else { throw PostgresError(kind: .connection, sqlState: nil) }
+            switch PQresultStatus(result) {
+            case PGRES_COMMAND_OK: answers.append(.success([]))
+            case PGRES_TUPLES_OK: answers.append(.success(rows(of: result)))
+            case PGRES_PIPELINE_ABORTED: answers.append(nil)
+            default: answers.append(.failure(error(of: result)))
+            }
+            PQclear(result)
+            while let extra = PQgetResult(conn) { PQclear(extra) }
+            if case .failure(let e)? = answers.last, e.kind == .connection { throw e }
+        }
+        guard let sync = PQgetResult(conn) else { throw PostgresError(kind: .connection, sqlState: nil) }
+        let syncStatus = PQresultStatus(sync)
+        PQclear(sync)
+        guard syncStatus == PGRES_PIPELINE_SYNC else { throw PostgresError(kind: .connection, sqlState: nil) }
+        return answers
+    }
+}
+
 /// Calls `body` with C copies of `strings` (nil stays NULL), freed afterwards.
 private func withCStrings<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
     let cStrings: [UnsafeMutablePointer<CChar>?] = strings.map { $0.map { strdup($0) } ?? nil }

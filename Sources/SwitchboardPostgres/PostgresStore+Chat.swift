@@ -12,7 +12,8 @@ extension PostgresStore: ChatStore {
         WITH member AS (
             SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $2
         ), existing AS (
-            SELECT id, conversation_id, seq, created_at FROM messages WHERE sender_id = $2 AND client_msg_id = $3
+            SELECT id, conversation_id, seq, created_at, \(sameContent("$1", "$4", "$5::jsonb")) AS same
+            FROM messages WHERE sender_id = $2 AND client_msg_id = $3
         ), bumped AS (
             UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now()
             WHERE id = $1 AND EXISTS (SELECT 1 FROM member) AND NOT EXISTS (SELECT 1 FROM existing)
@@ -23,17 +24,30 @@ extension PostgresStore: ChatStore {
             SELECT $1, last_seq, $2, $3, $4, $5::jsonb, $6::bigint, $7, to_timestamp($8::bigint / 1000.0) FROM bumped
             RETURNING id, conversation_id, seq, created_at
         ), result AS (
-            SELECT id, conversation_id, seq, created_at, false AS duplicate FROM inserted
+            SELECT id, conversation_id, seq, created_at, false AS duplicate, true AS same FROM inserted
             UNION ALL
-            SELECT id, conversation_id, seq, created_at, true FROM existing
+            SELECT id, conversation_id, seq, created_at, true, same FROM existing
         )
         SELECT r.id, r.conversation_id, r.seq, (extract(epoch FROM r.created_at) * 1000)::bigint, r.duplicate,
-               (SELECT json_agg(user_id ORDER BY user_id) FROM conversation_members WHERE conversation_id = r.conversation_id)::text
+               (SELECT json_agg(user_id ORDER BY user_id) FROM conversation_members WHERE conversation_id = r.conversation_id)::text,
+               NOT r.same
         FROM result r
         """
 
+    /// True when the stored message `m` has the content of a repeated send:
+    /// same conversation, kind and body (jsonb equality: key order and
+    /// spacing do not matter). A message its sender edited or deleted since
+    /// no longer has its first body; the key and conversation decide then.
+    static func sameContent(_ conversation: String, _ kind: String, _ body: String, table m: String = "messages") -> String {
+        "(\(m).conversation_id = \(conversation) AND \(m).kind = \(kind) AND (\(m).body = \(body) "
+            + "OR \(m).edited_at IS NOT NULL OR \(m).deleted_at IS NOT NULL))"
+    }
+
     public func send(_ message: NewMessage, reply: @escaping (Result<SendOutcome, ChatFailure>) -> Void) {
         let deliver = self.deliver
+        // Refused before it joins a batch (the writer also isolates a job
+        // PostgreSQL rejects, but that costs the batch a second run).
+        guard Self.storable(message) else { deliver { reply(.failure(.invalidValue)) }; return }
         let params: [String?] = [String(message.conversation), message.sender, message.clientMessageID, message.kind.rawValue,
                                  String(decoding: message.body, as: UTF8.self), message.quoteAmount.map(String.init),
                                  message.quoteCurrency, message.quoteValidUntilMillis.map(String.init)]
@@ -44,7 +58,9 @@ extension PostgresStore: ChatStore {
             case .success(let rows):
                 if let row = rows.first, let id = row[0].flatMap({ Int64($0) }), let conversation = row[1].flatMap({ Int64($0) }),
                    let seq = row[2].flatMap({ Int64($0) }), let created = row[3].flatMap({ Int64($0) }) {
-                    outcome = .success(SendOutcome(id: id, conversation: conversation, seq: seq, createdAtMillis: created,
+                    // The key was used for another conversation or content: never
+                    // ack a message that is not the one sent.
+                    outcome = row.count > 6 && row[6] == "t" ? .failure(.idempotencyMismatch) : .success(SendOutcome(id: id, conversation: conversation, seq: seq, createdAtMillis: created,
                                                    duplicate: row[4] == "t", members: Self.stringArray(row[5])))
                 } else {
                     outcome = .failure(.forbidden)
@@ -52,6 +68,30 @@ extension PostgresStore: ChatStore {
             }
             deliver { reply(outcome) }
         })
+    }
+
+    /// Timestamps PostgreSQL stores without doubt: years 1 to 9999, in ms.
+    static let storableMillis: ClosedRange<Int64> = -62_135_596_800_000...253_402_300_799_999
+
+    /// False for a message PostgreSQL would reject: NUL in a text value, a
+    /// `\u0000` escape in the body (jsonb refuses it), a time out of range.
+    static func storable(_ m: NewMessage) -> Bool {
+        let texts = [m.sender, m.clientMessageID, m.quoteCurrency ?? ""]
+        guard !texts.contains(where: { $0.utf8.contains(0) }), !m.body.contains(0) else { return false }
+        if let until = m.quoteValidUntilMillis, !storableMillis.contains(until) { return false }
+        // Walk the JSON text's escapes: only a real `\u0000` counts, not an
+        // escaped backslash followed by "u0000".
+        var i = 0
+        let body = m.body
+        while i < body.count {
+            if body[i] == UInt8(ascii: "\\"), i + 1 < body.count {
+                if body[i + 1] == UInt8(ascii: "u"), i + 5 < body.count, body[(i + 2)...(i + 5)].elementsEqual("0000".utf8) { return false }
+                i += 2
+            } else {
+                i += 1
+            }
+        }
+        return true
     }
 
     public func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int,

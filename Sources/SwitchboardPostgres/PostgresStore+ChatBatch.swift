@@ -12,7 +12,7 @@ extension PostgresStore {
         ), firsts AS (
             SELECT DISTINCT ON (sender_id, client_msg_id) * FROM input ORDER BY sender_id, client_msg_id, ord
         ), existing AS (
-            SELECT m.id, m.conversation_id, m.seq, m.created_at, m.sender_id, m.client_msg_id
+            SELECT m.id, m.conversation_id, m.seq, m.created_at, m.sender_id, m.client_msg_id, m.kind, m.body, m.edited_at, m.deleted_at
             FROM messages m JOIN firsts f ON m.sender_id = f.sender_id AND m.client_msg_id = f.client_msg_id
         ), fresh AS (
             SELECT f.*, row_number() OVER (PARTITION BY f.conversation_id ORDER BY f.ord) AS n
@@ -30,19 +30,24 @@ extension PostgresStore {
             SELECT f.conversation_id, b.base + f.n, f.sender_id, f.client_msg_id, f.kind, f.body, f.quote_amount, f.quote_currency,
                    to_timestamp(f.quote_valid_until / 1000.0)
             FROM fresh f JOIN bumped b ON b.id = f.conversation_id
-            RETURNING id, conversation_id, seq, created_at, sender_id, client_msg_id
+            RETURNING id, conversation_id, seq, created_at, sender_id, client_msg_id, kind, body
         ), members AS (
             SELECT cm.conversation_id, json_agg(cm.user_id ORDER BY cm.user_id)::text AS list
             FROM conversation_members cm WHERE cm.conversation_id IN (SELECT DISTINCT conversation_id FROM input)
             GROUP BY cm.conversation_id
         )
         SELECT i.ord, r.id, r.conversation_id, r.seq, (extract(epoch FROM r.created_at) * 1000)::bigint,
-               (NOT r.fresh OR i.ord <> f.ord), mb.list
+               (NOT r.fresh OR i.ord <> f.ord), mb.list,
+               -- The job that inserted the row matches it; only repeats are compared.
+               CASE WHEN r.fresh AND i.ord = f.ord THEN false
+                    ELSE NOT \(sameContent("i.conversation_id", "i.kind", "i.body", table: "r")) END
         FROM input i
         JOIN firsts f ON f.sender_id = i.sender_id AND f.client_msg_id = i.client_msg_id
-        JOIN (SELECT id, conversation_id, seq, created_at, sender_id, client_msg_id, true AS fresh FROM inserted
+        JOIN (SELECT id, conversation_id, seq, created_at, sender_id, client_msg_id, kind, body, NULL::timestamptz AS edited_at,
+                     NULL::timestamptz AS deleted_at, true AS fresh FROM inserted
               UNION ALL
-              SELECT id, conversation_id, seq, created_at, sender_id, client_msg_id, false FROM existing) r
+              SELECT id, conversation_id, seq, created_at, sender_id, client_msg_id, kind, body, edited_at, deleted_at, false
+              FROM existing) r
           ON r.sender_id = i.sender_id AND r.client_msg_id = i.client_msg_id
         LEFT JOIN members mb ON mb.conversation_id = r.conversation_id
         """

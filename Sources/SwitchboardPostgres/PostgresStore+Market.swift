@@ -82,7 +82,7 @@ extension PostgresStore: MarketStore {
 
     /// Runs an action statement on the writer (or reader) and turns its tagged
     /// rows into an outcome; `decide` explains a refusal from the 'x' state.
-    func market(_ sql: String, _ params: [String?], write: Bool = true, created: Int = 200,
+    func market(_ sql: String, _ params: [String?], write: Bool = true, created: Int = 200, survivesOutage: Bool = false,
                 decide: @escaping @Sendable (_ before: JSON?) -> DomainFailure,
                 reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
         let deliver = self.deliver
@@ -107,7 +107,7 @@ extension PostgresStore: MarketStore {
             deliver { reply(outcome) }
         }
         if write {
-            writer.submit(WriteJob(sql: sql, params: params) { finish($0) })
+            writer.submit(WriteJob(sql: sql, params: params, survivesOutage: survivesOutage) { finish($0) })
         } else {
             reader.read({ (conn: PGConnection) throws(PostgresError) -> Rows in try conn.execute(sql, params) },
                         completion: { finish($0) })

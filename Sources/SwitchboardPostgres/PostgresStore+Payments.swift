@@ -1,7 +1,7 @@
 // Payments into escrow, release and refunds: the rules live in the
 // statements (client pays and releases; no release twice; refunds only of
 // what is still in escrow, never past what was paid), fees are recomputed
-// in SQL with the same half-up integer arithmetic as Fees.swift.
+// in SQL generated from Fees.swift's rule and constants (one source).
 import SwitchboardHub
 import SwitchboardWire
 
@@ -12,13 +12,22 @@ extension PostgresStore {
         "(\(column) / 100)::text || '.' || lpad((\(column) % 100)::text, 2, '0') || ' ' || pay.currency"
     }
 
-    /// Provider basis points by method, as in `PaymentMethod`.
-    static let providerBasisPoints = "CASE pay.method WHEN 'card' THEN 290 WHEN 'bank_transfer' THEN 50 ELSE 390 END"
+    /// Provider basis points by method, generated from `PaymentMethod` (one source).
+    static let providerBasisPoints = "CASE pay.method "
+        + PaymentMethod.allCases.map { "WHEN '\($0.rawValue)' THEN \($0.providerBasisPoints)" }.joined(separator: " ") + " END"
 
-    public func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, charge: ProviderCharge, actor: Actor,
+    /// `Fees.share` in SQL, from its constants: `amount × bp / 10,000`, half up.
+    static func share(_ amount: String, basisPoints: String) -> String {
+        "((\(amount)) * (\(basisPoints)) + \(Fees.basisPointsPerWhole / 2)) / \(Fees.basisPointsPerWhole)"
+    }
+
+    /// Step one of a payment: under the rules (the project's client, a signed
+    /// contract, a milestone of this project) and the idempotency key, the
+    /// payment is stored `pending` with no provider reference yet. Nothing is
+    /// charged before this committed; a replay or a refusal creates nothing.
+    public func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, actor: Actor,
                               idempotencyKey: String?, fingerprint: String,
-                              reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
-        let sys = Self.systemMessage(project: "pay.project_id", text: "'Payment of ' || \(Self.money("pay.amount")) || CASE WHEN pay.status = 'completed' THEN ' is held in escrow' ELSE ' is pending' END", from: "pay")
+                              reply: @escaping (Result<PaymentStart, DomainFailure>) -> Void) {
         let sql = """
             WITH prior AS (
                 SELECT status, response, fingerprint FROM idempotency_keys WHERE scope = $2 AND key = $12
@@ -30,42 +39,94 @@ extension PostgresStore {
             ), pay AS (
                 INSERT INTO payments (project_id, milestone_id, type, amount, currency, status, method, escrow, platform_fee,
                                       provider_fee, net_amount, installment_number, installment_count, provider_reference, created_by)
-                SELECT ok.id, $5::bigint, $6, $3::bigint, ok.currency, $15, $4, true, $9::bigint, $10::bigint, $11::bigint,
-                       $7::int, $8::int, $16, $2
+                SELECT ok.id, $5::bigint, $6, $3::bigint, ok.currency, 'pending', $4, true, $9::bigint, $10::bigint, $11::bigint,
+                       $7::int, $8::int, '', $2
                 FROM ok RETURNING *
             ), k AS (
+                -- The answer stored now is replaced by the charged one (recordCharge).
                 INSERT INTO idempotency_keys (scope, key, fingerprint, status, response)
                 SELECT $2, $12, $13, 201, \(Self.paymentJSON)::jsonb FROM pay WHERE $12::text IS NOT NULL
+            ), a AS (
+                INSERT INTO audit_log (actor, action, entity_type, entity_id, ip, details)
+                SELECT $2, 'payment.create', 'payment', pay.id::text, $14,
+                       jsonb_build_object('amount', pay.amount, 'method', pay.method, 'status', pay.status) FROM pay
+            )
+            SELECT 'p', json_build_object('status', status, 'response', response, 'fingerprint', fingerprint, 'request', $13::text)::text FROM prior
+            UNION ALL SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id, 'status', status)::text FROM pj
+            UNION ALL SELECT 'c', json_build_object('id', pay.id, 'currency', pay.currency)::text FROM pay
+            """
+        let params: [String?] = [String(project), actor.id, String(payment.amount), payment.method.rawValue,
+                                 payment.milestone.map(String.init), payment.type, payment.installmentNumber.map(String.init),
+                                 payment.installmentCount.map(String.init), String(fees.platformFee), String(fees.providerFee),
+                                 String(fees.net), idempotencyKey, fingerprint, actor.ip]
+        let deliver = self.deliver
+        writer.submit(WriteJob(sql: sql, params: params) { result in
+            let outcome: Result<PaymentStart, DomainFailure>
+            switch result {
+            case .failure(let error): outcome = .failure(.store(error))
+            case .success(let rows):
+                func json(_ tag: String) -> JSON? { rows.first { $0[0] == tag }?[1].flatMap { try? JSON.parse(Array($0.utf8)) } }
+                if let prior = json("p") {
+                    outcome = prior["fingerprint"] == prior["request"]
+                        ? .success(.replay(MarketOutcome(status: Int(prior["status"]?.intValue ?? 200), body: prior["response"] ?? .null)))
+                        : .failure(.idempotencyMismatch)
+                } else if let created = json("c"), let id = created["id"]?.intValue {
+                    outcome = .success(.created(id: id, currency: created["currency"]?.stringValue ?? "RON"))
+                } else if let before = json("x") {
+                    outcome = .failure(before["client_id"]?.stringValue != actor.id ? .forbidden("only the project's client pays")
+                        : .conflict("payments need a signed contract (project is \(before["status"]?.stringValue ?? "?")) and a milestone of this project"))
+                } else {
+                    outcome = .failure(.notFound("no such project"))
+                }
+            }
+            deliver { reply(outcome) }
+        })
+    }
+
+    /// Step two: the provider's answer for a payment of step one. Captured
+    /// (`completed`) puts it into escrow and tells the craftsman; `pending`
+    /// waits for the webhook; `failed` ends it. Only a payment still waiting
+    /// for its charge is changed, so no answer is recorded twice.
+    public func recordCharge(payment: Int64, charge: ProviderCharge, actor: Actor, idempotencyKey: String?,
+                             reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+        let status = ["completed", "pending", "failed"].contains(charge.status) ? charge.status : "failed"
+        let sys = Self.systemMessage(project: "pay.project_id", text: "'Payment of ' || \(Self.money("pay.amount")) || CASE pay.status WHEN 'completed' THEN ' is held in escrow' WHEN 'pending' THEN ' is pending' ELSE ' failed at the provider' END", from: "pay")
+        let sql = """
+            WITH p0 AS (
+                SELECT pay.id, pay.status, pay.provider_reference, pj.craftsman_id FROM payments pay
+                JOIN projects pj ON pj.id = pay.project_id WHERE pay.id = $1 FOR UPDATE OF pay
+            ), pay AS (
+                UPDATE payments SET status = $2, provider_reference = $3
+                FROM p0 WHERE payments.id = p0.id AND p0.status = 'pending' AND p0.provider_reference = ''
+                RETURNING payments.*
+            ), k AS (
+                UPDATE idempotency_keys SET response = \(Self.paymentJSON)::jsonb FROM pay
+                WHERE $5::text IS NOT NULL AND scope = $4 AND key = $5
             ), up AS (
                 UPDATE projects SET payment_status = 'in_escrow', updated_at = now(),
                        status = CASE WHEN projects.status = 'contract_signed' THEN 'in_progress' ELSE projects.status END
                 FROM pay WHERE projects.id = pay.project_id AND pay.status = 'completed'
             ), a AS (
                 INSERT INTO audit_log (actor, action, entity_type, entity_id, ip, details)
-                SELECT $2, 'payment.create', 'payment', pay.id::text, $14,
-                       jsonb_build_object('amount', pay.amount, 'method', pay.method, 'status', pay.status) FROM pay
+                SELECT $4, 'payment.charge', 'payment', pay.id::text, $6,
+                       jsonb_build_object('status', pay.status, 'provider_reference', pay.provider_reference) FROM pay
             ), n AS (
-                \(Self.notify("ok.craftsman_id", kind: "payment_received", title: "'Payment received into escrow'",
+                \(Self.notify("p0.craftsman_id", kind: "payment_received", title: "'Payment received into escrow'",
                               body: Self.money("pay.amount"),
                               entity: "payment", entityID: "pay.id::text",
                               data: "jsonb_build_object('payment_id', pay.id::text, 'project_id', pay.project_id::text, 'amount', pay.amount, 'currency', pay.currency)",
-                              from: "pay JOIN ok ON ok.id = pay.project_id WHERE pay.status = 'completed'"))
+                              from: "pay JOIN p0 ON p0.id = pay.id WHERE pay.status = 'completed'"))
             )\(sys.ctes)
-            SELECT 'p', json_build_object('status', status, 'response', response, 'fingerprint', fingerprint, 'request', $13::text)::text FROM prior
-            UNION ALL SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id, 'status', status)::text FROM pj
+            SELECT 'x', json_build_object('status', status)::text FROM p0
             UNION ALL SELECT 'r', \(Self.paymentJSON)::text FROM pay
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        let (status, reference) = (charge.status, charge.reference)
-        let params: [String?] = [String(project), actor.id, String(payment.amount), payment.method.rawValue,
-                                 payment.milestone.map(String.init), payment.type, payment.installmentNumber.map(String.init),
-                                 payment.installmentCount.map(String.init), String(fees.platformFee), String(fees.providerFee),
-                                 String(fees.net), idempotencyKey, fingerprint, actor.ip, status, reference]
-        market(sql, params, created: 201, decide: { before in
-            guard let before else { return .notFound("no such project") }
-            guard before["client_id"]?.stringValue == actor.id else { return .forbidden("only the project's client pays") }
-            return .conflict("payments need a signed contract (project is \(before["status"]?.stringValue ?? "?")) and a milestone of this project")
+        // The provider has charged: the record must not be lost to an outage
+        // or a full queue (kept until the database takes it).
+        market(sql, [String(payment), status, charge.reference, actor.id, idempotencyKey, actor.ip], created: 201,
+               survivesOutage: true, decide: { before in
+            before == nil ? .notFound("no such payment") : .conflict("the payment's charge was already recorded")
         }, reply: reply)
     }
 
@@ -127,9 +188,10 @@ extension PostgresStore {
             ), pay AS (
                 -- Never past what was paid: the condition and the table's CHECK.
                 UPDATE payments SET refunded_amount = payments.refunded_amount + r.amount,
-                    platform_fee = (\(captured) * 500 + 5000) / 10000,
-                    provider_fee = (\(captured) * \(bp) + 5000) / 10000,
-                    net_amount = \(captured) - (\(captured) * 500 + 5000) / 10000 - (\(captured) * \(bp) + 5000) / 10000,
+                    platform_fee = \(Self.share(captured, basisPoints: String(Fees.platformBasisPoints))),
+                    provider_fee = \(Self.share(captured, basisPoints: bp)),
+                    net_amount = \(captured) - \(Self.share(captured, basisPoints: String(Fees.platformBasisPoints)))
+                                 - \(Self.share(captured, basisPoints: bp)),
                     status = CASE WHEN \(captured) = 0 THEN 'refunded' ELSE payments.status END
                 FROM r WHERE payments.id = r.id AND r.amount > 0 AND payments.refunded_amount + r.amount <= payments.amount
                 RETURNING payments.*, r.amount AS refunded_now

@@ -12,11 +12,16 @@ public final class PostgresStore: HubStore, @unchecked Sendable {
     public let reader: StoreReader
     let deliver: (@escaping () -> Void) -> Void
 
-    /// A store; `deliver` runs a closure on the loop thread (the mailbox).
-    public init(conninfo: String, logger: Logger, metrics: HubMetrics, deliver: @escaping (@escaping () -> Void) -> Void) {
+    /// A store; `deliver` runs a closure on the loop thread (the mailbox) and
+    /// must not drop it; while `congested` is true, new requests are refused
+    /// with `overloaded` instead of queued.
+    public init(conninfo: String, logger: Logger, metrics: HubMetrics, deliver: @escaping (@escaping () -> Void) -> Void,
+                congested: (@Sendable () -> Bool)? = nil) {
         writer = GroupCommitWriter(conninfo: conninfo, logger: logger)
         reader = StoreReader(conninfo: conninfo, logger: logger)
         self.deliver = deliver
+        writer.isCongested = congested
+        reader.isCongested = congested
         writer.onBatch = { metrics.groupCommitBatch.record($0) }
         writer.onDepth = { metrics.storeQueueDepth.record($0) }
     }

@@ -12,6 +12,9 @@ public final class StoreReader: @unchecked Sendable {
     private var stopped = false
     /// Most queries waiting.
     public let capacity: Int
+    /// True while answers cannot be taken (the loop's mailbox is full): new
+    /// queries are refused with `overloaded` at once.
+    public var isCongested: (@Sendable () -> Bool)?
 
     /// A reader; call `start()`.
     public init(conninfo: String, logger: Logger, capacity: Int = 10_000) {
@@ -48,6 +51,7 @@ public final class StoreReader: @unchecked Sendable {
                 completion(.failure(StoreError(.failed)))
             }
         }
+        if isCongested?() == true { completion(.failure(StoreError(.overloaded))); return }
         condition.lock()
         let accepted = queue.count < capacity
         if accepted { queue.append(job); condition.signal() }

@@ -12,6 +12,7 @@ enum Subprocess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, log ?? "/dev/null", O_WRONLY | O_APPEND | O_CREAT, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        markEveryDescriptorCloseOnExec()
         // Children must not inherit the caller's blocked signals (serve
         // blocks SIGTERM/SIGINT for its sigwait thread).
         var attributes = posix_spawnattr_t()
@@ -30,5 +31,18 @@ enum Subprocess {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         // WIFEXITED / WEXITSTATUS by hand: Glibc's macros do not import.
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    /// Nothing but stdin/out/err is inherited: pg_ctl leaves a daemon behind,
+    /// and a descriptor it kept (the one the hub's own parent watches to see
+    /// the hub exit, say) would outlive the hub. Glibc's
+    /// posix_spawn_file_actions_addclosefrom_np does not import into Swift.
+    private static func markEveryDescriptorCloseOnExec() {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
+        for name in names {
+            guard let fd = Int32(name), fd > 2 else { continue }
+            let flags = fcntl(fd, F_GETFD)
+            if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+        }
     }
 }

@@ -20,6 +20,7 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case methodNotAllowed = "method_not_allowed"
     case badRequest = "bad_request"
     case payloadTooLarge = "payload_too_large"
+    case requestTimeout = "request_timeout"
     case unavailable = "unavailable"
     case overloaded = "overloaded"
     case internalError = "internal"

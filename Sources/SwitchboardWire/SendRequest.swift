@@ -23,8 +23,8 @@ public struct SendRequest: Equatable, Sendable {
             FrameDecodingError(code: code, message: message, requestID: requestID)
         }
         guard let clientID = json["client_msg_id"] else { throw bad(.missingField, "missing field 'client_msg_id'") }
-        guard let clientMessageID = clientID.stringValue, !clientMessageID.isEmpty, clientMessageID.utf8.count <= 128 else {
-            throw bad(.badFrame, "'client_msg_id' must be a string of 1 to 128 bytes")
+        guard let clientMessageID = clientID.stringValue, Identifier.isValid(clientMessageID, maxBytes: 128) else {
+            throw bad(.badFrame, "'client_msg_id' must be a string of 1 to 128 bytes without control characters")
         }
         let kind = json["kind"]?.stringValue ?? "text"
         guard kinds.contains(kind), kind != "system" else { throw bad(.badFrame, "unknown or reserved message kind") }
@@ -33,12 +33,19 @@ public struct SendRequest: Equatable, Sendable {
         var request = SendRequest(conversation: conversation, clientMessageID: clientMessageID, kind: kind, body: body.bytes)
         if kind == "quote" {
             guard let amount = body["amount"]?.intValue, amount >= 0, let currency = body["currency"]?.stringValue,
-                  currency.utf8.count == 3 else {
+                  currency.utf8.count == 3, currency.utf8.allSatisfy({ (65...90).contains($0 & 0xDF) }) else {
                 throw bad(.badFrame, "a quote's body needs 'amount' (integer minor units ≥ 0) and a 3-letter 'currency'")
             }
             request.quoteAmount = amount
             request.quoteCurrency = currency.uppercased()
-            request.quoteValidUntilMillis = body["valid_until"]?.intValue
+            if let field = body["valid_until"], field != .null {
+                // ms since the epoch, up to 9999-12-31 (PostgreSQL's timestamptz and
+                // the hub's own time arithmetic stay in range).
+                guard let until = field.intValue, (0...253_402_300_799_999).contains(until) else {
+                    throw bad(.badFrame, "'valid_until' must be ms since the epoch, up to year 9999")
+                }
+                request.quoteValidUntilMillis = until
+            }
         } else if kind == "text" {
             guard let text = body["text"]?.stringValue, !text.isEmpty else { throw bad(.badFrame, "a text message needs a non-empty 'text'") }
         }

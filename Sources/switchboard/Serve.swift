@@ -25,6 +25,14 @@ struct Serve: ParsableCommand {
     var maxQueueBytes: Int = Env.int("SWITCHBOARD_MAX_QUEUE_BYTES", 1 << 20)
     @Option(name: .customLong("max-body-bytes"), help: "Largest HTTP request body (413 past it). Env SWITCHBOARD_MAX_BODY_BYTES.")
     var maxBodyBytes: Int = Env.int("SWITCHBOARD_MAX_BODY_BYTES", 1 << 20)
+    @Option(name: .customLong("http-request-timeout"), help: "Seconds a whole HTTP request (headers and body) may take to arrive; 408 and close after. Env SWITCHBOARD_HTTP_REQUEST_TIMEOUT.")
+    var httpRequestTimeout: Int = Env.int("SWITCHBOARD_HTTP_REQUEST_TIMEOUT", 10)
+    @Option(name: .customLong("max-connections-per-ip"), help: "Open connections one client address may hold; more are closed at accept. 0: no cap. Env SWITCHBOARD_MAX_CONNECTIONS_PER_IP.")
+    var maxConnectionsPerIP: Int = Env.int("SWITCHBOARD_MAX_CONNECTIONS_PER_IP", 1000)
+    @Option(name: .customLong("max-handshakes-per-ip"), help: "Connections of one client address still sending their first request's headers; more are closed at accept. 0: no cap. Env SWITCHBOARD_MAX_HANDSHAKES_PER_IP.")
+    var maxHandshakesPerIP: Int = Env.int("SWITCHBOARD_MAX_HANDSHAKES_PER_IP", 64)
+    @Option(name: .customLong("metrics-token"), help: "If set, GET /metrics needs `Authorization: Bearer <token>` (401 otherwise). Env SWITCHBOARD_METRICS_TOKEN.")
+    var metricsToken: String? = Env.string("SWITCHBOARD_METRICS_TOKEN")
     @Option(name: .customLong("frames-per-second"), help: "Frames a connection may send per second, sustained. Env SWITCHBOARD_FRAMES_PER_SECOND.")
     var framesPerSecond: Double = Env.double("SWITCHBOARD_FRAMES_PER_SECOND", 100)
     @Option(name: .customLong("frame-burst"), help: "Frames a connection may send in a burst. Env SWITCHBOARD_FRAME_BURST.")
@@ -60,6 +68,9 @@ struct Serve: ParsableCommand {
         guard authTimeout <= 3600, (0...3600).contains(presenceGrace) else {
             throw ValidationError("--auth-timeout and --presence-grace must be at most 3600 seconds")
         }
+        guard (1...3600).contains(httpRequestTimeout) else { throw ValidationError("--http-request-timeout must be 1...3600 seconds") }
+        guard maxConnectionsPerIP >= 0, maxHandshakesPerIP >= 0 else { throw ValidationError("per-IP caps must be ≥ 0 (0: no cap)") }
+        if let metricsToken { guard metricsToken.utf8.count >= 16 else { throw ValidationError("--metrics-token must be at least 16 bytes") } }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level") }
     }
 
@@ -102,8 +113,17 @@ struct Serve: ParsableCommand {
         }
 
         let mailbox = Mailbox()
+        mailbox.onPressure = { pressure in
+            switch pressure {
+            case .refused: metrics.mailboxRefused.increment()
+            case .overflowed: metrics.mailboxOverflowed.increment()
+            }
+        }
+        // A store answer (a committed send, a REST reply) must reach the loop:
+        // `deliver` waits for room rather than drop it, and while the mailbox
+        // is full new store requests are answered `overloaded` at once.
         let store = PostgresStore(conninfo: opened.conninfo, logger: logger, metrics: metrics,
-                                  deliver: { work in mailbox.post(work) })
+                                  deliver: { work in mailbox.deliver(work) }, congested: { mailbox.isFull })
         store.start()
         // Give the store threads a moment to connect, so that the first REST
         // calls do not meet a 503; a database that is down does not keep the
@@ -133,6 +153,10 @@ struct Serve: ParsableCommand {
         options.maxBodyBytes = maxBodyBytes
         options.backend = EventLoopBackend(rawValue: eventLoop)!
         options.enableEcho = enableEcho
+        options.requestTimeoutSeconds = httpRequestTimeout
+        options.maxConnectionsPerIP = maxConnectionsPerIP
+        options.maxHandshakesPerIP = maxHandshakesPerIP
+        options.metricsToken = metricsToken
         if !noDashboard {
             options.staticDirectory = dashboardDirectory ?? Bundle.module.url(forResource: "Dashboard", withExtension: nil)?.path
         }
@@ -173,6 +197,7 @@ enum Ticker {
         let thread = Thread {
             while true {
                 Thread.sleep(forTimeInterval: interval)
+                // A tick refused by a full mailbox is counted; the next one comes.
                 mailbox.post(tick)
             }
         }

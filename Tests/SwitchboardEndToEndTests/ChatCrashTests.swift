@@ -64,7 +64,8 @@ import Testing
         _ = try a2.receive(type: "welcome")
         let missing = (0..<total).map { "k\($0)" }.filter { acked[$0] == nil }
         print("crash test: resending \(missing.count) unacked messages")
-        for cid in missing { try a2.sendText(sendFrame(conv, cid, "resent")) }
+        // A retry carries the same content (another body would be idempotency_mismatch).
+        for cid in missing { try a2.sendText(sendFrame(conv, cid, "message \(cid.dropFirst())")) }
         // (Acks in flight at the kill may have covered everything already.)
         if !missing.isEmpty {
             drain(a2, timeout: 30, stop: { _ in acked.count == total }) { f in

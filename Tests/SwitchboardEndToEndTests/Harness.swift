@@ -53,15 +53,21 @@ final class HubProcess {
         return root.appendingPathComponent(".build/debug/switchboard").path
     }
 
-    init(database: String = TestDatabase.conninfo, extra: [String] = [], environment: [String: String] = [:]) throws {
+    /// A hub on `database`; with `embeddedIn` instead, a hub that runs its
+    /// own embedded cluster in that data folder (DATABASE_URL unset).
+    init(database: String = TestDatabase.conninfo, embeddedIn dataDirectory: String? = nil, extra: [String] = [],
+         environment: [String: String] = [:]) throws {
         let id = UUID().uuidString.prefix(8)
         readyFile = NSTemporaryDirectory() + "sb-ready-\(id)"
         logFile = NSTemporaryDirectory() + "sb-log-\(id)"
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["serve", "--port", "0", "--ready-file", readyFile, "--database-url", database,
-                             "--jwt-secret", Self.secret, "--api-key", "e2e:" + Self.apiKey, "--log-level", "warning"] + extra
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let store = dataDirectory.map { ["--data-dir", $0] } ?? ["--database-url", database]
+        process.arguments = ["serve", "--port", "0", "--ready-file", readyFile] + store +
+                            ["--jwt-secret", Self.secret, "--api-key", "e2e:" + Self.apiKey, "--log-level", "warning"] + extra
+        if !environment.isEmpty || dataDirectory != nil {
+            var merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+            if dataDirectory != nil { merged["DATABASE_URL"] = nil }
+            process.environment = merged
         }
         FileManager.default.createFile(atPath: logFile, contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: logFile)

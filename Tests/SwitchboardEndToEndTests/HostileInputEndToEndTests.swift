@@ -2,6 +2,7 @@
 // kill the process, reach another user's conversation, or act as another
 // user through a NUL are refused, and the hub stays up.
 import Foundation
+import SwitchboardPostgres
 import Testing
 
 @Suite struct HostileInputEndToEndTests {
@@ -63,5 +64,28 @@ import Testing
         #expect(ack["duplicate"] as? Bool != true)
         let stored = try TestDatabase.query("SELECT count(*) FROM messages WHERE sender_id = $1", [alice])
         #expect(stored.first?[0] == "1")
+    }
+}
+
+@Suite struct EmbeddedClusterAfterCrashTests {
+    /// Issue 10: after a crash the embedded PostgreSQL is left running; the
+    /// next start must reuse it, not fail.
+    @Test func aHubKilledWithItsEmbeddedClusterRunningStartsAgainOnIt() throws {
+        let dir = NSTemporaryDirectory() + "sb-embedded-\(UUID().uuidString.prefix(8))"
+        defer {
+            if let cluster = try? EmbeddedPostgres(directory: dir + "/postgres") { cluster.stop() }
+            try? FileManager.default.removeItem(atPath: dir)
+        }
+        let first = try HubProcess(embeddedIn: dir)
+        #expect(eventually(timeout: 30) { (try? httpRequest(port: first.port, "GET", "/readyz"))?.status == 200 })
+        kill(first.process.processIdentifier, SIGKILL)
+        #expect(eventually(timeout: 10) { !first.process.isRunning })
+        let second = try HubProcess(embeddedIn: dir)
+        #expect(eventually(timeout: 30) { (try? httpRequest(port: second.port, "GET", "/readyz"))?.status == 200 })
+        let user = uniqueUser("after-crash")
+        let created = try httpRequest(port: second.port, "POST", "/v1/qr-codes", headers: ["Authorization": "Bearer " + second.token(user)],
+                                      body: #"{"label":"door","target":"https://example.com"}"#)
+        #expect(created.status == 201)
+        #expect(second.terminate().status == 0)
     }
 }

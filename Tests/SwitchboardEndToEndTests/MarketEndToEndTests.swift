@@ -148,7 +148,7 @@ func concurrently(_ n: Int, _ body: @escaping @Sendable (Int) -> Int) -> [Int] {
         #expect(try hub.user(uniqueUser("mallory"), "GET", "/v1/payments?project=\(p)").status == 403)
         #expect(try hub.user(uniqueUser("mallory"), "GET", "/v1/projects/\(p)").status == 403)
         let audit = try TestDatabase.query("SELECT count(*) FROM audit_log WHERE entity_type = 'payment' AND entity_id = $1", [payment])
-        #expect(audit.first?[0] == "35")  // create + 33 refunds + 1 release
+        #expect(audit.first?[0] == "36")  // create + charge + 33 refunds + 1 release
     }
 
     @Test func moneyReconcilesAfterRandomOperations() throws {

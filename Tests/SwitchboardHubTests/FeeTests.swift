@@ -30,11 +30,11 @@ import SwitchboardHubTesting
 
     @Test func sandboxCapturesCardsAtOnceAndLeavesTransfersPending() {
         let sandbox = SandboxPaymentProvider()
-        #expect(sandbox.charge(amount: 100, currency: "RON", method: .card).status == "completed")
-        #expect(sandbox.charge(amount: 100, currency: "RON", method: .klarna).status == "completed")
-        let transfer = sandbox.charge(amount: 100, currency: "RON", method: .bankTransfer)
+        #expect(sandbox.charge(amount: 100, currency: "RON", method: .card, idempotencyKey: "payment-1").status == "completed")
+        #expect(sandbox.charge(amount: 100, currency: "RON", method: .klarna, idempotencyKey: "payment-2").status == "completed")
+        let transfer = sandbox.charge(amount: 100, currency: "RON", method: .bankTransfer, idempotencyKey: "payment-3")
         #expect(transfer.status == "pending")
         #expect(transfer.reference.hasPrefix("sbx_"))
-        #expect(transfer.reference != sandbox.charge(amount: 100, currency: "RON", method: .bankTransfer).reference)
+        #expect(transfer.reference != sandbox.charge(amount: 100, currency: "RON", method: .bankTransfer, idempotencyKey: "payment-4").reference)
     }
 }

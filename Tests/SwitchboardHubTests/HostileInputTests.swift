@@ -134,4 +134,17 @@ import SwitchboardHubTesting
         #expect(publish(3_000, id: 2) == 200)
         #expect(f.transport.types(to: 1) == ["welcome", "publication"])
     }
+
+    /// A quote's `valid_until` is range-checked where it enters (it became a
+    /// timestamptz and took part in time arithmetic unchecked).
+    @Test(arguments: ["9223372036854775807", "-1", "253402300800000"])
+    func aQuoteValidUntilOutOfRangeIsABadFrame(until: String) {
+        let f = HubFixture()
+        f.chat.members[1] = ["alice", "bob"]
+        f.hub.connectionOpened(1, token: f.token("alice"))
+        f.send(1, #"{"type":"send","id":"q","conversation":"1","client_msg_id":"q1","kind":"quote","body":{"amount":100,"currency":"RON","valid_until":\#(until)}}"#)
+        f.chat.flush()
+        #expect(f.transport.lastError(to: 1) == "bad_frame")
+        #expect(f.chat.messages[1] == nil)
+    }
 }

@@ -9,6 +9,10 @@ struct LoadTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard-load",
         abstract: "Load scenarios for a Switchboard hub (loopback only).",
+        discussion: """
+            Each worker process opens thousands of sockets from one source address: start the hub with \
+            `--max-connections-per-ip 0 --max-handshakes-per-ip 0` (no per-address caps), or it refuses them at accept.
+            """,
         subcommands: [ConnectScenario.self, FanoutScenario.self, ChatScenario.self, ScansScenario.self, NotifyScenario.self, FloorScenario.self,
                       WorkerCommand.self, ChatWorkerCommand.self, FloorReaderCommand.self])
 

@@ -3,6 +3,11 @@
 // dependencies: this file is also the reference browser client.
 "use strict";
 
+// A token from ?token= leaves the address bar (history, screenshots, shared
+// links) as soon as this script runs, before anything else can read the URL.
+const tokenFromURL = new URLSearchParams(location.search).get("token");
+if (tokenFromURL) history.replaceState(null, "", location.pathname + location.hash);
+
 const $ = (id) => document.getElementById(id);
 const el = (tag, cls, text) => {
   const e = document.createElement(tag);
@@ -456,8 +461,6 @@ document.addEventListener("visibilitychange", () => { if (state.active) markRead
 // After every script has run (notifications.js too): a socket event must not
 // find a function missing.
 document.addEventListener("DOMContentLoaded", () => {
-  const fromURL = new URLSearchParams(location.search).get("token");
-  if (fromURL) history.replaceState(null, "", location.pathname);  // keep it out of the address bar
-  const saved = fromURL || sessionStorage.getItem("switchboard.token");
+  const saved = tokenFromURL || sessionStorage.getItem("switchboard.token");
   if (saved) signIn(saved);
 });

@@ -1,0 +1,98 @@
+// The loop's mailbox at its bound: skippable work is refused and counted; a
+// result that must reach the loop waits for room, and is queued past the
+// bound (counted) rather than dropped; the loop thread never waits on itself.
+import Foundation
+import Testing
+@testable import SwitchboardLWS
+
+@Suite struct MailboxTests {
+    final class Ran: @unchecked Sendable {
+        let items = Locked<[Int]>([])
+        func work(_ i: Int) -> () -> Void { { self.items.withLock { $0.append(i) } } }
+        var list: [Int] { items.withLock { $0 } }
+    }
+
+    @Test func postIsRefusedAtTheBoundAndCounted() {
+        let mailbox = Mailbox(capacity: 2)
+        let pressure = Locked<[Mailbox.Pressure]>([])
+        mailbox.onPressure = { p in pressure.withLock { $0.append(p) } }
+        let ran = Ran()
+        #expect([1, 2, 3].map { mailbox.post(ran.work($0)) } == [true, true, false])
+        #expect(mailbox.isFull)
+        #expect(mailbox.counts.refused == 1)
+        #expect(pressure.withLock { $0 } == [.refused])
+        mailbox.drain()
+        #expect(ran.list == [1, 2])
+    }
+
+    @Test func deliverWaitsForRoomInsteadOfDropping() {
+        let mailbox = Mailbox(capacity: 1, deliverWait: 60)
+        let ran = Ran()
+        mailbox.post(ran.work(1))
+        let done = Locked(false)
+        Thread { mailbox.deliver(ran.work(2)); done.withLock { $0 = true } }.start()
+        #expect(eventually { mailbox.waitingProducers == 1 })
+        #expect(!done.withLock { $0 })
+        mailbox.drain()  // makes room and wakes the producer
+        #expect(eventually { done.withLock { $0 } })
+        #expect(mailbox.waitingProducers == 0)
+        mailbox.drain()
+        #expect(ran.list == [1, 2])
+        #expect(mailbox.counts.overflowed == 0)
+    }
+
+    @Test func deliverQueuesPastTheBoundWhenTheLoopDoesNotDrainInTime() {
+        let mailbox = Mailbox(capacity: 1, deliverWait: 0.05)
+        let pressure = Locked<[Mailbox.Pressure]>([])
+        mailbox.onPressure = { p in pressure.withLock { $0.append(p) } }
+        let ran = Ran()
+        mailbox.post(ran.work(1))
+        mailbox.deliver(ran.work(2))  // returns after its bounded wait
+        #expect(mailbox.depth == 2)
+        #expect(mailbox.counts.overflowed == 1)
+        #expect(pressure.withLock { $0 } == [.overflowed])
+        mailbox.drain()
+        #expect(ran.list == [1, 2])
+    }
+
+    @Test func theLoopThreadNeverWaitsOnItsOwnMailbox() {
+        let mailbox = Mailbox(capacity: 1, deliverWait: 60)
+        let ran = Ran()
+        mailbox.drain()  // this thread is the loop now
+        mailbox.post(ran.work(1))
+        mailbox.deliver(ran.work(2))  // would wait 60 s and overflow if it waited
+        #expect(mailbox.post(ran.work(3)))
+        #expect(mailbox.counts == (refused: 0, overflowed: 0))
+        mailbox.drain()
+        #expect(ran.list == [1, 2, 3])
+    }
+}
+
+import Logging
+import SwitchboardHub
+import SwitchboardPostgres
+
+@Suite struct CongestedStoreTests {
+    @Test func whileTheMailboxIsFullNewRequestsAreRefusedAtOnce() {
+        let writer = GroupCommitWriter(conninfo: TestDatabase.conninfo, logger: Logger(label: "test"))
+        let congested = Locked(true)
+        writer.isCongested = { congested.withLock { $0 } }
+        let answers = Locked<[String]>([])
+        let answer: (Result<Rows, StoreError>) -> Void = { r in
+            let text = if case .failure(let e) = r { "\(e.code)" } else { "ok" }
+            answers.withLock { $0.append(text) }
+        }
+        #expect(!writer.submit(WriteJob(sql: "SELECT 1", params: [], completion: answer)))
+        #expect(answers.withLock { $0 } == ["overloaded"])
+        // A job with no answer adds nothing to the mailbox, and one that
+        // records what already happened (a provider's charge) must not be
+        // lost: both still taken.
+        #expect(writer.submit(WriteJob(sql: "SELECT 1", params: [], survivesOutage: true)))
+        #expect(writer.submit(WriteJob(sql: "SELECT 1", params: [], survivesOutage: true, completion: answer)))
+        congested.withLock { $0 = false }
+        #expect(writer.submit(WriteJob(sql: "SELECT 1", params: [], completion: answer)))
+        writer.start()
+        #expect(writer.drainAndStop(timeout: 10))
+        #expect(answers.withLock { $0 } == ["overloaded", "ok", "ok"])
+    }
+}

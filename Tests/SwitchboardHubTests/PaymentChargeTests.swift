@@ -1,0 +1,56 @@
+// The provider is charged only for a payment the store created under the
+// rules, once, keyed by the payment's own id: never for a replay of the
+// Idempotency-Key, never for a request refused with 409 or 422.
+import SwitchboardWire
+import Testing
+@testable import SwitchboardHub
+import SwitchboardHubTesting
+
+@Suite struct PaymentChargeTests {
+    final class CountingProvider: PaymentProvider, @unchecked Sendable {
+        var keys: [String] = []
+        func charge(amount: Int64, currency: String, method: PaymentMethod, idempotencyKey: String) -> ProviderCharge {
+            keys.append(idempotencyKey)
+            return ProviderCharge(status: "completed", reference: "ref-\(keys.count)")
+        }
+    }
+
+    func pay(_ f: HubFixture, id: HTTPRequestID) {
+        f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/projects/7/payments", authorization: "Bearer " + f.token("client"),
+                                     idempotencyKey: "key-1", body: Array(#"{"amount":1000,"method":"card"}"#.utf8)), id: id)
+    }
+
+    func fixture() -> (HubFixture, CountingProvider) {
+        let f = HubFixture()
+        let provider = CountingProvider()
+        f.hub.paymentProvider = provider
+        f.market.answer = .success(MarketOutcome(status: 201, body: .object(["id": .string("42")])))
+        return (f, provider)
+    }
+
+    @Test func aNewPaymentIsChargedOnceWithItsOwnIdAfterItWasStored() {
+        let (f, provider) = fixture()
+        f.market.paymentStart = .success(.created(id: 42, currency: "EUR"))
+        pay(f, id: 1)
+        #expect(provider.keys == ["payment-42"])
+        #expect(f.market.calls == ["createPayment", "recordCharge"])
+        #expect(f.market.recordedCharges.map(\.payment) == [42])
+        #expect(f.market.recordedCharges.map(\.charge.reference) == ["ref-1"])
+        #expect(f.transport.responses[1]?.status == 201)
+    }
+
+    @Test func aReplayOrARefusalNeverCharges() {
+        let (f, provider) = fixture()
+        f.market.paymentStart = .success(.replay(MarketOutcome(status: 201, body: .object(["id": .string("42")]))))
+        pay(f, id: 1)
+        f.market.paymentStart = .failure(.conflict("payments need a signed contract"))
+        pay(f, id: 2)
+        f.market.paymentStart = .failure(.idempotencyMismatch)
+        pay(f, id: 3)
+        f.market.paymentStart = .failure(.forbidden("only the project's client pays"))
+        pay(f, id: 4)
+        #expect(provider.keys.isEmpty)
+        #expect(f.market.calls == ["createPayment", "createPayment", "createPayment", "createPayment"])
+        #expect([1, 2, 3, 4].map { f.transport.responses[$0]?.status } == [201, 409, 422, 403])
+    }
+}
