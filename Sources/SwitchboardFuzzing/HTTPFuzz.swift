@@ -1,7 +1,7 @@
 // Target `http`: one REST request through `Hub.handleHTTP` over the fakes.
 // The input reads like an HTTP/1.1 request, so that the corpus stays legible:
 //
-//     POST /v1/qr-codes/1/stats?from=0&to=9223372036854775807
+//     GET /v1/qr-codes/1/stats?from=0&to=9223372036854775807
 //     Authorization: Bearer $alice
 //     Content-Type: application/json
 //
@@ -12,8 +12,9 @@
 // valid: `$alice`, `$bob`, `$admin` become tokens, `$key` the backend key (in
 // `Authorization: Bearer` or `X-API-Key`); `X-Sign: <claims JSON>` becomes a
 // bearer token signed with the right key. `X-Market: ok` makes the market
-// store answer 200. After the request, every deferred store reply runs and
-// time passes; the request must have been answered by then.
+// store answer 200 and create payments (so the provider is charged). After
+// the request, every deferred store reply runs and time passes; the request
+// must have been answered by then.
 import SwitchboardAuth
 import SwitchboardHub
 import SwitchboardWire
@@ -70,6 +71,7 @@ enum HTTPFuzz {
                 request.authorization = "Bearer " + JWTSigner.hs256(header: JWTFuzz.header, payload: claims, secret: FuzzHub.secret)
             case "x-market" where value == "ok":
                 f.market.answer = .success(MarketOutcome(status: 200, body: .object(["id": .int(1)])))
+                f.market.paymentStart = .success(.created(id: 1, currency: "EUR"))
             default: continue
             }
         }
