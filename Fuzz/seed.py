@@ -119,6 +119,7 @@ requests = {
     "contract-sign": req("POST", "/v1/contracts/1/sign", auth="Authorization: Bearer $bob"),
     "contract-amend": req("POST", "/v1/contracts/1/amend", '{"terms":{"scope":"less"}}'),
     "payment": req("POST", "/v1/projects/1/payments", '{"amount":%s,"currency":"EUR","method":"card","milestone_id":1,"installment_number":1,"installment_count":2}' % I64MAX, extra="Idempotency-Key: pay-1\n"),
+    "payment-charged": req("POST", "/v1/projects/1/payments", '{"amount":10000,"currency":"EUR","method":"card"}', extra="X-Market: ok\nIdempotency-Key: pay-2\n"),
     "payment-fee": req("POST", "/v1/payments/calculate-fee", '{"amount":%s,"method":"sepa"}' % I64MIN),
     "payment-release": req("POST", "/v1/payments/1/release"),
     "payment-refund": req("POST", "/v1/payments/1/refund", '{"reason":"r","amount":-1}'),
