@@ -256,17 +256,24 @@ extension LWSServer {
     /// a repeated known header as a chain of fragments (each continuation
     /// starting with a space), and lws_hdr_copy joins them with ','.
     private func headerFragments(_ wsi: OpaquePointer, _ token: lws_token_indexes) -> [String] {
+        fragments(wsi, token, most: 8, bytes: 256, markTooLong: true)
+    }
+
+    /// The fragments of `token`, at most `most` of at most `bytes` each; a
+    /// longer one ends the list, as "(too long)" when `markTooLong` (a value
+    /// no check accepts).
+    private func fragments(_ wsi: OpaquePointer, _ token: lws_token_indexes, most: Int32, bytes: Int,
+                           markTooLong: Bool) -> [String] {
         var out: [String] = []
-        var buffer = [CChar](repeating: 0, count: 256)
+        var buffer = [CChar](repeating: 0, count: bytes)
         var index: Int32 = 0
-        while index < 8 {
+        while index < most {
             let n = buffer.withUnsafeMutableBufferPointer {
                 lws_hdr_copy_fragment(wsi, $0.baseAddress, Int32($0.count), token, index)
             }
             if n < 0 {
-                // -1: no such fragment, or one longer than the buffer (kept
-                // as a value no check accepts).
-                if lws_hdr_fragment_length(wsi, token, index) > 0 { out.append("(too long)") }
+                // -1: no such fragment, or one longer than the buffer.
+                if markTooLong && lws_hdr_fragment_length(wsi, token, index) > 0 { out.append("(too long)") }
                 break
             }
             out.append(String(cString: buffer))
@@ -302,18 +309,7 @@ extension LWSServer {
     /// Each `name=value` of the query string (lws stores them as separate
     /// fragments; copying the whole header loses the separators).
     private func queryFragments(_ wsi: OpaquePointer) -> [String] {
-        var out: [String] = []
-        var buffer = [CChar](repeating: 0, count: 4096)
-        var index: Int32 = 0
-        while index < 64 {
-            let n = buffer.withUnsafeMutableBufferPointer {
-                lws_hdr_copy_fragment(wsi, $0.baseAddress, Int32($0.count), WSI_TOKEN_HTTP_URI_ARGS, index)
-            }
-            if n < 0 { break }
-            out.append(String(cString: buffer))
-            index += 1
-        }
-        return out
+        fragments(wsi, WSI_TOKEN_HTTP_URI_ARGS, most: 64, bytes: 4096, markTooLong: false)
     }
 
     private func peerAddress(_ wsi: OpaquePointer) -> String? {

@@ -14,6 +14,9 @@ final class WebSocketConnection {
     var receivingBinary = false
     var oversized = false
     var pendingClose: CloseCode?
+    /// Our close frame is written; we now read and discard until the
+    /// peer's close frame or the close timeout (see `close`).
+    var closeSent = false
 
     init(wsi: OpaquePointer) { self.wsi = wsi }
 }
@@ -25,7 +28,7 @@ func switchboardCallback(_ wsi: OpaquePointer?, _ reason: lws_callback_reasons, 
     guard let server = server(of: wsi) else { return lws_callback_http_dummy(wsi, reason, user, input, length) }
     switch reason {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED, LWS_CALLBACK_ESTABLISHED, LWS_CALLBACK_RECEIVE,
-         LWS_CALLBACK_SERVER_WRITEABLE, LWS_CALLBACK_CLOSED:
+         LWS_CALLBACK_SERVER_WRITEABLE, LWS_CALLBACK_WS_PEER_INITIATED_CLOSE, LWS_CALLBACK_CLOSED:
         return server.webSocketEvent(wsi!, reason, user, input, length)
     default:
         return server.httpEvent(wsi!, reason, user, input, length)
@@ -50,6 +53,10 @@ extension LWSServer: Transport {
             return receive(sessionID(user), wsi, input, length)
         case LWS_CALLBACK_SERVER_WRITEABLE:
             return writeable(sessionID(user))
+        case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+            // The peer answered our close: the handshake is complete, drop
+            // TCP now. Otherwise (the peer closes first) lws echoes its close.
+            return sockets[sessionID(user)]?.closeSent == true ? -1 : 0
         case LWS_CALLBACK_CLOSED:
             let id = sessionID(user)
             if sockets.removeValue(forKey: id) != nil { hub.connectionClosed(id) }
@@ -87,6 +94,10 @@ extension LWSServer: Transport {
 
     private func receive(_ id: ConnectionID, _ wsi: OpaquePointer, _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
         guard let conn = sockets[id] else { return -1 }
+        // Closing: read and discard, so that no unread data sits in our
+        // socket when it closes (the kernel would answer with RST, and the
+        // peer could lose our close frame with it).
+        if conn.pendingClose != nil { return 0 }
         if conn.receiving.isEmpty && lws_is_first_fragment(wsi) != 0 {
             conn.receivingBinary = lws_frame_is_binary(wsi) != 0
             conn.oversized = false
@@ -138,12 +149,14 @@ extension LWSServer: Transport {
             }
             return 0
         }
-        if let code = conn.pendingClose {
+        if let code = conn.pendingClose, !conn.closeSent {
             // Write the close frame ourselves: with the libuv backend, lws
             // 4.1.6 drops the close frame it would send after a -1 return
-            // from WRITEABLE (seen here; poll() sends it).
+            // from WRITEABLE (seen here; poll() sends it). Then keep the
+            // socket open, reading and discarding, until the peer's close
+            // (WS_PEER_INITIATED_CLOSE) or the timeout set in `close`.
             writeCloseFrame(conn.wsi, code)
-            return -1
+            conn.closeSent = true
         }
         return 0
     }
@@ -173,7 +186,8 @@ extension LWSServer: Transport {
         guard let conn = sockets[connection], conn.pendingClose == nil else { return }
         conn.pendingClose = code
         lws_callback_on_writable(conn.wsi)
-        // A peer that never reads must not keep the connection open.
+        // Bounds the whole close: a peer that never reads (the close frame
+        // cannot be written) or never answers it does not keep the socket.
         lws_set_timeout(conn.wsi, PENDING_TIMEOUT_USER_OK, 5)
     }
 }

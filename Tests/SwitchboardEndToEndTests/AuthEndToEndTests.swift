@@ -34,20 +34,22 @@ import Testing
         let hub = try HubProcess(extra: ["--auth-timeout", "1"])
         let silent = try hub.connect()
         let start = Date()
-        #expect(try silent.receiveClose(timeout: 5) == 4001)
+        #expect(try silent.receiveClose(timeout: 15) == 4001)
         #expect(Date().timeIntervalSince(start) >= 0.9)
     }
 
     @Test func expiryClosesWith4002UnlessRefreshed() throws {
         let hub = try HubProcess()
         let user = uniqueUser("exp")
-        let lapsing = try hub.connect(path: "/?token=" + hub.token(user, ttl: 2))
+        // 5 s (4 to 5, exp has whole seconds) for connecting and refreshing,
+        // even on a loaded machine; the refreshed token expires first.
+        let refreshed = try hub.connect(path: "/?token=" + hub.token(user, ttl: 5))
+        let lapsing = try hub.connect(path: "/?token=" + hub.token(user, ttl: 5))
         _ = try lapsing.receive(type: "welcome")
-        let refreshed = try hub.connect(path: "/?token=" + hub.token(user, ttl: 2))
         _ = try refreshed.receive(type: "welcome")
         try refreshed.sendText(#"{"type":"refresh","id":"r","token":"\#(hub.token(user, ttl: 600))"}"#)
         #expect(try refreshed.receive(type: "refreshed")["id"] as? String == "r")
-        #expect(try lapsing.receiveClose(timeout: 6) == 4002)
+        #expect(try lapsing.receiveClose(timeout: 20) == 4002)
         try refreshed.sendText(#"{"type":"ping","id":"still-here"}"#)
         #expect(try refreshed.receive(type: "pong")["id"] as? String == "still-here")
     }
@@ -62,12 +64,8 @@ import Testing
 
     @Test func echoIsOffByDefault() throws {
         let hub = try HubProcess()
-        // Either the upgrade is refused, or whatever answers is not an echo.
-        if let c = try? WebSocketTestClient(port: hub.port, subprotocol: "echo") {
-            try c.sendText("hi")
-            let answer = try? c.receive(timeout: 3)
-            #expect(answer != .text("hi"))
-        }
+        // lws refuses an upgrade that names only protocols it does not serve.
+        #expect(throws: TestClientError.self) { try WebSocketTestClient(port: hub.port, subprotocol: "echo") }
     }
 
     @Test func echoReturnsTextAndBinaryWhenEnabled() throws {

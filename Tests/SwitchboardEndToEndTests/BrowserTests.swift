@@ -117,7 +117,9 @@ let buildFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         #"document.querySelector('.qr-card[data-qr="\#(qr)"] .total')?.textContent ?? ''"#
     }
 
-    @Test func dashboardShowsExactTotalsWithinTwoSeconds() throws {
+    // The 2 s display target is printed, not asserted (no timing assertions
+    // in pass/fail tests): the bounds below only stop a hung wait.
+    @Test func dashboardShowsExactTotalsLive() throws {
         let hub = try HubProcess()
         let owner = uniqueUser("shop")
         let door = try hub.registerCode(owner, label: "Front door")
@@ -133,11 +135,11 @@ let buildFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         scans += (0..<25).map { _ in #"{"qr":"\#(menu)","device":"tablet","country":"AT"}"# }
         let r = try hub.postScans(scans)
         #expect(r.json?["accepted"] as? Int == 162)
-        let doorSeconds = page.wait(for: totalText(door), toBe: "177", timeout: 2 - Date().timeIntervalSince(started))
-        let menuSeconds = page.wait(for: totalText(menu), toBe: "25", timeout: max(0.1, 2 - Date().timeIntervalSince(started)))
+        let doorSeconds = page.wait(for: totalText(door), toBe: "177", timeout: 30)
+        let menuSeconds = page.wait(for: totalText(menu), toBe: "25", timeout: 30)
         let elapsed = Date().timeIntervalSince(started)
         print("browser: exact totals in the DOM \(String(format: "%.3f", elapsed)) s after the scans were posted")
-        #expect(doorSeconds != nil && menuSeconds != nil, "the DOM did not show the exact totals within 2 s")
+        #expect(doorSeconds != nil && menuSeconds != nil, "the DOM did not show the exact totals")
         let rows = try TestDatabase.query("SELECT count(*) FROM scans WHERE qr_id IN ($1, $2)", [door, menu])
         #expect(rows.first?[0] == "202")
         try? FileManager.default.createDirectory(atPath: buildFolder, withIntermediateDirectories: true)
@@ -160,11 +162,11 @@ let buildFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         #expect(page.wait(for: titles, toBe: "before", timeout: 10) != nil)
         #expect(page.wait(for: badge, toBe: "1", timeout: 5) != nil)
 
-        // Live: on screen within 2 s, newest first; someone else's never.
+        // Live (the time it took is printed), newest first; someone else's never.
         let started = Date()
         try notify(stranger, "not yours")
         try notify(builder, "live one")
-        #expect(page.wait(for: titles, toBe: "live one|before", timeout: 2) != nil)
+        #expect(page.wait(for: titles, toBe: "live one|before", timeout: 30) != nil)
         print("browser: notification in the DOM \(String(format: "%.3f", Date().timeIntervalSince(started))) s after notify")
         #expect(page.wait(for: badge, toBe: "2", timeout: 5) != nil)
 

@@ -133,6 +133,13 @@ final class HubProcess {
         try WebSocketTestClient(port: port, path: path ?? (user.map { "/?token=" + token($0) } ?? "/"), headers: headers)
     }
 
+    /// A sample's value from /metrics (the first line of that name), nil if absent.
+    func metric(_ name: String) throws -> Double? {
+        let text = String(decoding: try httpRequest(port: port, "GET", "/metrics").body, as: UTF8.self)
+        let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") || $0.hasPrefix(name + "{") }
+        return line?.split(separator: " ").last.flatMap { Double($0) }
+    }
+
     func publish(_ channel: String, _ data: String) throws -> HTTPResult {
         try httpRequest(port: port, "POST", "/v1/publish", headers: ["X-API-Key": Self.apiKey],
                         body: #"{"channel":"\#(channel)","data":\#(data)}"#)

@@ -20,7 +20,7 @@ extension HubProcess {
 }
 
 /// The last counter frame's entry for `qr` within `timeout`, once `until` holds.
-func counter(of qr: String, on client: WebSocketTestClient, timeout: TimeInterval = 5,
+func counter(of qr: String, on client: WebSocketTestClient, timeout: TimeInterval = 20,
              until: ([String: Any]) -> Bool = { _ in true }) -> [String: Any]? {
     let deadline = Date().addingTimeInterval(timeout)
     var last: [String: Any]?
@@ -106,10 +106,14 @@ func counter(of qr: String, on client: WebSocketTestClient, timeout: TimeInterva
         _ = try admin.receive(type: "subscribed")
         _ = try hub.postScans([#"{"qr":"\#(qr)"}"#])
         #expect(counter(of: qr, on: admin) { $0["total"] as? Int == 1 }?["total"] as? Int == 1)
-        // Mallory, still connected, got no counter.
+        // Mallory, still connected, got no counter: a counter of that tick
+        // would be queued before the answer to a ping sent after it.
+        try m.sendText(#"{"type":"ping","id":"barrier"}"#)
         var leaked = false
-        while let frame = try? m.receiveJSON(timeout: 0.3) {
+        while true {
+            let frame = try m.receiveJSON()
             if frame["type"] as? String == "counter" { leaked = true }
+            if frame["type"] as? String == "pong" { break }
         }
         #expect(!leaked)
         let unknown = try hub.postScans([#"{"qr":"987654321"}"#])

@@ -19,6 +19,9 @@ final class WebSocketTestClient {
     private let fd: Int32
     private var buffer: [UInt8] = []
     private(set) var handshakeStatus = 0
+    private var closeAnswered = false
+    /// Answer the server's close frame with ours (a conforming client does).
+    var answersClose = true
 
     init(port: Int, path: String = "/", headers: [String: String] = [:], subprotocol: String? = "switchboard.v1",
          sourceAddress: String? = nil, receiveBuffer: Int32? = nil) throws {
@@ -57,13 +60,15 @@ final class WebSocketTestClient {
         buffer.append(contentsOf: chunk[0..<n])
     }
 
-    /// Sends one frame (client frames are masked).
-    func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true) throws {
+    /// Sends one frame; `masked: false` breaks RFC 6455 §5.1 on purpose.
+    func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true, masked: Bool = true) throws {
         var frame: [UInt8] = [(fin ? 0x80 : 0) | opcode]
         let n = payload.count
-        if n < 126 { frame.append(0x80 | UInt8(n)) }
-        else if n < 65536 { frame.append(0x80 | 126); frame += [UInt8(n >> 8), UInt8(n & 0xFF)] }
-        else { frame.append(0x80 | 127); frame += (0..<8).reversed().map { UInt8((n >> ($0 * 8)) & 0xFF) } }
+        let maskBit: UInt8 = masked ? 0x80 : 0
+        if n < 126 { frame.append(maskBit | UInt8(n)) }
+        else if n < 65536 { frame.append(maskBit | 126); frame += [UInt8(n >> 8), UInt8(n & 0xFF)] }
+        else { frame.append(maskBit | 127); frame += (0..<8).reversed().map { UInt8((n >> ($0 * 8)) & 0xFF) } }
+        guard masked else { return try TCP.writeAll(fd, frame + payload) }
         let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
         frame += mask
         frame += payload.enumerated().map { $0.element ^ mask[$0.offset & 3] }
@@ -73,7 +78,8 @@ final class WebSocketTestClient {
     func sendText(_ text: String) throws { try sendFrame(opcode: 1, payload: Array(text.utf8)) }
     func sendBinary(_ bytes: [UInt8]) throws { try sendFrame(opcode: 2, payload: bytes) }
 
-    /// The next data or close message; answers pings by itself.
+    /// The next data or close message; answers pings, and a close with a
+    /// close (RFC 6455 §5.5.1), by itself.
     func receive(timeout: TimeInterval = 10) throws -> WSMessage {
         let deadline = Date().addingTimeInterval(timeout)
         var fragments: [UInt8] = []
@@ -84,6 +90,11 @@ final class WebSocketTestClient {
             case 0x8:
                 let code = payload.count >= 2 ? UInt16(payload[0]) << 8 | UInt16(payload[1]) : 1005
                 let reason = payload.count > 2 ? String(decoding: payload[2...], as: UTF8.self) : ""
+                if answersClose && !closeAnswered {
+                    closeAnswered = true
+                    // The server may have dropped TCP already.
+                    try? sendFrame(opcode: 0x8, payload: Array(payload.prefix(2)))
+                }
                 return .close(code: code, reason: reason)
             case 0x9: try sendFrame(opcode: 0xA, payload: payload)
             case 0xA: continue

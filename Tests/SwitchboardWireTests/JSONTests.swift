@@ -30,4 +30,13 @@ import Testing
         #expect(throws: JSONError.self) { try JSON.parse(Array(deep.utf8), maxDepth: 64) }
         #expect((try? JSON.parse(Array(deep.utf8), maxDepth: 128)) != nil)
     }
+
+    /// Issue 10 #4: libpq cuts text at NUL, so no string from outside may
+    /// hold one; other escapes still decode.
+    @Test func refusesTheNULEscapeInStringsAndKeys() {
+        #expect(throws: JSONError.self) { try JSON.parse(#""X\u0000a""#) }
+        #expect(throws: JSONError.self) { try JSON.parse(#"{"a\u0000":1}"#) }
+        #expect(throws: JSONError.self) { try JSON.parse(Array("\"a\u{0}b\"".utf8)) }
+        #expect((try? JSON.parse(#""X\u0001a""#))?.stringValue == "X\u{1}a")
+    }
 }
