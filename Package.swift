@@ -8,6 +8,8 @@ let package = Package(
     products: [
         .executable(name: "switchboard", targets: ["switchboard"]),
         .executable(name: "switchboard-load", targets: ["SwitchboardLoad"]),
+        // For the libFuzzer executables in Fuzz/ (a package of their own).
+        .library(name: "SwitchboardFuzzing", targets: ["SwitchboardFuzzing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -39,6 +41,17 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
+        // The hub's in-memory fakes, shared by the unit tests and the fuzz targets.
+        .target(name: "SwitchboardHubTesting", dependencies: [
+            "SwitchboardHub", "SwitchboardAuth", "SwitchboardWire",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The bodies of the libFuzzer targets in Fuzz/ (built by scripts/fuzz,
+        // never by `swift build`); the unit tests replay the corpus through them.
+        .target(name: "SwitchboardFuzzing", dependencies: [
+            "SwitchboardHubTesting", "SwitchboardHub", "SwitchboardAuth", "SwitchboardWire",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "switchboard", dependencies: [
             "SwitchboardHub", "SwitchboardLWS", "SwitchboardPostgres", "SwitchboardAuth",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -54,7 +67,8 @@ let package = Package(
 
         .testTarget(name: "SwitchboardWireTests", dependencies: ["SwitchboardWire"]),
         .testTarget(name: "SwitchboardAuthTests", dependencies: ["SwitchboardAuth"]),
-        .testTarget(name: "SwitchboardHubTests", dependencies: ["SwitchboardHub"]),
+        .testTarget(name: "SwitchboardHubTests", dependencies: ["SwitchboardHub", "SwitchboardHubTesting"]),
+        .testTarget(name: "SwitchboardFuzzingTests", dependencies: ["SwitchboardFuzzing"]),
         .testTarget(name: "SwitchboardEndToEndTests", dependencies: [
             "SwitchboardHub", "SwitchboardLWS", "SwitchboardPostgres", "SwitchboardAuth", "SwitchboardWire",
             .product(name: "Logging", package: "swift-log"),

@@ -2,6 +2,7 @@
 import SwitchboardAuth
 import Testing
 @testable import SwitchboardHub
+import SwitchboardHubTesting
 
 @Suite struct ConnectionSessionTests {
     let claims = Claims(subject: "alice", role: "client", expiresAt: 2_000)

@@ -1,6 +1,7 @@
 // Fee rounding is exact and documented: half up, per fee, in minor units.
 import Testing
 @testable import SwitchboardHub
+import SwitchboardHubTesting
 
 @Suite struct FeeTests {
     @Test func roundsHalfUpPerFee() {

@@ -4,6 +4,7 @@
 import SwitchboardWire
 import Testing
 @testable import SwitchboardHub
+import SwitchboardHubTesting
 
 @Suite struct FutureCursorTests {
     @Test func aConversationCursorPastTheLastSeqIsNotRecoveredAndLiveMessagesStillArrive() {

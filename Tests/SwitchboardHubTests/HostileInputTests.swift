@@ -4,6 +4,7 @@ import SwitchboardAuth
 import SwitchboardWire
 import Testing
 @testable import SwitchboardHub
+import SwitchboardHubTesting
 
 @Suite struct HostileInputTests {
     func status(_ f: HubFixture, _ request: HTTPRequest, id: HTTPRequestID) -> Int? {

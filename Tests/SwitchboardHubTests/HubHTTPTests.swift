@@ -2,6 +2,7 @@
 import SwitchboardWire
 import Testing
 @testable import SwitchboardHub
+import SwitchboardHubTesting
 
 @Suite struct HubHTTPTests {
     func body(_ r: HTTPResponse?) -> JSON? { r.flatMap { try? JSON.parse($0.body) } }

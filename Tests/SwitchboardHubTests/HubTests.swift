@@ -2,6 +2,7 @@
 import SwitchboardWire
 import Testing
 @testable import SwitchboardHub
+import SwitchboardHubTesting
 
 @Suite struct HubAuthTests {
     @Test func handshakeTokenAdmitsAndSubscribesToTheUserChannel() {

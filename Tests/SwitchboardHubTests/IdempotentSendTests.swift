@@ -4,6 +4,7 @@
 import SwitchboardWire
 import Testing
 @testable import SwitchboardHub
+import SwitchboardHubTesting
 
 @Suite struct IdempotentSendTests {
     func send(_ conversation: Int64, key: String, text: String, kind: String = "text") -> String {

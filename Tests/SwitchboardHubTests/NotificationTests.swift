@@ -4,6 +4,7 @@
 import SwitchboardWire
 import Testing
 @testable import SwitchboardHub
+import SwitchboardHubTesting
 
 @Suite struct NotificationHubTests {
     func notes(_ f: HubFixture, _ id: ConnectionID) -> [JSON] {

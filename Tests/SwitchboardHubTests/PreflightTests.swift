@@ -3,6 +3,7 @@
 import SwitchboardWire
 import Testing
 @testable import SwitchboardHub
+import SwitchboardHubTesting
 
 @Suite struct PreflightTests {
     static let posts = [

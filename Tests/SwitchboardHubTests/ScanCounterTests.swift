@@ -4,6 +4,7 @@
 import SwitchboardWire
 import Testing
 @testable import SwitchboardHub
+import SwitchboardHubTesting
 
 @Suite struct CounterBoardTests {
     let now: Int64 = 1_800_000_000_000

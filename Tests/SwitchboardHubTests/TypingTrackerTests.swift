@@ -1,6 +1,7 @@
 // Typing throttle and expiry with an injected clock.
 import Testing
 @testable import SwitchboardHub
+import SwitchboardHubTesting
 
 @Suite struct TypingTrackerTests {
     @Test func relaysAtMostOncePerThreeSecondsAndAlwaysRelaysTheStop() {
