@@ -1,0 +1,151 @@
+// Chat (and presence) in memory.
+import Logging
+import SwitchboardAuth
+import SwitchboardWire
+import SwitchboardHub
+
+/// An in-memory chat store whose replies wait until `flush()`, so tests
+/// control what commits while a subscription waits for its snapshot.
+public final class FakeChatStore: ChatStore {
+    public init() {}
+    public var members: [ConversationID: Set<String>] = [:]
+    public var messages: [ConversationID: [StoredMessage]] = [:]
+    public var readPositions: [String: Int64] = [:]
+    public var available = true
+    public var pending: [() -> Void] = []
+    public var nextID: Int64 = 100
+
+    public func lastSeq(_ c: ConversationID) -> Int64 { messages[c]?.last?.seq ?? 0 }
+
+    /// Commits directly (as if another node or the REST side had sent it).
+    @discardableResult
+    public func commit(_ m: NewMessage) -> SendOutcome? { try? attempt(m).get() }
+
+    /// As the store: a repeated client_msg_id (per sender) is a duplicate only
+    /// with the same conversation, kind and body; else `idempotencyMismatch`.
+    public func attempt(_ m: NewMessage) -> Result<SendOutcome, ChatFailure> {
+        guard members[m.conversation]?.contains(m.sender) == true else { return .failure(.forbidden) }
+        if let old = messages.values.joined().first(where: { $0.sender == m.sender && $0.clientMessageID == m.clientMessageID }) {
+            guard old.conversation == m.conversation, old.kind == m.kind.rawValue, old.body == m.body else {
+                return .failure(.idempotencyMismatch)
+            }
+            return .success(SendOutcome(id: old.id, conversation: old.conversation, seq: old.seq, createdAtMillis: old.createdAtMillis,
+                               duplicate: true, members: members[m.conversation]!.sorted()))
+        }
+        nextID += 1
+        let stored = StoredMessage(conversation: m.conversation, id: nextID, seq: lastSeq(m.conversation) + 1, sender: m.sender,
+                                   clientMessageID: m.clientMessageID, kind: m.kind.rawValue, body: m.body, createdAtMillis: 5)
+        messages[m.conversation, default: []].append(stored)
+        participated[m.conversation]?.insert(m.sender)
+        return .success(SendOutcome(id: stored.id, conversation: m.conversation, seq: stored.seq, createdAtMillis: 5, duplicate: false,
+                                    members: members[m.conversation]!.sorted()))
+    }
+
+    /// Holds send answers back (committed, not yet answered) until `releaseSends()`.
+    public var holdSends = false
+    private var heldSends: [() -> Void] = []
+    public func releaseSends() { let held = heldSends; heldSends = []; held.forEach { $0() } }
+
+    public func send(_ message: NewMessage, reply: @escaping (Result<SendOutcome, ChatFailure>) -> Void) {
+        guard available else { pending.append { reply(.failure(.unavailable)) }; return }
+        let outcome = attempt(message)
+        let answer = { reply(outcome) }
+        if holdSends { heldSends.append(answer) } else { pending.append(answer) }
+    }
+
+    public func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int,
+                          reply: @escaping (Result<ConversationSnapshot, ChatFailure>) -> Void) {
+        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.forbidden)) }; return }
+        let snapshot = ConversationSnapshot(members: members[id]!.sorted(), lastSeq: lastSeq(id),
+                                            messages: since.map { s in Array((messages[id] ?? []).filter { $0.seq > s }.prefix(limit)) } ?? [])
+        pending.append { reply(.success(snapshot)) }
+    }
+
+    public func markRead(_ id: ConversationID, user: String, seq: Int64, reply: @escaping (Result<Int64, ChatFailure>) -> Void) {
+        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.forbidden)) }; return }
+        let key = "\(id)/\(user)"
+        readPositions[key] = max(readPositions[key] ?? 0, min(seq, lastSeq(id)))
+        if readPositions[key]! > 0 { participated[id]?.insert(user) }
+        let stored = readPositions[key]!
+        pending.append { reply(.success(stored)) }
+    }
+
+    public func createConversation(creator: String, participants: [String], projectID: String?,
+                            reply: @escaping (Result<(id: ConversationID, created: Bool), ChatFailure>) -> Void) {
+        let set = Set(participants + [creator])
+        if let existing = members.first(where: { $0.value == set })?.key {
+            pending.append { reply(.success((existing, false))) }
+            return
+        }
+        let id = Int64(members.count + 1)
+        members[id] = set
+        participated[id] = [creator]
+        pending.append { reply(.success((id, true))) }
+    }
+
+    public func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int,
+                 reply: @escaping (Result<[StoredMessage], ChatFailure>) -> Void) {
+        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.forbidden)) }; return }
+        let all = messages[id] ?? []
+        let page = after.map { a in Array(all.filter { $0.seq > a }.prefix(limit)) }
+            ?? Array(all.filter { before == nil || $0.seq < before! }.suffix(limit))
+        pending.append { reply(.success(page)) }
+    }
+
+    public var lastSeen: [String: Int64] = [:]
+
+    public func listConversations(user: String, after cursor: (activityMicros: Int64, id: ConversationID)?, limit: Int,
+                           reply: @escaping (Result<[ConversationSummary], ChatFailure>) -> Void) {
+        let list = members.filter { $0.value.contains(user) }.keys.sorted(by: >).map {
+            ConversationSummary(id: $0, projectID: nil, members: members[$0]!.sorted(), lastSeq: lastSeq($0), lastReadSeq: 0,
+                                unread: lastSeq($0), lastMessage: messages[$0]?.last, activityMicros: $0)
+        }
+        pending.append { reply(.success(Array(list.prefix(limit)))) }
+    }
+
+    public func editMessage(_ id: Int64, sender: String, body: [UInt8], reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void) {
+        change(id, sender: sender, reply: reply) { $0.body = body; $0.editedAtMillis = 9 }
+    }
+
+    public func deleteMessage(_ id: Int64, sender: String, reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void) {
+        change(id, sender: sender, reply: reply) { $0.body = Array("{}".utf8); $0.deleted = true }
+    }
+
+    private func change(_ id: Int64, sender: String, reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void,
+                        _ edit: (inout StoredMessage) -> Void) {
+        for (c, list) in messages {
+            if let i = list.firstIndex(where: { $0.id == id && $0.sender == sender && !$0.deleted }) {
+                edit(&messages[c]![i])
+                let m = messages[c]![i]
+                pending.append { reply(.success(m)) }
+                return
+            }
+        }
+        pending.append { reply(.failure(.forbidden)) }
+    }
+
+    /// Members who took part (created, sent, read) per conversation; a
+    /// conversation a test set up directly in `members` counts as one where
+    /// everybody took part.
+    public var participated: [ConversationID: Set<String>] = [:]
+    public func tookPart(_ user: String, in c: ConversationID) -> Bool {
+        members[c]?.contains(user) == true && (participated[c]?.contains(user) ?? true)
+    }
+
+    public func contacts(of user: String, reply: @escaping (Result<[String], ChatFailure>) -> Void) {
+        let list = Set(members.filter { tookPart(user, in: $0.key) }.flatMap { $0.value }).subtracting([user]).sorted()
+        pending.append { reply(.success(list)) }
+    }
+
+    public func presence(asker: String, users: [String], reply: @escaping (Result<[String: Int64?], ChatFailure>) -> Void) {
+        var out: [String: Int64?] = [:]
+        for u in users where u == asker || members.contains(where: { $0.value.contains(asker) && tookPart(u, in: $0.key) }) {
+            out[u] = lastSeen[u]
+        }
+        pending.append { reply(.success(out)) }
+    }
+
+    public func flush() {
+        while !pending.isEmpty { let work = pending; pending = []; work.forEach { $0() } }
+    }
+}
