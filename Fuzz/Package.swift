@@ -11,9 +11,10 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: targets.map { .executable(name: "fuzz-\($0)", targets: ["fuzz-\($0)"]) },
     dependencies: [.package(name: "switchboard", path: "..")],
-    targets: targets.map {
-        .executableTarget(name: "fuzz-\($0)", dependencies: [.product(name: "SwitchboardFuzzing", package: "switchboard")],
-                          path: "Sources/\($0)")
+    targets: [
+        .target(name: "FuzzDriver", dependencies: [.product(name: "SwitchboardFuzzing", package: "switchboard")]),
+    ] + targets.map {
+        .executableTarget(name: "fuzz-\($0)", dependencies: ["FuzzDriver"], path: "Sources/\($0)")
     },
     swiftLanguageModes: [.v5]
 )
