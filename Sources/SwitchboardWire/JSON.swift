@@ -1,5 +1,5 @@
 // A small JSON value used on the hot path. Foundation's coders cost ~9 µs per
-// 200-byte frame here (DESIGN.md), so frames are parsed and written by hand.
+// 200-byte frame on this project's machines, so frames are parsed and written by hand.
 
 /// A JSON value. Integers stay exact (`int`); other numbers are `double`.
 public enum JSON: Equatable, Sendable {
