@@ -138,8 +138,14 @@ extension LWSServer {
             respond(id, .error(431, .badRequest, "header \(token) is \(Self.headerValueLimit) bytes or longer"), close: true)
             return 0
         }
+        // lws does not recognise `Transfer-Encoding : chunked` (white space
+        // before the colon) and keeps it as an unknown header, so the body
+        // would be framed by Content-Length while a lenient proxy in front
+        // frames it as chunked: counted as a Transfer-Encoding (RFC 7230
+        // §3.2.4 says such a request must be refused).
+        let spacedCodings = Self.spacedTransferEncodingNames.compactMap { customHeader(wsi, $0) }
         let framing = HTTPFraming.check(contentLength: headerFragments(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH),
-                                        transferEncoding: headerFragments(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING))
+                                        transferEncoding: headerFragments(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) + spacedCodings)
         let declared: Int
         switch framing {
         case .refused(let status, let message):
@@ -251,6 +257,10 @@ extension LWSServer {
         if lws_http_transaction_completed(pending.wsi) != 0 { return -1 }
         return 0
     }
+
+    /// `Transfer-Encoding` with white space before the colon, as lws keeps it
+    /// (an unknown header whose name ends in the white space and the colon).
+    static let spacedTransferEncodingNames = ["transfer-encoding :", "transfer-encoding\t:", "transfer-encoding  :"]
 
     /// Each value lws stored for header `token`: lws 4.1.6 (parsers.c) keeps
     /// a repeated known header as a chain of fragments (each continuation

@@ -73,6 +73,9 @@ import Testing
             "Content-Length: \(body.utf8.count), \(body.utf8.count)\r\n\r\n" + body,
             "Transfer-Encoding: xchunked\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body,
             "Transfer-Encoding: chunked\r\n\r\n" + String(body.utf8.count, radix: 16) + "\r\n" + body + "\r\n0\r\n\r\n",
+            // White space before the colon: lws keeps it as an unknown header (found by the attack).
+            "Content-Length: \(body.utf8.count)\r\nTransfer-Encoding : chunked\r\n\r\n" + body,
+            "Content-Length: \(body.utf8.count)\r\nTransfer-Encoding\t: chunked\r\n\r\n" + body,
         ]
         for request in cases {
             let raw = try RawHTTPConnection(port: hub.port)
