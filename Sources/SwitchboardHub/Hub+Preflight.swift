@@ -9,7 +9,13 @@ extension Hub {
     /// Every `/v1` route authenticates; the kind of caller is checked here
     /// only for routes that take exactly one kind.
     public func preflightHTTP(_ request: HTTPRequest) -> HTTPResponse? {
-        guard request.path.hasPrefix("/v1/") else { return nil }
+        // Outside /v1 no route takes a body (health, readiness, metrics, or
+        // 404/405): answered from the headers, so an unauthenticated caller
+        // cannot make the hub buffer a body first.
+        guard request.path.hasPrefix("/v1/") else {
+            let known = ["/healthz", "/readyz", "/metrics"].contains(request.path)
+            return .error(known ? 405 : 404, known ? .methodNotAllowed : .notFound, "this endpoint takes no request body")
+        }
         let caller: RESTCaller
         switch self.caller(of: request) {
         case .failure(let response): return response

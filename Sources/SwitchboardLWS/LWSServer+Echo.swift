@@ -55,6 +55,10 @@ extension LWSServer {
             if !echo.outbound.isEmpty { lws_callback_on_writable(wsi) }
         case LWS_CALLBACK_CLOSED:
             echoes.removeValue(forKey: sessionID(user))
+        case LWS_CALLBACK_WSI_DESTROY:
+            // After the upgrade lws tells this protocol, not switchboard.v1:
+            // without this the per-IP connection count never went down.
+            connectionDestroyed(wsi)
         default:
             break
         }

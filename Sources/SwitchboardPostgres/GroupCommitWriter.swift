@@ -102,8 +102,13 @@ public final class GroupCommitWriter: @unchecked Sendable {
         // mailbox; jobs that survive outages record what already happened
         // elsewhere (a provider's charge) and are never refused for it.
         let congested = job.completion != nil && !job.survivesOutage && isCongested?() == true
+        // A job that survives outages AND is waited for records an effect
+        // that already happened elsewhere (a provider's charge): refusing it
+        // for a full queue would lose that record, so it may pass the bound
+        // (such jobs are few: one per admitted payment).
+        let mustRecord = job.survivesOutage && job.completion != nil
         condition.lock()
-        let refusal: StoreError? = if queue.count >= capacity || congested { StoreError(.overloaded) }
+        let refusal: StoreError? = if (queue.count >= capacity && !mustRecord) || congested { StoreError(.overloaded) }
             else if !job.survivesOutage && !keeper.isHealthy && keeper.secondsUntilRetry > 0 { StoreError(.unavailable) }
             else { nil }
         if refusal == nil {

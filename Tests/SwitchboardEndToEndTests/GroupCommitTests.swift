@@ -58,3 +58,26 @@ import Testing
         #expect(tally.snapshot.1 == 1)
     }
 }
+
+@Suite struct GroupCommitCapacityTests {
+    /// Found in review: a charge's record (survives outages, waited for) was
+    /// refused `overloaded` by a full queue after the provider had charged.
+    @Test func aRecordOfAnEffectElsewhereIsNeverRefusedForAFullQueue() throws {
+        let writer = GroupCommitWriter(conninfo: TestDatabase.conninfo, logger: Logger(label: "test"), capacity: 2)
+        // Not started: the queue only fills.
+        #expect(writer.submit(WriteJob(sql: "SELECT 1", params: [], survivesOutage: false) { _ in }))
+        #expect(writer.submit(WriteJob(sql: "SELECT 1", params: [], survivesOutage: false) { _ in }))
+        let refused = Locked<StoreError?>(nil)
+        #expect(!writer.submit(WriteJob(sql: "SELECT 1", params: [], survivesOutage: false) { r in
+            if case .failure(let e) = r { refused.withLock { $0 = e } }
+        }))
+        #expect(refused.withLock { $0 }?.code == .overloaded)
+        let recorded = Locked<Bool>(false)
+        #expect(writer.submit(WriteJob(sql: "SELECT 1", params: [], survivesOutage: true) { r in
+            if case .success = r { recorded.withLock { $0 = true } }
+        }))
+        writer.start()
+        #expect(writer.drainAndStop(timeout: 30))
+        #expect(recorded.withLock { $0 })
+    }
+}

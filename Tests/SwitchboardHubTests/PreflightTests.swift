@@ -46,3 +46,15 @@ import SwitchboardHubTesting
         #expect(refusals > 3 * Self.posts.count)  // every unauthenticated caller at least
     }
 }
+
+@Suite struct PreflightOutsideV1Tests {
+    /// Found in review: a body sent to a path outside /v1 was buffered whole,
+    /// unauthenticated, before its 404/405.
+    @Test func aBodyForAPathOutsideV1IsAnsweredFromTheHeaders() {
+        let f = HubFixture()
+        #expect(f.hub.preflightHTTP(HTTPRequest(method: "POST", path: "/healthz"))?.status == 405)
+        #expect(f.hub.preflightHTTP(HTTPRequest(method: "POST", path: "/metrics"))?.status == 405)
+        #expect(f.hub.preflightHTTP(HTTPRequest(method: "PUT", path: "/nope"))?.status == 404)
+        #expect(f.hub.preflightHTTP(HTTPRequest(method: "POST", path: "/V1/publish"))?.status == 404)
+    }
+}
