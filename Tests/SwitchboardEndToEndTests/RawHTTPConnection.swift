@@ -54,14 +54,7 @@ final class RawHTTPConnection {
 
     private func takeResponse() -> HTTPResult? {
         guard let end = buffer.firstRange(of: Array("\r\n\r\n".utf8)) else { return nil }
-        let lines = String(decoding: buffer[..<end.lowerBound], as: UTF8.self).split(separator: "\r\n")
-        let status = Int(lines.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
-        var headers: [String: String] = [:]
-        for line in lines.dropFirst() {
-            if let colon = line.firstIndex(of: ":") {
-                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            }
-        }
+        let (status, headers) = parseHTTPHead(buffer[..<end.lowerBound])
         let length = headers["content-length"].flatMap { Int($0) } ?? 0
         guard buffer.count >= end.upperBound + length else { return nil }
         let body = Array(buffer[end.upperBound..<(end.upperBound + length)])

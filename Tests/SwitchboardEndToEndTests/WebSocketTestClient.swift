@@ -221,7 +221,13 @@ func httpRequest(port: Int, _ method: String, _ path: String, headers: [String: 
         }
     }
     guard let end = response.firstRange(of: Array("\r\n\r\n".utf8)) else { throw TestClientError.closed }
-    let lines = String(decoding: response[..<end.lowerBound], as: UTF8.self).split(separator: "\r\n")
+    let (status, headers) = parseHTTPHead(response[..<end.lowerBound])
+    return HTTPResult(status: status, headers: headers, body: Array(response[end.upperBound...]))
+}
+
+/// The status and (lower-cased) headers of a response head, without its blank line.
+func parseHTTPHead(_ head: ArraySlice<UInt8>) -> (status: Int, headers: [String: String]) {
+    let lines = String(decoding: head, as: UTF8.self).split(separator: "\r\n")
     let status = Int(lines.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
     var headers: [String: String] = [:]
     for line in lines.dropFirst() {
@@ -229,5 +235,5 @@ func httpRequest(port: Int, _ method: String, _ path: String, headers: [String: 
             headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
     }
-    return HTTPResult(status: status, headers: headers, body: Array(response[end.upperBound...]))
+    return (status, headers)
 }
