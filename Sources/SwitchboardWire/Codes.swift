@@ -8,7 +8,6 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case unknownType = "unknown_type"
     case missingField = "missing_field"
     case binaryNotSupported = "binary_not_supported"
-    case frameTooLarge = "frame_too_large"
     case rateLimited = "rate_limited"
     case unauthorized = "unauthorized"
     case tokenExpired = "token_expired"
