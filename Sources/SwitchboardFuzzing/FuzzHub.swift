@@ -25,7 +25,7 @@ final class FuzzHub {
     init() {
         let config = HubConfiguration(jwt: JWTConfiguration(hmacSecret: Self.secret),
                                       apiKeys: try! APIKeyRing(entries: ["fuzz:" + Self.apiKey]))
-        hub = Hub(configuration: config, clock: clock, store: store, chat: chat, scans: scans, notifications: notes,
+        hub = Hub(configuration: config, loop: ImmediateLoop(), clock: clock, store: store, chat: chat, scans: scans, notifications: notes,
                   market: market, metrics: HubMetrics(), logger: Self.logger)
         hub.transport = transport
         store.users["alice"] = UserRecord(id: "alice", role: "user", createdAtMillis: 5, lastSeenAtMillis: nil)

@@ -38,10 +38,10 @@ public final class RecordingStore: HubStore {
 
     public func recordConnect(user: String, role: String, atMillis: Int64) { connects.append(user) }
     public func recordDisconnect(user: String, atMillis: Int64) { disconnects.append(user) }
-    public func fetchUser(id: String, reply: @escaping (Result<UserRecord?, StoreError>) -> Void) {
+    public func fetchUser(id: String, reply: Reply<UserRecord?>) {
         let record = users[id]
         let available = isAvailable
-        pendingReplies.append { reply(available ? .success(record) : .failure(StoreError(.unavailable))) }
+        pendingReplies.append { reply(available ? .success(record) : .failure(.unavailable)) }
     }
     public func flush() { let r = pendingReplies; pendingReplies = []; r.forEach { $0() } }
 }
@@ -69,7 +69,7 @@ public struct HubFixture {
         var config = HubConfiguration(jwt: JWTConfiguration(hmacSecret: Self.secret),
                                       apiKeys: try! APIKeyRing(entries: ["matcher:" + Self.apiKey]))
         configure(&config)
-        hub = Hub(configuration: config, clock: clock, store: store, chat: chat, scans: scans, notifications: notes, market: market, metrics: HubMetrics(), logger: Logger(label: "test"))
+        hub = Hub(configuration: config, loop: ImmediateLoop(), clock: clock, store: store, chat: chat, scans: scans, notifications: notes, market: market, metrics: HubMetrics(), logger: Logger(label: "test"))
         hub.transport = transport
     }
 
@@ -80,4 +80,13 @@ public struct HubFixture {
     public func send(_ id: ConnectionID, _ text: String) {
         Array(text.utf8).withUnsafeBytes { hub.textReceived(id, $0) }
     }
+}
+
+/// A loop for unit tests: runs each job at once, on the caller's thread, so a
+/// fake store's answer is handled before the call returns.
+public struct ImmediateLoop: HubLoop {
+    /// A loop.
+    public init() {}
+    /// Runs the job now.
+    public func enqueue(_ job: @escaping @Sendable () -> Void) { job() }
 }

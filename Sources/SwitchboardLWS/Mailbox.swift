@@ -10,6 +10,7 @@
 import Foundation
 import Synchronization
 internal import CLibWebSockets
+import SwitchboardHub
 
 /// A thread-safe queue of work for the loop thread.
 public final class Mailbox: @unchecked Sendable {
@@ -135,4 +136,10 @@ public final class Mailbox: @unchecked Sendable {
         }
         for item in items { item() }
     }
+}
+
+/// The mailbox is the hub's loop: a store's replies reach the loop through it
+/// and are never dropped (`deliver`).
+extension Mailbox: HubLoop {
+    public func enqueue(_ job: @escaping @Sendable () -> Void) { deliver(job) }
 }

@@ -122,7 +122,7 @@ extension Hub {
         case .success(.user(let p)): principal = p
         }
         guard store.isAvailable else { return Self.unavailable }
-        store.fetchUser(id: principal.user) { [weak self] result in
+        store.fetchUser(id: principal.user, reply: Reply(on: loop) { [weak self] result in
             let response: HTTPResponse
             switch result {
             case .success(let record?):
@@ -136,10 +136,10 @@ extension Hub {
             case .success(nil):
                 response = .error(404, .notFound, "user has not connected yet")
             case .failure(let error):
-                response = error.code == .failed ? .error(500, .internalError, "the store failed") : Self.unavailable
+                response = .error(error)
             }
             self?.transport?.respond(id, response)
-        }
+        })
         return nil
     }
 

@@ -7,6 +7,8 @@ import SwitchboardWire
 /// The loop-owned core of Switchboard.
 public final class Hub {
     let configuration: HubConfiguration
+    /// The loop thread's mailbox: store replies run through it.
+    public let loop: any HubLoop
     let verifier: JWTVerifier
     let clock: HubClock
     let store: HubStore
@@ -59,13 +61,14 @@ public final class Hub {
     private var authenticatedCount = 0
 
     /// A hub.
-    public init(configuration: HubConfiguration, clock: HubClock, store: HubStore, chat: ChatStore, scans: ScanStore,
+    public init(configuration: HubConfiguration, loop: any HubLoop, clock: HubClock, store: HubStore, chat: ChatStore, scans: ScanStore,
                 notifications: NotificationStore, market: MarketStore, metrics: HubMetrics, logger: Logger) {
         self.market = market
         self.chat = chat
         self.scans = scans
         self.notifications = notifications
         self.configuration = configuration
+        self.loop = loop
         self.verifier = JWTVerifier(configuration.jwt)
         self.clock = clock
         self.store = store

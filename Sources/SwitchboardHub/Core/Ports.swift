@@ -96,7 +96,7 @@ public struct StoreError: Error, Equatable, Sendable {
 }
 
 /// Durable state the hub needs. Writes are fire-and-forget through the
-/// group-commit writer; `reply` closures run on the loop thread.
+/// group-commit writer; replies run on the loop thread.
 public protocol HubStore: AnyObject {
     /// True while the database answers.
     var isAvailable: Bool { get }
@@ -105,5 +105,17 @@ public protocol HubStore: AnyObject {
     /// Writes `last_seen_at` when the user's last connection closes.
     func recordDisconnect(user: String, atMillis: Int64)
     /// Reads one user.
-    func fetchUser(id: String, reply: @escaping (Result<UserRecord?, StoreError>) -> Void)
+    func fetchUser(id: String, reply: Reply<UserRecord?>)
+}
+
+extension StoreError {
+    /// The refusal a caller sees.
+    public var hubError: HubError {
+        switch code {
+        case .unavailable: return .unavailable
+        case .overloaded: return .overloaded
+        case .failed: return .storeFailed
+        case .invalidValue: return .invalidValue
+        }
+    }
 }

@@ -57,8 +57,7 @@ public final class PostgresStore: HubStore, @unchecked Sendable {
             """, params: [user, String(atMillis)], survivesOutage: true))
     }
 
-    public func fetchUser(id: String, reply: @escaping (Result<UserRecord?, StoreError>) -> Void) {
-        let deliver = self.deliver
+    public func fetchUser(id: String, reply: Reply<UserRecord?>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> UserRecord? in
             let rows = try conn.execute("""
                 SELECT id, role, (extract(epoch FROM created_at) * 1000)::bigint,
@@ -68,6 +67,6 @@ public final class PostgresStore: HubStore, @unchecked Sendable {
             guard let row = rows.first else { return nil }
             return UserRecord(id: row[0] ?? id, role: row[1] ?? "user",
                               createdAtMillis: Int64(row[2] ?? "0") ?? 0, lastSeenAtMillis: row[3].flatMap { Int64($0) })
-        }, completion: { result in deliver { reply(result) } })
+        }, completion: { reply($0.mapError(\.hubError)) })
     }
 }
