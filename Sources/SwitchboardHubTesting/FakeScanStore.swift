@@ -26,8 +26,8 @@ public final class FakeScanStore: ScanStore {
         return nextID
     }
 
-    public func ingest(_ scans: [ScanInput], reply: @escaping (Result<IngestOutcome, StoreError>) -> Void) {
-        if failing { pending.append { reply(.failure(StoreError(.unavailable))) }; return }
+    public func ingest(_ scans: [ScanInput], reply: Reply<IngestOutcome>) {
+        if failing { pending.append { reply.fail(.unavailable) }; return }
         var unknown: [Int] = []
         var touched: [QRCodeID: ScanCounts] = [:]
         for (index, scan) in scans.enumerated() {
@@ -49,38 +49,36 @@ public final class FakeScanStore: ScanStore {
         }
         let outcome = IngestOutcome(accepted: scans.count - unknown.count, duplicates: 0, unknownCodes: unknown,
                                     counts: touched.values.sorted { $0.qr < $1.qr })
-        pending.append { reply(.success(outcome)) }
+        pending.append { reply.succeed(outcome) }
     }
 
-    public func createCode(owner: String, label: String, target: String, reply: @escaping (Result<QRCode, StoreError>) -> Void) {
+    public func createCode(owner: String, label: String, target: String, reply: Reply<QRCode>) {
         let id = register(owner: owner, label: label)
         let code = codes[id]!
-        pending.append { reply(.success(code)) }
+        pending.append { reply.succeed(code) }
     }
 
-    public func listCodes(owner: String, limit: Int, reply: @escaping (Result<[QRCode], StoreError>) -> Void) {
+    public func listCodes(owner: String, limit: Int, reply: Reply<[QRCode]>) {
         let list = codes.values.filter { $0.owner == owner }.sorted { $0.id < $1.id }
-        pending.append { reply(.success(Array(list.prefix(limit)))) }
+        pending.append { reply.succeed(Array(list.prefix(limit))) }
     }
 
-    public func counters(qr: QRCodeID, sinceMinute: Int64, sinceDay: Int64, reply: @escaping (Result<ScanCounts?, StoreError>) -> Void) {
-        if failing { pending.append { reply(.failure(StoreError(.unavailable))) }; return }
+    public func counters(qr: QRCodeID, sinceMinute: Int64, sinceDay: Int64, reply: Reply<ScanCounts?>) {
+        if failing { pending.append { reply.fail(.unavailable) }; return }
         let snapshot = counts[qr]
-        pending.append { reply(.success(snapshot)) }
+        pending.append { reply.succeed(snapshot) }
     }
 
-    public func counters(owner: String, sinceMinute: Int64, sinceDay: Int64, limit: Int,
-                  reply: @escaping (Result<[ScanCounts], StoreError>) -> Void) {
+    public func counters(owner: String, sinceMinute: Int64, sinceDay: Int64, limit: Int, reply: Reply<[ScanCounts]>) {
         let snapshot = counts.values.filter { $0.owner == owner }.sorted { $0.qr < $1.qr }
-        pending.append { reply(.success(snapshot)) }
+        pending.append { reply.succeed(snapshot) }
     }
 
-    public func stats(qr: QRCodeID, fromMillis: Int64, toMillis: Int64, bucket: ScanBucket,
-               reply: @escaping (Result<ScanStats?, StoreError>) -> Void) {
-        guard let c = counts[qr] else { pending.append { reply(.success(nil)) }; return }
+    public func stats(qr: QRCodeID, fromMillis: Int64, toMillis: Int64, bucket: ScanBucket, reply: Reply<ScanStats?>) {
+        guard let c = counts[qr] else { pending.append { reply.succeed(nil) }; return }
         var byBucket: [Int64: Int64] = [:]
         for (minute, n) in c.minutes { byBucket[minute * ScanTime.minuteMillis / bucket.millis * bucket.millis, default: 0] += n }
         let points = stride(from: fromMillis, to: toMillis, by: Int(bucket.millis)).map { (atMillis: $0, count: byBucket[$0] ?? 0) }
-        pending.append { reply(.success(ScanStats(owner: c.owner, points: points))) }
+        pending.append { reply.succeed(ScanStats(owner: c.owner, points: points)) }
     }
 }

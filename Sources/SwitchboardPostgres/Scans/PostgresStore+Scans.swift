@@ -46,13 +46,16 @@ extension PostgresStore: ScanStore {
         UNION ALL SELECT 'a', count(*), NULL, NULL, NULL FROM inserted
         """
 
-    public func ingest(_ scans: [ScanInput], reply: @escaping (Result<IngestOutcome, StoreError>) -> Void) {
-        let deliver = self.deliver
+    public func ingest(_ scans: [ScanInput], reply: Reply<IngestOutcome>) {
         let count = scans.count
         writer.submit(WriteJob(sql: Self.ingestSQL, params: [Self.scanJSON(scans)]) { result in
-            let outcome = result.map { Self.ingestOutcome($0, requested: count) }
-            deliver { reply(outcome) }
+            reply(result.map { Self.ingestOutcome($0, requested: count) }.mapError(Self.scanRefusal))
         })
+    }
+
+    /// A store failure as the scan routes word it.
+    static func scanRefusal(_ error: StoreError) -> HubError {
+        error.code == .overloaded ? .storeBusy : error.hubError
     }
 
     static func scanJSON(_ scans: [ScanInput]) -> String {
@@ -110,14 +113,13 @@ extension PostgresStore: ScanStore {
         return out.values.sorted { $0.qr < $1.qr }
     }
 
-    public func createCode(owner: String, label: String, target: String, reply: @escaping (Result<QRCode, StoreError>) -> Void) {
-        let deliver = self.deliver
+    public func createCode(owner: String, label: String, target: String, reply: Reply<QRCode>) {
         writer.submit(WriteJob(sql: """
             INSERT INTO qr_codes (owner_id, label, target) VALUES ($1, $2, $3)
             RETURNING \(Self.codeColumns)
             """, params: [owner, label, target]) { result in
             let outcome = result.flatMap { rows in rows.first.flatMap(Self.code).map { .success($0) } ?? .failure(StoreError(.failed)) }
-            deliver { reply(outcome) }
+            reply(outcome.mapError(Self.scanRefusal))
         })
     }
 
@@ -129,30 +131,25 @@ extension PostgresStore: ScanStore {
                       total: row[4].flatMap { Int64($0) } ?? 0, createdAtMillis: row[5].flatMap { Int64($0) } ?? 0)
     }
 
-    public func listCodes(owner: String, limit: Int, reply: @escaping (Result<[QRCode], StoreError>) -> Void) {
-        let deliver = self.deliver
+    public func listCodes(owner: String, limit: Int, reply: Reply<[QRCode]>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> [QRCode] in
             try conn.execute("SELECT \(Self.codeColumns) FROM qr_codes WHERE owner_id = $1 ORDER BY id LIMIT $2",
                              [owner, String(limit)]).compactMap(Self.code)
-        }, completion: { result in deliver { reply(result) } })
+        }, completion: { reply($0.mapError(Self.scanRefusal)) })
     }
 
-    public func counters(qr: QRCodeID, sinceMinute: Int64, sinceDay: Int64,
-                         reply: @escaping (Result<ScanCounts?, StoreError>) -> Void) {
-        let deliver = self.deliver
+    public func counters(qr: QRCodeID, sinceMinute: Int64, sinceDay: Int64, reply: Reply<ScanCounts?>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> ScanCounts? in
             try Self.counters(conn, codes: "SELECT $1::bigint LIMIT $4::int", key: String(qr), sinceMinute: sinceMinute,
                               sinceDay: sinceDay, limit: 1).first
-        }, completion: { result in deliver { reply(result) } })
+        }, completion: { reply($0.mapError(Self.scanRefusal)) })
     }
 
-    public func counters(owner: String, sinceMinute: Int64, sinceDay: Int64, limit: Int,
-                         reply: @escaping (Result<[ScanCounts], StoreError>) -> Void) {
-        let deliver = self.deliver
+    public func counters(owner: String, sinceMinute: Int64, sinceDay: Int64, limit: Int, reply: Reply<[ScanCounts]>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> [ScanCounts] in
             try Self.counters(conn, codes: "SELECT id FROM qr_codes WHERE owner_id = $1 ORDER BY id LIMIT $4",
                               key: owner, sinceMinute: sinceMinute, sinceDay: sinceDay, limit: limit)
-        }, completion: { result in deliver { reply(result) } })
+        }, completion: { reply($0.mapError(Self.scanRefusal)) })
     }
 
     /// Counters of the codes `codes` selects ($1 = key, $4 = limit), in one
@@ -178,9 +175,7 @@ extension PostgresStore: ScanStore {
         return counts(from: rows).filter { $0.label != nil }
     }
 
-    public func stats(qr: QRCodeID, fromMillis: Int64, toMillis: Int64, bucket: ScanBucket,
-                      reply: @escaping (Result<ScanStats?, StoreError>) -> Void) {
-        let deliver = self.deliver
+    public func stats(qr: QRCodeID, fromMillis: Int64, toMillis: Int64, bucket: ScanBucket, reply: Reply<ScanStats?>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> ScanStats? in
             guard let owner = try conn.execute("SELECT owner_id FROM qr_codes WHERE id = $1", [String(qr)]).first?[0] ?? nil else {
                 return nil
@@ -197,6 +192,6 @@ extension PostgresStore: ScanStore {
             }
             let points = stride(from: fromMillis, to: toMillis, by: Int(bucket.millis)).map { (atMillis: $0, count: byBucket[$0] ?? 0) }
             return ScanStats(owner: owner, points: points)
-        }, completion: { result in deliver { reply(result) } })
+        }, completion: { reply($0.mapError(Self.scanRefusal)) })
     }
 }

@@ -22,13 +22,15 @@ extension Hub {
         case ("POST", 2, "qr-codes"): return .some(createCodeRoute(request, caller: caller, id: id))
         case ("GET", 2, "qr-codes"): return .some(listCodesRoute(request, caller: caller, id: id))
         case ("GET", 4, "qr-codes") where parts[3] == "stats":
-            guard let qr = Int64(parts[2]), qr > 0 else { return .some(.error(404, .notFound, "no such QR code")) }
+            guard let qr = Int64(parts[2]), qr > 0 else { return .some(.error(HubError(.notFound, "no such QR code"))) }
             return .some(statsRoute(request, qr: qr, caller: caller, id: id))
-        case (_, 2, _), (_, 4, "qr-codes"): return .some(.error(405, .methodNotAllowed, "method not allowed"))
-        default: return .some(.error(404, .notFound, "no such endpoint"))
+        case (_, 2, _), (_, 4, "qr-codes"): return .some(.error(HubError(.methodNotAllowed, "method not allowed")))
+        default: return .some(.error(HubError(.notFound, "no such endpoint")))
         }
     }
 
+    /// The old store-failure rendering, still used by the notification routes
+    /// (the scan routes render `HubError`s).
     static func storeFailure(_ error: StoreError) -> HTTPResponse {
         switch error.code {
         case .unavailable: return unavailable
@@ -39,16 +41,16 @@ extension Hub {
     }
 
     private func ingestRoute(_ request: HTTPRequest, caller: RESTCaller, id: HTTPRequestID) -> HTTPResponse? {
-        guard case .backend = caller else { return .error(403, .forbidden, "scans are reported with a backend API key") }
-        guard let body = try? JSON.parse(request.body, maxDepth: 16) else { return .error(400, .badJSON, "body must be JSON") }
+        guard case .backend = caller else { return .error(HubError(.forbidden, "scans are reported with a backend API key")) }
+        guard let body = try? JSON.parse(request.body, maxDepth: 16) else { return .error(HubError(.badJSON, "body must be JSON")) }
         let scans: [ScanInput]
         do {
             scans = try ScanRequest.decode(body, nowMillis: clock.nowMillis())
         } catch {
-            return .error(400, error.code, error.message)
+            return .error(error)
         }
-        guard store.isAvailable else { return Self.unavailable }
-        self.scans.ingest(scans) { [weak self] result in
+        guard store.isAvailable else { return .error(.unavailable) }
+        self.scans.ingest(scans, reply: Reply(on: loop) { [weak self] result in
             guard let self else { return }
             let response: HTTPResponse
             switch result {
@@ -63,16 +65,16 @@ extension Hub {
                     }),
                 ]))
             case .failure(let error):
-                response = Self.storeFailure(error)
+                response = .error(error)
             }
             transport?.respond(id, response)
-        }
+        })
         return nil
     }
 
     private func createCodeRoute(_ request: HTTPRequest, caller: RESTCaller, id: HTTPRequestID) -> HTTPResponse? {
         guard let body = try? JSON.parse(request.body, maxDepth: 8), body.isObject else {
-            return .error(400, .badJSON, "body must be a JSON object")
+            return .error(HubError(.badJSON, "body must be a JSON object"))
         }
         func field(_ name: String, max: Int) -> String?? {
             guard let value = body[name] else { return .some(nil) }
@@ -80,29 +82,30 @@ extension Hub {
             return .some(text)
         }
         guard let labelField = field("label", max: 200), let label = labelField, Identifier.isValid(label, maxBytes: 200) else {
-            return .error(400, .badRequest, "'label' must be a string of 1 to 200 bytes")
+            return .error(HubError(.badRequest, "'label' must be a string of 1 to 200 bytes"))
         }
         guard let targetField = field("target", max: 2048), let target = targetField, Self.isRedirectTarget(target) else {
-            return .error(400, .badRequest, "'target' must be an absolute http(s) URL of at most 2048 bytes without spaces or control characters")
+            return .error(HubError(.badRequest,
+                                   "'target' must be an absolute http(s) URL of at most 2048 bytes without spaces or control characters"))
         }
         guard let ownerField = field("owner", max: 256), ownerField.map(Identifier.isUserID) ?? true else {
-            return .error(400, .badRequest, "'owner' must be a user id")
+            return .error(HubError(.badRequest, "'owner' must be a user id"))
         }
         let owner: String
         switch caller {
         case .user(let principal):
             guard ownerField == nil || ownerField == principal.user || principal.isAdmin else {
-                return .error(403, .forbidden, "users register codes for themselves")
+                return .error(HubError(.forbidden, "users register codes for themselves"))
             }
             owner = ownerField ?? principal.user
         case .backend:
-            guard let given = ownerField else { return .error(400, .missingField, "missing field 'owner'") }
+            guard let given = ownerField else { return .error(HubError(.missingField, "missing field 'owner'")) }
             owner = given
         }
-        guard store.isAvailable else { return Self.unavailable }
-        scans.createCode(owner: owner, label: label, target: target) { [weak self] result in
-            self?.transport?.respond(id, result.map { .json(201, Self.codeJSON($0)) }.get(or: Self.storeFailure))
-        }
+        guard store.isAvailable else { return .error(.unavailable) }
+        scans.createCode(owner: owner, label: label, target: target, reply: Reply(on: loop) { [weak self] result in
+            self?.transport?.respond(id, result.map { .json(201, Self.codeJSON($0)) }.get(or: { .error($0) }))
+        })
         return nil
     }
 
@@ -112,48 +115,52 @@ extension Hub {
         case .user(let principal):
             owner = request.query["owner"] ?? principal.user
             guard owner == principal.user || principal.isAdmin else {
-                return .error(403, .forbidden, "users list their own codes")
+                return .error(HubError(.forbidden, "users list their own codes"))
             }
         case .backend:
             guard let given = request.query["owner"], !given.isEmpty else {
-                return .error(400, .missingField, "missing query parameter 'owner'")
+                return .error(HubError(.missingField, "missing query parameter 'owner'"))
             }
             owner = given
         }
-        guard store.isAvailable else { return Self.unavailable }
-        scans.listCodes(owner: owner, limit: Self.codeListCap) { [weak self] result in
+        guard store.isAvailable else { return .error(.unavailable) }
+        scans.listCodes(owner: owner, limit: Self.codeListCap, reply: Reply(on: loop) { [weak self] result in
             self?.transport?.respond(id, result.map { .json(200, .object(["codes": .array($0.map(Self.codeJSON))])) }
-                .get(or: Self.storeFailure))
-        }
+                .get(or: { .error($0) }))
+        })
         return nil
     }
 
     private func statsRoute(_ request: HTTPRequest, qr: QRCodeID, caller: RESTCaller, id: HTTPRequestID) -> HTTPResponse? {
-        guard case .user(let principal) = caller else { return .error(403, .forbidden, "stats are for the code's owner") }
+        guard case .user(let principal) = caller else { return .error(HubError(.forbidden, "stats are for the code's owner")) }
         let bucketName = request.query["bucket"] ?? "minute"
         guard let bucket = ScanBucket(rawValue: bucketName) else {
-            return .error(400, .badRequest, "'bucket' must be minute, hour or day")
+            return .error(HubError(.badRequest, "'bucket' must be minute, hour or day"))
         }
         func roundDown(_ t: Int64) -> Int64 { t - ((t % bucket.millis) + bucket.millis) % bucket.millis }
         // `to` is exclusive; by default it ends the current bucket. Ranges
         // are widened to whole buckets.
         var to = clock.nowMillis() + 1
         if let text = request.query["to"] {
-            guard let value = Timestamp.parseMillis(text) else { return .error(400, .badRequest, "'to' must be ms since the epoch (up to year 9999) or RFC 3339") }
+            guard let value = Timestamp.parseMillis(text) else {
+                return .error(HubError(.badRequest, "'to' must be ms since the epoch (up to year 9999) or RFC 3339"))
+            }
             to = value
         }
         to = roundDown(to + bucket.millis - 1)
         var from = to - bucket.millis * (bucket == .day ? 30 : bucket == .hour ? 24 : 60)
         if let text = request.query["from"] {
-            guard let value = Timestamp.parseMillis(text) else { return .error(400, .badRequest, "'from' must be ms since the epoch (up to year 9999) or RFC 3339") }
+            guard let value = Timestamp.parseMillis(text) else {
+                return .error(HubError(.badRequest, "'from' must be ms since the epoch (up to year 9999) or RFC 3339"))
+            }
             from = roundDown(value)
         }
-        guard from < to else { return .error(400, .badRequest, "'from' must be before 'to'") }
+        guard from < to else { return .error(HubError(.badRequest, "'from' must be before 'to'")) }
         guard (to - from) / bucket.millis <= Int64(Self.statsPointCap) else {
-            return .error(400, .badRequest, "at most \(Self.statsPointCap) buckets per request; use a larger bucket")
+            return .error(HubError(.badRequest, "at most \(Self.statsPointCap) buckets per request; use a larger bucket"))
         }
-        guard store.isAvailable else { return Self.unavailable }
-        scans.stats(qr: qr, fromMillis: from, toMillis: to, bucket: bucket) { [weak self] result in
+        guard store.isAvailable else { return .error(.unavailable) }
+        scans.stats(qr: qr, fromMillis: from, toMillis: to, bucket: bucket, reply: Reply(on: loop) { [weak self] result in
             let response: HTTPResponse
             switch result {
             case .success(let stats?) where stats.owner == principal.user || principal.isAdmin:
@@ -163,14 +170,14 @@ extension Hub {
                     "points": .array(stats.points.map { .object(["at": .int($0.atMillis), "count": .int($0.count)]) }),
                 ]))
             case .success(.some):
-                response = .error(403, .forbidden, "only the code's owner or an admin may read its stats")
+                response = .error(HubError(.forbidden, "only the code's owner or an admin may read its stats"))
             case .success(nil):
-                response = .error(404, .notFound, "no such QR code")
+                response = .error(HubError(.notFound, "no such QR code"))
             case .failure(let error):
-                response = Self.storeFailure(error)
+                response = .error(error)
             }
             self?.transport?.respond(id, response)
-        }
+        })
         return nil
     }
 

@@ -12,6 +12,8 @@ struct CounterWaiter {
 extension Hub {
     /// Most codes in the snapshot of `scans:owner:<id>`.
     static let ownerCodeCap = 1_000
+    /// Counters are for their owner and admins.
+    static let notTheOwner = HubError(.forbidden, "only the owner or an admin may watch these counters")
 
     func subscribeToCounters(_ id: ConnectionID, principal: Principal, channel: Channel, requestID: String?) {
         let waiter = CounterWaiter(connection: id, requestID: requestID, principal: principal)
@@ -26,13 +28,11 @@ extension Hub {
             codeWaiters[qr, default: []].append(waiter)
             guard codeWaiters[qr]!.count == 1 else { return }  // a snapshot is already on its way
             counters.beginLoading(qr: qr)
-            scans.counters(qr: qr, sinceMinute: window.sinceMinute, sinceDay: window.sinceDay) { [weak self] result in
-                self?.codeSnapshotArrived(qr, result)
-            }
+            scans.counters(qr: qr, sinceMinute: window.sinceMinute, sinceDay: window.sinceDay,
+                           reply: Reply(on: loop) { [weak self] result in self?.codeSnapshotArrived(qr, result) })
         case .scansOwner(let owner):
             guard owner == principal.user || principal.isAdmin else {
-                transport?.send(ServerFrame.error(id: requestID, code: .forbidden,
-                                                  message: "only the owner or an admin may watch these counters"), to: id)
+                transport?.send(ServerFrame.error(id: requestID, Self.notTheOwner), to: id)
                 return
             }
             if counters.owners[owner] == .loaded {
@@ -43,15 +43,15 @@ extension Hub {
             guard ownerWaiters[owner]!.count == 1 else { return }
             counters.beginLoading(owner: owner)
             scans.counters(owner: owner, sinceMinute: window.sinceMinute, sinceDay: window.sinceDay,
-                           limit: Self.ownerCodeCap) { [weak self] result in
+                           limit: Self.ownerCodeCap, reply: Reply(on: loop) { [weak self] result in
                 self?.ownerSnapshotArrived(owner, result)
-            }
+            })
         default:
             return
         }
     }
 
-    private func codeSnapshotArrived(_ qr: QRCodeID, _ result: Result<ScanCounts?, StoreError>) {
+    private func codeSnapshotArrived(_ qr: QRCodeID, _ result: Result<ScanCounts?, HubError>) {
         let waiters = codeWaiters.removeValue(forKey: qr) ?? []
         switch result {
         case .success(let counts?):
@@ -60,7 +60,7 @@ extension Hub {
         case .success(nil):
             counters.abandon(qr: qr)
             for waiter in waiters {
-                transport?.send(ServerFrame.error(id: waiter.requestID, code: .notFound, message: "no such QR code"),
+                transport?.send(ServerFrame.error(id: waiter.requestID, HubError(.notFound, "no such QR code")),
                                 to: waiter.connection)
             }
         case .failure(let error):
@@ -69,7 +69,7 @@ extension Hub {
         }
     }
 
-    private func ownerSnapshotArrived(_ owner: String, _ result: Result<[ScanCounts], StoreError>) {
+    private func ownerSnapshotArrived(_ owner: String, _ result: Result<[ScanCounts], HubError>) {
         let waiters = ownerWaiters.removeValue(forKey: owner) ?? []
         switch result {
         case .success(let all):
@@ -81,9 +81,11 @@ extension Hub {
         }
     }
 
-    private func refuse(_ waiter: CounterWaiter, _ error: StoreError) {
-        let code: ErrorCode = error.code == .failed ? .internalError : .unavailable
-        transport?.send(ServerFrame.error(id: waiter.requestID, code: code, message: "counters unavailable; retry later"),
+    /// A snapshot that could not be read: a store that failed stays an
+    /// internal error, anything else is worth a retry.
+    private func refuse(_ waiter: CounterWaiter, _ error: HubError) {
+        let code: ErrorCode = error.code == .internalError ? .internalError : .unavailable
+        transport?.send(ServerFrame.error(id: waiter.requestID, HubError(code, "counters unavailable; retry later")),
                         to: waiter.connection)
     }
 
@@ -91,8 +93,7 @@ extension Hub {
     private func admitCounterSubscriber(_ waiter: CounterWaiter, channel: Channel, owner: String) {
         guard connections[waiter.connection] != nil else { return }
         guard owner == waiter.principal.user || waiter.principal.isAdmin else {
-            transport?.send(ServerFrame.error(id: waiter.requestID, code: .forbidden,
-                                              message: "only the owner or an admin may watch these counters"),
+            transport?.send(ServerFrame.error(id: waiter.requestID, Self.notTheOwner),
                             to: waiter.connection)
             return
         }
