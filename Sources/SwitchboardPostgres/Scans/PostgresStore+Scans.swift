@@ -10,7 +10,7 @@ extension PostgresStore: ScanStore {
             SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(o int, q bigint, t bigint, d text, s text, c text, r text, e text)
         ), inserted AS (
             INSERT INTO scans (qr_id, scanned_at, device_type, os, country, referrer, event_id)
-            SELECT i.q, to_timestamp(i.t / 1000.0), i.d, i.s, i.c, i.r, i.e
+            SELECT i.q, at_epoch_millis(i.t), i.d, i.s, i.c, i.r, i.e
             FROM input i JOIN qr_codes q ON q.id = i.q
             ORDER BY i.o
             ON CONFLICT (qr_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
@@ -19,12 +19,12 @@ extension PostgresStore: ScanStore {
             INSERT INTO scan_minutes AS sm (qr_id, minute, count)
             SELECT qr_id, date_trunc('minute', scanned_at), count(*) FROM inserted GROUP BY 1, 2
             ON CONFLICT (qr_id, minute) DO UPDATE SET count = sm.count + EXCLUDED.count
-            RETURNING qr_id, (extract(epoch FROM minute) / 60)::bigint AS k, count
+            RETURNING qr_id, scan_minute_index(minute) AS k, count
         ), per_day AS (
             INSERT INTO scan_days AS sd (qr_id, day, count)
             SELECT qr_id, (scanned_at AT TIME ZONE 'UTC')::date, count(*) FROM inserted GROUP BY 1, 2
             ON CONFLICT (qr_id, day) DO UPDATE SET count = sd.count + EXCLUDED.count
-            RETURNING qr_id, (day - date '1970-01-01')::bigint AS k, count
+            RETURNING qr_id, scan_day_index(day) AS k, count
         ), per_dimension AS (
             INSERT INTO scan_dimensions AS sx (qr_id, dimension, value, count)
             SELECT qr_id, 'device', device_type, count(*) FROM inserted GROUP BY 1, 3
@@ -38,12 +38,12 @@ extension PostgresStore: ScanStore {
             WHERE q.id = n.qr_id
             RETURNING q.id, q.owner_id, q.total_scans
         )
-        SELECT 't', id, owner_id, NULL, total_scans FROM totals
+        SELECT 't' AS kind, id AS qr, owner_id AS key, NULL::text AS label, total_scans AS n FROM totals
         UNION ALL SELECT 'm', qr_id, k::text, NULL, count FROM per_minute
         UNION ALL SELECT 'd', qr_id, k::text, NULL, count FROM per_day
-        UNION ALL SELECT CASE dimension WHEN 'device' THEN 'v' ELSE 'c' END, qr_id, value, NULL, count FROM per_dimension
-        UNION ALL SELECT 'u', o, NULL, NULL, NULL FROM input i WHERE NOT EXISTS (SELECT 1 FROM qr_codes q WHERE q.id = i.q)
-        UNION ALL SELECT 'a', count(*), NULL, NULL, NULL FROM inserted
+        UNION ALL SELECT scan_dimension_kind(dimension), qr_id, value, NULL, count FROM per_dimension
+        UNION ALL SELECT 'u', i.q, NULL, NULL, i.o FROM input i WHERE NOT EXISTS (SELECT 1 FROM qr_codes q WHERE q.id = i.q)
+        UNION ALL SELECT 'a', NULL, NULL, NULL, count(*) FROM inserted
         """
 
     public func ingest(_ scans: [ScanInput], reply: Reply<IngestOutcome>) {
@@ -82,8 +82,8 @@ extension PostgresStore: ScanStore {
         var accepted = 0
         for row in rows {
             switch row[0] {
-            case "u": if let index = row[1].flatMap({ Int($0) }) { unknown.append(index) }
-            case "a": accepted = row[1].flatMap { Int($0) } ?? 0
+            case "u": if let index = row[4].flatMap({ Int($0) }) { unknown.append(index) }
+            case "a": accepted = row[4].flatMap { Int($0) } ?? 0
             default: break
             }
         }
@@ -123,7 +123,7 @@ extension PostgresStore: ScanStore {
         })
     }
 
-    static let codeColumns = "id, owner_id, label, target, total_scans, (extract(epoch FROM created_at) * 1000)::bigint"
+    static let codeColumns = "id, owner_id, label, target, total_scans, epoch_millis(created_at) AS created_at_ms"
 
     static func code(_ row: [String?]) -> QRCode? {
         guard let id = row[0].flatMap({ Int64($0) }) else { return nil }
@@ -140,39 +140,23 @@ extension PostgresStore: ScanStore {
 
     public func counters(qr: QRCodeID, sinceMinute: Int64, sinceDay: Int64, reply: Reply<ScanCounts?>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> ScanCounts? in
-            try Self.counters(conn, codes: "SELECT $1::bigint LIMIT $4::int", key: String(qr), sinceMinute: sinceMinute,
-                              sinceDay: sinceDay, limit: 1).first
+            try Self.counts(snapshot: conn.execute("SELECT * FROM scan_counters(ARRAY[$1::bigint], $2, $3)",
+                                                   [String(qr), String(sinceMinute), String(sinceDay)])).first
         }, completion: { reply($0.mapError(Self.scanRefusal)) })
     }
 
     public func counters(owner: String, sinceMinute: Int64, sinceDay: Int64, limit: Int, reply: Reply<[ScanCounts]>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> [ScanCounts] in
-            try Self.counters(conn, codes: "SELECT id FROM qr_codes WHERE owner_id = $1 ORDER BY id LIMIT $4",
-                              key: owner, sinceMinute: sinceMinute, sinceDay: sinceDay, limit: limit)
+            try Self.counts(snapshot: conn.execute("""
+                SELECT * FROM scan_counters(ARRAY(SELECT id FROM qr_codes WHERE owner_id = $1 ORDER BY id LIMIT $2), $3, $4)
+                """, [owner, String(limit), String(sinceMinute), String(sinceDay)]))
         }, completion: { reply($0.mapError(Self.scanRefusal)) })
     }
 
-    /// Counters of the codes `codes` selects ($1 = key, $4 = limit), in one
-    /// statement (one snapshot, so the parts agree with each other).
-    private static func counters(_ conn: PGConnection, codes: String, key: String, sinceMinute: Int64, sinceDay: Int64,
-                                 limit: Int) throws(PostgresError) -> [ScanCounts] {
-        let rows = try conn.execute("""
-            WITH c AS (\(codes))
-            SELECT 't', q.id, q.owner_id, q.label, q.total_scans FROM qr_codes q WHERE q.id IN (SELECT * FROM c)
-            UNION ALL
-            SELECT 'm', qr_id, (extract(epoch FROM minute) / 60)::bigint::text, NULL, count FROM scan_minutes
-            WHERE qr_id IN (SELECT * FROM c) AND minute >= to_timestamp($2::bigint * 60)
-            UNION ALL
-            SELECT 'd', qr_id, (day - date '1970-01-01')::text, NULL, count FROM scan_days
-            WHERE qr_id IN (SELECT * FROM c) AND day >= date '1970-01-01' + $3::int
-            UNION ALL
-            SELECT CASE dimension WHEN 'device' THEN 'v' ELSE 'c' END, qr_id, value, NULL, count FROM (
-                SELECT *, row_number() OVER (PARTITION BY qr_id, dimension ORDER BY count DESC, value) AS rank
-                FROM scan_dimensions WHERE qr_id IN (SELECT * FROM c)) ranked
-            WHERE rank <= 32
-            """, [key, String(sinceMinute), String(sinceDay), String(limit)])
-        // Buckets of a code that vanished between the parts have no 't' row.
-        return counts(from: rows).filter { $0.label != nil }
+    /// Snapshot rows of `scan_counters` → counts per code. Buckets of a code
+    /// that vanished between the parts have no `t` row and are dropped.
+    static func counts(snapshot rows: Rows) -> [ScanCounts] {
+        counts(from: rows).filter { $0.label != nil }
     }
 
     public func stats(qr: QRCodeID, fromMillis: Int64, toMillis: Int64, bucket: ScanBucket, reply: Reply<ScanStats?>) {
@@ -181,9 +165,9 @@ extension PostgresStore: ScanStore {
                 return nil
             }
             let rows = try conn.execute("""
-                SELECT (extract(epoch FROM minute) * 1000)::bigint / $4::bigint * $4::bigint AS b, sum(count)::bigint
+                SELECT epoch_millis(minute) / $4::bigint * $4::bigint AS bucket, sum(count)::bigint AS n
                 FROM scan_minutes
-                WHERE qr_id = $1 AND minute >= to_timestamp($2::bigint / 1000.0) AND minute < to_timestamp($3::bigint / 1000.0)
+                WHERE qr_id = $1 AND minute >= at_epoch_millis($2) AND minute < at_epoch_millis($3)
                 GROUP BY 1 ORDER BY 1
                 """, [String(qr), String(fromMillis), String(toMillis), String(bucket.millis)])
             var byBucket: [Int64: Int64] = [:]
