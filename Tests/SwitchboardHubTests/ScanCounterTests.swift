@@ -201,7 +201,8 @@ import SwitchboardHubTesting
     @Test func statsAreForTheOwnerInWholeBuckets() {
         let f = HubFixture()
         let qr = f.scans.register(owner: "shop")
-        ingest(f, #"{"scans":[{"qr":\#(qr)},{"qr":\#(qr)}]}"#)
+        let hour = ScanBucket.hour.millis
+        f.scans.statsPoints = [f.clock.millis / hour * hour: 2, f.clock.millis / hour * hour - hour: 0]
         func get(_ query: [String: String], user: String, id: HTTPRequestID) -> HTTPResponse? {
             f.hub.handleHTTP(HTTPRequest(method: "GET", path: "/v1/qr-codes/\(qr)/stats", query: query,
                                          authorization: "Bearer " + f.token(user)), id: id)
