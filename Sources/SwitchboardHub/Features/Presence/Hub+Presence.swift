@@ -32,7 +32,7 @@ extension Hub {
             frame = ServerFrame.presenceChange(user: u, online: false, lastSeenMillis: at)
         }
         for contact in contacts[user] ?? [] {
-            for id in registry.subscribers(of: Channel.user(contact).name) { transport?.send(frame, to: id) }
+            publish(Publication(channel: ChannelName.user(contact), frame: frame))
         }
         if case .offline = change { contacts[user] = nil }
     }
@@ -48,7 +48,7 @@ extension Hub {
         guard presence.isOnline(member) else { return }
         let frame = ServerFrame.presenceChange(user: member, online: true, lastSeenMillis: nil)
         for contact in met {
-            for id in registry.subscribers(of: Channel.user(contact).name) { transport?.send(frame, to: id) }
+            publish(Publication(channel: ChannelName.user(contact), frame: frame))
         }
     }
 

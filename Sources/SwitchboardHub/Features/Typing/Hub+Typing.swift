@@ -3,9 +3,9 @@ import SwitchboardWire
 
 extension Hub {
     func typingFrame(conversation: ConversationID, active: Bool, user: String, connection: ConnectionID, now: Int64) {
-        let channel = Channel.conversation(conversation).name
+        let channel = Self.conversationChannel(conversation)
         // Being subscribed proves membership (checked by the store on subscribe).
-        guard registry.subscribers(of: channel).contains(connection) else {
+        guard isSubscribed(connection, to: channel) else {
             transport?.send(ServerFrame.error(id: nil, code: .forbidden, message: "subscribe to the conversation before typing"),
                             to: connection)
             return
@@ -17,11 +17,9 @@ extension Hub {
 
     /// Sends `typing` to the conversation's subscribers except the typist's own connections.
     func relayTyping(conversation: ConversationID, user: String, active: Bool) {
-        let own = registry.subscribers(of: Channel.user(user).name)
-        let frame = ServerFrame.typing(conversation: conversation, user: user, active: active)
-        for id in registry.subscribers(of: Channel.conversation(conversation).name) where !own.contains(id) {
-            transport?.send(frame, to: id)
-        }
+        publish(Publication(channel: Self.conversationChannel(conversation),
+                            frame: ServerFrame.typing(conversation: conversation, user: user, active: active),
+                            excluding: .user(user)))
     }
 
     func markRead(conversation: ConversationID, seq: Int64, user: String, connection: ConnectionID?, requestID: String?,
@@ -33,10 +31,9 @@ extension Hub {
                 if let connection {
                     transport?.send(ServerFrame.receipt(id: requestID, conversation: conversation, user: user, seq: stored), to: connection)
                 }
-                let frame = ServerFrame.receipt(id: nil, conversation: conversation, user: user, seq: stored)
-                for id in registry.subscribers(of: Channel.conversation(conversation).name) where id != connection {
-                    transport?.send(frame, to: id)
-                }
+                publish(Publication(channel: Self.conversationChannel(conversation),
+                                    frame: ServerFrame.receipt(id: nil, conversation: conversation, user: user, seq: stored),
+                                    excluding: connection.map(PublicationExclusion.connection)))
             case .failure(let failure):
                 if let connection {
                     transport?.send(ServerFrame.error(id: requestID, code: failure.errorCode, message: failure.message), to: connection)
