@@ -63,14 +63,10 @@ public final class Hub {
     public var paymentProvider: PaymentProvider = SandboxPaymentProvider()
     /// Members of conversations seen so far (from opens and sends).
     var conversationMembers: [ConversationID: Set<String>] = [:]
-    var typing = TypingTracker()
     lazy var counters = CounterBoard(intervalMillis: configuration.counterIntervalMillis)
     /// Subscribers of scan channels waiting for a snapshot.
     var codeWaiters: [QRCodeID: [CounterWaiter]] = [:]
     var ownerWaiters: [String: [CounterWaiter]] = [:]
-    lazy var presence = PresenceTracker(graceMillis: configuration.presenceGraceMillis)
-    /// For users online on this node: who shares a conversation with them.
-    var contacts: [String: Set<String>] = [:]
     var legacyRouters: [(HTTPRequest, HTTPRequestID) -> HTTPResponse??] = []
 
     /// A hub with no features; `install` adds them.
@@ -358,6 +354,10 @@ public final class Hub {
 
     /// Whether the connection is still open.
     public func isOpen(_ connection: ConnectionID) -> Bool { connections[connection] != nil }
+
+    /// Whether the hub's own store (users) answers; features with their own
+    /// stores share its database.
+    public var isStoreAvailable: Bool { store.isAvailable }
 
     /// Whether a channel has subscribers on this node.
     public func hasSubscribers(_ channel: String) -> Bool { !registry.subscribers(of: channel).isEmpty }

@@ -22,7 +22,14 @@ extension Hub {
         self.scans = scans
         self.notifications = notifications
         self.market = market
+        install(TypingFeature())
+        install(PresenceFeature(store: chat, graceMillis: configuration.presenceGraceMillis))
         installLegacyFeatures()
+    }
+
+    /// The installed presence feature (chat tells it who took part).
+    func tookPart(_ member: String, members: [String]) {
+        for case let presence as PresenceFeature in features { presence.tookPart(member, members: members) }
     }
 
     /// Authenticates a REST caller (old routers).
@@ -48,22 +55,12 @@ extension Hub {
             guard case .send(let requestID, let request) = call.frame else { return }
             send(request, from: call.principal.user, connection: call.connection, requestID: requestID)
         }
-        handleFrames("typing") { [unowned self] call in
-            guard case .typing(let conversation, let active) = call.frame else { return }
-            typingFrame(conversation: conversation, active: active, user: call.principal.user, connection: call.connection,
-                        now: call.nowMillis)
-        }
         handleFrames("read") { [unowned self] call in
             guard case .read(let requestID, let conversation, let seq) = call.frame else { return }
             markRead(conversation: conversation, seq: seq, user: call.principal.user, connection: call.connection,
                      requestID: requestID)
         }
-        handleFrames("presence") { [unowned self] call in
-            guard case .presence(let requestID, let users) = call.frame else { return }
-            presenceQuery(asker: call.principal.user, users: users, connection: call.connection, requestID: requestID)
-        }
         onAdmission { [unowned self] admission in
-            userAdmitted(admission.principal.user)
             if let since = admission.since {
                 if since < 0 {
                     refuse(HubError(.badRequest, "'since' must be a notification id (an integer ≥ 0)"),
@@ -74,14 +71,6 @@ extension Hub {
                 }
             }
         }
-        onDeparture { [unowned self] _, principal in presence.disconnected(principal.user, nowMillis: clock.nowMillis()) }
-        every(millis: 250) { [unowned self] in
-            let now = clock.nowMillis()
-            for stop in typing.tick(nowMillis: now) {
-                relayTyping(conversation: stop.conversation, user: stop.user, active: false)
-            }
-            for change in presence.tick(nowMillis: now) { announce(change) }
-        }
         every(millis: 0) { [unowned self] in flushCounters() }
         every(millis: 10_000) { [unowned self] in sweepCounters() }
         legacyRouters = [
@@ -89,7 +78,6 @@ extension Hub {
             { [unowned self] in scanRoute($0, id: $1) }, { [unowned self] in notificationRoute($0, id: $1) },
             { [unowned self] in quoteRoute($0, id: $1) }, { [unowned self] in marketRoute($0, id: $1) },
         ]
-        route("GET", "/v1/presence", caller: .user) { [unowned self] call in presenceRoute(call.request, id: call.id) }
     }
 }
 

@@ -8,7 +8,7 @@ extension Hub {
 
     func subscribeToConversation(_ id: ConnectionID, principal: Principal, conversation: ConversationID, since: Int64?,
                                  requestID: String?) {
-        let channel = Self.conversationChannel(conversation)
+        let channel = ConversationChannel.name(conversation)
         // From here on live messages for this channel are buffered for the
         // connection until the store's snapshot arrives.
         unsubscribe(id, from: channel)
@@ -53,9 +53,6 @@ extension Hub {
         subscribe(id, to: channel)
     }
 
-    /// `conversation:<id>`.
-    static func conversationChannel(_ id: ConversationID) -> String { "conversation:" + String(id) }
-
     func send(_ request: SendRequest, from user: String, connection: ConnectionID?, requestID: String?,
               completion: ((Result<SendOutcome, ChatFailure>) -> Void)? = nil) {
         let message = NewMessage(conversation: request.conversation, sender: user, clientMessageID: request.clientMessageID,
@@ -93,7 +90,7 @@ extension Hub {
     }
 
     private func deliver(_ message: NewMessage, _ outcome: SendOutcome, from sender: ConnectionID?) {
-        let channel = Self.conversationChannel(outcome.conversation)
+        let channel = ConversationChannel.name(outcome.conversation)
         conversationMembers[outcome.conversation] = Set(outcome.members)
         tookPart(message.sender, members: outcome.members)
         let frame = ServerFrame.message(ServerFrame.MessageFields(
