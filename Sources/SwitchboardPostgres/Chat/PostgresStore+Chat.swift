@@ -230,8 +230,7 @@ extension PostgresStore: PresenceStore {
         """
     }
 
-    public func contacts(of user: String, reply: @escaping (Result<[String], ChatFailure>) -> Void) {
-        let deliver = self.deliver
+    public func contacts(of user: String, reply: Reply<[String]>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> [String] in
             // Only conversations the user took part in: being added to one
             // by somebody else reveals nothing about the user.
@@ -240,11 +239,10 @@ extension PostgresStore: PresenceStore {
                 JOIN conversation_members other ON other.conversation_id = mine.conversation_id AND other.user_id <> $1
                 WHERE mine.user_id = $1 AND \(Self.tookPart("mine"))
                 """, [user]).compactMap { $0[0] }
-        }, completion: { result in deliver { reply(result.mapError(ChatFailure.init)) } })
+        }, completion: { reply($0.mapError(\.hubError)) })
     }
 
-    public func presence(asker: String, users: [String], reply: @escaping (Result<[String: Int64?], ChatFailure>) -> Void) {
-        let deliver = self.deliver
+    public func presence(asker: String, users: [String], reply: Reply<[String: Int64?]>) {
         let list = JSON.array(users.map(JSON.string)).serialized
         reader.read({ (conn: PGConnection) throws(PostgresError) -> [String: Int64?] in
             let rows = try conn.execute("""
@@ -262,6 +260,6 @@ extension PostgresStore: PresenceStore {
             // has no last_seen and must still be answered).
             for row in rows { if let u = row[0] { out.updateValue(row[1].flatMap { Int64($0) }, forKey: u) } }
             return out
-        }, completion: { result in deliver { reply(result.mapError(ChatFailure.init)) } })
+        }, completion: { reply($0.mapError(\.hubError)) })
     }
 }
