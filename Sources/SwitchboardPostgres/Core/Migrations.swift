@@ -260,7 +260,7 @@ public enum Migrations {
         );
         CREATE INDEX audit_log_entity ON audit_log (entity_type, entity_id);
         """),
-        (6, ScanMigrations.counterFunctions),
+        (7, ScanMigrations.counterFunctions),
     ]
 
     /// Applies the missing migrations; returns the versions applied.

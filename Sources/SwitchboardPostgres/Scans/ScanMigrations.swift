@@ -1,5 +1,5 @@
 // The SQL functions of the scan statements, created by their own migration
-// (listed in `Migrations.all`): the pieces the ingest, the snapshots and the
+// (number 7 in `Migrations.all`): the pieces the ingest, the snapshots and the
 // stats share are written once, here.
 
 /// Migrations of the scan tables.
@@ -9,11 +9,13 @@ enum ScanMigrations {
     /// than their bodies) are inlined by the planner, so the ingest costs
     /// what it cost with the expressions spelled out.
     static let counterFunctions = """
-        -- Milliseconds since the epoch (the API's unit) of an instant, and back.
-        CREATE OR REPLACE FUNCTION epoch_millis(t timestamptz) RETURNS bigint
+        -- Milliseconds since the epoch, as the hub speaks time, and back. The
+        -- chat statements' migration 6 creates the same sb_epoch_ms: OR REPLACE
+        -- keeps one definition whichever of the two branches a database saw first.
+        CREATE OR REPLACE FUNCTION sb_epoch_ms(t timestamptz) RETURNS bigint
             LANGUAGE sql STABLE PARALLEL SAFE
-            AS $$ SELECT (extract(epoch FROM t) * 1000)::bigint $$;
-        CREATE OR REPLACE FUNCTION at_epoch_millis(ms bigint) RETURNS timestamptz
+            AS 'SELECT (extract(epoch FROM $1) * 1000)::bigint';
+        CREATE FUNCTION sb_at_epoch_ms(ms bigint) RETURNS timestamptz
             LANGUAGE sql IMMUTABLE PARALLEL SAFE
             AS $$ SELECT to_timestamp(ms / 1000.0) $$;
         -- The keys of the live counters: minutes and UTC days since the epoch.
