@@ -77,7 +77,7 @@ extension HubFixture {
         #expect(own?.status == 200)
         #expect(own?.json?["codes"]?[0]?["label"] == .string("A"))
         #expect(own?.json?["codes"]?[1] == nil)
-        #expect(f.scans.listsAsked.last?.limit == Hub.codeListCap)
+        #expect(f.scans.listsAsked.last?.limit == ScansFeature.codeListCap)
         let other = f.scanCall("GET", "/v1/qr-codes", as: .user("shop"), query: ["owner": "bob"])
         #expect(other?.status == 403 && other?.message == "users list their own codes")
         #expect(f.scanCall("GET", "/v1/qr-codes", as: .admin("root"), query: ["owner": "bob"])?.json?["codes"]?[0]?["label"]
@@ -171,7 +171,7 @@ extension HubFixture {
         let day = try #require(f.scans.statsAsked.last)
         #expect(day.fromMillis == 1_795_219_200_000 && day.toMillis == 1_795_219_200_000 + 2 * ScanTime.dayMillis)
 
-        let cap = Int64(Hub.statsPointCap) * ScanTime.minuteMillis
+        let cap = Int64(ScansFeature.statsPointCap) * ScanTime.minuteMillis
         #expect(f.scanCall("GET", path, as: .user("shop"), query: ["from": "0", "to": String(cap)])?.status == 200)
         let over = f.scanCall("GET", path, as: .user("shop"), query: ["from": "0", "to": String(cap + 1)])
         #expect(over?.status == 400 && over?.message == "at most 10080 buckets per request; use a larger bucket")
@@ -185,7 +185,7 @@ extension HubFixture {
 
         #expect(f.scanCall("GET", path, as: .admin("root"))?.status == 200)
         let backend = f.scanCall("GET", path, as: .backend)
-        #expect(backend?.status == 403 && backend?.message == "stats are for the code's owner")
+        #expect(backend?.status == 403 && backend?.message == "this endpoint is for users")
         let stranger = f.scanCall("GET", path, as: .user("mallory"))
         #expect(stranger?.status == 403 && stranger?.message == "only the code's owner or an admin may read its stats")
     }
