@@ -2,6 +2,8 @@
 // listing codes, ingest limits and per-item results, stats ranges, routing,
 // and every refusal rendered the one way (status from the code, uniform
 // body, Retry-After from the hint).
+import Logging
+import SwitchboardAuth
 import SwitchboardWire
 import Testing
 @testable import SwitchboardHub
@@ -239,5 +241,54 @@ extension HubFixture {
         f.send(1, #"{"type":"subscribe","id":"c","channel":"scans:\#(qr)"}"#)
         f.scans.flush()
         #expect(f.transport.types(to: 1).suffix(2) == ["subscribed", "counter"])
+    }
+}
+
+/// A broker that records what is published and delivers it on this node.
+final class RecordingBroker: Broker {
+    var published: [Publication] = []
+    private var delivery: ((Publication) -> Int)?
+    func attach(_ delivery: @escaping (Publication) -> Int) { self.delivery = delivery }
+    func publish(_ publication: Publication) -> Int {
+        published.append(publication)
+        return delivery?(publication) ?? 0
+    }
+}
+
+@Suite struct ScansFeatureTests {
+    @Test func theFeatureAloneServesItsChannelsAndCountersGoThroughTheBroker() {
+        let broker = RecordingBroker()
+        let transport = RecordingTransport()
+        let clock = ManualClock()
+        let scans = FakeScanStore()
+        let config = HubConfiguration(jwt: JWTConfiguration(hmacSecret: HubFixture.secret),
+                                      apiKeys: try! APIKeyRing(entries: ["matcher:" + HubFixture.apiKey]))
+        let hub = Hub(configuration: config, loop: ImmediateLoop(), clock: clock, store: RecordingStore(), broker: broker,
+                      metrics: HubMetrics(), logger: Logger(label: "test"))
+        hub.install(ScansFeature(store: scans, intervalMillis: 100))
+        hub.transport = transport
+        let qr = scans.register(owner: "shop")
+        let token = JWTSigner.hs256(Claims(subject: "shop", role: "user", expiresAt: clock.millis / 1000 + 600),
+                                    secret: HubFixture.secret)
+        hub.connectionOpened(1, token: token)
+        Array(#"{"type":"subscribe","id":"s","channel":"scans:owner:shop"}"#.utf8).withUnsafeBytes { hub.textReceived(1, $0) }
+        scans.flush()
+        #expect(transport.types(to: 1).suffix(2) == ["subscribed", "counter"])  // the snapshot answers the subscriber
+        #expect(broker.published.isEmpty)
+
+        hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/scans", apiKey: HubFixture.apiKey,
+                                   body: Array(#"{"qr":\#(qr)}"#.utf8)), id: 9)
+        scans.flush()
+        #expect(transport.responses[9]?.status == 200)
+        #expect(broker.published.map(\.channel) == ["scans:owner:shop"])
+        #expect(transport.frames(to: 1).last?["codes"]?[0]?["total"] == .int(1))
+        hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/scans", apiKey: HubFixture.apiKey,
+                                   body: Array(#"{"qr":\#(qr)}"#.utf8)), id: 10)
+        scans.flush()
+        #expect(broker.published.count == 1)  // within the interval: held back
+        clock.advance(seconds: 0.1)
+        hub.tick()
+        #expect(broker.published.count == 2)
+        #expect(transport.frames(to: 1).last?["codes"]?[0]?["total"] == .int(2))
     }
 }
