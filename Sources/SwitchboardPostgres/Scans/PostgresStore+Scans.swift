@@ -7,7 +7,7 @@ import SwitchboardHub
 import SwitchboardWire
 
 extension PostgresStore: ScanStore {
-    static let ingestSQL = """
+    package static let ingestSQL = """
         WITH input AS (
             SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(o int, q bigint, t bigint, d text, s text, c text, r text, e text)
         ), inserted AS (
