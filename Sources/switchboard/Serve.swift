@@ -138,7 +138,6 @@ struct Serve: ParsableCommand {
         hubConfig.authTimeoutMillis = Int64(authTimeout * 1000)
         hubConfig.framesPerSecond = framesPerSecond
         hubConfig.frameBurst = frameBurst
-        hubConfig.maxBodyBytes = maxBodyBytes
         hubConfig.presenceGraceMillis = Int64(presenceGrace * 1000)
         hubConfig.maxConnectionsPerUser = maxConnectionsPerUser
         hubConfig.maxSubscriptionsPerConnection = maxSubscriptionsPerConnection
