@@ -57,7 +57,6 @@ public final class Hub {
     // (Features/Legacy.swift wires it; each slice deletes its lines here).
     var chat: ChatStore!
     var scans: ScanStore!
-    var notifications: NotificationStore!
     var market: MarketStore!
     /// Charges for escrowed payments (the built-in sandbox by default).
     public var paymentProvider: PaymentProvider = SandboxPaymentProvider()
