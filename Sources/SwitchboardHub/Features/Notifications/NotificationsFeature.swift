@@ -59,8 +59,8 @@ public final class NotificationsFeature: HubFeature {
 
     private func beginReplay(_ id: ConnectionID, user: String, since: Int64, requestID: String?) {
         hub.beginResume(id, stream: Self.stream(user), requestID: requestID, since: since)
-        store.notificationsSince(user: user, since: since, limit: Self.replayCap + 1, reply: Reply(on: hub.loop) { [weak self] result in
-            self?.finishReplay(id, user: user, since: since, result)
+        store.notificationsSince(user: user, since: since, limit: Self.replayCap + 1, reply: Reply(on: hub.loop, to: self) { me, result in
+            me.finishReplay(id, user: user, since: since, result)
         })
     }
 
@@ -102,16 +102,15 @@ public final class NotificationsFeature: HubFeature {
         let notify = try NotifyRequestDecoder.decode(try call.jsonObject(), idempotencyKey: call.request.idempotencyKey)
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.notify(notify, reply: Reply(on: hub.loop) { [weak self] result in
-            guard let self else { return }
+        store.notify(notify, reply: Reply(on: hub.loop, to: self) { me, result in
             switch result {
             case .success(let outcome):
-                publish(outcome.created)
-                hub.respond(id, .json(outcome.duplicate ? 200 : 201, .object([
+                me.publish(outcome.created)
+                me.hub.respond(id, .json(outcome.duplicate ? 200 : 201, .object([
                     "notified": .int(Int64(outcome.notified)), "duplicate": .bool(outcome.duplicate),
                 ])))
             case .failure(let error):
-                hub.respond(id, .error(error))
+                me.hub.respond(id, .error(error))
             }
         })
         return nil
@@ -132,8 +131,8 @@ public final class NotificationsFeature: HubFeature {
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
         store.notifications(user: call.user, after: after, unreadOnly: unreadText == "true", limit: limit,
-                            reply: Reply(on: hub.loop) { [weak self] result in
-            self?.hub.respond(id, result.map(Self.pageResponse).get(or: { .error($0) }))
+                            reply: Reply(on: hub.loop, to: self) { me, result in
+            me.hub.respond(id, result.map(Self.pageResponse).get(or: { .error($0) }))
         })
         return nil
     }
@@ -175,8 +174,8 @@ public final class NotificationsFeature: HubFeature {
         }
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.markNotificationsRead(user: call.user, ids: ids, upTo: upTo, reply: Reply(on: hub.loop) { [weak self] result in
-            self?.hub.respond(id, result.map { .json(200, .object(["marked": .int(Int64($0.marked)),
+        store.markNotificationsRead(user: call.user, ids: ids, upTo: upTo, reply: Reply(on: hub.loop, to: self) { me, result in
+            me.hub.respond(id, result.map { .json(200, .object(["marked": .int(Int64($0.marked)),
                                                                   "unread_count": .int(Int64($0.unread))])) }
                 .get(or: { .error($0) }))
         })

@@ -42,8 +42,8 @@ public final class QuotesFeature: HubFeature {
         let quote = try QuoteRequestDecoder.decode(try call.jsonObject())
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.createQuoteRequest(quote, reply: Reply(on: hub.loop) { [weak self] result in
-            self?.hub.respond(id, result.map { .json(201, Self.quoteRequestJSON($0)) }.get(or: { .error($0) }))
+        store.createQuoteRequest(quote, reply: Reply(on: hub.loop, to: self) { me, result in
+            me.hub.respond(id, result.map { .json(201, Self.quoteRequestJSON($0)) }.get(or: { .error($0) }))
         })
         return nil
     }
@@ -54,17 +54,16 @@ public final class QuotesFeature: HubFeature {
         let matches = try QuoteRequestDecoder.matches(try call.jsonObject())
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.addMatches(request: quote, matches, reply: Reply(on: hub.loop) { [weak self] result in
-            guard let self else { return }
+        store.addMatches(request: quote, matches, reply: Reply(on: hub.loop, to: self) { me, result in
             switch result {
             case .success(let outcome):
-                notifications.publish(outcome.notifications)
-                hub.respond(id, .json(outcome.created.isEmpty ? 200 : 201, .object([
+                me.notifications.publish(outcome.notifications)
+                me.hub.respond(id, .json(outcome.created.isEmpty ? 200 : 201, .object([
                     "created": .array(outcome.created.map(Self.matchJSON)),
                     "existing": .array(outcome.existing.map(Self.matchJSON)),
                 ])))
             case .failure(let error):
-                hub.respond(id, .error(error))
+                me.hub.respond(id, .error(error))
             }
         })
         return nil
@@ -76,14 +75,13 @@ public final class QuotesFeature: HubFeature {
         let response = try QuoteRequestDecoder.response(try call.jsonObject())
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.respond(match: match, builder: call.user, response, reply: Reply(on: hub.loop) { [weak self] result in
-            guard let self else { return }
+        store.respond(match: match, builder: call.user, response, reply: Reply(on: hub.loop, to: self) { me, result in
             switch result {
             case .success(let answered):
-                notifications.publish([answered.notification])
-                hub.respond(id, .json(200, Self.matchJSON(answered.match)))
+                me.notifications.publish([answered.notification])
+                me.hub.respond(id, .json(200, Self.matchJSON(answered.match)))
             case .failure(let error):
-                hub.respond(id, .error(error))
+                me.hub.respond(id, .error(error))
             }
         })
         return nil
@@ -94,8 +92,8 @@ public final class QuotesFeature: HubFeature {
         let quote = try call.id("request", notFound: "no such resource")
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.matches(request: quote, requester: call.user, reply: Reply(on: hub.loop) { [weak self] result in
-            self?.hub.respond(id, result.map(Self.matchList).get(or: { .error($0) }))
+        store.matches(request: quote, requester: call.user, reply: Reply(on: hub.loop, to: self) { me, result in
+            me.hub.respond(id, result.map(Self.matchList).get(or: { .error($0) }))
         })
         return nil
     }
@@ -104,8 +102,8 @@ public final class QuotesFeature: HubFeature {
     private func builderMatchesRoute(_ call: RouteCall) throws(HubError) -> HTTPResponse? {
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.matches(builder: call.user, limit: Self.builderListLimit, reply: Reply(on: hub.loop) { [weak self] result in
-            self?.hub.respond(id, result.map(Self.matchList).get(or: { .error($0) }))
+        store.matches(builder: call.user, limit: Self.builderListLimit, reply: Reply(on: hub.loop, to: self) { me, result in
+            me.hub.respond(id, result.map(Self.matchList).get(or: { .error($0) }))
         })
         return nil
     }
