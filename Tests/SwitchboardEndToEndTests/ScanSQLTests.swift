@@ -5,7 +5,7 @@ import SwitchboardPostgres
 import Testing
 
 @Suite struct ScanSQLTests {
-    static let ours = ["scan_minute_index", "scan_day_index", "scan_dimension_kind", "sb_at_epoch_ms", "sb_epoch_ms"]
+    static let ours = ["scan_minute_index", "scan_day_index", "scan_dimension_kind", "at_epoch_ms", "epoch_ms"]
 
     func plan(_ sql: String, _ values: [SQLValue]) throws -> String {
         try PGConnection(TestDatabase.conninfo).query("EXPLAIN (VERBOSE, COSTS OFF) " + sql, values)

@@ -15,14 +15,16 @@ enum CallerCheck {
 extension Hub {
     /// A hub with every feature, over these stores (the old composition).
     public convenience init(configuration: HubConfiguration, loop: any HubLoop, clock: HubClock, store: HubStore,
-                            chat: ChatStore, scans: ScanStore, notifications: NotificationStore, market: MarketStore,
-                            metrics: HubMetrics, logger: Logger) {
+                            chat: ChatStore, scans: ScanStore, notifications: NotificationStore, quotes: QuoteStore,
+                            market: MarketStore, metrics: HubMetrics, logger: Logger) {
         self.init(configuration: configuration, loop: loop, clock: clock, store: store, metrics: metrics, logger: logger)
         self.chat = chat
-        self.notifications = notifications
         self.market = market
         install(TypingFeature())
         install(PresenceFeature(store: chat, graceMillis: configuration.presenceGraceMillis))
+        let notices = NotificationsFeature(store: notifications)
+        install(notices)
+        install(QuotesFeature(store: quotes, notifications: notices))
         install(ScansFeature(store: scans, intervalMillis: configuration.counterIntervalMillis))
         installLegacyFeatures()
     }
@@ -30,6 +32,18 @@ extension Hub {
     /// The installed presence feature (chat tells it who took part).
     func tookPart(_ member: String, members: [String]) {
         for case let presence as PresenceFeature in features { presence.tookPart(member, members: members) }
+    }
+
+    /// Publishes committed notifications through the installed notifications
+    /// feature (for Market until it is a feature object that holds it).
+    func pushNotifications(_ list: [StoredNotification]) {
+        for case let notices as NotificationsFeature in features { notices.publish(list) }
+    }
+
+    /// A request body as a JSON object (old routers; routes use `RouteCall.jsonObject`).
+    static func jsonBody(_ request: HTTPRequest) -> JSON? {
+        guard let json = try? JSON.parse(request.body, maxDepth: RouteCall.maxBodyDepth), json.isObject else { return nil }
+        return json
     }
 
     /// Authenticates a REST caller (old routers).
@@ -62,21 +76,9 @@ extension Hub {
             markRead(conversation: conversation, seq: seq, user: call.principal.user, connection: call.connection,
                      requestID: requestID)
         }
-        onAdmission { [unowned self] admission in
-            if let since = admission.since {
-                if since < 0 {
-                    refuse(HubError(.badRequest, "'since' must be a notification id (an integer ≥ 0)"),
-                           requestID: admission.requestID, on: admission.connection)
-                } else {
-                    beginNotificationReplay(admission.connection, user: admission.principal.user, since: since,
-                                            requestID: admission.requestID)
-                }
-            }
-        }
         legacyRouters = [
             { [unowned self] in chatRoute($0, id: $1) }, { [unowned self] in messageRoute($0, id: $1) },
-            { [unowned self] in notificationRoute($0, id: $1) },
-            { [unowned self] in quoteRoute($0, id: $1) }, { [unowned self] in marketRoute($0, id: $1) },
+            { [unowned self] in marketRoute($0, id: $1) },
         ]
     }
 }
@@ -93,4 +95,28 @@ final class LegacyKind: ChannelKind {
     }
     func accepts(_ rest: String) -> Bool { acceptsRest(rest) }
     func subscribe(_ request: SubscribeRequest) { subscribeRequest(request) }
+}
+
+/// Why a market operation was refused (old form; Market's slice replaces it
+/// with `HubError`, and then this goes).
+public enum DomainFailure: Error, Sendable, Equatable {
+    case notFound(String)
+    case forbidden(String)
+    /// The state does not allow it (409).
+    case conflict(String)
+    /// The same idempotency key with a different request (422).
+    case idempotencyMismatch
+    case store(StoreError)
+
+    /// The REST answer.
+    public var response: HTTPResponse {
+        switch self {
+        case .notFound(let m): return .error(404, .notFound, m)
+        case .forbidden(let m): return .error(403, .forbidden, m)
+        case .conflict(let m): return .error(409, .conflict, m)
+        case .idempotencyMismatch:
+            return .error(422, .idempotencyMismatch, "this idempotency key was used with a different request")
+        case .store(let e): return Hub.storeFailure(e)
+        }
+    }
 }

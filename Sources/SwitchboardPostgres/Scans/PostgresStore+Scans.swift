@@ -12,7 +12,7 @@ extension PostgresStore: ScanStore {
             SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(o int, q bigint, t bigint, d text, s text, c text, r text, e text)
         ), inserted AS (
             INSERT INTO scans (qr_id, scanned_at, device_type, os, country, referrer, event_id)
-            SELECT i.q, sb_at_epoch_ms(i.t), i.d, i.s, i.c, i.r, i.e
+            SELECT i.q, at_epoch_ms(i.t), i.d, i.s, i.c, i.r, i.e
             FROM input i JOIN qr_codes q ON q.id = i.q
             ORDER BY i.o
             ON CONFLICT (qr_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
@@ -144,7 +144,7 @@ extension PostgresStore: ScanStore {
     }
 
     /// The columns `code(_:)` reads (a constant list: no values in it).
-    static let codeColumns = "id, owner_id, label, target, total_scans, sb_epoch_ms(created_at) AS created_at_ms"
+    static let codeColumns = "id, owner_id, label, target, total_scans, epoch_ms(created_at) AS created_at_ms"
 
     static func code(_ row: Row) throws(PostgresError) -> QRCode {
         QRCode(id: try row.int64("id"), owner: try row.text("owner_id"), label: try row.text("label"),
@@ -190,9 +190,9 @@ extension PostgresStore: ScanStore {
                 return nil
             }
             let rows = try conn.query("""
-                SELECT sb_epoch_ms(minute) / $4 * $4 AS bucket, sum(count)::bigint AS n
+                SELECT epoch_ms(minute) / $4 * $4 AS bucket, sum(count)::bigint AS n
                 FROM scan_minutes
-                WHERE qr_id = $1 AND minute >= sb_at_epoch_ms($2) AND minute < sb_at_epoch_ms($3)
+                WHERE qr_id = $1 AND minute >= at_epoch_ms($2) AND minute < at_epoch_ms($3)
                 GROUP BY 1 ORDER BY 1
                 """, [.int64(qr), .int64(fromMillis), .int64(toMillis), .int64(bucket.millis)])
             var byBucket: [Int64: Int64] = [:]

@@ -9,13 +9,9 @@ enum ScanMigrations {
     /// than their bodies) are inlined by the planner, so the ingest costs
     /// what it cost with the expressions spelled out.
     static let counterFunctions = """
-        -- Milliseconds since the epoch, as the hub speaks time, and back. The
-        -- chat statements' migration 6 creates the same sb_epoch_ms: OR REPLACE
-        -- keeps one definition whichever of the two branches a database saw first.
-        CREATE OR REPLACE FUNCTION sb_epoch_ms(t timestamptz) RETURNS bigint
-            LANGUAGE sql STABLE PARALLEL SAFE
-            AS 'SELECT (extract(epoch FROM $1) * 1000)::bigint';
-        CREATE FUNCTION sb_at_epoch_ms(ms bigint) RETURNS timestamptz
+        -- The instant of a count of milliseconds since the epoch: the inverse of
+        -- epoch_ms (migration 6).
+        CREATE FUNCTION at_epoch_ms(ms bigint) RETURNS timestamptz
             LANGUAGE sql IMMUTABLE PARALLEL SAFE
             AS $$ SELECT to_timestamp(ms / 1000.0) $$;
         -- The keys of the live counters: minutes and UTC days since the epoch.

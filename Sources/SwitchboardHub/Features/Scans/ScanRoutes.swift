@@ -27,13 +27,12 @@ extension ScansFeature {
         let scans = try ScanRequest.decode(try call.json(), nowMillis: hub.clock.nowMillis())
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.ingest(scans, reply: Reply(on: hub.loop) { [weak self] result in
-            guard let self else { return }
+        store.ingest(scans, reply: Reply(on: hub.loop, to: self) { me, result in
             let response: HTTPResponse
             switch result {
             case .success(let outcome):
-                committed(outcome.counts)
-                hub.metrics.scansIngested.increment(by: outcome.accepted)
+                me.committed(outcome.counts)
+                me.hub.metrics.scansIngested.increment(by: outcome.accepted)
                 response = .json(200, .object([
                     "accepted": .int(Int64(outcome.accepted)),
                     "duplicates": .int(Int64(outcome.duplicates)),
@@ -44,7 +43,7 @@ extension ScansFeature {
             case .failure(let error):
                 response = .error(error)
             }
-            hub.respond(id, response)
+            me.hub.respond(id, response)
         })
         return nil
     }
@@ -81,8 +80,8 @@ extension ScansFeature {
         }
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.createCode(owner: owner, label: label, target: target, reply: Reply(on: hub.loop) { [weak self] result in
-            self?.hub.respond(id, result.map { .json(201, Self.codeJSON($0)) }.get(or: { .error($0) }))
+        store.createCode(owner: owner, label: label, target: target, reply: Reply(on: hub.loop, to: self) { me, result in
+            me.hub.respond(id, result.map { .json(201, Self.codeJSON($0)) }.get(or: { .error($0) }))
         })
         return nil
     }
@@ -103,8 +102,8 @@ extension ScansFeature {
         }
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.listCodes(owner: owner, limit: Self.codeListCap, reply: Reply(on: hub.loop) { [weak self] result in
-            self?.hub.respond(id, result.map { .json(200, .object(["codes": .array($0.map(Self.codeJSON))])) }
+        store.listCodes(owner: owner, limit: Self.codeListCap, reply: Reply(on: hub.loop, to: self) { me, result in
+            me.hub.respond(id, result.map { .json(200, .object(["codes": .array($0.map(Self.codeJSON))])) }
                 .get(or: { .error($0) }))
         })
         return nil
@@ -143,7 +142,7 @@ extension ScansFeature {
         }
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.stats(qr: qr, fromMillis: from, toMillis: to, bucket: bucket, reply: Reply(on: hub.loop) { [weak self, from, to] result in
+        store.stats(qr: qr, fromMillis: from, toMillis: to, bucket: bucket, reply: Reply(on: hub.loop, to: self) { [from, to] me, result in
             let response: HTTPResponse
             switch result {
             case .success(let stats?) where stats.owner == principal.user || principal.isAdmin:
@@ -159,7 +158,7 @@ extension ScansFeature {
             case .failure(let error):
                 response = .error(error)
             }
-            self?.hub.respond(id, response)
+            me.hub.respond(id, response)
         })
         return nil
     }

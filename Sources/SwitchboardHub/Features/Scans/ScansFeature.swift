@@ -53,7 +53,7 @@ public final class ScansFeature: HubFeature {
             guard codeWaiters[qr]!.count == 1 else { return }  // a snapshot is already on its way
             board.beginLoading(qr: qr)
             store.counters(qr: qr, sinceMinute: sinceMinute, sinceDay: sinceDay,
-                           reply: Reply(on: hub.loop) { [weak self] result in self?.codeSnapshotArrived(qr, result) })
+                           reply: Reply(on: hub.loop, to: self) { me, result in me.codeSnapshotArrived(qr, result) })
         case .owner(let owner):
             guard owner == request.principal.user || request.principal.isAdmin else {
                 hub.refuse(Self.notTheOwner, requestID: request.requestID, on: request.connection)
@@ -67,7 +67,7 @@ public final class ScansFeature: HubFeature {
             guard ownerWaiters[owner]!.count == 1 else { return }
             board.beginLoading(owner: owner)
             store.counters(owner: owner, sinceMinute: sinceMinute, sinceDay: sinceDay, limit: Self.ownerCodeCap,
-                           reply: Reply(on: hub.loop) { [weak self] result in self?.ownerSnapshotArrived(owner, result) })
+                           reply: Reply(on: hub.loop, to: self) { me, result in me.ownerSnapshotArrived(owner, result) })
         }
     }
 
