@@ -14,11 +14,6 @@ public final class FakeScanStore: ScanStore {
     public var counts: [QRCodeID: ScanCounts] = [:]
     /// When set, every call is refused with it.
     public var failure: HubError?
-    /// Refuses every call as unavailable.
-    public var failing: Bool {
-        get { failure != nil }
-        set { failure = newValue ? .unavailable : nil }
-    }
     /// When set, the next ingest answers it (and stores nothing).
     public var nextIngest: IngestOutcome?
     /// Every ingest as asked.
