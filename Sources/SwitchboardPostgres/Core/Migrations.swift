@@ -264,7 +264,7 @@ public enum Migrations {
 
     /// Applies the missing migrations; returns the versions applied.
     @discardableResult
-    public static func apply(on connection: PGConnection) throws(PostgresError) -> [Int] {
+    package static func apply(on connection: PGConnection) throws(PostgresError) -> [Int] {
         try connection.execute("SELECT pg_advisory_lock(727274)")
         defer { _ = try? connection.execute("SELECT pg_advisory_unlock(727274)") }
         try connection.execute("""
@@ -272,13 +272,14 @@ public enum Migrations {
                 version integer PRIMARY KEY,
                 applied_at timestamptz NOT NULL DEFAULT now())
             """)
-        let done = Set(try connection.execute("SELECT version FROM schema_migrations").compactMap { $0[0].flatMap { Int($0) } })
+        var done = Set<Int>()
+        for row in try connection.query("SELECT version FROM schema_migrations") { done.insert(try row.int("version")) }
         var applied: [Int] = []
         for migration in all where !done.contains(migration.version) {
             try connection.execute("BEGIN")
             do {
                 try connection.executeScript(migration.sql)
-                try connection.execute("INSERT INTO schema_migrations (version) VALUES ($1)", [String(migration.version)])
+                try connection.query("INSERT INTO schema_migrations (version) VALUES ($1)", [.int(migration.version)])
                 try connection.execute("COMMIT")
             } catch {
                 _ = try? connection.execute("ROLLBACK")
