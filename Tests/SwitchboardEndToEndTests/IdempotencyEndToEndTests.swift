@@ -63,13 +63,13 @@ import SwitchboardHub
                      NewMessage(conversation: one, sender: alice, clientMessageID: "k", kind: .text, body: Array(#"{ "text" : "a" }"#.utf8))]
         // Queued before the writer starts: one batch, one merged statement.
         for (i, m) in sends.enumerated() {
-            store.send(m) { r in
+            store.send(m, reply: Reply(on: InlineLoop()) { r in
                 let text = switch r {
                 case .success(let o): o.duplicate ? "duplicate" : "ack"
-                case .failure(let f): "\(f)"
+                case .failure(let f): f.testName
                 }
                 results.withLock { $0[i] = text }
-            }
+            })
         }
         store.start()
         #expect(eventually { results.withLock { $0.count } == sends.count })
