@@ -6,44 +6,6 @@ import SwitchboardHub
 import SwitchboardWire
 
 extension PostgresStore: ChatStore {
-    /// One statement: membership check, duplicate lookup, seq allocation
-    /// (row lock on the conversation), insert, members. No row: not a member.
-    static let sendSQL = """
-        WITH member AS (
-            SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $2
-        ), existing AS (
-            SELECT id, conversation_id, seq, created_at, \(sameContent("$1", "$4", "$5::jsonb")) AS same
-            FROM messages WHERE sender_id = $2 AND client_msg_id = $3
-        ), bumped AS (
-            UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now()
-            WHERE id = $1 AND EXISTS (SELECT 1 FROM member) AND NOT EXISTS (SELECT 1 FROM existing)
-            RETURNING last_seq
-        ), inserted AS (
-            INSERT INTO messages (conversation_id, seq, sender_id, client_msg_id, kind, body,
-                                  quote_amount, quote_currency, quote_valid_until)
-            SELECT $1, last_seq, $2, $3, $4, $5::jsonb, $6::bigint, $7, to_timestamp($8::bigint / 1000.0) FROM bumped
-            RETURNING id, conversation_id, seq, created_at
-        ), result AS (
-            SELECT id, conversation_id, seq, created_at, false AS duplicate, true AS same FROM inserted
-            UNION ALL
-            SELECT id, conversation_id, seq, created_at, true, same FROM existing
-        )
-        SELECT r.id, r.conversation_id, r.seq, (extract(epoch FROM r.created_at) * 1000)::bigint AS created_ms, r.duplicate,
-               (SELECT json_agg(user_id ORDER BY user_id) FROM conversation_members WHERE conversation_id = r.conversation_id)::text
-                   AS members,
-               NOT r.same AS mismatch
-        FROM result r
-        """
-
-    /// True when the stored message `m` has the content of a repeated send:
-    /// same conversation, kind and body (jsonb equality: key order and
-    /// spacing do not matter). A message its sender edited or deleted since
-    /// no longer has its first body; the key and conversation decide then.
-    static func sameContent(_ conversation: String, _ kind: String, _ body: String, table m: String = "messages") -> String {
-        "(\(m).conversation_id = \(conversation) AND \(m).kind = \(kind) AND (\(m).body = \(body) "
-            + "OR \(m).edited_at IS NOT NULL OR \(m).deleted_at IS NOT NULL))"
-    }
-
     public func send(_ message: NewMessage, reply: Reply<SendOutcome>) {
         // Refused before it joins a batch (the writer also isolates a job
         // PostgreSQL rejects, but that costs the batch a second run).
@@ -53,10 +15,8 @@ extension PostgresStore: ChatStore {
 
     /// The writer's job for a send (unchecked: `send` checks first).
     static func sendJob(_ message: NewMessage, reply: Reply<SendOutcome>) -> WriteJob {
-        let values: [SQLValue] = [.int64(message.conversation), .text(message.sender), .text(message.clientMessageID),
-                                  .text(message.kind.rawValue), .json(message.body), .int64(message.quoteAmount),
-                                  .text(message.quoteCurrency), .int64(message.quoteValidUntilMillis)]
-        return WriteJob(sendSQL, values, merger: sendMerger) { result in reply(result.flatMap(sendOutcome)) }
+        let single = [UInt8(ascii: "[")] + sendRecord(message) + [UInt8(ascii: "]")]
+        return WriteJob(sendSQL, [.json(single)], merger: sendMerger) { result in reply(result.flatMap(sendOutcome)) }
     }
 
     /// The answer to a send from its row (either form): none means not a member.
@@ -109,10 +69,8 @@ extension PostgresStore: ChatStore {
     public func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int, reply: Reply<ConversationSnapshot>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> ConversationSnapshot? in
             let head = try conn.query("""
-                SELECT c.last_seq,
-                       (SELECT json_agg(user_id ORDER BY user_id) FROM conversation_members WHERE conversation_id = c.id)::text AS members
-                FROM conversations c
-                JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = $2
+                SELECT c.last_seq, chat_members(c.id) AS members
+                FROM conversations c, chat_member($1, $2) m
                 WHERE c.id = $1
                 """, [.int64(id), .text(user)])
             guard let row = head.first else { return nil }
@@ -171,8 +129,7 @@ extension PostgresStore: ChatStore {
 
     public func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int, reply: Reply<[StoredMessage]>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> [StoredMessage]? in
-            let member = try conn.query("SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $2",
-                                        [.int64(id), .text(user)])
+            let member = try conn.query("SELECT 1 FROM chat_member($1, $2)", [.int64(id), .text(user)])
             guard !member.isEmpty else { return nil }
             if let after {
                 return try Self.messages(conn.query(Self.messageColumns + " WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -184,13 +141,15 @@ extension PostgresStore: ChatStore {
         }, then: { result in reply(result.flatMap { $0.map { .success($0) } ?? .failure(.notAMember) }) })
     }
 
-    /// The columns `message(_:)` reads, from `messages`.
-    static let messageColumns = """
-        SELECT id, conversation_id, seq, sender_id, client_msg_id, kind, body::text AS body,
-               (extract(epoch FROM created_at) * 1000)::bigint AS created_ms, (extract(epoch FROM edited_at) * 1000)::bigint AS edited_ms,
-               deleted_at IS NOT NULL AS deleted
-        FROM messages
+    /// What `message(_:)` reads, computed from a `messages` row (a SELECT
+    /// list, also used after RETURNING).
+    static let messageFields = """
+        id, conversation_id, seq, sender_id, client_msg_id, kind, body::text AS body, sb_epoch_ms(created_at) AS created_ms,
+        sb_epoch_ms(edited_at) AS edited_ms, deleted_at IS NOT NULL AS deleted
         """
+
+    /// `messageFields` from `messages`.
+    static let messageColumns = "SELECT " + messageFields + " FROM messages"
 
     /// A message from the columns of `messageColumns`, each name after `prefix`.
     static func message(_ row: Row, prefix: String = "") throws(PostgresError) -> StoredMessage {
@@ -215,17 +174,9 @@ extension PostgresStore: ChatStore {
 }
 
 extension PostgresStore: PresenceStore {
-    /// SQL: the member row `m` took part in its conversation — created it,
-    /// sent a message in it, or read it. Presence is shared only through such
-    /// conversations, so opening a conversation with somebody does not reveal
-    /// whether they are online (their consent is taking part).
-    static func tookPart(_ m: String) -> String {
-        """
-        (\(m).last_read_seq > 0
-         OR EXISTS (SELECT 1 FROM conversations tc WHERE tc.id = \(m).conversation_id AND tc.created_by = \(m).user_id)
-         OR EXISTS (SELECT 1 FROM messages tm WHERE tm.conversation_id = \(m).conversation_id AND tm.sender_id = \(m).user_id))
-        """
-    }
+    // Presence is shared only through conversations both took part in
+    // (SQL `chat_took_part`): opening a conversation with somebody does not
+    // reveal whether they are online (their consent is taking part).
 
     public func contacts(of user: String, reply: Reply<[String]>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> [String] in
@@ -235,7 +186,7 @@ extension PostgresStore: PresenceStore {
             for row in try conn.query("""
                 SELECT DISTINCT other.user_id FROM conversation_members mine
                 JOIN conversation_members other ON other.conversation_id = mine.conversation_id AND other.user_id <> $1
-                WHERE mine.user_id = $1 AND \(Self.tookPart("mine"))
+                WHERE mine.user_id = $1 AND chat_took_part(mine.conversation_id, mine.user_id, mine.last_read_seq)
                 """, [.text(user)]) { contacts.append(try row.text("user_id")) }
             return contacts
         }, reply: reply)
@@ -244,13 +195,14 @@ extension PostgresStore: PresenceStore {
     public func presence(asker: String, users: [String], reply: Reply<[String: Int64?]>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> [String: Int64?] in
             let rows = try conn.query("""
-                SELECT asked.u, (extract(epoch FROM usr.last_seen_at) * 1000)::bigint AS last_seen_ms
+                SELECT asked.u, sb_epoch_ms(usr.last_seen_at) AS last_seen_ms
                 FROM unnest($2::text[]) AS asked(u)
                 LEFT JOIN users usr ON usr.id = asked.u
                 WHERE asked.u = $1 OR EXISTS (
                     SELECT 1 FROM conversation_members mine
                     JOIN conversation_members other ON other.conversation_id = mine.conversation_id
-                    WHERE mine.user_id = $1 AND other.user_id = asked.u AND \(Self.tookPart("other")))
+                    WHERE mine.user_id = $1 AND other.user_id = asked.u
+                      AND chat_took_part(other.conversation_id, other.user_id, other.last_read_seq))
                 """, [.text(asker), .textArray(users)])
             var out: [String: Int64?] = [:]
             // updateValue, not `out[u] = x`: assigning a nil Int64? through the

@@ -8,17 +8,17 @@ extension PostgresStore: ChatManagementStore {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> [ConversationSummary] in
             let rows = try conn.query("""
                 SELECT c.id, c.project_id, c.last_seq, m.last_read_seq,
-                       (SELECT json_agg(user_id ORDER BY user_id) FROM conversation_members WHERE conversation_id = c.id)::text AS members,
+                       chat_members(c.id) AS members,
                        (SELECT count(*) FROM messages x WHERE x.conversation_id = c.id AND x.seq > m.last_read_seq AND x.sender_id <> $1)
                            AS unread,
                        (extract(epoch FROM coalesce(c.last_message_at, c.created_at)) * 1000000)::bigint AS activity_us,
                        lm.id AS last_id, lm.conversation_id AS last_conversation_id, lm.seq AS last_seq_of_message,
                        lm.sender_id AS last_sender_id, lm.client_msg_id AS last_client_msg_id, lm.kind AS last_kind,
-                       lm.body::text AS last_body, (extract(epoch FROM lm.created_at) * 1000)::bigint AS last_created_ms,
-                       (extract(epoch FROM lm.edited_at) * 1000)::bigint AS last_edited_ms, lm.deleted_at IS NOT NULL AS last_deleted
+                       lm.body AS last_body, lm.created_ms AS last_created_ms, lm.edited_ms AS last_edited_ms,
+                       lm.deleted AS last_deleted
                 FROM conversation_members m
                 JOIN conversations c ON c.id = m.conversation_id
-                LEFT JOIN LATERAL (SELECT * FROM messages WHERE conversation_id = c.id ORDER BY seq DESC LIMIT 1) lm ON true
+                LEFT JOIN LATERAL (\(Self.messageColumns) WHERE conversation_id = c.id ORDER BY seq DESC LIMIT 1) lm ON true
                 WHERE m.user_id = $1 AND NOT m.archived
                   AND ($2::bigint IS NULL OR (date_trunc('microseconds', coalesce(c.last_message_at, c.created_at)), c.id)
                                              < (to_timestamp($2::bigint / 1000000.0), $3::bigint))
@@ -40,25 +40,20 @@ extension PostgresStore: ChatManagementStore {
     public func editMessage(_ id: Int64, sender: String, body: [UInt8], reply: Reply<StoredMessage>) {
         change("""
             UPDATE messages SET body = $3::jsonb, edited_at = now()
-            WHERE id = $1 AND sender_id = $2 AND kind <> 'system' AND deleted_at IS NULL
+            WHERE id = $1 AND chat_may_change(sender_id, kind, deleted_at, $2)
             """, [.int64(id), .text(sender), .json(body)], reply: reply)
     }
 
     public func deleteMessage(_ id: Int64, sender: String, reply: Reply<StoredMessage>) {
         change("""
             UPDATE messages SET body = '{}'::jsonb, deleted_at = now()
-            WHERE id = $1 AND sender_id = $2 AND kind <> 'system' AND deleted_at IS NULL
+            WHERE id = $1 AND chat_may_change(sender_id, kind, deleted_at, $2)
             """, [.int64(id), .text(sender)], reply: reply)
     }
 
     /// Runs an UPDATE of one message through the writer and returns the row.
     private func change(_ sql: String, _ values: [SQLValue], reply: Reply<StoredMessage>) {
-        let returning = """
-             RETURNING id, conversation_id, seq, sender_id, client_msg_id, kind, body::text AS body,
-                       (extract(epoch FROM created_at) * 1000)::bigint AS created_ms,
-                       (extract(epoch FROM edited_at) * 1000)::bigint AS edited_ms, deleted_at IS NOT NULL AS deleted
-            """
-        writer.submit(WriteJob(sql + returning, values) { result in
+        writer.submit(WriteJob(sql + " RETURNING " + Self.messageFields, values) { result in
             reply(result.flatMap { rows in
                 guard let row = rows.first else { return .failure(.notTheSender) }
                 return Self.decoded { () throws(PostgresError) in .success(try Self.message(row)) }
