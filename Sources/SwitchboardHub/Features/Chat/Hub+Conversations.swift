@@ -29,7 +29,6 @@ extension Hub {
             return
         case .success(let s): snapshot = s
         }
-        conversationMembers[conversation] = Set(snapshot.members)
         var delivered = snapshot.lastSeq
         var recovered: Bool?
         if let since = pending.since {
@@ -107,7 +106,6 @@ extension Hub {
 
     private func deliver(_ message: NewMessage, _ outcome: SendOutcome, from sender: ConnectionID?) {
         let channel = Channel.conversation(outcome.conversation).name
-        conversationMembers[outcome.conversation] = Set(outcome.members)
         tookPart(message.sender, members: outcome.members)
         let frame = ServerFrame.message(ServerFrame.MessageFields(
             conversation: outcome.conversation, id: outcome.id, seq: outcome.seq, sender: message.sender,
