@@ -18,18 +18,19 @@ extension Hub {
                             chat: ChatStore, scans: ScanStore, notifications: NotificationStore, market: MarketStore,
                             metrics: HubMetrics, logger: Logger) {
         self.init(configuration: configuration, loop: loop, clock: clock, store: store, metrics: metrics, logger: logger)
-        self.chat = chat
         self.scans = scans
         self.notifications = notifications
         self.market = market
         install(TypingFeature())
-        install(PresenceFeature(store: chat, graceMillis: configuration.presenceGraceMillis))
+        let presence = PresenceFeature(store: chat, graceMillis: configuration.presenceGraceMillis)
+        install(presence)
+        install(ChatFeature(store: chat, presence: presence))
         installLegacyFeatures()
     }
 
-    /// The installed presence feature (chat tells it who took part).
-    func tookPart(_ member: String, members: [String]) {
-        for case let presence as PresenceFeature in features { presence.tookPart(member, members: members) }
+    /// The installed chat feature (market posts system messages through it).
+    func deliverSystemMessage(_ message: StoredMessage, members: [String]) {
+        for case let chat as ChatFeature in features { chat.deliverSystemMessage(message, members: members) }
     }
 
     /// Authenticates a REST caller (old routers).
@@ -44,22 +45,9 @@ extension Hub {
     static let unavailable = HTTPResponse.error(.unavailable)
 
     private func installLegacyFeatures() {
-        register(LegacyKind(prefix: "conversation", accepts: { ChannelName.positiveID($0) != nil }) { [unowned self] r in
-            subscribeToConversation(r.connection, principal: r.principal, conversation: ChannelName.positiveID(r.rest)!,
-                                    since: r.since, requestID: r.requestID)
-        })
         register(LegacyKind(prefix: "scans", accepts: { ScanChannel(rest: $0) != nil }) { [unowned self] r in
             subscribeToCounters(r.connection, principal: r.principal, channel: ScanChannel(rest: r.rest)!, requestID: r.requestID)
         })
-        handleFrames("send") { [unowned self] call in
-            guard case .send(let requestID, let request) = call.frame else { return }
-            send(request, from: call.principal.user, connection: call.connection, requestID: requestID)
-        }
-        handleFrames("read") { [unowned self] call in
-            guard case .read(let requestID, let conversation, let seq) = call.frame else { return }
-            markRead(conversation: conversation, seq: seq, user: call.principal.user, connection: call.connection,
-                     requestID: requestID)
-        }
         onAdmission { [unowned self] admission in
             if let since = admission.since {
                 if since < 0 {
@@ -74,7 +62,6 @@ extension Hub {
         every(millis: 0) { [unowned self] in flushCounters() }
         every(millis: 10_000) { [unowned self] in sweepCounters() }
         legacyRouters = [
-            { [unowned self] in chatRoute($0, id: $1) }, { [unowned self] in messageRoute($0, id: $1) },
             { [unowned self] in scanRoute($0, id: $1) }, { [unowned self] in notificationRoute($0, id: $1) },
             { [unowned self] in quoteRoute($0, id: $1) }, { [unowned self] in marketRoute($0, id: $1) },
         ]
