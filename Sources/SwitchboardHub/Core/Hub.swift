@@ -56,7 +56,6 @@ public final class Hub {
     // MARK: Transitional: feature state moving into each feature's object
     // (Features/Legacy.swift wires it; each slice deletes its lines here).
     var scans: ScanStore!
-    var notifications: NotificationStore!
     var market: MarketStore!
     /// Charges for escrowed payments (the built-in sandbox by default).
     public var paymentProvider: PaymentProvider = SandboxPaymentProvider()

@@ -15,22 +15,36 @@ enum CallerCheck {
 extension Hub {
     /// A hub with every feature, over these stores (the old composition).
     public convenience init(configuration: HubConfiguration, loop: any HubLoop, clock: HubClock, store: HubStore,
-                            chat: ChatStore, scans: ScanStore, notifications: NotificationStore, market: MarketStore,
-                            metrics: HubMetrics, logger: Logger) {
+                            chat: ChatStore, scans: ScanStore, notifications: NotificationStore, quotes: QuoteStore,
+                            market: MarketStore, metrics: HubMetrics, logger: Logger) {
         self.init(configuration: configuration, loop: loop, clock: clock, store: store, metrics: metrics, logger: logger)
         self.scans = scans
-        self.notifications = notifications
         self.market = market
         install(TypingFeature())
         let presence = PresenceFeature(store: chat, graceMillis: configuration.presenceGraceMillis)
         install(presence)
         install(ChatFeature(store: chat, presence: presence))
+        let notices = NotificationsFeature(store: notifications)
+        install(notices)
+        install(QuotesFeature(store: quotes, notifications: notices))
         installLegacyFeatures()
     }
 
     /// The installed chat feature (market posts system messages through it).
     func deliverSystemMessage(_ message: StoredMessage, members: [String]) {
         for case let chat as ChatFeature in features { chat.deliverSystemMessage(message, members: members) }
+    }
+
+    /// Publishes committed notifications through the installed notifications
+    /// feature (for Market until it is a feature object that holds it).
+    func pushNotifications(_ list: [StoredNotification]) {
+        for case let notices as NotificationsFeature in features { notices.publish(list) }
+    }
+
+    /// A request body as a JSON object (old routers; routes use `RouteCall.jsonObject`).
+    static func jsonBody(_ request: HTTPRequest) -> JSON? {
+        guard let json = try? JSON.parse(request.body, maxDepth: RouteCall.maxBodyDepth), json.isObject else { return nil }
+        return json
     }
 
     /// Authenticates a REST caller (old routers).
@@ -48,22 +62,10 @@ extension Hub {
         register(LegacyKind(prefix: "scans", accepts: { ScanChannel(rest: $0) != nil }) { [unowned self] r in
             subscribeToCounters(r.connection, principal: r.principal, channel: ScanChannel(rest: r.rest)!, requestID: r.requestID)
         })
-        onAdmission { [unowned self] admission in
-            if let since = admission.since {
-                if since < 0 {
-                    refuse(HubError(.badRequest, "'since' must be a notification id (an integer ≥ 0)"),
-                           requestID: admission.requestID, on: admission.connection)
-                } else {
-                    beginNotificationReplay(admission.connection, user: admission.principal.user, since: since,
-                                            requestID: admission.requestID)
-                }
-            }
-        }
         every(millis: 0) { [unowned self] in flushCounters() }
         every(millis: 10_000) { [unowned self] in sweepCounters() }
         legacyRouters = [
-            { [unowned self] in scanRoute($0, id: $1) }, { [unowned self] in notificationRoute($0, id: $1) },
-            { [unowned self] in quoteRoute($0, id: $1) }, { [unowned self] in marketRoute($0, id: $1) },
+            { [unowned self] in scanRoute($0, id: $1) }, { [unowned self] in marketRoute($0, id: $1) },
         ]
     }
 }
@@ -80,4 +82,28 @@ final class LegacyKind: ChannelKind {
     }
     func accepts(_ rest: String) -> Bool { acceptsRest(rest) }
     func subscribe(_ request: SubscribeRequest) { subscribeRequest(request) }
+}
+
+/// Why a market operation was refused (old form; Market's slice replaces it
+/// with `HubError`, and then this goes).
+public enum DomainFailure: Error, Sendable, Equatable {
+    case notFound(String)
+    case forbidden(String)
+    /// The state does not allow it (409).
+    case conflict(String)
+    /// The same idempotency key with a different request (422).
+    case idempotencyMismatch
+    case store(StoreError)
+
+    /// The REST answer.
+    public var response: HTTPResponse {
+        switch self {
+        case .notFound(let m): return .error(404, .notFound, m)
+        case .forbidden(let m): return .error(403, .forbidden, m)
+        case .conflict(let m): return .error(409, .conflict, m)
+        case .idempotencyMismatch:
+            return .error(422, .idempotencyMismatch, "this idempotency key was used with a different request")
+        case .store(let e): return Hub.storeFailure(e)
+        }
+    }
 }
