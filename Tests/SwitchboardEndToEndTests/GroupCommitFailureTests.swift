@@ -11,7 +11,7 @@ import Testing
     final class Tally: @unchecked Sendable {
         let results = Locked<[Int: String]>([:])
         let batches = Locked<[Int]>([])
-        func record(_ i: Int) -> (Result<[Row], HubError>) -> Void {
+        func record(_ i: Int) -> @Sendable (Result<[Row], HubError>) -> Void {
             { r in
                 let text = switch r { case .success: "ok"; case .failure(let e): e.testName }
                 self.results.withLock { $0[i] = text }

@@ -78,7 +78,7 @@ import SwitchboardPostgres
         let congested = Locked(true)
         writer.isCongested = { congested.withLock { $0 } }
         let answers = Locked<[String]>([])
-        let answer: (Result<[Row], HubError>) -> Void = { r in
+        let answer: @Sendable (Result<[Row], HubError>) -> Void = { r in
             let text = if case .failure(let e) = r { "\(e.code)" } else { "ok" }
             answers.withLock { $0.append(text) }
         }
