@@ -5,7 +5,9 @@ import SwitchboardWire
 import SwitchboardHub
 
 /// An in-memory chat store whose replies wait until `flush()`, so tests
-/// control what commits while a subscription waits for its snapshot.
+/// control what commits while a subscription waits for its snapshot. It
+/// keeps plain data (members, messages) and answers what a test scripts;
+/// the store's rules are SQL and are tested end to end.
 public final class FakeChatStore: ChatStore {
     public init() {}
     public var members: [ConversationID: Set<String>] = [:]
@@ -19,19 +21,23 @@ public final class FakeChatStore: ChatStore {
 
     /// Commits directly (as if another node or the REST side had sent it).
     @discardableResult
-    public func commit(_ m: NewMessage) -> SendOutcome? { try? attempt(m).get() }
+    public func commit(_ m: NewMessage) -> SendOutcome? { try? store(m).get() }
 
-    /// As the store: a repeated client_msg_id (per sender) is a duplicate only
-    /// with the same conversation, kind and body; else `idempotencyMismatch`.
-    public func attempt(_ m: NewMessage) -> Result<SendOutcome, ChatFailure> {
-        guard members[m.conversation]?.contains(m.sender) == true else { return .failure(.forbidden) }
-        if let old = messages.values.joined().first(where: { $0.sender == m.sender && $0.clientMessageID == m.clientMessageID }) {
-            guard old.conversation == m.conversation, old.kind == m.kind.rawValue, old.body == m.body else {
-                return .failure(.idempotencyMismatch)
-            }
-            return .success(SendOutcome(id: old.id, conversation: old.conversation, seq: old.seq, createdAtMillis: old.createdAtMillis,
-                               duplicate: true, members: members[m.conversation]!.sorted()))
-        }
+    /// What the next sends are answered with, first first, instead of being
+    /// stored: a duplicate or a refusal as the real store would give it (its
+    /// rules — idempotency keys, content comparison — are SQL, tested end
+    /// to end; the fake does not re-implement them).
+    public var scriptedSends: [Result<SendOutcome, HubError>] = []
+
+    /// The answer to a send: the next scripted one, else the message stored
+    /// with the next seq (members only, as kept in `members`).
+    public func attempt(_ m: NewMessage) -> Result<SendOutcome, HubError> {
+        if !scriptedSends.isEmpty { return scriptedSends.removeFirst() }
+        return store(m)
+    }
+
+    private func store(_ m: NewMessage) -> Result<SendOutcome, HubError> {
+        guard members[m.conversation]?.contains(m.sender) == true else { return .failure(.notAMember) }
         nextID += 1
         let stored = StoredMessage(conversation: m.conversation, id: nextID, seq: lastSeq(m.conversation) + 1, sender: m.sender,
                                    clientMessageID: m.clientMessageID, kind: m.kind.rawValue, body: m.body, createdAtMillis: 5)
@@ -46,56 +52,63 @@ public final class FakeChatStore: ChatStore {
     private var heldSends: [() -> Void] = []
     public func releaseSends() { let held = heldSends; heldSends = []; held.forEach { $0() } }
 
-    public func send(_ message: NewMessage, reply: @escaping (Result<SendOutcome, ChatFailure>) -> Void) {
+    public func send(_ message: NewMessage, reply: Reply<SendOutcome>) {
         guard available else { pending.append { reply(.failure(.unavailable)) }; return }
         let outcome = attempt(message)
         let answer = { reply(outcome) }
         if holdSends { heldSends.append(answer) } else { pending.append(answer) }
     }
 
-    public func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int,
-                          reply: @escaping (Result<ConversationSnapshot, ChatFailure>) -> Void) {
-        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.forbidden)) }; return }
+    public func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int, reply: Reply<ConversationSnapshot>) {
+        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.notAMember)) }; return }
         let snapshot = ConversationSnapshot(members: members[id]!.sorted(), lastSeq: lastSeq(id),
                                             messages: since.map { s in Array((messages[id] ?? []).filter { $0.seq > s }.prefix(limit)) } ?? [])
         pending.append { reply(.success(snapshot)) }
     }
 
-    public func markRead(_ id: ConversationID, user: String, seq: Int64, reply: @escaping (Result<Int64, ChatFailure>) -> Void) {
-        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.forbidden)) }; return }
-        let key = "\(id)/\(user)"
-        readPositions[key] = max(readPositions[key] ?? 0, min(seq, lastSeq(id)))
-        if readPositions[key]! > 0 { participated[id]?.insert(user) }
-        let stored = readPositions[key]!
-        pending.append { reply(.success(stored)) }
+    /// What the next reads are answered with, first first (the position the
+    /// real store keeps: never back, at most the last seq — a SQL rule); by
+    /// default the seq asked.
+    public var scriptedReads: [Result<Int64, HubError>] = []
+
+    public func markRead(_ id: ConversationID, user: String, seq: Int64, reply: Reply<Int64>) {
+        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.notAMember)) }; return }
+        let answer: Result<Int64, HubError> = scriptedReads.isEmpty ? .success(seq) : scriptedReads.removeFirst()
+        if case .success(let stored) = answer {
+            readPositions["\(id)/\(user)"] = stored
+            if stored > 0 { participated[id]?.insert(user) }
+        }
+        pending.append { reply(answer) }
     }
 
-    public func createConversation(creator: String, participants: [String], projectID: String?,
-                            reply: @escaping (Result<(id: ConversationID, created: Bool), ChatFailure>) -> Void) {
+    public func createConversation(creator: String, participants: [String], projectID: String?, reply: Reply<CreatedConversation>) {
         let set = Set(participants + [creator])
         if let existing = members.first(where: { $0.value == set })?.key {
-            pending.append { reply(.success((existing, false))) }
+            pending.append { reply(.success(CreatedConversation(id: existing, created: false))) }
             return
         }
         let id = Int64(members.count + 1)
         members[id] = set
         participated[id] = [creator]
-        pending.append { reply(.success((id, true))) }
+        pending.append { reply(.success(CreatedConversation(id: id, created: true))) }
     }
 
-    public func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int,
-                 reply: @escaping (Result<[StoredMessage], ChatFailure>) -> Void) {
-        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.forbidden)) }; return }
-        let all = messages[id] ?? []
-        let page = after.map { a in Array(all.filter { $0.seq > a }.prefix(limit)) }
-            ?? Array(all.filter { before == nil || $0.seq < before! }.suffix(limit))
+    /// The history queries asked, in order (the paging itself is SQL).
+    public var historyQueries: [(conversation: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int)] = []
+
+    /// Answers a member with the conversation's stored messages, at most
+    /// `limit` of them from the start (a test stores the page it wants).
+    public func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int, reply: Reply<[StoredMessage]>) {
+        historyQueries.append((id, user, before, after, limit))
+        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.notAMember)) }; return }
+        let page = Array((messages[id] ?? []).prefix(limit))
         pending.append { reply(.success(page)) }
     }
 
     public var lastSeen: [String: Int64] = [:]
 
     public func listConversations(user: String, after cursor: (activityMicros: Int64, id: ConversationID)?, limit: Int,
-                           reply: @escaping (Result<[ConversationSummary], ChatFailure>) -> Void) {
+                                  reply: Reply<[ConversationSummary]>) {
         let list = members.filter { $0.value.contains(user) }.keys.sorted(by: >).map {
             ConversationSummary(id: $0, projectID: nil, members: members[$0]!.sorted(), lastSeq: lastSeq($0), lastReadSeq: 0,
                                 unread: lastSeq($0), lastMessage: messages[$0]?.last, activityMicros: $0)
@@ -103,25 +116,26 @@ public final class FakeChatStore: ChatStore {
         pending.append { reply(.success(Array(list.prefix(limit)))) }
     }
 
-    public func editMessage(_ id: Int64, sender: String, body: [UInt8], reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void) {
+    public func editMessage(_ id: Int64, sender: String, body: [UInt8], reply: Reply<StoredMessage>) {
         change(id, sender: sender, reply: reply) { $0.body = body; $0.editedAtMillis = 9 }
     }
 
-    public func deleteMessage(_ id: Int64, sender: String, reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void) {
+    public func deleteMessage(_ id: Int64, sender: String, reply: Reply<StoredMessage>) {
         change(id, sender: sender, reply: reply) { $0.body = Array("{}".utf8); $0.deleted = true }
     }
 
-    private func change(_ id: Int64, sender: String, reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void,
-                        _ edit: (inout StoredMessage) -> Void) {
+    /// Changes the stored message with that id; none: `notTheSender` (who
+    /// may change what is a SQL rule; a test refuses with an unknown id).
+    private func change(_ id: Int64, sender: String, reply: Reply<StoredMessage>, _ edit: (inout StoredMessage) -> Void) {
         for (c, list) in messages {
-            if let i = list.firstIndex(where: { $0.id == id && $0.sender == sender && !$0.deleted }) {
+            if let i = list.firstIndex(where: { $0.id == id }) {
                 edit(&messages[c]![i])
                 let m = messages[c]![i]
                 pending.append { reply(.success(m)) }
                 return
             }
         }
-        pending.append { reply(.failure(.forbidden)) }
+        pending.append { reply(.failure(.notTheSender)) }
     }
 
     /// Members who took part (created, sent, read) per conversation; a

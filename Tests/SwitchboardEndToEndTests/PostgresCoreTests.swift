@@ -83,3 +83,13 @@ import Testing
         #expect(try TestDatabase.query("SELECT count(*) FROM \(table)").first?.first == "2")
     }
 }
+
+/// A loop for store tests: runs the reply on the store's thread at once.
+struct InlineLoop: HubLoop {
+    func enqueue(_ job: @escaping @Sendable () -> Void) { job() }
+}
+
+extension HubError {
+    /// A short name for comparing answers in tests.
+    var testName: String { self == .invalidValue ? "invalidValue" : "\(code)" }
+}

@@ -55,12 +55,9 @@ public final class Hub {
 
     // MARK: Transitional: feature state moving into each feature's object
     // (Features/Legacy.swift wires it; each slice deletes its lines here).
-    var chat: ChatStore!
     var market: MarketStore!
     /// Charges for escrowed payments (the built-in sandbox by default).
     public var paymentProvider: PaymentProvider = SandboxPaymentProvider()
-    /// Members of conversations seen so far (from opens and sends).
-    var conversationMembers: [ConversationID: Set<String>] = [:]
     var legacyRouters: [(HTTPRequest, HTTPRequestID) -> HTTPResponse??] = []
 
     /// A hub with no features; `install` adds them.

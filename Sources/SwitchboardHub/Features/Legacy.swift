@@ -18,10 +18,11 @@ extension Hub {
                             chat: ChatStore, scans: ScanStore, notifications: NotificationStore, quotes: QuoteStore,
                             market: MarketStore, metrics: HubMetrics, logger: Logger) {
         self.init(configuration: configuration, loop: loop, clock: clock, store: store, metrics: metrics, logger: logger)
-        self.chat = chat
         self.market = market
         install(TypingFeature())
-        install(PresenceFeature(store: chat, graceMillis: configuration.presenceGraceMillis))
+        let presence = PresenceFeature(store: chat, graceMillis: configuration.presenceGraceMillis)
+        install(presence)
+        install(ChatFeature(store: chat, presence: presence))
         let notices = NotificationsFeature(store: notifications)
         install(notices)
         install(QuotesFeature(store: quotes, notifications: notices))
@@ -29,9 +30,9 @@ extension Hub {
         installLegacyFeatures()
     }
 
-    /// The installed presence feature (chat tells it who took part).
-    func tookPart(_ member: String, members: [String]) {
-        for case let presence as PresenceFeature in features { presence.tookPart(member, members: members) }
+    /// The installed chat feature (market posts system messages through it).
+    func deliverSystemMessage(_ message: StoredMessage, members: [String]) {
+        for case let chat as ChatFeature in features { chat.deliverSystemMessage(message, members: members) }
     }
 
     /// Publishes committed notifications through the installed notifications
@@ -63,21 +64,7 @@ extension Hub {
     }
 
     private func installLegacyFeatures() {
-        register(LegacyKind(prefix: "conversation", accepts: { ChannelName.positiveID($0) != nil }) { [unowned self] r in
-            subscribeToConversation(r.connection, principal: r.principal, conversation: ChannelName.positiveID(r.rest)!,
-                                    since: r.since, requestID: r.requestID)
-        })
-        handleFrames("send") { [unowned self] call in
-            guard case .send(let requestID, let request) = call.frame else { return }
-            send(request, from: call.principal.user, connection: call.connection, requestID: requestID)
-        }
-        handleFrames("read") { [unowned self] call in
-            guard case .read(let requestID, let conversation, let seq) = call.frame else { return }
-            markRead(conversation: conversation, seq: seq, user: call.principal.user, connection: call.connection,
-                     requestID: requestID)
-        }
         legacyRouters = [
-            { [unowned self] in chatRoute($0, id: $1) }, { [unowned self] in messageRoute($0, id: $1) },
             { [unowned self] in marketRoute($0, id: $1) },
         ]
     }
