@@ -102,9 +102,19 @@ public final class LWSClientPool {
         if let context { _ = lws_service(context, 0) }
     }
 
+    /// Interrupts `service()`: the pool's one handle for other threads (valid
+    /// while the pool lives).
+    public var waker: Waker { Waker(context: context) }
+
     /// Interrupts `service()` from any thread.
-    public func wake() {
-        if let context { lws_cancel_service(context) }
+    // Unchecked: the only call made through it is lws_cancel_service, the one lws call safe from any thread.
+    public struct Waker: @unchecked Sendable {
+        fileprivate let context: OpaquePointer?
+
+        /// Interrupts `service()`.
+        public func wake() {
+            if let context { lws_cancel_service(context) }
+        }
     }
 
     /// Open connections.

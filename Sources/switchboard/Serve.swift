@@ -169,11 +169,11 @@ struct Serve: ParsableCommand {
         logger.info("listening on \(bindAddress):\(server.boundPort) (event loop \(eventLoop)\(enableEcho ? ", echo enabled" : ""))")
         if let readyFile { try String(server.boundPort).write(toFile: readyFile, atomically: true, encoding: .utf8) }
 
-        Ticker.start(every: 0.25, mailbox: mailbox) { hub.tick() }
+        server.schedule(every: 0.25, name: "switchboard-ticker") { $0.tick() }
         // Counter frames go out at most every 100 ms per channel; a finer
         // tick keeps the added latency small.
-        Ticker.start(every: 0.025, mailbox: mailbox) { hub.flushCounters() }
-        Ticker.start(every: 10, mailbox: mailbox) { hub.sweepCounters() }
+        server.schedule(every: 0.025, name: "switchboard-counters") { $0.flushCounters() }
+        server.schedule(every: 10, name: "switchboard-counter-sweep") { $0.sweepCounters() }
         let blocked = signals
         let signalThread = Thread {
             var waitFor = blocked
@@ -192,20 +192,5 @@ struct Serve: ParsableCommand {
             Foundation.exit(0)
         }
         server.run()
-    }
-}
-
-/// Posts a periodic tick into the loop (auth deadlines, token expiry).
-enum Ticker {
-    static func start(every interval: TimeInterval, mailbox: Mailbox, _ tick: @escaping () -> Void) {
-        let thread = Thread {
-            while true {
-                Thread.sleep(forTimeInterval: interval)
-                // A tick refused by a full mailbox is counted; the next one comes.
-                mailbox.post(tick)
-            }
-        }
-        thread.name = "switchboard-ticker"
-        thread.start()
     }
 }
