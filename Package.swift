@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "SwitchboardEndToEndTests", dependencies: [
             "SwitchboardHub", "SwitchboardLWS", "SwitchboardPostgres", "SwitchboardAuth", "SwitchboardWire",
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: swift5),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )
