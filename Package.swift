@@ -63,8 +63,10 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], resources: [.copy("Dashboard")]),
+        // The load tool drives its client WebSockets with lws directly
+        // (LWSClientPool.swift); the server module exports no C.
         .executableTarget(name: "SwitchboardLoad", dependencies: [
-            "SwitchboardLWS", "SwitchboardWire", "SwitchboardAuth", "SwitchboardPostgres",
+            "CLibWebSockets", "SwitchboardWire", "SwitchboardAuth", "SwitchboardPostgres",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], path: "loadtest/Sources"),

@@ -5,7 +5,6 @@ import ArgumentParser
 import Foundation
 import Histogram
 import SwitchboardAuth
-import SwitchboardLWS
 import SwitchboardWire
 
 struct ChatWorkerReport: Codable {

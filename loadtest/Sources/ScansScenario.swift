@@ -7,7 +7,6 @@ import ArgumentParser
 import Foundation
 import Histogram
 import SwitchboardAuth
-import SwitchboardLWS
 import SwitchboardPostgres
 import SwitchboardWire
 
