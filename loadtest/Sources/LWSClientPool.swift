@@ -119,9 +119,6 @@ final class LWSClientPool {
         }
     }
 
-    /// Open connections.
-    var openCount: Int { clients.values.filter(\.opened).count }
-
     fileprivate func event(_ wsi: OpaquePointer, _ reason: lws_callback_reasons, _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
         guard let tag = lws_get_opaque_user_data(wsi) else { return 0 }
         let id = Int(bitPattern: tag) - 1
