@@ -35,7 +35,7 @@ let package = Package(
             "SwitchboardWire", "SwitchboardAuth",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
-        ], swiftSettings: swift5),
+        ]),
         .target(name: "SwitchboardLWS", dependencies: [
             "CLibWebSockets", "SwitchboardHub", "SwitchboardWire",
             .product(name: "Logging", package: "swift-log"),

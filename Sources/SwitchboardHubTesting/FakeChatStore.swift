@@ -132,12 +132,12 @@ public final class FakeChatStore: ChatStore {
         members[c]?.contains(user) == true && (participated[c]?.contains(user) ?? true)
     }
 
-    public func contacts(of user: String, reply: @escaping (Result<[String], ChatFailure>) -> Void) {
+    public func contacts(of user: String, reply: Reply<[String]>) {
         let list = Set(members.filter { tookPart(user, in: $0.key) }.flatMap { $0.value }).subtracting([user]).sorted()
         pending.append { reply(.success(list)) }
     }
 
-    public func presence(asker: String, users: [String], reply: @escaping (Result<[String: Int64?], ChatFailure>) -> Void) {
+    public func presence(asker: String, users: [String], reply: Reply<[String: Int64?]>) {
         var out: [String: Int64?] = [:]
         for u in users where u == asker || members.contains(where: { $0.value.contains(asker) && tookPart(u, in: $0.key) }) {
             out[u] = lastSeen[u]

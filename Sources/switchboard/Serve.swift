@@ -138,7 +138,6 @@ struct Serve: ParsableCommand {
         hubConfig.authTimeoutMillis = Int64(authTimeout * 1000)
         hubConfig.framesPerSecond = framesPerSecond
         hubConfig.frameBurst = frameBurst
-        hubConfig.maxBodyBytes = maxBodyBytes
         hubConfig.presenceGraceMillis = Int64(presenceGrace * 1000)
         hubConfig.maxConnectionsPerUser = maxConnectionsPerUser
         hubConfig.maxSubscriptionsPerConnection = maxSubscriptionsPerConnection
@@ -146,7 +145,7 @@ struct Serve: ParsableCommand {
         // Fault injection, for the crash tests only.
         hubConfig.failpoints = Set((Env.string("SWITCHBOARD_FAILPOINTS") ?? "").split(separator: ",")
             .compactMap { Failpoint(rawValue: String($0)) })
-        let hub = Hub(configuration: hubConfig, loop: mailbox, clock: SystemClock(), store: store, chat: store, scans: store, notifications: store, market: store, metrics: metrics, logger: logger)
+        let hub = Hub(configuration: hubConfig, loop: mailbox, clock: SystemClock(), store: store, chat: store, scans: store, notifications: store, quotes: store, market: store, metrics: metrics, logger: logger)
         hub.metricsRenderer = { registry.emitToString() }
 
         var options = ServerOptions()
@@ -169,11 +168,10 @@ struct Serve: ParsableCommand {
         logger.info("listening on \(bindAddress):\(server.boundPort) (event loop \(eventLoop)\(enableEcho ? ", echo enabled" : ""))")
         if let readyFile { try String(server.boundPort).write(toFile: readyFile, atomically: true, encoding: .utf8) }
 
-        server.schedule(every: 0.25, name: "switchboard-ticker") { $0.tick() }
-        // Counter frames go out at most every 100 ms per channel; a finer
-        // tick keeps the added latency small.
-        server.schedule(every: 0.025, name: "switchboard-counters") { $0.flushCounters() }
-        server.schedule(every: 10, name: "switchboard-counter-sweep") { $0.sweepCounters() }
+        // The hub's periodic work (sessions every 250 ms, counter frames at
+        // most every 100 ms per channel, …) runs from this tick; a fine tick
+        // keeps the added latency small.
+        server.schedule(every: 0.025, name: "switchboard-ticker") { $0.tick() }
         let blocked = signals
         let signalThread = Thread {
             var waitFor = blocked

@@ -28,9 +28,10 @@ extension PostgresStore: ChatStore {
             UNION ALL
             SELECT id, conversation_id, seq, created_at, true, same FROM existing
         )
-        SELECT r.id, r.conversation_id, r.seq, (extract(epoch FROM r.created_at) * 1000)::bigint, r.duplicate,
-               (SELECT json_agg(user_id ORDER BY user_id) FROM conversation_members WHERE conversation_id = r.conversation_id)::text,
-               NOT r.same
+        SELECT r.id, r.conversation_id, r.seq, (extract(epoch FROM r.created_at) * 1000)::bigint AS created_ms, r.duplicate,
+               (SELECT json_agg(user_id ORDER BY user_id) FROM conversation_members WHERE conversation_id = r.conversation_id)::text
+                   AS members,
+               NOT r.same AS mismatch
         FROM result r
         """
 
@@ -48,26 +49,33 @@ extension PostgresStore: ChatStore {
         // Refused before it joins a batch (the writer also isolates a job
         // PostgreSQL rejects, but that costs the batch a second run).
         guard Self.storable(message) else { deliver { reply(.failure(.invalidValue)) }; return }
-        let params: [String?] = [String(message.conversation), message.sender, message.clientMessageID, message.kind.rawValue,
-                                 String(decoding: message.body, as: UTF8.self), message.quoteAmount.map(String.init),
-                                 message.quoteCurrency, message.quoteValidUntilMillis.map(String.init)]
-        writer.submit(WriteJob(sql: Self.sendSQL, params: params, survivesOutage: false, merger: Self.sendMerger) { result in
+        let values: [SQLValue] = [.int64(message.conversation), .text(message.sender), .text(message.clientMessageID),
+                                  .text(message.kind.rawValue), .json(message.body), .int64(message.quoteAmount),
+                                  .text(message.quoteCurrency), .int64(message.quoteValidUntilMillis)]
+        writer.submit(WriteJob(Self.sendSQL, values, merger: Self.sendMerger) { result in
             let outcome: Result<SendOutcome, ChatFailure>
             switch result {
-            case .failure(let error): outcome = .failure(ChatFailure(error))
+            case .failure(let error): outcome = .failure(ChatFailure(StoreError(legacy: error)))
             case .success(let rows):
-                if let row = rows.first, let id = row[0].flatMap({ Int64($0) }), let conversation = row[1].flatMap({ Int64($0) }),
-                   let seq = row[2].flatMap({ Int64($0) }), let created = row[3].flatMap({ Int64($0) }) {
-                    // The key was used for another conversation or content: never
-                    // ack a message that is not the one sent.
-                    outcome = row.count > 6 && row[6] == "t" ? .failure(.idempotencyMismatch) : .success(SendOutcome(id: id, conversation: conversation, seq: seq, createdAtMillis: created,
-                                                   duplicate: row[4] == "t", members: Self.stringArray(row[5])))
-                } else {
-                    outcome = .failure(.forbidden)
+                do {
+                    outcome = try Self.sendOutcome(rows)
+                } catch {
+                    outcome = .failure(.failed)
                 }
             }
             deliver { reply(outcome) }
         })
+    }
+
+    /// The answer to a send from its row (either form): none means not a member.
+    private static func sendOutcome(_ rows: [Row]) throws(PostgresError) -> Result<SendOutcome, ChatFailure> {
+        guard let row = rows.first else { return .failure(.forbidden) }
+        // The key was used for another conversation or content: never ack a
+        // message that is not the one sent.
+        if try row.bool("mismatch") { return .failure(.idempotencyMismatch) }
+        return .success(SendOutcome(id: try row.int64("id"), conversation: try row.int64("conversation_id"), seq: try row.int64("seq"),
+                                    createdAtMillis: try row.int64("created_ms"), duplicate: try row.bool("duplicate"),
+                                    members: stringArray(try row.optionalText("members"))))
     }
 
     /// Timestamps PostgreSQL stores without doubt: years 1 to 9999, in ms.
@@ -230,8 +238,7 @@ extension PostgresStore: PresenceStore {
         """
     }
 
-    public func contacts(of user: String, reply: @escaping (Result<[String], ChatFailure>) -> Void) {
-        let deliver = self.deliver
+    public func contacts(of user: String, reply: Reply<[String]>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> [String] in
             // Only conversations the user took part in: being added to one
             // by somebody else reveals nothing about the user.
@@ -240,11 +247,10 @@ extension PostgresStore: PresenceStore {
                 JOIN conversation_members other ON other.conversation_id = mine.conversation_id AND other.user_id <> $1
                 WHERE mine.user_id = $1 AND \(Self.tookPart("mine"))
                 """, [user]).compactMap { $0[0] }
-        }, completion: { result in deliver { reply(result.mapError(ChatFailure.init)) } })
+        }, completion: { reply($0.mapError(\.hubError)) })
     }
 
-    public func presence(asker: String, users: [String], reply: @escaping (Result<[String: Int64?], ChatFailure>) -> Void) {
-        let deliver = self.deliver
+    public func presence(asker: String, users: [String], reply: Reply<[String: Int64?]>) {
         let list = JSON.array(users.map(JSON.string)).serialized
         reader.read({ (conn: PGConnection) throws(PostgresError) -> [String: Int64?] in
             let rows = try conn.execute("""
@@ -262,6 +268,6 @@ extension PostgresStore: PresenceStore {
             // has no last_seen and must still be answered).
             for row in rows { if let u = row[0] { out.updateValue(row[1].flatMap { Int64($0) }, forKey: u) } }
             return out
-        }, completion: { result in deliver { reply(result.mapError(ChatFailure.init)) } })
+        }, completion: { reply($0.mapError(\.hubError)) })
     }
 }

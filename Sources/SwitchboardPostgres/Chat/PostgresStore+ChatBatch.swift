@@ -36,11 +36,11 @@ extension PostgresStore {
             FROM conversation_members cm WHERE cm.conversation_id IN (SELECT DISTINCT conversation_id FROM input)
             GROUP BY cm.conversation_id
         )
-        SELECT i.ord, r.id, r.conversation_id, r.seq, (extract(epoch FROM r.created_at) * 1000)::bigint,
-               (NOT r.fresh OR i.ord <> f.ord), mb.list,
+        SELECT i.ord, r.id, r.conversation_id, r.seq, (extract(epoch FROM r.created_at) * 1000)::bigint AS created_ms,
+               (NOT r.fresh OR i.ord <> f.ord) AS duplicate, mb.list AS members,
                -- The job that inserted the row matches it; only repeats are compared.
                CASE WHEN r.fresh AND i.ord = f.ord THEN false
-                    ELSE NOT \(sameContent("i.conversation_id", "i.kind", "i.body", table: "r")) END
+                    ELSE NOT \(sameContent("i.conversation_id", "i.kind", "i.body", table: "r")) END AS mismatch
         FROM input i
         JOIN firsts f ON f.sender_id = i.sender_id AND f.client_msg_id = i.client_msg_id
         JOIN (SELECT id, conversation_id, seq, created_at, sender_id, client_msg_id, kind, body, NULL::timestamptz AS edited_at,
@@ -59,23 +59,24 @@ extension PostgresStore {
         for (ord, p) in jobs.enumerated() {
             if ord > 0 { w.raw(",") }
             w.raw("{\"ord\":"); w.int(ord)
-            w.key("conversation_id"); w.raw(Array((p[0] ?? "0").utf8))
-            w.key("sender_id"); w.string(p[1] ?? "")
-            w.key("client_msg_id"); w.string(p[2] ?? "")
-            w.key("kind"); w.string(p[3] ?? "text")
+            w.key("conversation_id"); w.raw(Array((p[0].wireText ?? "0").utf8))
+            w.key("sender_id"); w.string(p[1].wireText ?? "")
+            w.key("client_msg_id"); w.string(p[2].wireText ?? "")
+            w.key("kind"); w.string(p[3].wireText ?? "text")
             // The body was validated as a JSON object when the frame was decoded.
-            w.key("body"); w.raw(Array((p[4] ?? "{}").utf8))
-            w.key("quote_amount"); w.raw(Array((p[5] ?? "null").utf8))
-            w.key("quote_currency"); if let c = p[6] { w.string(c) } else { w.raw("null") }
-            w.key("quote_valid_until"); w.raw(Array((p[7] ?? "null").utf8))
+            w.key("body"); w.raw(Array((p[4].wireText ?? "{}").utf8))
+            w.key("quote_amount"); w.raw(Array((p[5].wireText ?? "null").utf8))
+            w.key("quote_currency"); if let c = p[6].wireText { w.string(c) } else { w.raw("null") }
+            w.key("quote_valid_until"); w.raw(Array((p[7].wireText ?? "null").utf8))
             w.raw("}")
         }
         w.raw("]")
-        return (batchSendSQL, [w.string])
+        return (batchSendSQL, [.text(w.string)])
     }, split: { rows, count in
-        var perJob = [Rows](repeating: [], count: count)
+        var perJob = [[Row]](repeating: [], count: count)
         for row in rows {
-            if let ord = row[0].flatMap({ Int($0) }), ord < count { perJob[ord] = [Array(row.dropFirst())] }
+            // The single form's columns by name, plus `ord`.
+            if let ord = try? row.int("ord"), (0..<count).contains(ord) { perJob[ord] = [row] }
         }
         return perJob
     })

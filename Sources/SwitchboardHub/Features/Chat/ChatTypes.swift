@@ -166,11 +166,3 @@ public protocol ChatManagementStore: AnyObject {
     func deleteMessage(_ id: Int64, sender: String, reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void)
 }
 
-/// Presence reads.
-public protocol PresenceStore: AnyObject {
-    /// Everyone who shares a conversation with `user`.
-    func contacts(of user: String, reply: @escaping (Result<[String], ChatFailure>) -> Void)
-    /// `last_seen_at` (ms) of those of `users` who share a conversation with
-    /// `asker`; the others are left out.
-    func presence(asker: String, users: [String], reply: @escaping (Result<[String: Int64?], ChatFailure>) -> Void)
-}
