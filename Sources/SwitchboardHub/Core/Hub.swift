@@ -56,16 +56,11 @@ public final class Hub {
     // MARK: Transitional: feature state moving into each feature's object
     // (Features/Legacy.swift wires it; each slice deletes its lines here).
     var chat: ChatStore!
-    var scans: ScanStore!
     var market: MarketStore!
     /// Charges for escrowed payments (the built-in sandbox by default).
     public var paymentProvider: PaymentProvider = SandboxPaymentProvider()
     /// Members of conversations seen so far (from opens and sends).
     var conversationMembers: [ConversationID: Set<String>] = [:]
-    lazy var counters = CounterBoard(intervalMillis: configuration.counterIntervalMillis)
-    /// Subscribers of scan channels waiting for a snapshot.
-    var codeWaiters: [QRCodeID: [CounterWaiter]] = [:]
-    var ownerWaiters: [String: [CounterWaiter]] = [:]
     var legacyRouters: [(HTTPRequest, HTTPRequestID) -> HTTPResponse??] = []
 
     /// A hub with no features; `install` adds them.

@@ -19,13 +19,13 @@ extension Hub {
                             market: MarketStore, metrics: HubMetrics, logger: Logger) {
         self.init(configuration: configuration, loop: loop, clock: clock, store: store, metrics: metrics, logger: logger)
         self.chat = chat
-        self.scans = scans
         self.market = market
         install(TypingFeature())
         install(PresenceFeature(store: chat, graceMillis: configuration.presenceGraceMillis))
         let notices = NotificationsFeature(store: notifications)
         install(notices)
         install(QuotesFeature(store: quotes, notifications: notices))
+        install(ScansFeature(store: scans, intervalMillis: configuration.counterIntervalMillis))
         installLegacyFeatures()
     }
 
@@ -57,13 +57,15 @@ extension Hub {
 
     static let unavailable = HTTPResponse.error(.unavailable)
 
+    /// The old store-failure rendering, still used by the notification routes.
+    static func storeFailure(_ error: StoreError) -> HTTPResponse {
+        error.code == .overloaded ? .error(.storeBusy) : .error(error.hubError)
+    }
+
     private func installLegacyFeatures() {
         register(LegacyKind(prefix: "conversation", accepts: { ChannelName.positiveID($0) != nil }) { [unowned self] r in
             subscribeToConversation(r.connection, principal: r.principal, conversation: ChannelName.positiveID(r.rest)!,
                                     since: r.since, requestID: r.requestID)
-        })
-        register(LegacyKind(prefix: "scans", accepts: { ScanChannel(rest: $0) != nil }) { [unowned self] r in
-            subscribeToCounters(r.connection, principal: r.principal, channel: ScanChannel(rest: r.rest)!, requestID: r.requestID)
         })
         handleFrames("send") { [unowned self] call in
             guard case .send(let requestID, let request) = call.frame else { return }
@@ -74,11 +76,9 @@ extension Hub {
             markRead(conversation: conversation, seq: seq, user: call.principal.user, connection: call.connection,
                      requestID: requestID)
         }
-        every(millis: 0) { [unowned self] in flushCounters() }
-        every(millis: 10_000) { [unowned self] in sweepCounters() }
         legacyRouters = [
             { [unowned self] in chatRoute($0, id: $1) }, { [unowned self] in messageRoute($0, id: $1) },
-            { [unowned self] in scanRoute($0, id: $1) }, { [unowned self] in marketRoute($0, id: $1) },
+            { [unowned self] in marketRoute($0, id: $1) },
         ]
     }
 }

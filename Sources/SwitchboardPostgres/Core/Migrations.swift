@@ -284,6 +284,7 @@ public enum Migrations {
             SELECT m.id, m.request_id, m.builder_id, m.score, m.breakdown::text, m.status, m.estimate_min, m.estimate_max,
                    m.proposal_summary, epoch_ms(m.created_at), epoch_ms(m.responded_at) $$;
         """),
+        (7, ScanMigrations.counterFunctions),
     ]
 
     /// Applies the missing migrations; returns the versions applied.
