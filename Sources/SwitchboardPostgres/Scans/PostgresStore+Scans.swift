@@ -203,7 +203,7 @@ extension PostgresStore: ScanStore {
     }
 
     /// Runs `query` on the reader and answers `reply` with the scan wording.
-    private func read<T>(_ reply: Reply<T>, _ query: @escaping (PGConnection) throws(PostgresError) -> T) {
+    private func read<T>(_ reply: Reply<T>, _ query: @escaping @Sendable (PGConnection) throws(PostgresError) -> T) {
         reader.read(query, then: { reply($0.mapError(Self.scanRefusal)) })
     }
 }
