@@ -8,31 +8,42 @@ import SwitchboardHub
 import SwitchboardWire
 
 extension PostgresStore: MarketStore {
-    static let projectJSON = """
-        json_build_object('id', pj.id::text, 'client', pj.client_id, 'craftsman', pj.craftsman_id, 'title', pj.title,
-            'status', pj.status, 'estimated_budget', pj.estimated_budget, 'currency', pj.currency,
-            'payment_status', pj.payment_status, 'conversation', pj.conversation_id::text,
-            'created_at', (extract(epoch FROM pj.created_at) * 1000)::bigint)
+    /// A named record (jsonb) of `columns`, which may use the enclosing
+    /// query's aliases; decoded by column name (MarketRows.swift).
+    static func record(_ columns: String) -> String { "(SELECT to_jsonb(x) FROM (SELECT \(columns)) x)" }
+
+    /// Epoch milliseconds of a timestamp column.
+    static func millis(_ column: String) -> String { "(extract(epoch FROM \(column)) * 1000)::bigint" }
+
+    static func projectColumns(_ a: String) -> String {
         """
-    static let contractJSON = """
-        json_build_object('id', ct.id::text, 'project', ct.project_id::text, 'number', ct.number, 'terms', ct.terms,
-            'parent', ct.parent_id::text, 'superseded_by', ct.superseded_by::text,
-            'client_signed_at', (extract(epoch FROM ct.client_signed_at) * 1000)::bigint,
-            'craftsman_signed_at', (extract(epoch FROM ct.craftsman_signed_at) * 1000)::bigint,
-            'signed_at', (extract(epoch FROM ct.signed_at) * 1000)::bigint,
-            'expires_at', (extract(epoch FROM ct.expires_at) * 1000)::bigint,
-            'status', CASE WHEN ct.superseded_by IS NOT NULL THEN 'superseded' WHEN ct.signed_at IS NOT NULL THEN 'signed'
-                           WHEN ct.expires_at <= now() THEN 'expired' ELSE 'pending' END)
+        \(a).id, \(a).client_id AS client, \(a).craftsman_id AS craftsman, \(a).title, \(a).status, \(a).estimated_budget,
+        \(a).currency, \(a).payment_status, \(a).conversation_id AS conversation, \(millis("\(a).created_at")) AS created_at
         """
-    static let paymentJSON = """
-        json_build_object('id', pay.id::text, 'project', pay.project_id::text, 'milestone', pay.milestone_id::text,
-            'type', pay.type, 'amount', pay.amount, 'currency', pay.currency, 'status', pay.status, 'method', pay.method,
-            'escrow', pay.escrow, 'released_at', (extract(epoch FROM pay.released_at) * 1000)::bigint,
-            'refunded_amount', pay.refunded_amount, 'platform_fee', pay.platform_fee, 'provider_fee', pay.provider_fee,
-            'net_amount', pay.net_amount, 'installment_number', pay.installment_number,
-            'installment_count', pay.installment_count, 'provider_reference', pay.provider_reference,
-            'created_at', (extract(epoch FROM pay.created_at) * 1000)::bigint)
+    }
+    static func contractColumns(_ a: String) -> String {
         """
+        \(a).id, \(a).project_id AS project, \(a).number, \(a).terms, \(a).parent_id AS parent, \(a).superseded_by,
+        \(millis("\(a).client_signed_at")) AS client_signed_at, \(millis("\(a).craftsman_signed_at")) AS craftsman_signed_at,
+        \(millis("\(a).signed_at")) AS signed_at, \(millis("\(a).expires_at")) AS expires_at,
+        CASE WHEN \(a).superseded_by IS NOT NULL THEN 'superseded' WHEN \(a).signed_at IS NOT NULL THEN 'signed'
+             WHEN \(a).expires_at <= now() THEN 'expired' ELSE 'pending' END AS status
+        """
+    }
+    static func milestoneColumns(_ a: String) -> String {
+        """
+        \(a).id, \(a).project_id AS project, \(a).title, \(a).due_on, \(a).amount, \(a).percentage, \(a).requires_approval,
+        \(millis("\(a).completed_at")) AS completed_at, \(millis("\(a).approved_at")) AS approved_at
+        """
+    }
+    static func paymentColumns(_ a: String) -> String {
+        """
+        \(a).id, \(a).project_id AS project, \(a).milestone_id AS milestone, \(a).type, \(a).amount, \(a).currency, \(a).status,
+        \(a).method, \(a).escrow, \(millis("\(a).released_at")) AS released_at, \(a).refunded_amount, \(a).platform_fee,
+        \(a).provider_fee, \(a).net_amount, \(a).installment_number, \(a).installment_count, \(a).provider_reference,
+        \(millis("\(a).created_at")) AS created_at
+        """
+    }
 
     /// A notification for `who` (a SQL expression) inserted from `source`.
     static func notify(_ who: String, kind: String, title: String, body: String, entity: String, entityID: String,
@@ -61,65 +72,16 @@ extension PostgresStore: MarketStore {
             )
             """,
          """
-            UNION ALL SELECT 's', json_build_object('conversation', sm.conversation_id, 'id', sm.id, 'seq', sm.seq,
-                'client_msg_id', sm.client_msg_id, 'body', sm.body, 'created_at', (extract(epoch FROM sm.created_at) * 1000)::bigint,
-                'members', (SELECT json_agg(user_id ORDER BY user_id) FROM conversation_members WHERE conversation_id = sm.conversation_id))::text
+            UNION ALL SELECT 's', \(record("""
+                sm.conversation_id AS conversation, sm.id, sm.seq, sm.client_msg_id, sm.body, \(millis("sm.created_at")) AS created_at,
+                (SELECT json_agg(user_id ORDER BY user_id) FROM conversation_members WHERE conversation_id = sm.conversation_id) AS members
+                """))::text
             FROM sysmsg sm
             """)
     }
 
-    static func systemMessages(_ rows: Rows) -> [(message: StoredMessage, members: [String])] {
-        rows.filter { $0[0] == "s" }.compactMap { row in
-            guard let text = row[1], let j = try? JSON.parse(Array(text.utf8)), let id = j["id"]?.intValue,
-                  let conversation = j["conversation"]?.intValue, let seq = j["seq"]?.intValue else { return nil }
-            let members: [String]
-            if case .array(let list)? = j["members"] { members = list.compactMap(\.stringValue) } else { members = [] }
-            return (StoredMessage(conversation: conversation, id: id, seq: seq, sender: "system",
-                                  clientMessageID: j["client_msg_id"]?.stringValue ?? "", kind: "system",
-                                  body: j["body"]?.bytes ?? Array("{}".utf8), createdAtMillis: j["created_at"]?.intValue ?? 0), members)
-        }
-    }
-
-    /// Runs an action statement on the writer (or reader) and turns its tagged
-    /// rows into an outcome; `decide` explains a refusal from the 'x' state.
-    func market(_ sql: String, _ params: [String?], write: Bool = true, created: Int = 200, survivesOutage: Bool = false,
-                decide: @escaping @Sendable (_ before: JSON?) -> DomainFailure,
-                reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
-        let deliver = self.deliver
-        let finish: @Sendable (Result<Rows, StoreError>) -> Void = { result in
-            let outcome: Result<MarketOutcome, DomainFailure>
-            switch result {
-            case .failure(let error): outcome = .failure(.store(error))
-            case .success(let rows):
-                func json(_ tag: String) -> [JSON] { rows.filter { $0[0] == tag }.compactMap { $0[1].flatMap { try? JSON.parse(Array($0.utf8)) } } }
-                let notes = rows.filter { $0[0] == "n" }.compactMap { Self.notification($0[1]) }
-                if let prior = json("p").first {
-                    outcome = prior["fingerprint"] == prior["request"]
-                        ? .success(MarketOutcome(status: Int(prior["status"]?.intValue ?? 200), body: prior["response"] ?? .null))
-                        : .failure(.idempotencyMismatch)
-                } else if let result = json("r").first {
-                    outcome = .success(MarketOutcome(status: created, body: result, notifications: notes,
-                                                     systemMessages: Self.systemMessages(rows)))
-                } else {
-                    outcome = .failure(decide(json("x").first))
-                }
-            }
-            deliver { reply(outcome) }
-        }
-        if write {
-            writer.submit(WriteJob(sql: sql, params: params, survivesOutage: survivesOutage) { finish($0) })
-        } else {
-            reader.read({ (conn: PGConnection) throws(PostgresError) -> Rows in try conn.execute(sql, params) },
-                        completion: { finish($0) })
-        }
-    }
-
-    static func parties(_ before: JSON?, _ actor: Actor) -> Bool {
-        actor.isBackend || before?["client_id"]?.stringValue == actor.id || before?["craftsman_id"]?.stringValue == actor.id
-    }
-
     public func createProject(client: String, craftsman: String, title: String, budget: Int64?, currency: String,
-                              conversation: Int64?, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+                              conversation: Int64?, actor: Actor, reply: Reply<MarketChange<Project>>) {
         let sql = """
             WITH pj AS (
                 INSERT INTO projects (client_id, craftsman_id, title, estimated_budget, currency, conversation_id)
@@ -137,33 +99,37 @@ extension PostgresStore: MarketStore {
                               data: "jsonb_build_object('project_id', pj.id::text, 'status', pj.status)",
                               from: "pj, unnest(ARRAY[pj.client_id, pj.craftsman_id]) AS u(id) WHERE u.id <> $7"))
             )
-            SELECT 'r', \(Self.projectJSON)::text FROM pj UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
+            SELECT 'r', \(Self.record(Self.projectColumns("pj")))::text FROM pj UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             """
         market(sql, [client, craftsman, title, budget.map(String.init), currency, conversation.map(String.init), actor.id, actor.ip],
-               created: 201, decide: { _ in .forbidden("the conversation must have both the client and the craftsman as members") },
+               decode: { rows throws(HubError) in try rows.change(Project.init) },
+               refuse: { _ in HubError(.forbidden, "the conversation must have both the client and the craftsman as members") },
                reply: reply)
     }
 
-    public func project(_ id: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func project(_ id: Int64, actor: Actor, reply: Reply<ProjectDetail>) {
         let sql = """
+            WITH pj AS (
+                SELECT * FROM projects pj WHERE pj.id = $1 AND ($2 IN (pj.client_id, pj.craftsman_id) OR $3::bool)
+            )
             SELECT 'x', json_build_object('client_id', pj.client_id, 'craftsman_id', pj.craftsman_id)::text FROM projects pj WHERE pj.id = $1
-            UNION ALL
-            SELECT 'r', (\(Self.projectJSON)::jsonb || jsonb_build_object(
-                'contracts', coalesce((SELECT jsonb_agg(\(Self.contractJSON) ORDER BY ct.id) FROM contracts ct WHERE ct.project_id = pj.id), '[]'),
-                'milestones', coalesce((SELECT jsonb_agg(jsonb_build_object('id', m.id::text, 'title', m.title, 'amount', m.amount,
-                    'percentage', m.percentage, 'due_on', m.due_on, 'requires_approval', m.requires_approval,
-                    'completed_at', (extract(epoch FROM m.completed_at) * 1000)::bigint,
-                    'approved_at', (extract(epoch FROM m.approved_at) * 1000)::bigint) ORDER BY m.id)
-                    FROM milestones m WHERE m.project_id = pj.id), '[]')))::text
-            FROM projects pj WHERE pj.id = $1 AND ($2 IN (pj.client_id, pj.craftsman_id) OR $3::bool)
+            UNION ALL SELECT 'r', \(Self.record(Self.projectColumns("pj")))::text FROM pj
+            UNION ALL SELECT 'c', \(Self.record(Self.contractColumns("ct")))::text FROM pj JOIN contracts ct ON ct.project_id = pj.id
+            UNION ALL SELECT 'm', \(Self.record(Self.milestoneColumns("m")))::text FROM pj JOIN milestones m ON m.project_id = pj.id
             """
         market(sql, [String(id), actor.id, actor.isBackend ? "true" : "false"], write: false,
-               decide: { before in before == nil ? .notFound("no such project") : .forbidden("only the project's parties") },
+               decode: { rows throws(HubError) in
+                   guard let project = try rows.record("r") else { return nil }
+                   return ProjectDetail(project: try Project(project),
+                                        contracts: try rows.records("c").map(Contract.init).sorted { $0.id < $1.id },
+                                        milestones: try rows.records("m").map(Milestone.init).sorted { $0.id < $1.id })
+               },
+               refuse: { before in before == nil ? HubError(.notFound, "no such project") : HubError(.forbidden, "only the project's parties") },
                reply: reply)
     }
 
-    public func createContract(project: Int64, terms: [UInt8], milestones: [UInt8], actor: Actor,
-                               reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func createContract(project: Int64, terms: [UInt8], milestones: [MilestoneInput], actor: Actor,
+                               reply: Reply<MarketChange<Contract>>) {
         let sys = Self.systemMessage(project: "ct.project_id", text: "'Contract ' || ct.number || ' was proposed'", from: "ct")
         let sql = """
             WITH pj AS (
@@ -196,33 +162,41 @@ extension PostgresStore: MarketStore {
                               from: "ct JOIN pj ON pj.id = ct.project_id, unnest(ARRAY[pj.client_id, pj.craftsman_id]) AS u(id) WHERE u.id <> $3"))
             )\(sys.ctes)
             SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id, 'status', status)::text FROM pj
-            UNION ALL SELECT 'r', \(Self.contractJSON)::text FROM ct
+            UNION ALL SELECT 'r', \(Self.record(Self.contractColumns("ct")))::text FROM ct
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
         market(sql, [String(project), String(decoding: terms, as: UTF8.self), actor.id, actor.ip, actor.isBackend ? "true" : "false",
-                     String(decoding: milestones, as: UTF8.self)],
-               created: 201, decide: { before in
-                   guard let before else { return .notFound("no such project") }
-                   guard Self.parties(before, actor) else { return .forbidden("only the project's parties") }
-                   return .conflict("the project (\(before["status"]?.stringValue ?? "?")) has a signed or pending contract; amend it instead")
+                     String(decoding: JSON.array(milestones.map(Self.milestoneRecord)).bytes, as: UTF8.self)],
+               decode: { rows throws(HubError) in try rows.change(Contract.init) },
+               refuse: { before in
+                   guard let before else { return HubError(.notFound, "no such project") }
+                   guard Self.parties(before, actor) else { return HubError(.forbidden, "only the project's parties") }
+                   return HubError(.conflict, "the project (\(before.fields["status"]?.stringValue ?? "?")) has a signed or pending contract; amend it instead")
                }, reply: reply)
     }
 
-    public func contract(_ id: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    /// A proposed milestone as `jsonb_to_recordset` reads it.
+    static func milestoneRecord(_ m: MilestoneInput) -> JSON {
+        .object(["title": .string(m.title), "due_on": m.dueOn.map(JSON.string) ?? .null, "amount": m.amount.map(JSON.int) ?? .null,
+                 "percentage": m.percentage.map(JSON.double) ?? .null, "requires_approval": .bool(m.requiresApproval)])
+    }
+
+    public func contract(_ id: Int64, actor: Actor, reply: Reply<Contract>) {
         let sql = """
             SELECT 'x', json_build_object('client_id', pj.client_id, 'craftsman_id', pj.craftsman_id)::text
             FROM contracts ct JOIN projects pj ON pj.id = ct.project_id WHERE ct.id = $1
             UNION ALL
-            SELECT 'r', \(Self.contractJSON)::text FROM contracts ct JOIN projects pj ON pj.id = ct.project_id
+            SELECT 'r', \(Self.record(Self.contractColumns("ct")))::text FROM contracts ct JOIN projects pj ON pj.id = ct.project_id
             WHERE ct.id = $1 AND ($2 IN (pj.client_id, pj.craftsman_id) OR $3::bool)
             """
         market(sql, [String(id), actor.id, actor.isBackend ? "true" : "false"], write: false,
-               decide: { before in before == nil ? .notFound("no such contract") : .forbidden("only the project's parties") },
+               decode: { rows throws(HubError) in try rows.record("r").map(Contract.init) },
+               refuse: { before in before == nil ? HubError(.notFound, "no such contract") : HubError(.forbidden, "only the project's parties") },
                reply: reply)
     }
 
-    public func sign(contract: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func sign(contract: Int64, actor: Actor, reply: Reply<MarketChange<Contract>>) {
         let sys = Self.systemMessage(project: "ct.project_id", text: "CASE WHEN ct.signed_at IS NOT NULL THEN 'Contract ' || ct.number || ' is signed by both parties' ELSE 'Contract ' || ct.number || ' was signed by ' || $2 END", from: "ct")
         let sql = """
             WITH c0 AS (
@@ -260,21 +234,24 @@ extension PostgresStore: MarketStore {
             SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id,
                 'client_signed', client_signed_at IS NOT NULL, 'craftsman_signed', craftsman_signed_at IS NOT NULL,
                 'signed', signed_at IS NOT NULL, 'superseded', superseded_by IS NOT NULL, 'expired', expires_at <= now())::text FROM c0
-            UNION ALL SELECT 'r', \(Self.contractJSON)::text FROM ct
+            UNION ALL SELECT 'r', \(Self.record(Self.contractColumns("ct")))::text FROM ct
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [String(contract), actor.id, actor.ip], decide: { before in
-            guard let before else { return .notFound("no such contract") }
-            guard !actor.isBackend, Self.parties(before, actor) else { return .forbidden("only the project's parties sign") }
-            if before["superseded"] == .bool(true) { return .conflict("the contract was superseded by an amendment") }
-            if before["signed"] == .bool(true) { return .conflict("the contract is already signed") }
-            if before["expired"] == .bool(true) { return .conflict("the contract expired unsigned") }
-            return .conflict("you already signed this contract")
+        market(sql, [String(contract), actor.id, actor.ip], decode: { rows throws(HubError) in try rows.change(Contract.init) },
+               refuse: { before in
+            guard let before = before?.fields else { return HubError(.notFound, "no such contract") }
+            guard !actor.isBackend, before["client_id"]?.stringValue == actor.id || before["craftsman_id"]?.stringValue == actor.id else {
+                return HubError(.forbidden, "only the project's parties sign")
+            }
+            if before["superseded"] == .bool(true) { return HubError(.conflict, "the contract was superseded by an amendment") }
+            if before["signed"] == .bool(true) { return HubError(.conflict, "the contract is already signed") }
+            if before["expired"] == .bool(true) { return HubError(.conflict, "the contract expired unsigned") }
+            return HubError(.conflict, "you already signed this contract")
         }, reply: reply)
     }
 
-    public func amend(contract: Int64, terms: [UInt8], actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func amend(contract: Int64, terms: [UInt8], actor: Actor, reply: Reply<MarketChange<Contract>>) {
         let sys = Self.systemMessage(project: "ct.project_id", text: "'Contract ' || ct.number || ' amends the earlier version'", from: "ct")
         let sql = """
             WITH c0 AS (
@@ -302,15 +279,16 @@ extension PostgresStore: MarketStore {
                               from: "ct JOIN c0 ON c0.id = ct.parent_id, unnest(ARRAY[c0.client_id, c0.craftsman_id]) AS u(id) WHERE u.id <> $3"))
             )\(sys.ctes)
             SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id, 'superseded', superseded_by IS NOT NULL)::text FROM c0
-            UNION ALL SELECT 'r', \(Self.contractJSON)::text FROM ct
+            UNION ALL SELECT 'r', \(Self.record(Self.contractColumns("ct")))::text FROM ct
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
         market(sql, [String(contract), String(decoding: terms, as: UTF8.self), actor.id, actor.ip, actor.isBackend ? "true" : "false"],
-               created: 201, decide: { before in
-                   guard let before else { return .notFound("no such contract") }
-                   guard Self.parties(before, actor) else { return .forbidden("only the project's parties") }
-                   return .conflict(before["superseded"] == .bool(true) ? "the contract was already superseded" : "the project is closed")
+               decode: { rows throws(HubError) in try rows.change(Contract.init) },
+               refuse: { before in
+                   guard let before else { return HubError(.notFound, "no such contract") }
+                   guard Self.parties(before, actor) else { return HubError(.forbidden, "only the project's parties") }
+                   return HubError(.conflict, before.fields["superseded"] == .bool(true) ? "the contract was already superseded" : "the project is closed")
                }, reply: reply)
     }
 }

@@ -4,15 +4,7 @@ import SwitchboardHub
 import SwitchboardWire
 
 extension PostgresStore {
-    static let milestoneJSON = """
-        json_build_object('id', ms.id::text, 'project', ms.project_id::text, 'title', ms.title, 'due_on', ms.due_on,
-            'amount', ms.amount, 'percentage', ms.percentage, 'requires_approval', ms.requires_approval,
-            'completed_at', (extract(epoch FROM ms.completed_at) * 1000)::bigint,
-            'approved_at', (extract(epoch FROM ms.approved_at) * 1000)::bigint)
-        """
-
-    public func createMilestone(project: Int64, title: String, dueOn: String?, amount: Int64?, percentage: Double?,
-                                requiresApproval: Bool, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func createMilestone(project: Int64, _ milestone: MilestoneInput, actor: Actor, reply: Reply<MarketChange<Milestone>>) {
         let sql = """
             WITH pj AS (
                 SELECT * FROM projects WHERE id = $1 FOR UPDATE
@@ -30,20 +22,21 @@ extension PostgresStore {
                               from: "ms JOIN pj ON pj.id = ms.project_id, unnest(ARRAY[pj.client_id, pj.craftsman_id]) AS u(id) WHERE u.id <> $7"))
             )
             SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id, 'status', status)::text FROM pj
-            UNION ALL SELECT 'r', \(Self.milestoneJSON)::text FROM ms
+            UNION ALL SELECT 'r', \(Self.record(Self.milestoneColumns("ms")))::text FROM ms
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             """
-        market(sql, [String(project), title, dueOn, amount.map(String.init), percentage.map { String($0) }, requiresApproval ? "true" : "false",
-                     actor.id, actor.ip, actor.isBackend ? "true" : "false"], created: 201, decide: { before in
-            guard let before else { return .notFound("no such project") }
-            guard Self.parties(before, actor) else { return .forbidden("only the project's parties") }
-            return .conflict("the project is \(before["status"]?.stringValue ?? "?")")
+        market(sql, [String(project), milestone.title, milestone.dueOn, milestone.amount.map(String.init), milestone.percentage.map { String($0) },
+                     milestone.requiresApproval ? "true" : "false", actor.id, actor.ip, actor.isBackend ? "true" : "false"],
+               decode: { rows throws(HubError) in try rows.change(Milestone.init) },
+               refuse: { before in
+            guard let before else { return HubError(.notFound, "no such project") }
+            guard Self.parties(before, actor) else { return HubError(.forbidden, "only the project's parties") }
+            return HubError(.conflict, "the project is \(before.fields["status"]?.stringValue ?? "?")")
         }, reply: reply)
     }
 
     /// complete (craftsman, not yet completed) or approve (client, completed, not yet approved).
-    private func milestoneStep(project: Int64, milestone: Int64, actor: Actor, approve: Bool,
-                               reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    private func milestoneStep(project: Int64, milestone: Int64, actor: Actor, approve: Bool, reply: Reply<MarketChange<Milestone>>) {
         let set = approve ? "approved_at = now()" : "completed_at = now()"
         let rule = approve ? "m0.client_id = $3 AND milestones.completed_at IS NOT NULL AND milestones.approved_at IS NULL AND milestones.requires_approval"
                            : "m0.craftsman_id = $3 AND milestones.completed_at IS NULL"
@@ -67,35 +60,35 @@ extension PostgresStore {
             )\(sys.ctes)
             SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id, 'completed', completed_at IS NOT NULL,
                                           'approved', approved_at IS NOT NULL, 'requires_approval', requires_approval)::text FROM m0
-            UNION ALL SELECT 'r', \(Self.milestoneJSON)::text FROM ms
+            UNION ALL SELECT 'r', \(Self.record(Self.milestoneColumns("ms")))::text FROM ms
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [String(project), String(milestone), actor.id, actor.ip], decide: { before in
-            guard let before else { return .notFound("no such milestone in this project") }
+        market(sql, [String(project), String(milestone), actor.id, actor.ip], decode: { rows throws(HubError) in try rows.change(Milestone.init) },
+               refuse: { before in
+            guard let before = before?.fields else { return HubError(.notFound, "no such milestone in this project") }
             let owner = approve ? before["client_id"] : before["craftsman_id"]
             guard owner?.stringValue == actor.id else {
-                return .forbidden(approve ? "only the client approves a milestone" : "only the craftsman completes a milestone")
+                return HubError(.forbidden, approve ? "only the client approves a milestone" : "only the craftsman completes a milestone")
             }
             if approve {
-                if before["requires_approval"] == .bool(false) { return .conflict("this milestone needs no approval") }
-                if before["completed"] == .bool(false) { return .conflict("the milestone is not completed yet") }
-                return .conflict("the milestone is already approved")
+                if before["requires_approval"] == .bool(false) { return HubError(.conflict, "this milestone needs no approval") }
+                if before["completed"] == .bool(false) { return HubError(.conflict, "the milestone is not completed yet") }
+                return HubError(.conflict, "the milestone is already approved")
             }
-            return .conflict("the milestone is already completed")
+            return HubError(.conflict, "the milestone is already completed")
         }, reply: reply)
     }
 
-    public func completeMilestone(project: Int64, milestone: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func completeMilestone(project: Int64, milestone: Int64, actor: Actor, reply: Reply<MarketChange<Milestone>>) {
         milestoneStep(project: project, milestone: milestone, actor: actor, approve: false, reply: reply)
     }
 
-    public func approveMilestone(project: Int64, milestone: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func approveMilestone(project: Int64, milestone: Int64, actor: Actor, reply: Reply<MarketChange<Milestone>>) {
         milestoneStep(project: project, milestone: milestone, actor: actor, approve: true, reply: reply)
     }
 
-    public func providerEvent(reference: String, succeeded: Bool, actor: Actor,
-                              reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func providerEvent(reference: String, succeeded: Bool, actor: Actor, reply: Reply<MarketChange<Payment>>) {
         let sys = Self.systemMessage(project: "pay.project_id", text: "'Payment ' || pay.status || ' at the provider'", from: "pay")
         let sql = """
             WITH p0 AS (
@@ -119,13 +112,14 @@ extension PostgresStore {
                               from: "pay JOIN p0 ON p0.id = pay.id WHERE pay.status = 'completed'"))
             )\(sys.ctes)
             SELECT 'x', json_build_object('status', status)::text FROM p0
-            UNION ALL SELECT 'r', \(Self.paymentJSON)::text FROM pay
+            UNION ALL SELECT 'r', \(Self.record(Self.paymentColumns("pay")))::text FROM pay
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [reference, succeeded ? "true" : "false", actor.id], decide: { before in
-            guard let before else { return .notFound("no payment with this provider reference") }
-            return .conflict("the payment is already \(before["status"]?.stringValue ?? "?")")
+        market(sql, [reference, succeeded ? "true" : "false", actor.id], decode: { rows throws(HubError) in try rows.change(Payment.init) },
+               refuse: { before in
+            guard let before else { return HubError(.notFound, "no payment with this provider reference") }
+            return HubError(.conflict, "the payment is already \(before.fields["status"]?.stringValue ?? "?")")
         }, reply: reply)
     }
 }

@@ -27,7 +27,7 @@ extension PostgresStore {
     /// charged before this committed; a replay or a refusal creates nothing.
     public func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, actor: Actor,
                               idempotencyKey: String?, fingerprint: String,
-                              reply: @escaping (Result<PaymentStart, DomainFailure>) -> Void) {
+                              reply: Reply<PaymentStart>) {
         let sql = """
             WITH prior AS (
                 SELECT status, response, fingerprint FROM idempotency_keys WHERE scope = $2 AND key = $12
@@ -45,7 +45,7 @@ extension PostgresStore {
             ), k AS (
                 -- The answer stored now is replaced by the charged one (recordCharge).
                 INSERT INTO idempotency_keys (scope, key, fingerprint, status, response)
-                SELECT $2, $12, $13, 201, \(Self.paymentJSON)::jsonb FROM pay WHERE $12::text IS NOT NULL
+                SELECT $2, $12, $13, 201, \(Self.record(Self.paymentColumns("pay"))) FROM pay WHERE $12::text IS NOT NULL
             ), a AS (
                 INSERT INTO audit_log (actor, action, entity_type, entity_id, ip, details)
                 SELECT $2, 'payment.create', 'payment', pay.id::text, $14,
@@ -59,28 +59,21 @@ extension PostgresStore {
                                  payment.milestone.map(String.init), payment.type, payment.installmentNumber.map(String.init),
                                  payment.installmentCount.map(String.init), String(fees.platformFee), String(fees.providerFee),
                                  String(fees.net), idempotencyKey, fingerprint, actor.ip]
-        let deliver = self.deliver
-        writer.submit(WriteJob(sql: sql, params: params) { result in
-            let outcome: Result<PaymentStart, DomainFailure>
-            switch result {
-            case .failure(let error): outcome = .failure(.store(error))
-            case .success(let rows):
-                func json(_ tag: String) -> JSON? { rows.first { $0[0] == tag }?[1].flatMap { try? JSON.parse(Array($0.utf8)) } }
-                if let prior = json("p") {
-                    outcome = prior["fingerprint"] == prior["request"]
-                        ? .success(.replay(MarketOutcome(status: Int(prior["status"]?.intValue ?? 200), body: prior["response"] ?? .null)))
-                        : .failure(.idempotencyMismatch)
-                } else if let created = json("c"), let id = created["id"]?.intValue {
-                    outcome = .success(.created(id: id, currency: created["currency"]?.stringValue ?? "RON"))
-                } else if let before = json("x") {
-                    outcome = .failure(before["client_id"]?.stringValue != actor.id ? .forbidden("only the project's client pays")
-                        : .conflict("payments need a signed contract (project is \(before["status"]?.stringValue ?? "?")) and a milestone of this project"))
-                } else {
-                    outcome = .failure(.notFound("no such project"))
+        market(sql, params, decode: { rows throws(HubError) -> PaymentStart? in
+            if let prior = try rows.record("p") {
+                guard prior.fields["fingerprint"] == prior.fields["request"] else {
+                    throw HubError(.idempotencyMismatch, "this idempotency key was used with a different request")
                 }
+                guard let response = prior.fields["response"], case .object(let fields) = response else { throw HubError.storeFailed }
+                return .replay(try Payment(Record(fields: fields)))
             }
-            deliver { reply(outcome) }
-        })
+            guard let created = try rows.record("c") else { return nil }
+            return .created(id: try created.int64("id"), currency: try created.text("currency"))
+        }, refuse: { before in
+            guard let before else { return HubError(.notFound, "no such project") }
+            return before.fields["client_id"]?.stringValue != actor.id ? HubError(.forbidden, "only the project's client pays")
+                : HubError(.conflict, "payments need a signed contract (project is \(before.fields["status"]?.stringValue ?? "?")) and a milestone of this project")
+        }, reply: reply)
     }
 
     /// Step two: the provider's answer for a payment of step one. Captured
@@ -88,7 +81,7 @@ extension PostgresStore {
     /// waits for the webhook; `failed` ends it. Only a payment still waiting
     /// for its charge is changed, so no answer is recorded twice.
     public func recordCharge(payment: Int64, charge: ProviderCharge, actor: Actor, idempotencyKey: String?,
-                             reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+                             reply: Reply<MarketChange<Payment>>) {
         let status = ["completed", "pending", "failed"].contains(charge.status) ? charge.status : "failed"
         let sys = Self.systemMessage(project: "pay.project_id", text: "'Payment of ' || \(Self.money("pay.amount")) || CASE pay.status WHEN 'completed' THEN ' is held in escrow' WHEN 'pending' THEN ' is pending' ELSE ' failed at the provider' END", from: "pay")
         let sql = """
@@ -100,7 +93,7 @@ extension PostgresStore {
                 FROM p0 WHERE payments.id = p0.id AND p0.status = 'pending' AND p0.provider_reference = ''
                 RETURNING payments.*
             ), k AS (
-                UPDATE idempotency_keys SET response = \(Self.paymentJSON)::jsonb FROM pay
+                UPDATE idempotency_keys SET response = \(Self.record(Self.paymentColumns("pay"))) FROM pay
                 WHERE $5::text IS NOT NULL AND scope = $4 AND key = $5
             ), up AS (
                 UPDATE projects SET payment_status = 'in_escrow', updated_at = now(),
@@ -118,19 +111,20 @@ extension PostgresStore {
                               from: "pay JOIN p0 ON p0.id = pay.id WHERE pay.status = 'completed'"))
             )\(sys.ctes)
             SELECT 'x', json_build_object('status', status)::text FROM p0
-            UNION ALL SELECT 'r', \(Self.paymentJSON)::text FROM pay
+            UNION ALL SELECT 'r', \(Self.record(Self.paymentColumns("pay")))::text FROM pay
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
         // The provider has charged: the record must not be lost to an outage
         // or a full queue (kept until the database takes it).
-        market(sql, [String(payment), status, charge.reference, actor.id, idempotencyKey, actor.ip], created: 201,
-               survivesOutage: true, decide: { before in
-            before == nil ? .notFound("no such payment") : .conflict("the payment's charge was already recorded")
+        market(sql, [String(payment), status, charge.reference, actor.id, idempotencyKey, actor.ip], survivesOutage: true,
+               decode: { rows throws(HubError) in try rows.change(Payment.init) },
+               refuse: { before in
+            before == nil ? HubError(.notFound, "no such payment") : HubError(.conflict, "the payment's charge was already recorded")
         }, reply: reply)
     }
 
-    public func release(payment: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func release(payment: Int64, actor: Actor, reply: Reply<MarketChange<Payment>>) {
         let sys = Self.systemMessage(project: "pay.project_id", text: "'Payment of ' || \(Self.money("pay.amount")) || ' was released'", from: "pay")
         let sql = """
             WITH p0 AS (
@@ -158,23 +152,25 @@ extension PostgresStore {
             )\(sys.ctes)
             SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id, 'status', status,
                                           'released', released_at IS NOT NULL, 'refunded_all', refunded_amount >= amount)::text FROM p0
-            UNION ALL SELECT 'r', \(Self.paymentJSON)::text FROM pay
+            UNION ALL SELECT 'r', \(Self.record(Self.paymentColumns("pay")))::text FROM pay
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [String(payment), actor.id, actor.ip], decide: { before in
-            guard let before else { return .notFound("no such payment") }
+        market(sql, [String(payment), actor.id, actor.ip], decode: { rows throws(HubError) in try rows.change(Payment.init) },
+               refuse: { record in
+            guard let record else { return HubError(.notFound, "no such payment") }
+            let before = record.fields
             guard before["client_id"]?.stringValue == actor.id else {
-                return Self.parties(before, actor) ? .forbidden("only the client releases a payment") : .forbidden("only the project's parties")
+                return HubError(.forbidden, Self.parties(record, actor) ? "only the client releases a payment" : "only the project's parties")
             }
-            if before["released"] == .bool(true) { return .conflict("the payment was already released") }
-            if before["refunded_all"] == .bool(true) { return .conflict("the payment was refunded") }
-            return .conflict("the payment is \(before["status"]?.stringValue ?? "?"), not completed")
+            if before["released"] == .bool(true) { return HubError(.conflict, "the payment was already released") }
+            if before["refunded_all"] == .bool(true) { return HubError(.conflict, "the payment was refunded") }
+            return HubError(.conflict, "the payment is \(before["status"]?.stringValue ?? "?"), not completed")
         }, reply: reply)
     }
 
     public func refund(payment: Int64, amount: Int64?, reason: String, actor: Actor,
-                       reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+                       reply: Reply<MarketChange<Refund>>) {
         let captured = "(payments.amount - payments.refunded_amount - r.amount)"
         let bp = Self.providerBasisPoints.replacingOccurrences(of: "pay.method", with: "payments.method")
         let sys = Self.systemMessage(project: "pay.project_id", text: "'Refund of ' || \(Self.money("pay.refunded_now"))", from: "pay")
@@ -214,36 +210,52 @@ extension PostgresStore {
             )\(sys.ctes)
             SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id, 'status', status,
                                           'released', released_at IS NOT NULL, 'remaining', amount - refunded_amount)::text FROM p0
-            UNION ALL SELECT 'r', (\(Self.paymentJSON)::jsonb || jsonb_build_object('refunded_now', pay.refunded_now))::text FROM pay
+            UNION ALL SELECT 'r', \(Self.record(Self.paymentColumns("pay") + ", pay.refunded_now"))::text FROM pay
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
         market(sql, [String(payment), amount.map(String.init), reason, actor.id, actor.ip, actor.isBackend ? "true" : "false"],
-               decide: { before in
-                   guard let before else { return .notFound("no such payment") }
+               decode: { rows throws(HubError) in
+                   try rows.change { r throws(HubError) in Refund(payment: try Payment(r), refundedNow: try r.int64("refunded_now")) }
+               },
+               refuse: { record in
+                   guard let record else { return HubError(.notFound, "no such payment") }
+                   let before = record.fields
                    guard actor.isBackend || before["craftsman_id"]?.stringValue == actor.id else {
-                       return .forbidden(Self.parties(before, actor) ? "refunds are made by the craftsman or the platform" : "only the project's parties")
+                       return HubError(.forbidden, Self.parties(record, actor) ? "refunds are made by the craftsman or the platform" : "only the project's parties")
                    }
-                   if before["released"] == .bool(true) { return .conflict("the payment was released; it is no longer in escrow") }
-                   if before["status"]?.stringValue != "completed" { return .conflict("the payment is \(before["status"]?.stringValue ?? "?")") }
-                   return .conflict("at most \(before["remaining"]?.intValue ?? 0) can still be refunded")
+                   if before["released"] == .bool(true) { return HubError(.conflict, "the payment was released; it is no longer in escrow") }
+                   if before["status"]?.stringValue != "completed" { return HubError(.conflict, "the payment is \(before["status"]?.stringValue ?? "?")") }
+                   return HubError(.conflict, "at most \(before["remaining"]?.intValue ?? 0) can still be refunded")
                }, reply: reply)
     }
 
-    public func payments(project: Int64, page: Int, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func payments(project: Int64, page: Int, actor: Actor, reply: Reply<PaymentPage>) {
         let sql = """
+            WITH pj AS (
+                SELECT * FROM projects pj WHERE pj.id = $1 AND ($2 IN (pj.client_id, pj.craftsman_id) OR $3::bool)
+            )
             SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id)::text FROM projects WHERE id = $1
             UNION ALL
-            SELECT 'r', json_build_object('page', $4::int, 'payments', coalesce((
-                SELECT json_agg(j ORDER BY id) FROM (SELECT pay.id, \(Self.paymentJSON) AS j FROM payments pay
-                    WHERE pay.project_id = pj.id ORDER BY pay.id LIMIT 50 OFFSET ($4::int - 1) * 50) page), '[]'),
-                'totals', (SELECT json_build_object('paid', coalesce(sum(amount), 0), 'refunded', coalesce(sum(refunded_amount), 0),
-                    'platform_fees', coalesce(sum(platform_fee), 0), 'provider_fees', coalesce(sum(provider_fee), 0),
-                    'net', coalesce(sum(net_amount), 0)) FROM payments WHERE project_id = pj.id AND status IN ('completed', 'refunded')))::text
-            FROM projects pj WHERE pj.id = $1 AND ($2 IN (pj.client_id, pj.craftsman_id) OR $3::bool)
+            SELECT 'r', \(Self.record("""
+                coalesce(sum(amount), 0) AS paid, coalesce(sum(refunded_amount), 0) AS refunded,
+                coalesce(sum(platform_fee), 0) AS platform_fees, coalesce(sum(provider_fee), 0) AS provider_fees,
+                coalesce(sum(net_amount), 0) AS net
+                """))::text
+            FROM pj LEFT JOIN payments pay ON pay.project_id = pj.id AND pay.status IN ('completed', 'refunded') GROUP BY pj.id
+            UNION ALL
+            SELECT 'y', \(Self.record(Self.paymentColumns("pay")))::text FROM (
+                SELECT pay.* FROM pj JOIN payments pay ON pay.project_id = pj.id ORDER BY pay.id LIMIT 50 OFFSET ($4::int - 1) * 50) pay
             """
         market(sql, [String(project), actor.id, actor.isBackend ? "true" : "false", String(page)], write: false,
-               decide: { before in before == nil ? .notFound("no such project") : .forbidden("only the project's parties") },
+               decode: { rows throws(HubError) in
+                   guard let totals = try rows.record("r") else { return nil }
+                   return PaymentPage(page: page, payments: try rows.records("y").map(Payment.init).sorted { $0.id < $1.id },
+                                      paid: try totals.int64("paid"), refunded: try totals.int64("refunded"),
+                                      platformFees: try totals.int64("platform_fees"), providerFees: try totals.int64("provider_fees"),
+                                      net: try totals.int64("net"))
+               },
+               refuse: { before in before == nil ? HubError(.notFound, "no such project") : HubError(.forbidden, "only the project's parties") },
                reply: reply)
     }
 }

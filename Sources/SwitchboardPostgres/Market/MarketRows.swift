@@ -1,0 +1,214 @@
+// How the market's statements answer, and how their rows become entities.
+//
+// One action is ONE statement (locks, rule, change, audit, notifications,
+// system messages commit together), so its answer mixes several kinds of
+// row. Each row is (tag, record): the tag says what it is, the record is a
+// named row (`to_jsonb` of a sub-select, or `json_build_object`) read BY
+// COLUMN NAME into the entity it stands for:
+//   'x' the state before (explains a refusal), 'r' the result, 'c'/'m'/'y'
+//   contracts, milestones, payments of a result, 'p' a stored idempotent
+//   answer, 'n' a notification to push, 's' a system message to deliver.
+// The records carry columns, not REST answers: the hub renders entities.
+import SwitchboardHub
+import SwitchboardWire
+
+/// Typed reads of a row's columns by name: what an entity decoder needs.
+/// A missing column, a NULL where a value is required, or a value of
+/// another type is a decode failure (the store failed), never a default.
+protocol MarketColumns {
+    func optionalText(_ column: String) throws(HubError) -> String?
+    func optionalInt64(_ column: String) throws(HubError) -> Int64?
+    func optionalBool(_ column: String) throws(HubError) -> Bool?
+    func optionalDouble(_ column: String) throws(HubError) -> Double?
+    /// A JSON column's text.
+    func optionalJSON(_ column: String) throws(HubError) -> [UInt8]?
+}
+
+extension MarketColumns {
+    func text(_ column: String) throws(HubError) -> String { try required(optionalText(column)) }
+    func int64(_ column: String) throws(HubError) -> Int64 { try required(optionalInt64(column)) }
+    func bool(_ column: String) throws(HubError) -> Bool { try required(optionalBool(column)) }
+    func json(_ column: String) throws(HubError) -> [UInt8] { try required(optionalJSON(column)) }
+
+    private func required<T>(_ value: T?) throws(HubError) -> T {
+        guard let value else { throw HubError.storeFailed }
+        return value
+    }
+}
+
+/// A named record sent as JSON text by the statement.
+struct Record: MarketColumns {
+    let fields: [String: JSON]
+
+    init(fields: [String: JSON]) { self.fields = fields }
+
+    init(_ text: String?) throws(HubError) {
+        guard let text, case .object(let fields)? = try? JSON.parse(Array(text.utf8)) else { throw HubError.storeFailed }
+        self.fields = fields
+    }
+
+    private func value(_ column: String) throws(HubError) -> JSON? {
+        guard let value = fields[column] else { throw HubError.storeFailed }
+        return value == .null ? nil : value
+    }
+
+    func optionalText(_ column: String) throws(HubError) -> String? {
+        guard let v = try value(column) else { return nil }
+        guard let s = v.stringValue else { throw HubError.storeFailed }
+        return s
+    }
+
+    // Ids are numbers in records; answers stored for an idempotency key
+    // before migration 2 hold them as strings ("12"): both read the same.
+    func optionalInt64(_ column: String) throws(HubError) -> Int64? {
+        guard let v = try value(column) else { return nil }
+        guard let n = v.intValue ?? v.stringValue.flatMap({ Int64($0) }) else { throw HubError.storeFailed }
+        return n
+    }
+
+    func optionalBool(_ column: String) throws(HubError) -> Bool? {
+        guard let v = try value(column) else { return nil }
+        guard let b = v.boolValue else { throw HubError.storeFailed }
+        return b
+    }
+
+    func optionalDouble(_ column: String) throws(HubError) -> Double? {
+        switch try value(column) {
+        case nil: return nil
+        case .int(let i)?: return Double(i)
+        case .double(let d)?: return d
+        default: throw HubError.storeFailed
+        }
+    }
+
+    func optionalJSON(_ column: String) throws(HubError) -> [UInt8]? { try value(column)?.bytes }
+
+    /// A text-array column.
+    func texts(_ column: String) throws(HubError) -> [String] {
+        guard let v = try value(column) else { return [] }
+        guard case .array(let list) = v else { throw HubError.storeFailed }
+        return list.compactMap(\.stringValue)
+    }
+}
+
+/// A statement's rows, by tag.
+struct TaggedRows {
+    private let rows: Rows
+
+    init(_ rows: Rows) { self.rows = rows }
+
+    /// The records tagged `tag`, in row order.
+    func records(_ tag: String) throws(HubError) -> [Record] {
+        var out: [Record] = []
+        for row in rows where row.first == tag { out.append(try Record(row.count > 1 ? row[1] : nil)) }
+        return out
+    }
+
+    /// The first record tagged `tag`, if any.
+    func record(_ tag: String) throws(HubError) -> Record? { try records(tag).first }
+
+    /// The notifications ('n').
+    var notifications: [StoredNotification] {
+        rows.filter { $0.first == "n" }.compactMap { PostgresStore.notification($0.count > 1 ? $0[1] : nil) }
+    }
+
+    /// The system messages ('s').
+    func systemMessages() throws(HubError) -> [MarketSystemMessage] {
+        var out: [MarketSystemMessage] = []
+        for r in try records("s") {
+            let message = StoredMessage(conversation: try r.int64("conversation"), id: try r.int64("id"), seq: try r.int64("seq"),
+                                        sender: "system", clientMessageID: try r.text("client_msg_id"), kind: "system",
+                                        body: try r.json("body"), createdAtMillis: try r.int64("created_at"))
+            out.append(MarketSystemMessage(message: message, members: try r.texts("members")))
+        }
+        return out
+    }
+
+    /// The result ('r') as `V` with what it committed; nil when nothing changed.
+    func change<V>(_ decode: (Record) throws(HubError) -> V) throws(HubError) -> MarketChange<V>? {
+        guard let result = try record("r") else { return nil }
+        return MarketChange(try decode(result), notifications: notifications, systemMessages: try systemMessages())
+    }
+}
+
+// Entities from records: the column names are the statements' (see the
+// column lists in PostgresStore+Market).
+
+extension Project {
+    init(_ r: some MarketColumns) throws(HubError) {
+        self.init(id: try r.int64("id"), client: try r.text("client"), craftsman: try r.text("craftsman"), title: try r.text("title"),
+                  status: try r.text("status"), estimatedBudget: try r.optionalInt64("estimated_budget"),
+                  currency: try r.text("currency"), paymentStatus: try r.text("payment_status"),
+                  conversation: try r.optionalInt64("conversation"), createdAtMillis: try r.int64("created_at"))
+    }
+}
+
+extension Contract {
+    init(_ r: some MarketColumns) throws(HubError) {
+        self.init(id: try r.int64("id"), project: try r.int64("project"), number: try r.text("number"), terms: try r.json("terms"),
+                  parent: try r.optionalInt64("parent"), supersededBy: try r.optionalInt64("superseded_by"),
+                  clientSignedAtMillis: try r.optionalInt64("client_signed_at"),
+                  craftsmanSignedAtMillis: try r.optionalInt64("craftsman_signed_at"),
+                  signedAtMillis: try r.optionalInt64("signed_at"), expiresAtMillis: try r.int64("expires_at"),
+                  status: try r.text("status"))
+    }
+}
+
+extension Milestone {
+    init(_ r: some MarketColumns) throws(HubError) {
+        self.init(id: try r.int64("id"), project: try r.int64("project"), title: try r.text("title"), dueOn: try r.optionalText("due_on"),
+                  amount: try r.optionalInt64("amount"), percentage: try r.optionalDouble("percentage"),
+                  requiresApproval: try r.bool("requires_approval"), completedAtMillis: try r.optionalInt64("completed_at"),
+                  approvedAtMillis: try r.optionalInt64("approved_at"))
+    }
+}
+
+extension Payment {
+    init(_ r: some MarketColumns) throws(HubError) {
+        self.init(id: try r.int64("id"), project: try r.int64("project"), milestone: try r.optionalInt64("milestone"),
+                  type: try r.text("type"), amount: try r.int64("amount"), currency: try r.text("currency"),
+                  status: try r.text("status"), method: try r.text("method"), escrow: try r.bool("escrow"),
+                  releasedAtMillis: try r.optionalInt64("released_at"), refundedAmount: try r.int64("refunded_amount"),
+                  platformFee: try r.int64("platform_fee"), providerFee: try r.int64("provider_fee"),
+                  netAmount: try r.int64("net_amount"), installmentNumber: try r.optionalInt64("installment_number"),
+                  installmentCount: try r.optionalInt64("installment_count"),
+                  providerReference: try r.text("provider_reference"), createdAtMillis: try r.int64("created_at"))
+    }
+}
+
+extension PostgresStore {
+    /// Runs an action statement on the writer (or a reader) and answers
+    /// with what `decode` reads from its rows; when `decode` finds no result,
+    /// `refuse` explains why from the state before ('x', nil if absent).
+    func market<T: Sendable>(_ sql: String, _ params: [String?], write: Bool = true, survivesOutage: Bool = false,
+                             decode: @escaping @Sendable (TaggedRows) throws(HubError) -> T?,
+                             refuse: @escaping @Sendable (Record?) -> HubError, reply: Reply<T>) {
+        let finish: @Sendable (Result<Rows, StoreError>) -> Void = { result in
+            switch result {
+            case .failure(let error): reply.fail(error.hubError)
+            case .success(let rows):
+                let tagged = TaggedRows(rows)
+                do throws(HubError) {
+                    if let value = try decode(tagged) {
+                        reply.succeed(value)
+                    } else {
+                        reply.fail(refuse(try tagged.record("x")))
+                    }
+                } catch {
+                    reply.fail(error)
+                }
+            }
+        }
+        if write {
+            writer.submit(WriteJob(sql: sql, params: params, survivesOutage: survivesOutage) { finish($0) })
+        } else {
+            reader.read({ (conn: PGConnection) throws(PostgresError) -> Rows in try conn.execute(sql, params) },
+                        completion: { finish($0) })
+        }
+    }
+
+    /// True when the actor is a backend or one of the project's parties in `before`.
+    static func parties(_ before: Record?, _ actor: Actor) -> Bool {
+        actor.isBackend || before?.fields["client_id"]?.stringValue == actor.id || before?.fields["craftsman_id"]?.stringValue == actor.id
+    }
+}
