@@ -59,7 +59,7 @@ struct Record: MarketColumns {
     }
 
     // Ids are numbers in records; answers stored for an idempotency key
-    // before migration 2 hold them as strings ("12"): both read the same.
+    // before migration 6 hold them as strings ("12"): both read the same.
     func optionalInt64(_ column: String) throws(HubError) -> Int64? {
         guard let v = try value(column) else { return nil }
         guard let n = v.intValue ?? v.stringValue.flatMap({ Int64($0) }) else { throw HubError.storeFailed }
@@ -178,11 +178,11 @@ extension Payment {
 
 extension PostgresStore {
     /// Runs an action statement on the writer (or a reader) and answers
-    /// with what `decode` reads from its rows; when `decode` finds no result,
-    /// `refuse` explains why from the state before ('x', nil if absent).
+    /// with what `decode` reads from its rows. When `decode` finds no
+    /// result, the statement's refusal ('x': "code:message", stated once in
+    /// its SQL) is the answer, or `missing` when there was no row to act on.
     func market<T: Sendable>(_ sql: String, _ params: [String?], write: Bool = true, survivesOutage: Bool = false,
-                             decode: @escaping @Sendable (TaggedRows) throws(HubError) -> T?,
-                             refuse: @escaping @Sendable (Record?) -> HubError, reply: Reply<T>) {
+                             missing: HubError, decode: @escaping @Sendable (TaggedRows) throws(HubError) -> T?, reply: Reply<T>) {
         let finish: @Sendable (Result<Rows, StoreError>) -> Void = { result in
             switch result {
             case .failure(let error): reply.fail(error.hubError)
@@ -191,8 +191,10 @@ extension PostgresStore {
                 do throws(HubError) {
                     if let value = try decode(tagged) {
                         reply.succeed(value)
+                    } else if let refusal = try tagged.record("x") {
+                        reply.fail(try Self.refusal(refusal.text("refusal")))
                     } else {
-                        reply.fail(refuse(try tagged.record("x")))
+                        reply.fail(missing)
                     }
                 } catch {
                     reply.fail(error)
@@ -207,8 +209,11 @@ extension PostgresStore {
         }
     }
 
-    /// True when the actor is a backend or one of the project's parties in `before`.
-    static func parties(_ before: Record?, _ actor: Actor) -> Bool {
-        actor.isBackend || before?.fields["client_id"]?.stringValue == actor.id || before?.fields["craftsman_id"]?.stringValue == actor.id
+    /// A statement's refusal "code:message" as the error it stands for.
+    static func refusal(_ text: String) throws(HubError) -> HubError {
+        guard let colon = text.firstIndex(of: ":"), let code = ErrorCode(rawValue: String(text[..<colon])) else {
+            throw HubError.storeFailed
+        }
+        return HubError(code, String(text[text.index(after: colon)...]))
     }
 }
