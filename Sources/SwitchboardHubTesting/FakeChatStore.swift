@@ -23,11 +23,11 @@ public final class FakeChatStore: ChatStore {
 
     /// As the store: a repeated client_msg_id (per sender) is a duplicate only
     /// with the same conversation, kind and body; else `idempotencyMismatch`.
-    public func attempt(_ m: NewMessage) -> Result<SendOutcome, ChatFailure> {
-        guard members[m.conversation]?.contains(m.sender) == true else { return .failure(.forbidden) }
+    public func attempt(_ m: NewMessage) -> Result<SendOutcome, HubError> {
+        guard members[m.conversation]?.contains(m.sender) == true else { return .failure(.notAMember) }
         if let old = messages.values.joined().first(where: { $0.sender == m.sender && $0.clientMessageID == m.clientMessageID }) {
             guard old.conversation == m.conversation, old.kind == m.kind.rawValue, old.body == m.body else {
-                return .failure(.idempotencyMismatch)
+                return .failure(.clientMessageIDReused)
             }
             return .success(SendOutcome(id: old.id, conversation: old.conversation, seq: old.seq, createdAtMillis: old.createdAtMillis,
                                duplicate: true, members: members[m.conversation]!.sorted()))
@@ -46,23 +46,22 @@ public final class FakeChatStore: ChatStore {
     private var heldSends: [() -> Void] = []
     public func releaseSends() { let held = heldSends; heldSends = []; held.forEach { $0() } }
 
-    public func send(_ message: NewMessage, reply: @escaping (Result<SendOutcome, ChatFailure>) -> Void) {
+    public func send(_ message: NewMessage, reply: Reply<SendOutcome>) {
         guard available else { pending.append { reply(.failure(.unavailable)) }; return }
         let outcome = attempt(message)
         let answer = { reply(outcome) }
         if holdSends { heldSends.append(answer) } else { pending.append(answer) }
     }
 
-    public func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int,
-                          reply: @escaping (Result<ConversationSnapshot, ChatFailure>) -> Void) {
-        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.forbidden)) }; return }
+    public func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int, reply: Reply<ConversationSnapshot>) {
+        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.notAMember)) }; return }
         let snapshot = ConversationSnapshot(members: members[id]!.sorted(), lastSeq: lastSeq(id),
                                             messages: since.map { s in Array((messages[id] ?? []).filter { $0.seq > s }.prefix(limit)) } ?? [])
         pending.append { reply(.success(snapshot)) }
     }
 
-    public func markRead(_ id: ConversationID, user: String, seq: Int64, reply: @escaping (Result<Int64, ChatFailure>) -> Void) {
-        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.forbidden)) }; return }
+    public func markRead(_ id: ConversationID, user: String, seq: Int64, reply: Reply<Int64>) {
+        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.notAMember)) }; return }
         let key = "\(id)/\(user)"
         readPositions[key] = max(readPositions[key] ?? 0, min(seq, lastSeq(id)))
         if readPositions[key]! > 0 { participated[id]?.insert(user) }
@@ -70,22 +69,20 @@ public final class FakeChatStore: ChatStore {
         pending.append { reply(.success(stored)) }
     }
 
-    public func createConversation(creator: String, participants: [String], projectID: String?,
-                            reply: @escaping (Result<(id: ConversationID, created: Bool), ChatFailure>) -> Void) {
+    public func createConversation(creator: String, participants: [String], projectID: String?, reply: Reply<CreatedConversation>) {
         let set = Set(participants + [creator])
         if let existing = members.first(where: { $0.value == set })?.key {
-            pending.append { reply(.success((existing, false))) }
+            pending.append { reply(.success(CreatedConversation(id: existing, created: false))) }
             return
         }
         let id = Int64(members.count + 1)
         members[id] = set
         participated[id] = [creator]
-        pending.append { reply(.success((id, true))) }
+        pending.append { reply(.success(CreatedConversation(id: id, created: true))) }
     }
 
-    public func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int,
-                 reply: @escaping (Result<[StoredMessage], ChatFailure>) -> Void) {
-        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.forbidden)) }; return }
+    public func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int, reply: Reply<[StoredMessage]>) {
+        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.notAMember)) }; return }
         let all = messages[id] ?? []
         let page = after.map { a in Array(all.filter { $0.seq > a }.prefix(limit)) }
             ?? Array(all.filter { before == nil || $0.seq < before! }.suffix(limit))
@@ -95,7 +92,7 @@ public final class FakeChatStore: ChatStore {
     public var lastSeen: [String: Int64] = [:]
 
     public func listConversations(user: String, after cursor: (activityMicros: Int64, id: ConversationID)?, limit: Int,
-                           reply: @escaping (Result<[ConversationSummary], ChatFailure>) -> Void) {
+                                  reply: Reply<[ConversationSummary]>) {
         let list = members.filter { $0.value.contains(user) }.keys.sorted(by: >).map {
             ConversationSummary(id: $0, projectID: nil, members: members[$0]!.sorted(), lastSeq: lastSeq($0), lastReadSeq: 0,
                                 unread: lastSeq($0), lastMessage: messages[$0]?.last, activityMicros: $0)
@@ -103,15 +100,15 @@ public final class FakeChatStore: ChatStore {
         pending.append { reply(.success(Array(list.prefix(limit)))) }
     }
 
-    public func editMessage(_ id: Int64, sender: String, body: [UInt8], reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void) {
+    public func editMessage(_ id: Int64, sender: String, body: [UInt8], reply: Reply<StoredMessage>) {
         change(id, sender: sender, reply: reply) { $0.body = body; $0.editedAtMillis = 9 }
     }
 
-    public func deleteMessage(_ id: Int64, sender: String, reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void) {
+    public func deleteMessage(_ id: Int64, sender: String, reply: Reply<StoredMessage>) {
         change(id, sender: sender, reply: reply) { $0.body = Array("{}".utf8); $0.deleted = true }
     }
 
-    private func change(_ id: Int64, sender: String, reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void,
+    private func change(_ id: Int64, sender: String, reply: Reply<StoredMessage>,
                         _ edit: (inout StoredMessage) -> Void) {
         for (c, list) in messages {
             if let i = list.firstIndex(where: { $0.id == id && $0.sender == sender && !$0.deleted }) {
@@ -121,7 +118,7 @@ public final class FakeChatStore: ChatStore {
                 return
             }
         }
-        pending.append { reply(.failure(.forbidden)) }
+        pending.append { reply(.failure(.notTheSender)) }
     }
 
     /// Members who took part (created, sent, read) per conversation; a
@@ -132,12 +129,12 @@ public final class FakeChatStore: ChatStore {
         members[c]?.contains(user) == true && (participated[c]?.contains(user) ?? true)
     }
 
-    public func contacts(of user: String, reply: @escaping (Result<[String], ChatFailure>) -> Void) {
+    public func contacts(of user: String, reply: Reply<[String]>) {
         let list = Set(members.filter { tookPart(user, in: $0.key) }.flatMap { $0.value }).subtracting([user]).sorted()
         pending.append { reply(.success(list)) }
     }
 
-    public func presence(asker: String, users: [String], reply: @escaping (Result<[String: Int64?], ChatFailure>) -> Void) {
+    public func presence(asker: String, users: [String], reply: Reply<[String: Int64?]>) {
         var out: [String: Int64?] = [:]
         for u in users where u == asker || members.contains(where: { $0.value.contains(asker) && tookPart(u, in: $0.key) }) {
             out[u] = lastSeen[u]

@@ -54,20 +54,16 @@ import Testing
         for i in 0..<20 {
             let m = NewMessage(conversation: i % 2 == 0 ? one : two, sender: i % 3 == 0 ? bob : alice, clientMessageID: "m\(i)",
                                kind: .text, body: Array(#"{"text":"n\#(i)"}"#.utf8))
-            let answer: (Result<SendOutcome, ChatFailure>) -> Void = { r in
-                let text = switch r { case .success(let o): "\(o.conversation)/\(o.seq)"; case .failure(let f): "\(f)" }
+            let answer = Reply<SendOutcome>(on: InlineLoop()) { r in
+                let text = switch r { case .success(let o): "\(o.conversation)/\(o.seq)"; case .failure(let f): f.testName }
                 results.withLock { $0[i] = text }
             }
             guard i == 7 else { store.send(m, reply: answer); continue }
             // A send the store's own check would refuse, queued as if it had
             // slipped through: a quote valid until the year 292 million.
-            store.writer.submit(WriteJob(sql: PostgresStore.sendSQL,
-                                         params: [String(m.conversation), m.sender, m.clientMessageID, "text", #"{"text":"n7"}"#,
-                                                  nil, nil, String(Int64.max)],
-                                         merger: PostgresStore.sendMerger) { r in
-                answer(r.map { _ in SendOutcome(id: 0, conversation: 0, seq: 0, createdAtMillis: 0, duplicate: false, members: []) }
-                        .mapError(ChatFailure.init))
-            })
+            var slipped = m
+            slipped.quoteValidUntilMillis = Int64.max
+            store.writer.submit(PostgresStore.sendJob(slipped, reply: answer))
         }
         store.start()
         #expect(eventually { results.withLock { $0.count } == 20 })
@@ -87,17 +83,15 @@ import Testing
     @Test func unstorableSendsAreRefusedBeforeTheyJoinABatch() throws {
         // The writer never starts: an answer can only come from the check.
         let store = PostgresStore(conninfo: TestDatabase.conninfo, logger: Logger(label: "test"), metrics: HubMetrics(), deliver: { $0() })
-        let answers = Locked<[ChatFailure?]>([])
+        let answers = Locked<[HubError?]>([])
         let bodies = [#"{"text":"a\u0000b"}"#, #"{"text":"ok"}"#, #"{"text":"a\\u0000b"}"#]
         for (i, body) in bodies.enumerated() {
-            store.send(NewMessage(conversation: 1, sender: "alice", clientMessageID: "u\(i)", kind: .text, body: Array(body.utf8))) { r in
-                answers.withLock { $0.append(r.failure) }
-            }
+            store.send(NewMessage(conversation: 1, sender: "alice", clientMessageID: "u\(i)", kind: .text, body: Array(body.utf8)),
+                       reply: Reply(on: InlineLoop()) { r in answers.withLock { $0.append(r.failure) } })
         }
         store.send(NewMessage(conversation: 1, sender: "alice", clientMessageID: "u9", kind: .quote, body: Array("{}".utf8),
-                              quoteAmount: 1, quoteCurrency: "EUR", quoteValidUntilMillis: Int64.max)) { r in
-            answers.withLock { $0.append(r.failure) }
-        }
+                              quoteAmount: 1, quoteCurrency: "EUR", quoteValidUntilMillis: Int64.max),
+                   reply: Reply(on: InlineLoop()) { r in answers.withLock { $0.append(r.failure) } })
         // The first and the last are refused at once; the other two (an
         // escaped backslash is not a NUL) wait for the writer.
         #expect(answers.withLock { $0 } == [.invalidValue, .invalidValue])

@@ -63,13 +63,13 @@ import SwitchboardHub
                      NewMessage(conversation: one, sender: alice, clientMessageID: "k", kind: .text, body: Array(#"{ "text" : "a" }"#.utf8))]
         // Queued before the writer starts: one batch, one merged statement.
         for (i, m) in sends.enumerated() {
-            store.send(m) { r in
+            store.send(m, reply: Reply(on: InlineLoop()) { r in
                 let text = switch r {
                 case .success(let o): o.duplicate ? "duplicate" : "ack"
-                case .failure(let f): "\(f)"
+                case .failure(let f): f.testName
                 }
                 results.withLock { $0[i] = text }
-            }
+            })
         }
         store.start()
         #expect(eventually { results.withLock { $0.count } == sends.count })
@@ -78,12 +78,15 @@ import SwitchboardHub
                                             4: "duplicate"])
         #expect(batches.withLock { $0 } == [sends.count])
         // The single form (the writer's fallback) answers the same.
-        func single(_ c: Int64, _ body: String) throws -> String? {
-            try TestDatabase.query(PostgresStore.sendSQL, [String(c), alice, "k", "text", body, nil, nil, nil]).first?[6]
+        func single(_ c: Int64, _ body: String) throws -> Bool? {
+            let record = PostgresStore.sendRecord(NewMessage(conversation: c, sender: alice, clientMessageID: "k", kind: .text,
+                                                             body: Array(body.utf8)))
+            return try PGConnection(TestDatabase.conninfo).query(PostgresStore.sendSQL, [.json(Array("[".utf8) + record + Array("]".utf8))])
+                .first?.bool("mismatch")
         }
-        #expect(try single(one, #"{"text":"a"}"#) == "f")
-        #expect(try single(two, #"{"text":"a"}"#) == "t")
-        #expect(try single(one, #"{"text":"b"}"#) == "t")
+        #expect(try single(one, #"{"text":"a"}"#) == false)
+        #expect(try single(two, #"{"text":"a"}"#) == true)
+        #expect(try single(one, #"{"text":"b"}"#) == true)
         #expect(try TestDatabase.query("SELECT count(*) FROM messages WHERE sender_id = $1", [alice]).first == ["1"])
     }
 }

@@ -46,8 +46,6 @@ public final class Hub {
     var registry = ChannelRegistry()
     /// Conversation subscriptions waiting for their store answer.
     var pendingSubscriptions = PendingSubscriptions()
-    /// Members of conversations seen so far (from opens and sends).
-    var conversationMembers: [ConversationID: Set<String>] = [:]
     var typing = TypingTracker()
     lazy var counters = CounterBoard(intervalMillis: configuration.counterIntervalMillis)
     /// Subscribers of scan channels waiting for a snapshot.

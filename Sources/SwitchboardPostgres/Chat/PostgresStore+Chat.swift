@@ -6,68 +6,40 @@ import SwitchboardHub
 import SwitchboardWire
 
 extension PostgresStore: ChatStore {
-    /// One statement: membership check, duplicate lookup, seq allocation
-    /// (row lock on the conversation), insert, members. No row: not a member.
-    static let sendSQL = """
-        WITH member AS (
-            SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $2
-        ), existing AS (
-            SELECT id, conversation_id, seq, created_at, \(sameContent("$1", "$4", "$5::jsonb")) AS same
-            FROM messages WHERE sender_id = $2 AND client_msg_id = $3
-        ), bumped AS (
-            UPDATE conversations SET last_seq = last_seq + 1, last_message_at = now()
-            WHERE id = $1 AND EXISTS (SELECT 1 FROM member) AND NOT EXISTS (SELECT 1 FROM existing)
-            RETURNING last_seq
-        ), inserted AS (
-            INSERT INTO messages (conversation_id, seq, sender_id, client_msg_id, kind, body,
-                                  quote_amount, quote_currency, quote_valid_until)
-            SELECT $1, last_seq, $2, $3, $4, $5::jsonb, $6::bigint, $7, to_timestamp($8::bigint / 1000.0) FROM bumped
-            RETURNING id, conversation_id, seq, created_at
-        ), result AS (
-            SELECT id, conversation_id, seq, created_at, false AS duplicate, true AS same FROM inserted
-            UNION ALL
-            SELECT id, conversation_id, seq, created_at, true, same FROM existing
-        )
-        SELECT r.id, r.conversation_id, r.seq, (extract(epoch FROM r.created_at) * 1000)::bigint, r.duplicate,
-               (SELECT json_agg(user_id ORDER BY user_id) FROM conversation_members WHERE conversation_id = r.conversation_id)::text,
-               NOT r.same
-        FROM result r
-        """
-
-    /// True when the stored message `m` has the content of a repeated send:
-    /// same conversation, kind and body (jsonb equality: key order and
-    /// spacing do not matter). A message its sender edited or deleted since
-    /// no longer has its first body; the key and conversation decide then.
-    static func sameContent(_ conversation: String, _ kind: String, _ body: String, table m: String = "messages") -> String {
-        "(\(m).conversation_id = \(conversation) AND \(m).kind = \(kind) AND (\(m).body = \(body) "
-            + "OR \(m).edited_at IS NOT NULL OR \(m).deleted_at IS NOT NULL))"
-    }
-
-    public func send(_ message: NewMessage, reply: @escaping (Result<SendOutcome, ChatFailure>) -> Void) {
-        let deliver = self.deliver
+    public func send(_ message: NewMessage, reply: Reply<SendOutcome>) {
         // Refused before it joins a batch (the writer also isolates a job
         // PostgreSQL rejects, but that costs the batch a second run).
-        guard Self.storable(message) else { deliver { reply(.failure(.invalidValue)) }; return }
-        let params: [String?] = [String(message.conversation), message.sender, message.clientMessageID, message.kind.rawValue,
-                                 String(decoding: message.body, as: UTF8.self), message.quoteAmount.map(String.init),
-                                 message.quoteCurrency, message.quoteValidUntilMillis.map(String.init)]
-        writer.submit(WriteJob(sql: Self.sendSQL, params: params, survivesOutage: false, merger: Self.sendMerger) { result in
-            let outcome: Result<SendOutcome, ChatFailure>
-            switch result {
-            case .failure(let error): outcome = .failure(ChatFailure(error))
-            case .success(let rows):
-                if let row = rows.first, let id = row[0].flatMap({ Int64($0) }), let conversation = row[1].flatMap({ Int64($0) }),
-                   let seq = row[2].flatMap({ Int64($0) }), let created = row[3].flatMap({ Int64($0) }) {
-                    // The key was used for another conversation or content: never
-                    // ack a message that is not the one sent.
-                    outcome = row.count > 6 && row[6] == "t" ? .failure(.idempotencyMismatch) : .success(SendOutcome(id: id, conversation: conversation, seq: seq, createdAtMillis: created,
-                                                   duplicate: row[4] == "t", members: Self.stringArray(row[5])))
-                } else {
-                    outcome = .failure(.forbidden)
-                }
-            }
-            deliver { reply(outcome) }
-        })
+        guard Self.storable(message) else { reply.fail(.invalidValue); return }
+        writer.submit(Self.sendJob(message, reply: reply))
+    }
+
+    /// The writer's job for a send (unchecked: `send` checks first).
+    static func sendJob(_ message: NewMessage, reply: Reply<SendOutcome>) -> WriteJob {
+        let single = [UInt8(ascii: "[")] + sendRecord(message) + [UInt8(ascii: "]")]
+        return WriteJob(sendSQL, [.json(single)], merger: sendMerger) { result in reply(result.flatMap(sendOutcome)) }
+    }
+
+    /// The answer to a send from its row (either form): none means not a member.
+    private static func sendOutcome(_ rows: [Row]) -> Result<SendOutcome, HubError> {
+        guard let row = rows.first else { return .failure(.notAMember) }
+        return decoded { () throws(PostgresError) -> Result<SendOutcome, HubError> in
+            // The key was used for another conversation or content: never ack
+            // a message that is not the one sent.
+            if try row.bool("mismatch") { return .failure(.clientMessageIDReused) }
+            return .success(SendOutcome(id: try row.int64("id"), conversation: try row.int64("conversation_id"), seq: try row.int64("seq"),
+                                        createdAtMillis: try row.int64("created_ms"), duplicate: try row.bool("duplicate"),
+                                        members: stringArray(try row.optionalText("members"))))
+        }
+    }
+
+    /// Runs a decoding on the writer's thread: a row that does not decode is
+    /// the store's failure.
+    static func decoded<T>(_ body: () throws(PostgresError) -> Result<T, HubError>) -> Result<T, HubError> {
+        do {
+            return try body()
+        } catch {
+            return .failure(error.hubError)
+        }
     }
 
     /// Timestamps PostgreSQL stores without doubt: years 1 to 9999, in ms.
@@ -94,57 +66,43 @@ extension PostgresStore: ChatStore {
         return true
     }
 
-    public func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int,
-                                 reply: @escaping (Result<ConversationSnapshot, ChatFailure>) -> Void) {
-        let deliver = self.deliver
+    public func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int, reply: Reply<ConversationSnapshot>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> ConversationSnapshot? in
-            let head = try conn.execute("""
-                SELECT c.last_seq,
-                       (SELECT json_agg(user_id ORDER BY user_id) FROM conversation_members WHERE conversation_id = c.id)::text
-                FROM conversations c
-                JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = $2
+            let head = try conn.query("""
+                SELECT c.last_seq, chat_members(c.id) AS members
+                FROM conversations c, chat_member($1, $2) m
                 WHERE c.id = $1
-                """, [String(id), user])
-            guard let row = head.first, let lastSeq = row[0].flatMap({ Int64($0) }) else { return nil }
+                """, [.int64(id), .text(user)])
+            guard let row = head.first else { return nil }
+            let lastSeq = try row.int64("last_seq")
             var messages: [StoredMessage] = []
             if let since, since < lastSeq {
-                messages = try conn.execute(Self.messageColumns + " WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                                            [String(id), String(since), String(limit)]).compactMap(Self.message)
+                messages = try Self.messages(conn.query(Self.messageColumns + " WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                                                        [.int64(id), .int64(since), .int(limit)]))
             }
-            return ConversationSnapshot(members: Self.stringArray(row[1]), lastSeq: lastSeq, messages: messages)
-        }, completion: { result in
-            let outcome: Result<ConversationSnapshot, ChatFailure> = switch result {
-            case .success(let snapshot?): .success(snapshot)
-            case .success(nil): .failure(.forbidden)
-            case .failure(let error): .failure(ChatFailure(error))
-            }
-            deliver { reply(outcome) }
-        })
+            return ConversationSnapshot(members: Self.stringArray(try row.optionalText("members")), lastSeq: lastSeq, messages: messages)
+        }, then: { result in reply(result.flatMap { $0.map { .success($0) } ?? .failure(.notAMember) }) })
     }
 
-    public func markRead(_ id: ConversationID, user: String, seq: Int64, reply: @escaping (Result<Int64, ChatFailure>) -> Void) {
-        let deliver = self.deliver
-        writer.submit(WriteJob(sql: """
+    public func markRead(_ id: ConversationID, user: String, seq: Int64, reply: Reply<Int64>) {
+        writer.submit(WriteJob("""
             UPDATE conversation_members m
             SET last_read_seq = GREATEST(m.last_read_seq, LEAST($3::bigint, c.last_seq))
             FROM conversations c
             WHERE m.conversation_id = $1 AND m.user_id = $2 AND c.id = m.conversation_id
             RETURNING m.last_read_seq
-            """, params: [String(id), user, String(seq)], survivesOutage: false) { result in
-            let outcome: Result<Int64, ChatFailure> = switch result {
-            case .failure(let error): .failure(ChatFailure(error))
-            case .success(let rows): rows.first?[0].flatMap { Int64($0) }.map { .success($0) } ?? .failure(.forbidden)
-            }
-            deliver { reply(outcome) }
+            """, [.int64(id), .text(user), .int64(seq)]) { result in
+            reply(result.flatMap { rows in
+                guard let row = rows.first else { return .failure(.notAMember) }
+                return Self.decoded { () throws(PostgresError) in .success(try row.int64("last_read_seq")) }
+            })
         })
     }
 
-    public func createConversation(creator: String, participants: [String], projectID: String?,
-                                   reply: @escaping (Result<(id: ConversationID, created: Bool), ChatFailure>) -> Void) {
-        let deliver = self.deliver
+    public func createConversation(creator: String, participants: [String], projectID: String?, reply: Reply<CreatedConversation>) {
         let members = Array(Set(participants + [creator])).sorted()
         let key = JSON.array(members.map(JSON.string)).serialized
-        writer.submit(WriteJob(sql: """
+        writer.submit(WriteJob("""
             WITH inserted AS (
                 INSERT INTO conversations (project_id, participants_key, created_by) VALUES ($1, $2, $3)
                 ON CONFLICT (participants_key, coalesce(project_id, '')) DO NOTHING
@@ -159,56 +117,54 @@ extension PostgresStore: ChatStore {
                 ON CONFLICT DO NOTHING
             )
             SELECT id, created FROM conversation LIMIT 1
-            """, params: [projectID, key, creator], survivesOutage: false) { result in
-            let outcome: Result<(id: ConversationID, created: Bool), ChatFailure> = switch result {
-            case .failure(let error): .failure(ChatFailure(error))
-            case .success(let rows):
-                rows.first.flatMap { row in row[0].flatMap { Int64($0) }.map { (id: $0, created: row[1] == "t") } }
-                    .map { .success($0) } ?? .failure(.failed)
-            }
-            deliver { reply(outcome) }
+            """, [.text(projectID), .text(key), .text(creator)]) { result in
+            reply(result.flatMap { rows in
+                guard let row = rows.first else { return .failure(.storeFailed) }
+                return Self.decoded { () throws(PostgresError) in
+                    .success(CreatedConversation(id: try row.int64("id"), created: try row.bool("created")))
+                }
+            })
         })
     }
 
-    public func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int,
-                        reply: @escaping (Result<[StoredMessage], ChatFailure>) -> Void) {
-        let deliver = self.deliver
+    public func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int, reply: Reply<[StoredMessage]>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> [StoredMessage]? in
-            let member = try conn.execute("SELECT 1 FROM conversation_members WHERE conversation_id = $1 AND user_id = $2",
-                                          [String(id), user])
+            let member = try conn.query("SELECT 1 FROM chat_member($1, $2)", [.int64(id), .text(user)])
             guard !member.isEmpty else { return nil }
             if let after {
-                return try conn.execute(Self.messageColumns + " WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                                        [String(id), String(after), String(limit)]).compactMap(Self.message)
+                return try Self.messages(conn.query(Self.messageColumns + " WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                                                    [.int64(id), .int64(after), .int(limit)]))
             }
-            return try conn.execute(Self.messageColumns
+            return try Self.messages(conn.query(Self.messageColumns
                 + " WHERE conversation_id = $1 AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3",
-                [String(id), before.map(String.init), String(limit)]).compactMap(Self.message).reversed()
-        }, completion: { result in
-            let outcome: Result<[StoredMessage], ChatFailure> = switch result {
-            case .success(let messages?): .success(messages)
-            case .success(nil): .failure(.forbidden)
-            case .failure(let error): .failure(ChatFailure(error))
-            }
-            deliver { reply(outcome) }
-        })
+                [.int64(id), .int64(before), .int(limit)])).reversed()
+        }, then: { result in reply(result.flatMap { $0.map { .success($0) } ?? .failure(.notAMember) }) })
     }
 
-    static let messageColumns = """
-        SELECT id, conversation_id, seq, sender_id, client_msg_id, kind, body::text,
-               (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM edited_at) * 1000)::bigint,
-               deleted_at IS NOT NULL
-        FROM messages
+    /// What `message(_:)` reads, computed from a `messages` row (a SELECT
+    /// list, also used after RETURNING).
+    static let messageFields = """
+        id, conversation_id, seq, sender_id, client_msg_id, kind, body::text AS body, sb_epoch_ms(created_at) AS created_ms,
+        sb_epoch_ms(edited_at) AS edited_ms, deleted_at IS NOT NULL AS deleted
         """
 
-    static func message(_ row: [String?]) -> StoredMessage? {
-        guard let id = row[0].flatMap({ Int64($0) }), let conversation = row[1].flatMap({ Int64($0) }),
-              let seq = row[2].flatMap({ Int64($0) }), let sender = row[3], let clientID = row[4],
-              let kind = row[5].flatMap(MessageKind.init(rawValue:)), let body = row[6],
-              let created = row[7].flatMap({ Int64($0) }) else { return nil }
-        return StoredMessage(conversation: conversation, id: id, seq: seq, sender: sender, clientMessageID: clientID, kind: kind.rawValue,
-                             body: Array(body.utf8), createdAtMillis: created, editedAtMillis: row[8].flatMap { Int64($0) },
-                             deleted: row[9] == "t")
+    /// `messageFields` from `messages`.
+    static let messageColumns = "SELECT " + messageFields + " FROM messages"
+
+    /// A message from the columns of `messageColumns`, each name after `prefix`.
+    static func message(_ row: Row, prefix: String = "") throws(PostgresError) -> StoredMessage {
+        StoredMessage(conversation: try row.int64(prefix + "conversation_id"), id: try row.int64(prefix + "id"),
+                      seq: try row.int64(prefix + "seq"), sender: try row.text(prefix + "sender_id"),
+                      clientMessageID: try row.text(prefix + "client_msg_id"), kind: try row.text(prefix + "kind"),
+                      body: try row.bytes(prefix + "body"), createdAtMillis: try row.int64(prefix + "created_ms"),
+                      editedAtMillis: try row.optionalInt64(prefix + "edited_ms"), deleted: try row.bool(prefix + "deleted"))
+    }
+
+    static func messages(_ rows: [Row]) throws(PostgresError) -> [StoredMessage] {
+        var out: [StoredMessage] = []
+        out.reserveCapacity(rows.count)
+        for row in rows { out.append(try message(row)) }
+        return out
     }
 
     static func stringArray(_ text: String?) -> [String] {
@@ -218,50 +174,42 @@ extension PostgresStore: ChatStore {
 }
 
 extension PostgresStore: PresenceStore {
-    /// SQL: the member row `m` took part in its conversation — created it,
-    /// sent a message in it, or read it. Presence is shared only through such
-    /// conversations, so opening a conversation with somebody does not reveal
-    /// whether they are online (their consent is taking part).
-    static func tookPart(_ m: String) -> String {
-        """
-        (\(m).last_read_seq > 0
-         OR EXISTS (SELECT 1 FROM conversations tc WHERE tc.id = \(m).conversation_id AND tc.created_by = \(m).user_id)
-         OR EXISTS (SELECT 1 FROM messages tm WHERE tm.conversation_id = \(m).conversation_id AND tm.sender_id = \(m).user_id))
-        """
-    }
+    // Presence is shared only through conversations both took part in
+    // (SQL `chat_took_part`): opening a conversation with somebody does not
+    // reveal whether they are online (their consent is taking part).
 
-    public func contacts(of user: String, reply: @escaping (Result<[String], ChatFailure>) -> Void) {
-        let deliver = self.deliver
+    public func contacts(of user: String, reply: Reply<[String]>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> [String] in
             // Only conversations the user took part in: being added to one
             // by somebody else reveals nothing about the user.
-            try conn.execute("""
+            var contacts: [String] = []
+            for row in try conn.query("""
                 SELECT DISTINCT other.user_id FROM conversation_members mine
                 JOIN conversation_members other ON other.conversation_id = mine.conversation_id AND other.user_id <> $1
-                WHERE mine.user_id = $1 AND \(Self.tookPart("mine"))
-                """, [user]).compactMap { $0[0] }
-        }, completion: { result in deliver { reply(result.mapError(ChatFailure.init)) } })
+                WHERE mine.user_id = $1 AND chat_took_part(mine.conversation_id, mine.user_id, mine.last_read_seq)
+                """, [.text(user)]) { contacts.append(try row.text("user_id")) }
+            return contacts
+        }, reply: reply)
     }
 
-    public func presence(asker: String, users: [String], reply: @escaping (Result<[String: Int64?], ChatFailure>) -> Void) {
-        let deliver = self.deliver
-        let list = JSON.array(users.map(JSON.string)).serialized
+    public func presence(asker: String, users: [String], reply: Reply<[String: Int64?]>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> [String: Int64?] in
-            let rows = try conn.execute("""
-                SELECT asked.u, (extract(epoch FROM usr.last_seen_at) * 1000)::bigint
-                FROM json_array_elements_text($2::json) AS asked(u)
+            let rows = try conn.query("""
+                SELECT asked.u, sb_epoch_ms(usr.last_seen_at) AS last_seen_ms
+                FROM unnest($2::text[]) AS asked(u)
                 LEFT JOIN users usr ON usr.id = asked.u
                 WHERE asked.u = $1 OR EXISTS (
                     SELECT 1 FROM conversation_members mine
                     JOIN conversation_members other ON other.conversation_id = mine.conversation_id
-                    WHERE mine.user_id = $1 AND other.user_id = asked.u AND \(Self.tookPart("other")))
-                """, [asker, list])
+                    WHERE mine.user_id = $1 AND other.user_id = asked.u
+                      AND chat_took_part(other.conversation_id, other.user_id, other.last_read_seq))
+                """, [.text(asker), .textArray(users)])
             var out: [String: Int64?] = [:]
             // updateValue, not `out[u] = x`: assigning a nil Int64? through the
             // subscript would remove the key (a user who never disconnected
             // has no last_seen and must still be answered).
-            for row in rows { if let u = row[0] { out.updateValue(row[1].flatMap { Int64($0) }, forKey: u) } }
+            for row in rows { out.updateValue(try row.optionalInt64("last_seen_ms"), forKey: try row.text("u")) }
             return out
-        }, completion: { result in deliver { reply(result.mapError(ChatFailure.init)) } })
+        }, reply: reply)
     }
 }

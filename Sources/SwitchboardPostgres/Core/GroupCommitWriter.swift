@@ -11,26 +11,36 @@ import SwitchboardHub
 public struct WriteJob {
     /// SQL with $n parameters.
     public var sql: String
-    /// Text parameters.
-    public var params: [String?]
+    /// The bound values.
+    public var values: [SQLValue]
     /// Keep the job queued while the database is down (true), or fail it
     /// at once with `unavailable` (false).
     public var survivesOutage: Bool
-    /// Called on the writer thread with the rows or the error.
-    public var completion: ((Result<Rows, StoreError>) -> Void)?
+    /// Called on the writer thread with the rows or the caller-facing error.
+    public var answer: ((Result<[Row], HubError>) -> Void)?
     /// When set, jobs of a batch with the same merger run as ONE set-based
-    /// statement; `sql`/`params` stay the single-job form (used when a batch
+    /// statement; `sql`/`values` stay the single-job form (used when a batch
     /// must be retried job by job).
     public var merger: WriteMerger?
 
-    /// A job.
+    /// A job: `sql` with `values` bound to $1, $2, …
+    public init(_ sql: String, _ values: [SQLValue], survivesOutage: Bool = false, merger: WriteMerger? = nil,
+                answer: ((Result<[Row], HubError>) -> Void)? = nil) {
+        self.sql = sql
+        self.values = values
+        self.survivesOutage = survivesOutage
+        self.merger = merger
+        self.answer = answer
+    }
+
+    /// The old form: positional text parameters, rows by position and
+    /// `StoreError` (until every store is converted).
     public init(sql: String, params: [String?], survivesOutage: Bool = false, merger: WriteMerger? = nil,
                 completion: ((Result<Rows, StoreError>) -> Void)? = nil) {
-        self.merger = merger
-        self.sql = sql
-        self.params = params
-        self.survivesOutage = survivesOutage
-        self.completion = completion
+        self.init(sql, SQLValue.texts(params), survivesOutage: survivesOutage, merger: merger,
+                  answer: completion.map { completion in
+                      { completion($0.map { $0.map(\.values) }.mapError(StoreError.init(legacy:))) }
+                  })
     }
 }
 
@@ -39,14 +49,14 @@ public struct WriteJob {
 public struct WriteMerger: Sendable {
     /// Jobs merge when their keys are equal.
     public let key: String
-    /// The jobs' params, in batch order → one statement.
-    public let combine: @Sendable ([[String?]]) -> (sql: String, params: [String?])
+    /// The jobs' values, in batch order → one statement.
+    public let combine: @Sendable ([[SQLValue]]) -> (sql: String, values: [SQLValue])
     /// The statement's rows → rows per job (same order and count as the jobs).
-    public let split: @Sendable (Rows, Int) -> [Rows]
+    public let split: @Sendable ([Row], Int) -> [[Row]]
 
     /// A merger.
-    public init(key: String, combine: @escaping @Sendable ([[String?]]) -> (sql: String, params: [String?]),
-                split: @escaping @Sendable (Rows, Int) -> [Rows]) {
+    public init(key: String, combine: @escaping @Sendable ([[SQLValue]]) -> (sql: String, values: [SQLValue]),
+                split: @escaping @Sendable ([Row], Int) -> [[Row]]) {
         self.key = key
         self.combine = combine
         self.split = split
@@ -101,15 +111,15 @@ public final class GroupCommitWriter: @unchecked Sendable {
         // Jobs without an answer (last-seen updates) add nothing to the
         // mailbox; jobs that survive outages record what already happened
         // elsewhere (a provider's charge) and are never refused for it.
-        let congested = job.completion != nil && !job.survivesOutage && isCongested?() == true
+        let congested = job.answer != nil && !job.survivesOutage && isCongested?() == true
         // A job that survives outages AND is waited for records an effect
         // that already happened elsewhere (a provider's charge): refusing it
         // for a full queue would lose that record, so it may pass the bound
         // (such jobs are few: one per admitted payment).
-        let mustRecord = job.survivesOutage && job.completion != nil
+        let mustRecord = job.survivesOutage && job.answer != nil
         condition.lock()
-        let refusal: StoreError? = if (queue.count >= capacity && !mustRecord) || congested { StoreError(.overloaded) }
-            else if !job.survivesOutage && !keeper.isHealthy && keeper.secondsUntilRetry > 0 { StoreError(.unavailable) }
+        let refusal: HubError? = if (queue.count >= capacity && !mustRecord) || congested { .overloaded }
+            else if !job.survivesOutage && !keeper.isHealthy && keeper.secondsUntilRetry > 0 { .unavailable }
             else { nil }
         if refusal == nil {
             queue.append(job)
@@ -119,7 +129,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
         condition.unlock()
         onDepth?(depth)
         if let refusal {
-            job.completion?(.failure(refusal))
+            job.answer?(.failure(refusal))
             return false
         }
         return true
@@ -174,7 +184,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
     private struct Unit {
         var jobs: [Int]
         var sql: String
-        var params: [String?]
+        var values: [SQLValue]
         var merger: WriteMerger?
     }
 
@@ -185,14 +195,14 @@ public final class GroupCommitWriter: @unchecked Sendable {
             if let merger = job.merger {
                 if let at = merged[merger.key] { units[at].jobs.append(index); continue }
                 merged[merger.key] = units.count
-                units.append(Unit(jobs: [index], sql: "", params: [], merger: merger))
+                units.append(Unit(jobs: [index], sql: "", values: [], merger: merger))
             } else {
-                units.append(Unit(jobs: [index], sql: job.sql, params: job.params, merger: nil))
+                units.append(Unit(jobs: [index], sql: job.sql, values: job.values, merger: nil))
             }
         }
         for i in units.indices {
             guard let merger = units[i].merger else { continue }
-            (units[i].sql, units[i].params) = merger.combine(units[i].jobs.map { batch[$0].params })
+            (units[i].sql, units[i].values) = merger.combine(units[i].jobs.map { batch[$0].values })
         }
         return units
     }
@@ -204,7 +214,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
         var open = Array(batch.indices)
         do {
             var units = units(of: batch)
-            let outcome = try conn.pipelineTransaction(units.map { ($0.sql, $0.params) })
+            let outcome = try conn.pipelineTransaction(units.map { ($0.sql, $0.values) })
             if outcome.committed {
                 onBatch?(batch.count)
                 report(units, outcome.results, batch)
@@ -221,11 +231,11 @@ public final class GroupCommitWriter: @unchecked Sendable {
                 return singles(unit, batch)
             }
             while !units.isEmpty {
-                let salvage = try conn.savepointTransaction(units.map { ($0.sql, $0.params) })
+                let salvage = try conn.savepointTransaction(units.map { ($0.sql, $0.values) })
                 guard salvage.committed else { return commitOneByOne(units.flatMap(\.jobs).map { batch[$0] }, on: conn) }
                 // A merged statement rejected here: its jobs again, one by one, in one more transaction.
                 var again: [Unit] = []
-                var done: [(Unit, Result<Rows, PostgresError>)] = []
+                var done: [(Unit, Result<[Row], PostgresError>)] = []
                 for (unit, result) in zip(units, salvage.results) {
                     if unit.merger != nil, case .failure = result { again += singles(unit, batch) } else { done.append((unit, result)) }
                 }
@@ -243,21 +253,21 @@ public final class GroupCommitWriter: @unchecked Sendable {
 
     /// A merged unit as one unit per job, in the single form.
     private func singles(_ unit: Unit, _ batch: [WriteJob]) -> [Unit] {
-        unit.jobs.map { Unit(jobs: [$0], sql: batch[$0].sql, params: batch[$0].params, merger: nil) }
+        unit.jobs.map { Unit(jobs: [$0], sql: batch[$0].sql, values: batch[$0].values, merger: nil) }
     }
 
     /// Hands each job its rows or its error.
-    private func report(_ units: [Unit], _ results: [Result<Rows, PostgresError>], _ batch: [WriteJob]) {
+    private func report(_ units: [Unit], _ results: [Result<[Row], PostgresError>], _ batch: [WriteJob]) {
         for (unit, result) in zip(units, results) {
             if case .failure(let error) = result, error.kind == .statement {
                 logger.error("write rejected", metadata: ["sqlstate": "\(error.sqlState ?? "?")"])
             }
             guard let merger = unit.merger, case .success(let rows) = result else {
-                for i in unit.jobs { batch[i].completion?(result.mapError(\.storeError)) }
+                for i in unit.jobs { batch[i].answer?(result.mapError(\.hubError)) }
                 continue
             }
             for (i, jobRows) in zip(unit.jobs, merger.split(rows, unit.jobs.count)) {
-                batch[i].completion?(.success(jobRows))
+                batch[i].answer?(.success(jobRows))
             }
         }
     }
@@ -267,12 +277,12 @@ public final class GroupCommitWriter: @unchecked Sendable {
     private func commitOneByOne(_ jobs: [WriteJob], on conn: PGConnection) -> [WriteJob] {
         for job in jobs {
             do {
-                let rows = try conn.execute(job.sql, job.params)
-                job.completion?(.success(rows))
+                let rows = try conn.query(job.sql, job.values)
+                job.answer?(.success(rows))
             } catch {
                 if error.kind == .connection { keeper.markBroken() }
                 if error.kind == .statement { logger.error("write rejected", metadata: ["sqlstate": "\(error.sqlState ?? "?")"]) }
-                job.completion?(.failure(error.storeError))
+                job.answer?(.failure(error.hubError))
             }
         }
         return []
@@ -281,7 +291,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
     private func failOrKeep(_ batch: [WriteJob]) -> [WriteJob] {
         var keep: [WriteJob] = []
         for job in batch {
-            if job.survivesOutage { keep.append(job) } else { job.completion?(.failure(StoreError(.unavailable))) }
+            if job.survivesOutage { keep.append(job) } else { job.answer?(.failure(.unavailable)) }
         }
         return keep
     }

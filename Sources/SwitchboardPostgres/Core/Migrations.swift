@@ -260,12 +260,39 @@ public enum Migrations {
         );
         CREATE INDEX audit_log_entity ON audit_log (entity_type, entity_id);
         """),
+        (6, """
+        -- Rules and conversions the statements share, written once.
+        -- Milliseconds since the epoch, as the hub speaks time.
+        CREATE FUNCTION sb_epoch_ms(t timestamptz) RETURNS bigint
+            LANGUAGE sql STABLE PARALLEL SAFE
+            AS 'SELECT (extract(epoch FROM $1) * 1000)::bigint';
+        -- The member row of a user in a conversation, if a member: only
+        -- members read a conversation and send in it. A set-returning SQL
+        -- function, so the planner inlines it (a scalar one with a subquery
+        -- would run per row of a batch).
+        CREATE FUNCTION chat_member(conversation bigint, member text) RETURNS SETOF conversation_members
+            LANGUAGE sql STABLE
+            AS 'SELECT * FROM conversation_members WHERE conversation_id = $1 AND user_id = $2';
+        -- The members of a conversation, sorted, as a JSON array text.
+        CREATE FUNCTION chat_members(conversation bigint) RETURNS text
+            LANGUAGE sql STABLE
+            AS 'SELECT json_agg(user_id ORDER BY user_id)::text FROM conversation_members WHERE conversation_id = $1';
+        -- The member took part in the conversation: created it, sent in it,
+        -- or read it. Presence is shared only through such conversations.
+        CREATE FUNCTION chat_took_part(conversation bigint, member text, last_read_seq bigint) RETURNS boolean
+            LANGUAGE sql STABLE
+            AS $$ SELECT $3 > 0
+                  OR EXISTS (SELECT 1 FROM conversations WHERE id = $1 AND created_by = $2)
+                  OR EXISTS (SELECT 1 FROM messages WHERE conversation_id = $1 AND sender_id = $2) $$;
+        -- Only the sender changes (edits, deletes) a message: not a system
+        -- message, not after deleting it.
+        CREATE FUNCTION chat_may_change(sender text, kind text, deleted_at timestamptz, caller text) RETURNS boolean
+            LANGUAGE sql IMMUTABLE
+            AS $$ SELECT $1 = $4 AND $2 <> 'system' AND $3 IS NULL $$;
+        """),
         // Market (issue 11): the pieces its statements share, as functions;
         // every value they need arrives as an argument.
-        (6, """
-        -- Epoch milliseconds, as the API shows times.
-        CREATE FUNCTION market_millis(timestamptz) RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE
-            AS $$ SELECT (extract(epoch FROM $1) * 1000)::bigint $$;
+        (7, """
         -- An amount in minor units as "1234.50 RON" (integer arithmetic), for texts.
         CREATE FUNCTION market_money(amount bigint, currency text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
             AS $$ SELECT ($1 / 100)::text || '.' || lpad(($1 % 100)::text, 2, '0') || ' ' || $2 $$;
@@ -293,7 +320,7 @@ public enum Migrations {
 
     /// Applies the missing migrations; returns the versions applied.
     @discardableResult
-    public static func apply(on connection: PGConnection) throws(PostgresError) -> [Int] {
+    package static func apply(on connection: PGConnection) throws(PostgresError) -> [Int] {
         try connection.execute("SELECT pg_advisory_lock(727274)")
         defer { _ = try? connection.execute("SELECT pg_advisory_unlock(727274)") }
         try connection.execute("""
@@ -301,13 +328,14 @@ public enum Migrations {
                 version integer PRIMARY KEY,
                 applied_at timestamptz NOT NULL DEFAULT now())
             """)
-        let done = Set(try connection.execute("SELECT version FROM schema_migrations").compactMap { $0[0].flatMap { Int($0) } })
+        var done = Set<Int>()
+        for row in try connection.query("SELECT version FROM schema_migrations") { done.insert(try row.int("version")) }
         var applied: [Int] = []
         for migration in all where !done.contains(migration.version) {
             try connection.execute("BEGIN")
             do {
                 try connection.executeScript(migration.sql)
-                try connection.execute("INSERT INTO schema_migrations (version) VALUES ($1)", [String(migration.version)])
+                try connection.query("INSERT INTO schema_migrations (version) VALUES ($1)", [.int(migration.version)])
                 try connection.execute("COMMIT")
             } catch {
                 _ = try? connection.execute("ROLLBACK")

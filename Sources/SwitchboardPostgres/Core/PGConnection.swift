@@ -4,47 +4,81 @@ import SwitchboardHub
 import Foundation
 internal import CLibPQ
 
-/// Rows of text values, as libpq returns them.
+/// Rows of text values by position (the old form; new code reads `Row`s by
+/// column name).
 public typealias Rows = [[String?]]
 
-/// A failed database operation.
-public struct PostgresError: Error, Sendable, CustomStringConvertible {
-    /// Why.
-    public enum Kind: Sendable { case connection, statement }
-    /// Connection trouble (retry later) or a statement the server rejected.
-    public let kind: Kind
-    /// SQLSTATE when the server sent one.
-    public let sqlState: String?
+/// A statement and its bound values.
+typealias Statement = (sql: String, values: [SQLValue])
 
-    public var description: String {
+/// A failed database operation. Internal to the adapter: what leaves it is
+/// a `HubError` (`hubError`).
+package struct PostgresError: Error, Sendable, CustomStringConvertible {
+    /// Why.
+    package enum Kind: Sendable { case connection, statement, decode }
+    /// Connection trouble (retry later), a statement the server rejected, or
+    /// a row that does not hold what the code reads from it.
+    package let kind: Kind
+    /// SQLSTATE when the server sent one.
+    package let sqlState: String?
+    /// The column a decode failed on.
+    package let column: String?
+
+    package init(kind: Kind, sqlState: String?, column: String? = nil) {
+        self.kind = kind
+        self.sqlState = sqlState
+        self.column = column
+    }
+
+    /// A row without `column`, or with a value there that does not parse.
+    package static func decode(_ column: String) -> PostgresError { PostgresError(kind: .decode, sqlState: nil, column: column) }
+
+    package var description: String {
         switch kind {
         case .connection: return "database connection failed"
         case .statement: return "statement failed (SQLSTATE \(sqlState ?? "?"))"
+        case .decode: return "row cannot be decoded (column \(column ?? "?"))"
         }
     }
 
-    /// The hub-facing error.
-    public var storeError: StoreError {
-        if kind == .connection { return StoreError(.unavailable) }
+    /// The refusal a caller sees.
+    package var hubError: HubError {
+        if kind == .connection { return .unavailable }
         // Class 22 (data exception: a NUL character in text or JSON, a number
         // out of range, a bad date): the caller's value, not a failure here.
-        if sqlState?.hasPrefix("22") == true { return StoreError(.invalidValue) }
-        return StoreError(.failed)
+        if kind == .statement, sqlState?.hasPrefix("22") == true { return .invalidValue }
+        return .storeFailed
+    }
+
+    /// The old hub-facing error, for stores not yet answering with `HubError`.
+    package var storeError: StoreError { StoreError(legacy: hubError) }
+}
+
+extension StoreError {
+    /// The old error for a `HubError` the adapter produced (bridge, removed
+    /// with `StoreError`).
+    package init(legacy error: HubError) {
+        switch error.code {
+        case .unavailable: self.init(.unavailable)
+        case .overloaded: self.init(.overloaded)
+        case .badRequest: self.init(.invalidValue)
+        default: self.init(.failed)
+        }
     }
 }
 
 /// A blocking libpq connection.
-public final class PGConnection {
+package final class PGConnection {
     private var conn: OpaquePointer?
 
     /// The `application_name` a session gets unless the conninfo names one:
     /// the process id makes each hub's sessions findable in pg_stat_activity
     /// (operators, and tests that wait for a killed hub's sessions to end).
-    public static let defaultApplicationName = "switchboard/\(getpid())"
+    package static let defaultApplicationName = "switchboard/\(getpid())"
 
     /// Connects; throws a connection error if the server does not answer.
     /// `conninfo` is a URL or key=value string.
-    public init(_ conninfo: String) throws(PostgresError) {
+    package init(_ conninfo: String) throws(PostgresError) {
         // expand_dbname = 1: "dbname" carries the whole conninfo; the fallback
         // applies only when the conninfo sets no application_name itself.
         let keywords = ["dbname", "fallback_application_name"]
@@ -63,24 +97,32 @@ public final class PGConnection {
     deinit { PQfinish(conn) }
 
     /// True while libpq believes the connection is good.
-    public var isHealthy: Bool { conn != nil && PQstatus(conn) == CONNECTION_OK }
+    package var isHealthy: Bool { conn != nil && PQstatus(conn) == CONNECTION_OK }
 
-    /// Runs one statement with text parameters and returns its rows.
+    /// Runs one statement with bound values; its rows are read by column name.
     @discardableResult
-    public func execute(_ sql: String, _ params: [String?] = []) throws(PostgresError) -> Rows {
-        let result = withCStrings(params) { values in
-            PQexecParams(conn, sql, Int32(params.count), nil, values, nil, nil, 0)
+    package func query(_ sql: String, _ values: [SQLValue] = []) throws(PostgresError) -> [Row] {
+        let (sql, values) = refusingNUL((sql, values))
+        let result = withCStrings(values.map(\.wireText)) { texts in
+            PQexecParams(conn, sql, Int32(values.count), nil, texts, nil, nil, 0)
         }
         return try consume(result)
     }
 
+    /// Runs one statement with text parameters and returns its rows by
+    /// position (the old form; new code uses `query`).
+    @discardableResult
+    package func execute(_ sql: String, _ params: [String?] = []) throws(PostgresError) -> Rows {
+        try query(sql, SQLValue.texts(params)).map(\.values)
+    }
+
     /// Runs several statements separated by semicolons (simple query
     /// protocol, no parameters): migrations.
-    public func executeScript(_ sql: String) throws(PostgresError) {
+    package func executeScript(_ sql: String) throws(PostgresError) {
         _ = try consume(PQexec(conn, sql))
     }
 
-    private func consume(_ result: OpaquePointer?) throws(PostgresError) -> Rows {
+    private func consume(_ result: OpaquePointer?) throws(PostgresError) -> [Row] {
         defer { PQclear(result) }
         guard let result else { throw PostgresError(kind: .connection, sqlState: nil) }
         switch PQresultStatus(result) {
@@ -104,10 +146,11 @@ public final class PGConnection {
         return PostgresError(kind: .statement, sqlState: state)
     }
 
-    private func rows(of result: OpaquePointer) -> Rows {
+    private func rows(of result: OpaquePointer) -> [Row] {
         let count = Int(PQntuples(result))
         let fields = Int(PQnfields(result))
-        var out: Rows = []
+        let columns = Columns((0..<fields).map { String(cString: PQfname(result, Int32($0))) })
+        var out: [Row] = []
         out.reserveCapacity(count)
         for r in 0..<count {
             var row: [String?] = []
@@ -119,36 +162,45 @@ public final class PGConnection {
                     row.append(String(cString: PQgetvalue(result, Int32(r), Int32(f))))
                 }
             }
-            out.append(row)
+            out.append(Row(columns: columns, values: row))
         }
         return out
+    }
+
+    /// libpq takes C strings: a NUL inside a value would cut it short and
+    /// store something else than was sent. Such a statement is replaced by
+    /// one the server rejects with the data exception PostgreSQL itself
+    /// gives for NUL (22021), so it fails alone, in its place in a batch.
+    func refusingNUL(_ statement: Statement) -> Statement {
+        guard statement.values.contains(where: { $0.wireText?.utf8.contains(0) == true }) else { return statement }
+        return ("SELECT convert_from('\\x00'::bytea, 'UTF8')", [])
     }
 
     /// Runs statements as ONE transaction in pipeline mode (one round trip,
     /// one commit). Returns per-statement results; if any statement fails the
     /// transaction is rolled back and `.failure` marks the culprit(s), the
     /// others `.success([])` that were not applied; `committed` says which.
-    public func pipelineTransaction(_ statements: [(sql: String, params: [String?])]) throws(PostgresError)
-        -> (committed: Bool, results: [Result<Rows, PostgresError>]) {
+    func pipelineTransaction(_ statements: [Statement]) throws(PostgresError)
+        -> (committed: Bool, results: [Result<[Row], PostgresError>]) {
         guard PQenterPipelineMode(conn) == 1 else { throw PostgresError(kind: .connection, sqlState: nil) }
         defer { _ = PQexitPipelineMode(conn) }
         var sent = PQsendQueryParams(conn, "BEGIN", 0, nil, nil, nil, nil, 0) == 1
-        for statement in statements where sent {
-            sent = withCStrings(statement.params) { values in
-                PQsendQueryParams(conn, statement.sql, Int32(statement.params.count), nil, values, nil, nil, 0) == 1
+        for statement in statements.map(refusingNUL) where sent {
+            sent = withCStrings(statement.values.map(\.wireText)) { texts in
+                PQsendQueryParams(conn, statement.sql, Int32(statement.values.count), nil, texts, nil, nil, 0) == 1
             }
         }
         if sent { sent = PQsendQueryParams(conn, "COMMIT", 0, nil, nil, nil, nil, 0) == 1 }
         if sent { sent = PQpipelineSync(conn) == 1 }
         guard sent else { throw PostgresError(kind: .connection, sqlState: nil) }
 
-        var results: [Result<Rows, PostgresError>] = []
+        var results: [Result<[Row], PostgresError>] = []
         var committed = true
         // BEGIN, each statement, COMMIT: each answer is followed by a NULL.
         for index in 0..<(statements.count + 2) {
             guard let result = PQgetResult(conn) else { throw PostgresError(kind: .connection, sqlState: nil) }
             let status = PQresultStatus(result)
-            var outcome: Result<Rows, PostgresError>
+            var outcome: Result<[Row], PostgresError>
             switch status {
             case PGRES_COMMAND_OK: outcome = .success([])
             case PGRES_TUPLES_OK: outcome = .success(rows(of: result))
@@ -169,7 +221,7 @@ public final class PGConnection {
             // A Sync does not end an explicit transaction block that failed:
             // the session would stay in "current transaction is aborted".
             _ = PQexitPipelineMode(conn)
-            try execute("ROLLBACK")
+            try query("ROLLBACK")
         }
         return (committed, results)
     }
@@ -182,13 +234,13 @@ extension PGConnection {
     /// one per rejected statement (the pipeline stops at an error and is
     /// resumed after it). `committed` is false only if the COMMIT itself
     /// failed (then nothing was applied).
-    public func savepointTransaction(_ statements: [(sql: String, params: [String?])]) throws(PostgresError)
-        -> (committed: Bool, results: [Result<Rows, PostgresError>]) {
-        var results: [Result<Rows, PostgresError>] = []
+    func savepointTransaction(_ statements: [Statement]) throws(PostgresError)
+        -> (committed: Bool, results: [Result<[Row], PostgresError>]) {
+        var results: [Result<[Row], PostgresError>] = []
         results.reserveCapacity(statements.count)
         // Commands that go before the next round: BEGIN, then the undo of a
         // rejected statement.
-        var prefix: [(sql: String, params: [String?])] = [("BEGIN", [])]
+        var prefix: [Statement] = [("BEGIN", [])]
         var next = 0
         while next < statements.count {
             let first = next
@@ -224,7 +276,7 @@ extension PGConnection {
         for case .failure(let e)? in answers.dropLast() { throw e }
         if case .failure(let e)? = answers.last {
             if e.kind == .connection { throw e }
-            _ = try? execute("ROLLBACK")
+            _ = try? query("ROLLBACK")
             return (false, results)
         }
         return (true, results)
@@ -232,18 +284,18 @@ extension PGConnection {
 
     /// Sends commands in pipeline mode with one Sync and reads every answer:
     /// a result, a failure, or nil for a command skipped after a failure.
-    private func pipeline(_ commands: [(sql: String, params: [String?])]) throws(PostgresError) -> [Result<Rows, PostgresError>?] {
+    private func pipeline(_ commands: [Statement]) throws(PostgresError) -> [Result<[Row], PostgresError>?] {
         guard PQenterPipelineMode(conn) == 1 else { throw PostgresError(kind: .connection, sqlState: nil) }
         defer { _ = PQexitPipelineMode(conn) }
         var sent = true
-        for command in commands where sent {
-            sent = withCStrings(command.params) { values in
-                PQsendQueryParams(conn, command.sql, Int32(command.params.count), nil, values, nil, nil, 0) == 1
+        for command in commands.map(refusingNUL) where sent {
+            sent = withCStrings(command.values.map(\.wireText)) { texts in
+                PQsendQueryParams(conn, command.sql, Int32(command.values.count), nil, texts, nil, nil, 0) == 1
             }
         }
         if sent { sent = PQpipelineSync(conn) == 1 }
         guard sent else { throw PostgresError(kind: .connection, sqlState: nil) }
-        var answers: [Result<Rows, PostgresError>?] = []
+        var answers: [Result<[Row], PostgresError>?] = []
         answers.reserveCapacity(commands.count)
         for _ in commands {
             guard let result = PQgetResult(conn) else { throw PostgresError(kind: .connection, sqlState: nil) }

@@ -42,31 +42,31 @@ public final class PostgresStore: HubStore, @unchecked Sendable {
     public var isAvailable: Bool { writer.isHealthy && reader.isHealthy }
 
     public func recordConnect(user: String, role: String, atMillis: Int64) {
-        writer.submit(WriteJob(sql: """
+        writer.submit(WriteJob("""
             INSERT INTO users (id, role, last_connected_at) VALUES ($1, $2, to_timestamp($3::bigint / 1000.0))
             ON CONFLICT (id) DO UPDATE SET role = EXCLUDED.role,
                 last_connected_at = GREATEST(users.last_connected_at, EXCLUDED.last_connected_at)
-            """, params: [user, role, String(atMillis)], survivesOutage: true))
+            """, [.text(user), .text(role), .int64(atMillis)], survivesOutage: true))
     }
 
     public func recordDisconnect(user: String, atMillis: Int64) {
-        writer.submit(WriteJob(sql: """
+        writer.submit(WriteJob("""
             INSERT INTO users (id, last_seen_at) VALUES ($1, to_timestamp($2::bigint / 1000.0))
             ON CONFLICT (id) DO UPDATE SET
                 last_seen_at = GREATEST(users.last_seen_at, EXCLUDED.last_seen_at)
-            """, params: [user, String(atMillis)], survivesOutage: true))
+            """, [.text(user), .int64(atMillis)], survivesOutage: true))
     }
 
     public func fetchUser(id: String, reply: Reply<UserRecord?>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> UserRecord? in
-            let rows = try conn.execute("""
-                SELECT id, role, (extract(epoch FROM created_at) * 1000)::bigint,
-                       (extract(epoch FROM last_seen_at) * 1000)::bigint
+            let rows = try conn.query("""
+                SELECT id, role, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms,
+                       (extract(epoch FROM last_seen_at) * 1000)::bigint AS last_seen_ms
                 FROM users WHERE id = $1
-                """, [id])
+                """, [.text(id)])
             guard let row = rows.first else { return nil }
-            return UserRecord(id: row[0] ?? id, role: row[1] ?? "user",
-                              createdAtMillis: Int64(row[2] ?? "0") ?? 0, lastSeenAtMillis: row[3].flatMap { Int64($0) })
-        }, completion: { reply($0.mapError(\.hubError)) })
+            return UserRecord(id: try row.text("id"), role: try row.text("role"), createdAtMillis: try row.int64("created_ms"),
+                              lastSeenAtMillis: try row.optionalInt64("last_seen_ms"))
+        }, reply: reply)
     }
 }

@@ -37,26 +37,37 @@ public final class StoreReader: @unchecked Sendable {
         condition.lock(); stopped = true; condition.broadcast(); condition.unlock()
     }
 
-    /// Runs `query` on the reader thread; `completion` gets its result there.
-    public func read<T>(_ query: @escaping (PGConnection) throws(PostgresError) -> T,
-                        completion: @escaping (Result<T, StoreError>) -> Void) {
+    /// Runs `query` on the reader thread; `answer` gets its result there
+    /// (a failure is already the caller-facing `HubError`).
+    package func read<T>(_ query: @escaping (PGConnection) throws(PostgresError) -> T,
+                         then answer: @escaping (Result<T, HubError>) -> Void) {
         let job: (PGConnection?) -> Void = { [keeper] conn in
-            guard let conn else { completion(.failure(StoreError(.unavailable))); return }
-            do {
-                completion(.success(try query(conn)))
-            } catch let error as PostgresError {
-                if error.kind == .connection { keeper.markBroken() }
-                completion(.failure(error.storeError))
+            guard let conn else { answer(.failure(.unavailable)); return }
+            do throws(PostgresError) {
+                answer(.success(try query(conn)))
             } catch {
-                completion(.failure(StoreError(.failed)))
+                if error.kind == .connection { keeper.markBroken() }
+                answer(.failure(error.hubError))
             }
         }
-        if isCongested?() == true { completion(.failure(StoreError(.overloaded))); return }
+        if isCongested?() == true { answer(.failure(.overloaded)); return }
         condition.lock()
         let accepted = queue.count < capacity
         if accepted { queue.append(job); condition.signal() }
         condition.unlock()
-        if !accepted { completion(.failure(StoreError(.overloaded))) }
+        if !accepted { answer(.failure(.overloaded)) }
+    }
+
+    /// Runs `query` on the reader thread and answers `reply` (on its loop).
+    package func read<T>(_ query: @escaping (PGConnection) throws(PostgresError) -> T, reply: Reply<T>) {
+        read(query, then: { reply($0) })
+    }
+
+    /// The old form, answering with `StoreError` (until every store answers
+    /// with `HubError`).
+    package func read<T>(_ query: @escaping (PGConnection) throws(PostgresError) -> T,
+                         completion: @escaping (Result<T, StoreError>) -> Void) {
+        read(query, then: { completion($0.mapError(StoreError.init(legacy:))) })
     }
 
     private func run() {

@@ -59,7 +59,7 @@ struct Record: MarketColumns {
     }
 
     // Ids are numbers in records; answers stored for an idempotency key
-    // before migration 6 hold them as strings ("12"): both read the same.
+    // before migration 7 hold them as strings ("12"): both read the same.
     func optionalInt64(_ column: String) throws(HubError) -> Int64? {
         guard let v = try value(column) else { return nil }
         guard let n = v.intValue ?? v.stringValue.flatMap({ Int64($0) }) else { throw HubError.storeFailed }
@@ -91,16 +91,24 @@ struct Record: MarketColumns {
     }
 }
 
-/// A statement's rows, by tag.
+/// A statement's rows (columns `tag` and `record`), by tag.
 struct TaggedRows {
-    private let rows: Rows
+    private let rows: [(tag: String, record: String?)]
 
-    init(_ rows: Rows) { self.rows = rows }
+    init(_ rows: [Row]) throws(HubError) {
+        var out: [(tag: String, record: String?)] = []
+        do {
+            for row in rows { out.append((try row.text("tag"), try row.optionalText("record"))) }
+        } catch {
+            throw HubError.storeFailed
+        }
+        self.rows = out
+    }
 
     /// The records tagged `tag`, in row order.
     func records(_ tag: String) throws(HubError) -> [Record] {
         var out: [Record] = []
-        for row in rows where row.first == tag { out.append(try Record(row.count > 1 ? row[1] : nil)) }
+        for row in rows where row.tag == tag { out.append(try Record(row.record)) }
         return out
     }
 
@@ -109,7 +117,7 @@ struct TaggedRows {
 
     /// The notifications ('n').
     var notifications: [StoredNotification] {
-        rows.filter { $0.first == "n" }.compactMap { PostgresStore.notification($0.count > 1 ? $0[1] : nil) }
+        rows.filter { $0.tag == "n" }.compactMap { PostgresStore.notification($0.record) }
     }
 
     /// The system messages ('s').
@@ -181,31 +189,26 @@ extension PostgresStore {
     /// with what `decode` reads from its rows. When `decode` finds no
     /// result, the statement's refusal ('x': "code:message", stated once in
     /// its SQL) is the answer, or `missing` when there was no row to act on.
-    func market<T: Sendable>(_ sql: String, _ params: [String?], write: Bool = true, survivesOutage: Bool = false,
+    func market<T: Sendable>(_ sql: String, _ values: [SQLValue], write: Bool = true, survivesOutage: Bool = false,
                              missing: HubError, decode: @escaping @Sendable (TaggedRows) throws(HubError) -> T?, reply: Reply<T>) {
-        let finish: @Sendable (Result<Rows, StoreError>) -> Void = { result in
-            switch result {
-            case .failure(let error): reply.fail(error.hubError)
-            case .success(let rows):
-                let tagged = TaggedRows(rows)
-                do throws(HubError) {
-                    if let value = try decode(tagged) {
-                        reply.succeed(value)
-                    } else if let refusal = try tagged.record("x") {
-                        reply.fail(try Self.refusal(refusal.text("refusal")))
-                    } else {
-                        reply.fail(missing)
-                    }
-                } catch {
-                    reply.fail(error)
+        let finish: @Sendable (Result<[Row], HubError>) -> Void = { result in
+            do throws(HubError) {
+                let tagged = try TaggedRows(result.get())
+                if let value = try decode(tagged) {
+                    reply.succeed(value)
+                } else if let refusal = try tagged.record("x") {
+                    reply.fail(try Self.refusal(refusal.text("refusal")))
+                } else {
+                    reply.fail(missing)
                 }
+            } catch {
+                reply.fail(error)
             }
         }
         if write {
-            writer.submit(WriteJob(sql: sql, params: params, survivesOutage: survivesOutage) { finish($0) })
+            writer.submit(WriteJob(sql, values, survivesOutage: survivesOutage) { finish($0) })
         } else {
-            reader.read({ (conn: PGConnection) throws(PostgresError) -> Rows in try conn.execute(sql, params) },
-                        completion: { finish($0) })
+            reader.read({ (conn: PGConnection) throws(PostgresError) -> [Row] in try conn.query(sql, values) }, then: { finish($0) })
         }
     }
 

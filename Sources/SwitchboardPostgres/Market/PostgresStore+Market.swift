@@ -4,7 +4,7 @@
 // changes only rows whose refusal is NULL, writes the audit log and the other
 // party's notifications, and answers tagged records (MarketRows.swift).
 // Every value is a bound parameter; what the statements share is in SQL
-// functions (migration 6) or column lists here.
+// functions (migrations 6 and 7) or column lists here.
 import SwitchboardHub
 import SwitchboardWire
 
@@ -13,22 +13,24 @@ extension PostgresStore: MarketStore {
     /// query's aliases; decoded by column name (MarketRows.swift).
     static func record(_ columns: String) -> String { "(SELECT to_jsonb(x) FROM (SELECT \(columns)) x)" }
 
-    /// The 'x' row: the refusal of `source`'s row, if it has one.
+    /// The 'x' row: the refusal of `source`'s row, if it has one. Every
+    /// statement starts with it (or with 'p'): it names the columns `tag`
+    /// and `record`.
     static func refusalRow(from source: String) -> String {
-        "SELECT 'x', json_build_object('refusal', refusal)::text FROM \(source) WHERE refusal IS NOT NULL"
+        "SELECT 'x' AS tag, json_build_object('refusal', refusal)::text AS record FROM \(source) WHERE refusal IS NOT NULL"
     }
 
     static func projectColumns(_ a: String) -> String {
         """
         \(a).id, \(a).client_id AS client, \(a).craftsman_id AS craftsman, \(a).title, \(a).status, \(a).estimated_budget,
-        \(a).currency, \(a).payment_status, \(a).conversation_id AS conversation, market_millis(\(a).created_at) AS created_at
+        \(a).currency, \(a).payment_status, \(a).conversation_id AS conversation, sb_epoch_ms(\(a).created_at) AS created_at
         """
     }
     static func contractColumns(_ a: String) -> String {
         """
         \(a).id, \(a).project_id AS project, \(a).number, \(a).terms, \(a).parent_id AS parent, \(a).superseded_by,
-        market_millis(\(a).client_signed_at) AS client_signed_at, market_millis(\(a).craftsman_signed_at) AS craftsman_signed_at,
-        market_millis(\(a).signed_at) AS signed_at, market_millis(\(a).expires_at) AS expires_at,
+        sb_epoch_ms(\(a).client_signed_at) AS client_signed_at, sb_epoch_ms(\(a).craftsman_signed_at) AS craftsman_signed_at,
+        sb_epoch_ms(\(a).signed_at) AS signed_at, sb_epoch_ms(\(a).expires_at) AS expires_at,
         CASE WHEN \(a).superseded_by IS NOT NULL THEN 'superseded' WHEN \(a).signed_at IS NOT NULL THEN 'signed'
              WHEN \(a).expires_at <= now() THEN 'expired' ELSE 'pending' END AS status
         """
@@ -36,15 +38,15 @@ extension PostgresStore: MarketStore {
     static func milestoneColumns(_ a: String) -> String {
         """
         \(a).id, \(a).project_id AS project, \(a).title, \(a).due_on, \(a).amount, \(a).percentage, \(a).requires_approval,
-        market_millis(\(a).completed_at) AS completed_at, market_millis(\(a).approved_at) AS approved_at
+        sb_epoch_ms(\(a).completed_at) AS completed_at, sb_epoch_ms(\(a).approved_at) AS approved_at
         """
     }
     static func paymentColumns(_ a: String) -> String {
         """
         \(a).id, \(a).project_id AS project, \(a).milestone_id AS milestone, \(a).type, \(a).amount, \(a).currency, \(a).status,
-        \(a).method, \(a).escrow, market_millis(\(a).released_at) AS released_at, \(a).refunded_amount, \(a).platform_fee,
+        \(a).method, \(a).escrow, sb_epoch_ms(\(a).released_at) AS released_at, \(a).refunded_amount, \(a).platform_fee,
         \(a).provider_fee, \(a).net_amount, \(a).installment_number, \(a).installment_count, \(a).provider_reference,
-        market_millis(\(a).created_at) AS created_at
+        sb_epoch_ms(\(a).created_at) AS created_at
         """
     }
 
@@ -57,8 +59,8 @@ extension PostgresStore: MarketStore {
             + "LATERAL market_system_message(q.project, q.text) m)",
          """
             UNION ALL SELECT 's', \(record("""
-                sm.conversation_id AS conversation, sm.id, sm.seq, sm.client_msg_id, sm.body, market_millis(sm.created_at) AS created_at,
-                (SELECT json_agg(user_id ORDER BY user_id) FROM conversation_members WHERE conversation_id = sm.conversation_id) AS members
+                sm.conversation_id AS conversation, sm.id, sm.seq, sm.client_msg_id, sm.body, sb_epoch_ms(sm.created_at) AS created_at,
+                chat_members(sm.conversation_id)::json AS members
                 """))::text
             FROM s sm
             """)
@@ -89,7 +91,8 @@ extension PostgresStore: MarketStore {
             UNION ALL SELECT 'r', \(Self.record(Self.projectColumns("pj")))::text FROM pj
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             """
-        market(sql, [client, craftsman, title, budget.map(String.init), currency, conversation.map(String.init), actor.id, actor.ip],
+        market(sql, [.text(client), .text(craftsman), .text(title), .int64(budget), .text(currency), .int64(conversation), .text(actor.id),
+                     .text(actor.ip)],
                missing: .storeFailed, decode: { rows throws(HubError) in try rows.change(Project.init) }, reply: reply)
     }
 
@@ -107,7 +110,7 @@ extension PostgresStore: MarketStore {
             UNION ALL SELECT 'c', \(Self.record(Self.contractColumns("ct")))::text FROM pj JOIN contracts ct ON ct.project_id = pj.id
             UNION ALL SELECT 'm', \(Self.record(Self.milestoneColumns("m")))::text FROM pj JOIN milestones m ON m.project_id = pj.id
             """
-        market(sql, [String(id), actor.id, actor.isBackend ? "true" : "false"], write: false,
+        market(sql, [.int64(id), .text(actor.id), .bool(actor.isBackend)], write: false,
                missing: HubError(.notFound, "no such project"), decode: { rows throws(HubError) in
                    guard let project = try rows.record("r") else { return nil }
                    return ProjectDetail(project: try Project(project),
@@ -157,8 +160,8 @@ extension PostgresStore: MarketStore {
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [String(project), String(decoding: terms, as: UTF8.self), actor.id, actor.ip, actor.isBackend ? "true" : "false",
-                     String(decoding: JSON.array(milestones.map(Self.milestoneRecord)).bytes, as: UTF8.self)],
+        market(sql, [.int64(project), .json(terms), .text(actor.id), .text(actor.ip), .bool(actor.isBackend),
+                     .json(JSON.array(milestones.map(Self.milestoneRecord)).bytes)],
                missing: HubError(.notFound, "no such project"),
                decode: { rows throws(HubError) in try rows.change(Contract.init) }, reply: reply)
     }
@@ -179,7 +182,7 @@ extension PostgresStore: MarketStore {
             \(Self.refusalRow(from: "c0"))
             UNION ALL SELECT 'r', \(Self.record(Self.contractColumns("ct")))::text FROM c0 ct WHERE ct.refusal IS NULL
             """
-        market(sql, [String(id), actor.id, actor.isBackend ? "true" : "false"], write: false,
+        market(sql, [.int64(id), .text(actor.id), .bool(actor.isBackend)], write: false,
                missing: HubError(.notFound, "no such contract"),
                decode: { rows throws(HubError) in try rows.record("r").map(Contract.init) }, reply: reply)
     }
@@ -230,7 +233,7 @@ extension PostgresStore: MarketStore {
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [String(contract), actor.id, actor.ip], missing: HubError(.notFound, "no such contract"),
+        market(sql, [.int64(contract), .text(actor.id), .text(actor.ip)], missing: HubError(.notFound, "no such contract"),
                decode: { rows throws(HubError) in try rows.change(Contract.init) }, reply: reply)
     }
 
@@ -268,7 +271,7 @@ extension PostgresStore: MarketStore {
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [String(contract), String(decoding: terms, as: UTF8.self), actor.id, actor.ip, actor.isBackend ? "true" : "false"],
+        market(sql, [.int64(contract), .json(terms), .text(actor.id), .text(actor.ip), .bool(actor.isBackend)],
                missing: HubError(.notFound, "no such contract"),
                decode: { rows throws(HubError) in try rows.change(Contract.init) }, reply: reply)
     }

@@ -30,8 +30,8 @@ extension PostgresStore {
             UNION ALL SELECT 'r', \(Self.record(Self.milestoneColumns("ms")))::text FROM ms
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             """
-        market(sql, [String(project), milestone.title, milestone.dueOn, milestone.amount.map(String.init), milestone.percentage.map { String($0) },
-                     milestone.requiresApproval ? "true" : "false", actor.id, actor.ip, actor.isBackend ? "true" : "false"],
+        market(sql, [.int64(project), .text(milestone.title), .text(milestone.dueOn), .int64(milestone.amount), .double(milestone.percentage),
+                     .bool(milestone.requiresApproval), .text(actor.id), .text(actor.ip), .bool(actor.isBackend)],
                missing: HubError(.notFound, "no such project"),
                decode: { rows throws(HubError) in try rows.change(Milestone.init) }, reply: reply)
     }
@@ -72,7 +72,7 @@ extension PostgresStore {
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [String(project), String(milestone), actor.id, actor.ip, approve ? "true" : "false"],
+        market(sql, [.int64(project), .int64(milestone), .text(actor.id), .text(actor.ip), .bool(approve)],
                missing: HubError(.notFound, "no such milestone in this project"),
                decode: { rows throws(HubError) in try rows.change(Milestone.init) }, reply: reply)
     }
@@ -115,7 +115,7 @@ extension PostgresStore {
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [reference, succeeded ? "true" : "false", actor.id], missing: HubError(.notFound, "no payment with this provider reference"),
+        market(sql, [.text(reference), .bool(succeeded), .text(actor.id)], missing: HubError(.notFound, "no payment with this provider reference"),
                decode: { rows throws(HubError) in try rows.change(Payment.init) }, reply: reply)
     }
 }

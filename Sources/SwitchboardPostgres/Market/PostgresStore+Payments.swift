@@ -38,14 +38,14 @@ extension PostgresStore {
                 SELECT $2, 'payment.create', 'payment', pay.id::text, $14,
                        jsonb_build_object('amount', pay.amount, 'method', pay.method, 'status', pay.status) FROM pay
             )
-            SELECT 'p', json_build_object('response', response, 'same_request', fingerprint = $13)::text FROM prior
+            SELECT 'p' AS tag, json_build_object('response', response, 'same_request', fingerprint = $13)::text AS record FROM prior
             UNION ALL \(Self.refusalRow(from: "p0"))
             UNION ALL SELECT 'c', json_build_object('id', pay.id, 'currency', pay.currency)::text FROM pay
             """
-        let params: [String?] = [String(project), actor.id, String(payment.amount), payment.method.rawValue,
-                                 payment.milestone.map(String.init), payment.type, payment.installmentNumber.map(String.init),
-                                 payment.installmentCount.map(String.init), String(fees.platformFee), String(fees.providerFee),
-                                 String(fees.net), idempotencyKey, fingerprint, actor.ip]
+        let params: [SQLValue] = [.int64(project), .text(actor.id), .int64(payment.amount), .text(payment.method.rawValue),
+                                  .int64(payment.milestone), .text(payment.type), .int(payment.installmentNumber),
+                                  .int(payment.installmentCount), .int64(fees.platformFee), .int64(fees.providerFee),
+                                  .int64(fees.net), .text(idempotencyKey), .text(fingerprint), .text(actor.ip)]
         market(sql, params, missing: HubError(.notFound, "no such project"), decode: { rows throws(HubError) -> PaymentStart? in
             if let prior = try rows.record("p") {
                 guard try prior.bool("same_request") else {
@@ -102,7 +102,7 @@ extension PostgresStore {
             """
         // The provider has charged: the record must not be lost to an outage
         // or a full queue (kept until the database takes it).
-        market(sql, [String(payment), status, charge.reference, actor.id, idempotencyKey, actor.ip], survivesOutage: true,
+        market(sql, [.int64(payment), .text(status), .text(charge.reference), .text(actor.id), .text(idempotencyKey), .text(actor.ip)], survivesOutage: true,
                missing: HubError(.notFound, "no such payment"),
                decode: { rows throws(HubError) in try rows.change(Payment.init) }, reply: reply)
     }
@@ -143,7 +143,7 @@ extension PostgresStore {
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [String(payment), actor.id, actor.ip, actor.isBackend ? "true" : "false"], missing: HubError(.notFound, "no such payment"),
+        market(sql, [.int64(payment), .text(actor.id), .text(actor.ip), .bool(actor.isBackend)], missing: HubError(.notFound, "no such payment"),
                decode: { rows throws(HubError) in try rows.change(Payment.init) }, reply: reply)
     }
 
@@ -201,9 +201,8 @@ extension PostgresStore {
             \(sys.row)
             """
         let providerBasisPoints = JSON.object(Dictionary(uniqueKeysWithValues: PaymentMethod.allCases.map { ($0.rawValue, JSON.int($0.providerBasisPoints)) }))
-        market(sql, [String(payment), amount.map(String.init), reason, actor.id, actor.ip, actor.isBackend ? "true" : "false",
-                     String(Fees.platformBasisPoints), String(decoding: providerBasisPoints.bytes, as: UTF8.self),
-                     String(Fees.basisPointsPerWhole)],
+        market(sql, [.int64(payment), .int64(amount), .text(reason), .text(actor.id), .text(actor.ip), .bool(actor.isBackend),
+                     .int64(Fees.platformBasisPoints), .json(providerBasisPoints.bytes), .int64(Fees.basisPointsPerWhole)],
                missing: HubError(.notFound, "no such payment"), decode: { rows throws(HubError) in
                    try rows.change { r throws(HubError) in Refund(payment: try Payment(r), refundedNow: try r.int64("refunded_now")) }
                }, reply: reply)
@@ -230,7 +229,7 @@ extension PostgresStore {
             SELECT 'y', \(Self.record(Self.paymentColumns("pay")))::text FROM (
                 SELECT pay.* FROM pj JOIN payments pay ON pay.project_id = pj.id ORDER BY pay.id LIMIT 50 OFFSET ($4::int - 1) * 50) pay
             """
-        market(sql, [String(project), actor.id, actor.isBackend ? "true" : "false", String(page)], write: false,
+        market(sql, [.int64(project), .text(actor.id), .bool(actor.isBackend), .int(page)], write: false,
                missing: HubError(.notFound, "no such project"), decode: { rows throws(HubError) in
                    guard let totals = try rows.record("r") else { return nil }
                    return PaymentPage(page: page, payments: try rows.records("y").map(Payment.init).sorted { $0.id < $1.id },

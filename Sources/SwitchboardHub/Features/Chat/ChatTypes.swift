@@ -81,51 +81,45 @@ public struct ConversationSnapshot: Sendable, Equatable {
     }
 }
 
-/// Why a chat operation failed; safe to show callers.
-public enum ChatFailure: Error, Sendable, Equatable {
+/// Chat's refusals (besides the common ones: `unavailable`, `overloaded`,
+/// `storeFailed`, `invalidValue`).
+extension HubError {
     /// Not a member, or no such conversation (indistinguishable on purpose).
-    case forbidden
-    /// The database is unreachable; retry.
-    case unavailable
-    /// A queue is full; retry later.
-    case overloaded
-    /// The database rejected the operation.
-    case failed
-    /// A value cannot be stored (a NUL character, a number out of range).
-    case invalidValue
+    public static let notAMember = HubError(.forbidden, "not a member of this conversation")
     /// The sender's client_msg_id is already stored for another conversation
     /// or another content (kind + body): nothing was written.
-    case idempotencyMismatch
+    public static let clientMessageIDReused = HubError(.idempotencyMismatch,
+                                                       "this client_msg_id was already used for another conversation or content")
+    /// An edit or delete of a message that is not the caller's own, or was deleted.
+    public static let notTheSender = HubError(.forbidden, "only the sender can change a message, and not after deleting it")
+}
 
-    /// From a store error.
-    public init(_ error: StoreError) {
-        switch error.code {
-        case .unavailable: self = .unavailable
-        case .overloaded: self = .overloaded
-        case .failed: self = .failed
-        case .invalidValue: self = .invalidValue
-        }
+/// A conversation as created (or found: `created` false).
+public struct CreatedConversation: Sendable, Equatable {
+    public var id: ConversationID
+    public var created: Bool
+    /// A result.
+    public init(id: ConversationID, created: Bool) {
+        self.id = id
+        self.created = created
     }
 }
 
-/// Durable chat operations; `reply` closures run on the loop thread.
+/// Durable chat operations; each answers through its `Reply` (on the loop).
 public protocol ChatStore: PresenceStore, ChatManagementStore {
     /// Commits a message (group commit) or returns the original for a repeated
-    /// client_msg_id with the same conversation and content (else `idempotencyMismatch`).
-    func send(_ message: NewMessage, reply: @escaping (Result<SendOutcome, ChatFailure>) -> Void)
-    /// Members, last seq and messages after `since` (at most `limit`), for a member.
-    func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int,
-                          reply: @escaping (Result<ConversationSnapshot, ChatFailure>) -> Void)
+    /// client_msg_id with the same conversation and content (else `clientMessageIDReused`).
+    func send(_ message: NewMessage, reply: Reply<SendOutcome>)
+    /// Members, last seq and messages after `since` (at most `limit`), for a member (else `notAMember`).
+    func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int, reply: Reply<ConversationSnapshot>)
     /// Moves the member's read position forward (never back); returns the position now stored.
-    func markRead(_ id: ConversationID, user: String, seq: Int64, reply: @escaping (Result<Int64, ChatFailure>) -> Void)
+    func markRead(_ id: ConversationID, user: String, seq: Int64, reply: Reply<Int64>)
     /// Creates the conversation of these participants (+ project), or returns
     /// the existing one; `created` says which.
-    func createConversation(creator: String, participants: [String], projectID: String?,
-                            reply: @escaping (Result<(id: ConversationID, created: Bool), ChatFailure>) -> Void)
+    func createConversation(creator: String, participants: [String], projectID: String?, reply: Reply<CreatedConversation>)
     /// A member's page of messages: after `after` ascending, else before
     /// `before` (or the newest), returned ascending; at most `limit`.
-    func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int,
-                 reply: @escaping (Result<[StoredMessage], ChatFailure>) -> Void)
+    func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int, reply: Reply<[StoredMessage]>)
 }
 
 /// One line of a user's conversation list.
@@ -159,18 +153,18 @@ public struct ConversationSummary: Sendable, Equatable {
 public protocol ChatManagementStore: AnyObject {
     /// The user's conversations, most recently active first, after the cursor.
     func listConversations(user: String, after cursor: (activityMicros: Int64, id: ConversationID)?, limit: Int,
-                           reply: @escaping (Result<[ConversationSummary], ChatFailure>) -> Void)
-    /// Replaces the body of the sender's own, not deleted message.
-    func editMessage(_ id: Int64, sender: String, body: [UInt8], reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void)
-    /// Marks the sender's own message deleted (its body is emptied).
-    func deleteMessage(_ id: Int64, sender: String, reply: @escaping (Result<StoredMessage, ChatFailure>) -> Void)
+                           reply: Reply<[ConversationSummary]>)
+    /// Replaces the body of the sender's own, not deleted message (else `notTheSender`).
+    func editMessage(_ id: Int64, sender: String, body: [UInt8], reply: Reply<StoredMessage>)
+    /// Marks the sender's own message deleted, its body emptied (else `notTheSender`).
+    func deleteMessage(_ id: Int64, sender: String, reply: Reply<StoredMessage>)
 }
 
 /// Presence reads.
 public protocol PresenceStore: AnyObject {
     /// Everyone who shares a conversation with `user`.
-    func contacts(of user: String, reply: @escaping (Result<[String], ChatFailure>) -> Void)
+    func contacts(of user: String, reply: Reply<[String]>)
     /// `last_seen_at` (ms) of those of `users` who share a conversation with
     /// `asker`; the others are left out.
-    func presence(asker: String, users: [String], reply: @escaping (Result<[String: Int64?], ChatFailure>) -> Void)
+    func presence(asker: String, users: [String], reply: Reply<[String: Int64?]>)
 }

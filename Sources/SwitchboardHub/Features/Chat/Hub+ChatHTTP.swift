@@ -50,8 +50,8 @@ extension Hub {
                     .object(["user": .string(u.user), "online": .bool(u.online),
                              "last_seen": u.lastSeenMillis.map(JSON.int) ?? .null])
                 })]))
-            case .failure(let failure):
-                response = .error(failure.httpStatus, failure.errorCode, failure.message)
+            case .failure(let error):
+                response = .error(error)
             }
             self?.transport?.respond(id, response)
         }
@@ -79,7 +79,8 @@ extension Hub {
             project = text
         }
         guard store.isAvailable else { return Self.unavailable }
-        chat.createConversation(creator: user, participants: participants, projectID: project) { [weak self] result in
+        chat.createConversation(creator: user, participants: participants, projectID: project,
+                                reply: Reply(on: loop) { [weak self] result in
             let response: HTTPResponse
             switch result {
             case .success(let created):
@@ -90,11 +91,11 @@ extension Hub {
                                               "created": .bool(created.created)]
                 fields["project_id"] = project.map(JSON.string) ?? .null
                 response = .json(created.created ? 201 : 200, .object(fields))
-            case .failure(let failure):
-                response = .error(failure.httpStatus, failure.errorCode, failure.message)
+            case .failure(let error):
+                response = .error(error)
             }
             self?.transport?.respond(id, response)
-        }
+        })
         return nil
     }
 
@@ -110,7 +111,7 @@ extension Hub {
         let limit = request.query["limit"].map { Int($0) ?? 0 } ?? 50
         guard (1...200).contains(limit) else { return .error(400, .badRequest, "'limit' must be 1 to 200") }
         guard store.isAvailable else { return Self.unavailable }
-        chat.history(conversation, user: user, before: before, after: after, limit: limit) { [weak self] result in
+        chat.history(conversation, user: user, before: before, after: after, limit: limit, reply: Reply(on: loop) { [weak self] result in
             let response: HTTPResponse
             switch result {
             case .success(let messages):
@@ -122,11 +123,11 @@ extension Hub {
                 page["first_seq"] = messages.first.map { .int($0.seq) } ?? .null
                 page["last_seq"] = messages.last.map { .int($0.seq) } ?? .null
                 response = .json(200, .object(page))
-            case .failure(let failure):
-                response = .error(failure.httpStatus, failure.errorCode, failure.message)
+            case .failure(let error):
+                response = .error(error)
             }
             self?.transport?.respond(id, response)
-        }
+        })
         return nil
     }
 
@@ -146,9 +147,8 @@ extension Hub {
                     "conversation": .string(String(outcome.conversation)), "message_id": .string(String(outcome.id)),
                     "seq": .int(outcome.seq), "created_at": .int(outcome.createdAtMillis), "duplicate": .bool(outcome.duplicate),
                 ]))
-            case .failure(let failure):
-                response = .error(failure.httpStatus, failure.errorCode, failure.message,
-                                  headers: failure == .unavailable ? ["Retry-After": "1"] : [:])
+            case .failure(let error):
+                response = .error(error)
             }
             self?.transport?.respond(id, response)
         }

@@ -15,7 +15,7 @@ extension Hub {
         let limit = request.query["limit"].map { Int($0) ?? 0 } ?? 20
         guard (1...100).contains(limit) else { return .error(400, .badRequest, "'limit' must be 1 to 100") }
         guard store.isAvailable else { return Self.unavailable }
-        chat.listConversations(user: user, after: cursor, limit: limit) { [weak self] result in
+        chat.listConversations(user: user, after: cursor, limit: limit, reply: Reply(on: loop) { [weak self] result in
             let response: HTTPResponse
             switch result {
             case .success(let list):
@@ -33,11 +33,11 @@ extension Hub {
                 var page: [String: JSON] = ["conversations": .array(items)]
                 page["next_cursor"] = list.count == limit ? list.last.map { .string("\($0.activityMicros)_\($0.id)") } ?? .null : .null
                 response = .json(200, .object(page))
-            case .failure(let failure):
-                response = .error(failure.httpStatus, failure.errorCode, failure.message)
+            case .failure(let error):
+                response = .error(error)
             }
             self?.transport?.respond(id, response)
-        }
+        })
         return nil
     }
 
@@ -49,7 +49,7 @@ extension Hub {
             let response: HTTPResponse = switch result {
             case .success(let stored): .json(200, .object(["conversation": .string(String(conversation)), "user": .string(user),
                                                           "last_read_seq": .int(stored)]))
-            case .failure(let failure): .error(failure.httpStatus, failure.errorCode, failure.message)
+            case .failure(let error): .error(error)
             }
             self?.transport?.respond(id, response)
         }
@@ -67,7 +67,7 @@ extension Hub {
         case .success(.backend): return .some(.error(403, .forbidden, "this endpoint is for users"))
         case .success(.user(let principal)): user = principal.user
         }
-        let done: (Result<StoredMessage, ChatFailure>) -> Void = { [weak self] result in
+        let done = Reply<StoredMessage>(on: loop) { [weak self] result in
             guard let self else { return }
             let response: HTTPResponse
             switch result {
@@ -77,10 +77,8 @@ extension Hub {
                     transport?.send(frame, to: subscriber)
                 }
                 response = HTTPResponse(status: 200, body: Array(frame.storage[OutboundFrame.headroom...]))
-            case .failure(.forbidden):
-                response = .error(403, .forbidden, "only the sender can change a message, and not after deleting it")
-            case .failure(let failure):
-                response = .error(failure.httpStatus, failure.errorCode, failure.message)
+            case .failure(let error):
+                response = .error(error)
             }
             transport?.respond(id, response)
         }

@@ -13,22 +13,22 @@ extension Hub {
         // connection until the store's snapshot arrives.
         registry.unsubscribe(id, from: channel)
         pendingSubscriptions.begin(id, channel: channel, requestID: requestID, since: since)
-        chat.openConversation(conversation, user: principal.user, since: since, limit: Self.replayCap + 1) { [weak self] result in
+        chat.openConversation(conversation, user: principal.user, since: since, limit: Self.replayCap + 1,
+                              reply: Reply(on: loop) { [weak self] result in
             self?.finishSubscribe(id, channel: channel, conversation: conversation, result: result)
-        }
+        })
     }
 
     private func finishSubscribe(_ id: ConnectionID, channel: String, conversation: ConversationID,
-                                 result: Result<ConversationSnapshot, ChatFailure>) {
+                                 result: Result<ConversationSnapshot, HubError>) {
         guard connections[id] != nil, let pending = pendingSubscriptions.finish(id, channel: channel) else { return }
         let snapshot: ConversationSnapshot
         switch result {
-        case .failure(let failure):
-            transport?.send(ServerFrame.error(id: pending.requestID, code: failure.errorCode, message: failure.message), to: id)
+        case .failure(let error):
+            transport?.send(ServerFrame.error(id: pending.requestID, error), to: id)
             return
         case .success(let s): snapshot = s
         }
-        conversationMembers[conversation] = Set(snapshot.members)
         var delivered = snapshot.lastSeq
         var recovered: Bool?
         if let since = pending.since {
@@ -71,12 +71,12 @@ extension Hub {
     }
 
     func send(_ request: SendRequest, from user: String, connection: ConnectionID?, requestID: String?,
-              completion: ((Result<SendOutcome, ChatFailure>) -> Void)? = nil) {
+              completion: ((Result<SendOutcome, HubError>) -> Void)? = nil) {
         let message = NewMessage(conversation: request.conversation, sender: user, clientMessageID: request.clientMessageID,
                                  kind: MessageKind(rawValue: request.kind) ?? .text, body: request.body,
                                  quoteAmount: request.quoteAmount, quoteCurrency: request.quoteCurrency,
                                  quoteValidUntilMillis: request.quoteValidUntilMillis)
-        chat.send(message) { [weak self] result in
+        chat.send(message, reply: Reply(on: loop) { [weak self] result in
             guard let self else { return }
             switch result {
             case .success(let outcome):
@@ -86,13 +86,11 @@ extension Hub {
                                                     duplicate: outcome.duplicate), to: connection)
                 }
                 if !outcome.duplicate { deliver(message, outcome, from: connection) }
-            case .failure(let failure):
-                if let connection {
-                    transport?.send(ServerFrame.error(id: requestID, code: failure.errorCode, message: failure.message), to: connection)
-                }
+            case .failure(let error):
+                if let connection { transport?.send(ServerFrame.error(id: requestID, error), to: connection) }
             }
             completion?(result)
-        }
+        })
     }
 
     /// Fans a committed message out: subscribers (and waiting subscribers)
@@ -108,7 +106,6 @@ extension Hub {
 
     private func deliver(_ message: NewMessage, _ outcome: SendOutcome, from sender: ConnectionID?) {
         let channel = Channel.conversation(outcome.conversation).name
-        conversationMembers[outcome.conversation] = Set(outcome.members)
         tookPart(message.sender, members: outcome.members)
         let frame = ServerFrame.message(ServerFrame.MessageFields(
             conversation: outcome.conversation, id: outcome.id, seq: outcome.seq, sender: message.sender,
@@ -133,44 +130,6 @@ extension Hub {
             notice = shared
             // The sending connection has its ack; its other devices get the notice.
             for device in devices where device != sender { transport?.send(shared, to: device) }
-        }
-    }
-}
-
-extension ChatFailure {
-    /// The wire error code.
-    public var errorCode: ErrorCode {
-        switch self {
-        case .forbidden: return .forbidden
-        case .unavailable: return .unavailable
-        case .overloaded: return .overloaded
-        case .failed: return .internalError
-        case .invalidValue: return .badRequest
-        case .idempotencyMismatch: return .idempotencyMismatch
-        }
-    }
-
-    /// A message safe to show.
-    public var message: String {
-        switch self {
-        case .forbidden: return "not a member of this conversation"
-        case .unavailable: return "database unavailable; retry"
-        case .overloaded: return "hub overloaded; retry later"
-        case .failed: return "the store failed"
-        case .invalidValue: return "a value cannot be stored (NUL characters and out-of-range numbers are refused)"
-        case .idempotencyMismatch: return "this client_msg_id was already used for another conversation or content"
-        }
-    }
-
-    /// The HTTP status for REST.
-    public var httpStatus: Int {
-        switch self {
-        case .forbidden: return 403
-        case .unavailable: return 503
-        case .overloaded: return 503
-        case .failed: return 500
-        case .invalidValue: return 400
-        case .idempotencyMismatch: return 422
         }
     }
 }

@@ -10,13 +10,13 @@ extension Hub {
             if let change { announce(change) }
             return
         }
-        chat.contacts(of: user) { [weak self] result in
+        chat.contacts(of: user, reply: Reply(on: loop) { [weak self] result in
             guard let self, case .success(let list) = result else { return }
             // Still online (or within the grace) by the time the answer came?
             guard presence.isOnline(user) else { return }
             contacts[user] = Set(list)
             if let change { announce(change) }
-        }
+        })
     }
 
     /// Tells the user's connected contacts.
@@ -53,8 +53,8 @@ extension Hub {
     }
 
     func presenceQuery(asker: String, users: [String], connection: ConnectionID?, requestID: String?,
-                       completion: ((Result<[(user: String, online: Bool, lastSeenMillis: Int64?)], ChatFailure>) -> Void)? = nil) {
-        chat.presence(asker: asker, users: users) { [weak self] result in
+                       completion: ((Result<[(user: String, online: Bool, lastSeenMillis: Int64?)], HubError>) -> Void)? = nil) {
+        chat.presence(asker: asker, users: users, reply: Reply(on: loop) { [weak self] result in
             guard let self else { return }
             switch result {
             case .success(let visible):
@@ -65,12 +65,10 @@ extension Hub {
                 }
                 if let connection { transport?.send(ServerFrame.presenceState(id: requestID, users: answer), to: connection) }
                 completion?(.success(answer))
-            case .failure(let failure):
-                if let connection {
-                    transport?.send(ServerFrame.error(id: requestID, code: failure.errorCode, message: failure.message), to: connection)
-                }
-                completion?(.failure(failure))
+            case .failure(let error):
+                if let connection { transport?.send(ServerFrame.error(id: requestID, error), to: connection) }
+                completion?(.failure(error))
             }
-        }
+        })
     }
 }

@@ -25,8 +25,8 @@ extension Hub {
     }
 
     func markRead(conversation: ConversationID, seq: Int64, user: String, connection: ConnectionID?, requestID: String?,
-                  completion: ((Result<Int64, ChatFailure>) -> Void)? = nil) {
-        chat.markRead(conversation, user: user, seq: seq) { [weak self] result in
+                  completion: ((Result<Int64, HubError>) -> Void)? = nil) {
+        chat.markRead(conversation, user: user, seq: seq, reply: Reply(on: loop) { [weak self] result in
             guard let self else { return }
             switch result {
             case .success(let stored):
@@ -37,12 +37,10 @@ extension Hub {
                 for id in registry.subscribers(of: Channel.conversation(conversation).name) where id != connection {
                     transport?.send(frame, to: id)
                 }
-            case .failure(let failure):
-                if let connection {
-                    transport?.send(ServerFrame.error(id: requestID, code: failure.errorCode, message: failure.message), to: connection)
-                }
+            case .failure(let error):
+                if let connection { transport?.send(ServerFrame.error(id: requestID, error), to: connection) }
             }
             completion?(result)
-        }
+        })
     }
 }

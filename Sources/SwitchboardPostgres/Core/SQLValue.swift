@@ -1,0 +1,148 @@
+// Typed statement parameters and typed rows. Values cross the wire as text
+// (libpq's text format); these types decide that text in one place, so call
+// sites bind `.int64(id)` and read `row.int64("seq")` instead of building
+// positional `[String?]` arrays and parsing `row[3]` by hand.
+
+/// A bound parameter of a statement, in PostgreSQL's text format.
+public struct SQLValue: Sendable, Equatable, CustomStringConvertible {
+    /// The text sent to the server; nil is SQL NULL.
+    public let wireText: String?
+
+    private init(_ wireText: String?) { self.wireText = wireText }
+
+    /// SQL NULL.
+    public static let null = SQLValue(nil)
+
+    /// A `bigint` (NULL when nil).
+    public static func int64(_ value: Int64?) -> SQLValue { SQLValue(value.map(String.init)) }
+    /// An integer (NULL when nil).
+    public static func int(_ value: Int?) -> SQLValue { SQLValue(value.map(String.init)) }
+    /// Text (NULL when nil). A NUL character cannot be sent: the statement
+    /// is refused with a data exception (see `PGConnection`).
+    public static func text(_ value: String?) -> SQLValue { SQLValue(value) }
+    /// A boolean (NULL when nil).
+    public static func bool(_ value: Bool?) -> SQLValue { SQLValue(value.map { $0 ? "true" : "false" }) }
+    /// A `double precision` (NULL when nil).
+    public static func double(_ value: Double?) -> SQLValue {
+        SQLValue(value.map { v in v.isNaN ? "NaN" : v.isInfinite ? (v < 0 ? "-Infinity" : "Infinity") : String(v) })
+    }
+    /// JSON text, e.g. a request body (cast it in SQL: `$1::jsonb`).
+    public static func json(_ bytes: [UInt8]) -> SQLValue { SQLValue(String(decoding: bytes, as: UTF8.self)) }
+    /// A `bigint[]`, for `= ANY($1::bigint[])` and `unnest`.
+    public static func int64Array(_ values: [Int64]) -> SQLValue {
+        SQLValue("{" + values.map(String.init).joined(separator: ",") + "}")
+    }
+    /// A `text[]`, for `= ANY($1::text[])` and `unnest`. Every element is
+    /// quoted, so commas, braces, quotes and the word NULL stay text.
+    public static func textArray(_ values: [String]) -> SQLValue {
+        SQLValue("{" + values.map(quotedArrayElement).joined(separator: ",") + "}")
+    }
+
+    private static func quotedArrayElement(_ s: String) -> String {
+        var out = "\""
+        for c in s.unicodeScalars {
+            if c == "\"" || c == "\\" { out.unicodeScalars.append("\\") }
+            out.unicodeScalars.append(c)
+        }
+        return out + "\""
+    }
+
+    /// The legacy positional form (`[String?]`) as values.
+    static func texts(_ params: [String?]) -> [SQLValue] { params.map(SQLValue.init) }
+
+    public var description: String { wireText.map { "'\($0)'" } ?? "NULL" }
+}
+
+/// Column names of one result, shared by its rows.
+final class Columns: Sendable {
+    let names: [String]
+    let index: [String: Int]
+    init(_ names: [String]) {
+        self.names = names
+        // The first of duplicate names wins, as in SQL `SELECT *` habits.
+        var index: [String: Int] = [:]
+        for (i, name) in names.enumerated() where index[name] == nil { index[name] = i }
+        self.index = index
+    }
+}
+
+/// One result row, read by column name into typed values. A missing column,
+/// a NULL where a value is required, or text that does not parse throws a
+/// decode error (never a default such as 0).
+public struct Row: Sendable {
+    let columns: Columns
+    /// The row's values in text format, by position (nil: NULL).
+    public let values: [String?]
+
+    init(columns: Columns, values: [String?]) {
+        self.columns = columns
+        self.values = values
+    }
+
+    /// The raw text of `column` (nil: NULL); throws if there is no such column.
+    package func raw(_ column: String) throws(PostgresError) -> String? {
+        guard let i = columns.index[column] else { throw .decode(column) }
+        return values[i]
+    }
+
+    private func required(_ column: String) throws(PostgresError) -> String {
+        guard let text = try raw(column) else { throw .decode(column) }
+        return text
+    }
+
+    private func parsed<T>(_ column: String, _ parse: (String) -> T?) throws(PostgresError) -> T? {
+        guard let text = try raw(column) else { return nil }
+        guard let value = parse(text) else { throw .decode(column) }
+        return value
+    }
+
+    /// A non-NULL text column.
+    package func text(_ column: String) throws(PostgresError) -> String { try required(column) }
+    /// A text column that may be NULL.
+    package func optionalText(_ column: String) throws(PostgresError) -> String? { try raw(column) }
+
+    /// A non-NULL integer column.
+    package func int64(_ column: String) throws(PostgresError) -> Int64 {
+        guard let value = try parsed(column, { Int64($0) }) else { throw .decode(column) }
+        return value
+    }
+    /// An integer column that may be NULL.
+    package func optionalInt64(_ column: String) throws(PostgresError) -> Int64? { try parsed(column) { Int64($0) } }
+
+    /// A non-NULL integer column that fits an `Int`.
+    package func int(_ column: String) throws(PostgresError) -> Int {
+        guard let value = try parsed(column, { Int($0) }) else { throw .decode(column) }
+        return value
+    }
+    /// An `Int` column that may be NULL.
+    package func optionalInt(_ column: String) throws(PostgresError) -> Int? { try parsed(column) { Int($0) } }
+
+    /// A non-NULL boolean column (`t`/`f`).
+    package func bool(_ column: String) throws(PostgresError) -> Bool {
+        guard let value = try parsed(column, Self.bool) else { throw .decode(column) }
+        return value
+    }
+    /// A boolean column that may be NULL.
+    package func optionalBool(_ column: String) throws(PostgresError) -> Bool? { try parsed(column, Self.bool) }
+
+    /// A non-NULL floating-point column.
+    package func double(_ column: String) throws(PostgresError) -> Double {
+        guard let value = try parsed(column, { Double($0) }) else { throw .decode(column) }
+        return value
+    }
+    /// A floating-point column that may be NULL.
+    package func optionalDouble(_ column: String) throws(PostgresError) -> Double? { try parsed(column) { Double($0) } }
+
+    /// A non-NULL column as UTF-8 bytes (JSON text: `body::text`).
+    package func bytes(_ column: String) throws(PostgresError) -> [UInt8] { Array(try required(column).utf8) }
+    /// A column as UTF-8 bytes, nil when NULL.
+    package func optionalBytes(_ column: String) throws(PostgresError) -> [UInt8]? { try raw(column).map { Array($0.utf8) } }
+
+    private static func bool(_ text: String) -> Bool? {
+        switch text {
+        case "t": return true
+        case "f": return false
+        default: return nil
+        }
+    }
+}
