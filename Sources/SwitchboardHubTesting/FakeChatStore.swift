@@ -5,7 +5,9 @@ import SwitchboardWire
 import SwitchboardHub
 
 /// An in-memory chat store whose replies wait until `flush()`, so tests
-/// control what commits while a subscription waits for its snapshot.
+/// control what commits while a subscription waits for its snapshot. It
+/// keeps plain data (members, messages) and answers what a test scripts;
+/// the store's rules are SQL and are tested end to end.
 public final class FakeChatStore: ChatStore {
     public init() {}
     public var members: [ConversationID: Set<String>] = [:]
@@ -19,19 +21,23 @@ public final class FakeChatStore: ChatStore {
 
     /// Commits directly (as if another node or the REST side had sent it).
     @discardableResult
-    public func commit(_ m: NewMessage) -> SendOutcome? { try? attempt(m).get() }
+    public func commit(_ m: NewMessage) -> SendOutcome? { try? store(m).get() }
 
-    /// As the store: a repeated client_msg_id (per sender) is a duplicate only
-    /// with the same conversation, kind and body; else `idempotencyMismatch`.
+    /// What the next sends are answered with, first first, instead of being
+    /// stored: a duplicate or a refusal as the real store would give it (its
+    /// rules — idempotency keys, content comparison — are SQL, tested end
+    /// to end; the fake does not re-implement them).
+    public var scriptedSends: [Result<SendOutcome, HubError>] = []
+
+    /// The answer to a send: the next scripted one, else the message stored
+    /// with the next seq (members only, as kept in `members`).
     public func attempt(_ m: NewMessage) -> Result<SendOutcome, HubError> {
+        if !scriptedSends.isEmpty { return scriptedSends.removeFirst() }
+        return store(m)
+    }
+
+    private func store(_ m: NewMessage) -> Result<SendOutcome, HubError> {
         guard members[m.conversation]?.contains(m.sender) == true else { return .failure(.notAMember) }
-        if let old = messages.values.joined().first(where: { $0.sender == m.sender && $0.clientMessageID == m.clientMessageID }) {
-            guard old.conversation == m.conversation, old.kind == m.kind.rawValue, old.body == m.body else {
-                return .failure(.clientMessageIDReused)
-            }
-            return .success(SendOutcome(id: old.id, conversation: old.conversation, seq: old.seq, createdAtMillis: old.createdAtMillis,
-                               duplicate: true, members: members[m.conversation]!.sorted()))
-        }
         nextID += 1
         let stored = StoredMessage(conversation: m.conversation, id: nextID, seq: lastSeq(m.conversation) + 1, sender: m.sender,
                                    clientMessageID: m.clientMessageID, kind: m.kind.rawValue, body: m.body, createdAtMillis: 5)
@@ -60,13 +66,19 @@ public final class FakeChatStore: ChatStore {
         pending.append { reply(.success(snapshot)) }
     }
 
+    /// What the next reads are answered with, first first (the position the
+    /// real store keeps: never back, at most the last seq — a SQL rule); by
+    /// default the seq asked.
+    public var scriptedReads: [Result<Int64, HubError>] = []
+
     public func markRead(_ id: ConversationID, user: String, seq: Int64, reply: Reply<Int64>) {
         guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.notAMember)) }; return }
-        let key = "\(id)/\(user)"
-        readPositions[key] = max(readPositions[key] ?? 0, min(seq, lastSeq(id)))
-        if readPositions[key]! > 0 { participated[id]?.insert(user) }
-        let stored = readPositions[key]!
-        pending.append { reply(.success(stored)) }
+        let answer: Result<Int64, HubError> = scriptedReads.isEmpty ? .success(seq) : scriptedReads.removeFirst()
+        if case .success(let stored) = answer {
+            readPositions["\(id)/\(user)"] = stored
+            if stored > 0 { participated[id]?.insert(user) }
+        }
+        pending.append { reply(answer) }
     }
 
     public func createConversation(creator: String, participants: [String], projectID: String?, reply: Reply<CreatedConversation>) {
@@ -81,11 +93,15 @@ public final class FakeChatStore: ChatStore {
         pending.append { reply(.success(CreatedConversation(id: id, created: true))) }
     }
 
+    /// The history queries asked, in order (the paging itself is SQL).
+    public var historyQueries: [(conversation: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int)] = []
+
+    /// Answers a member with the conversation's stored messages, at most
+    /// `limit` of them from the start (a test stores the page it wants).
     public func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int, reply: Reply<[StoredMessage]>) {
+        historyQueries.append((id, user, before, after, limit))
         guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.notAMember)) }; return }
-        let all = messages[id] ?? []
-        let page = after.map { a in Array(all.filter { $0.seq > a }.prefix(limit)) }
-            ?? Array(all.filter { before == nil || $0.seq < before! }.suffix(limit))
+        let page = Array((messages[id] ?? []).prefix(limit))
         pending.append { reply(.success(page)) }
     }
 
@@ -108,10 +124,11 @@ public final class FakeChatStore: ChatStore {
         change(id, sender: sender, reply: reply) { $0.body = Array("{}".utf8); $0.deleted = true }
     }
 
-    private func change(_ id: Int64, sender: String, reply: Reply<StoredMessage>,
-                        _ edit: (inout StoredMessage) -> Void) {
+    /// Changes the stored message with that id; none: `notTheSender` (who
+    /// may change what is a SQL rule; a test refuses with an unknown id).
+    private func change(_ id: Int64, sender: String, reply: Reply<StoredMessage>, _ edit: (inout StoredMessage) -> Void) {
         for (c, list) in messages {
-            if let i = list.firstIndex(where: { $0.id == id && $0.sender == sender && !$0.deleted }) {
+            if let i = list.firstIndex(where: { $0.id == id }) {
                 edit(&messages[c]![i])
                 let m = messages[c]![i]
                 pending.append { reply(.success(m)) }

@@ -47,7 +47,7 @@ extension LWSServer: Transport {
             let id = allocateID()
             user?.storeBytes(of: id, as: UInt64.self)
             sockets[id] = WebSocketConnection(wsi: wsi)
-            hub.connectionOpened(id, token: handshakeToken(wsi), notificationsSince: handshakeSince(wsi))
+            hub.connectionOpened(id, token: handshakeToken(wsi), since: handshakeSince(wsi))
             return 0
         case LWS_CALLBACK_RECEIVE:
             return receive(sessionID(user), wsi, input, length)

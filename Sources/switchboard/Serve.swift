@@ -169,11 +169,10 @@ struct Serve: ParsableCommand {
         logger.info("listening on \(bindAddress):\(server.boundPort) (event loop \(eventLoop)\(enableEcho ? ", echo enabled" : ""))")
         if let readyFile { try String(server.boundPort).write(toFile: readyFile, atomically: true, encoding: .utf8) }
 
-        Ticker.start(every: 0.25, mailbox: mailbox) { hub.tick() }
-        // Counter frames go out at most every 100 ms per channel; a finer
-        // tick keeps the added latency small.
-        Ticker.start(every: 0.025, mailbox: mailbox) { hub.flushCounters() }
-        Ticker.start(every: 10, mailbox: mailbox) { hub.sweepCounters() }
+        // The hub's periodic work (sessions every 250 ms, counter frames at
+        // most every 100 ms per channel, …) runs from this tick; a fine tick
+        // keeps the added latency small.
+        Ticker.start(every: 0.025, mailbox: mailbox) { hub.tick() }
         let blocked = signals
         let signalThread = Thread {
             var waitFor = blocked

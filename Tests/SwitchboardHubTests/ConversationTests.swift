@@ -110,6 +110,11 @@ import SwitchboardHubTesting
         f.send(2, #"{"type":"subscribe","channel":"conversation:1"}"#)
         f.chat.flush()
         f.send(1, text(1, "same"))
+        f.chat.flush()
+        // The store recognises the repeat (its rule is SQL): the original, marked duplicate.
+        let first = f.chat.messages[1]!.last!
+        f.chat.scriptedSends = [.success(SendOutcome(id: first.id, conversation: 1, seq: first.seq, createdAtMillis: first.createdAtMillis,
+                                                     duplicate: true, members: ["alice", "bob"]))]
         f.send(1, text(1, "same"))
         f.chat.flush()
         let acks = f.transport.frames(to: 1).filter { $0["type"]?.stringValue == "ack" }
@@ -144,7 +149,7 @@ import SwitchboardHubTesting
         #expect(f.transport.frames(to: 2).last?["active"] == .bool(false))
     }
 
-    @Test func receiptsAreMonotonicAndRelayed() {
+    @Test func receiptsCarryTheStoredPositionAndAreRelayed() {
         let f = fixture()
         for i in 1...5 {
             f.chat.commit(NewMessage(conversation: 1, sender: "bob", clientMessageID: "m\(i)", kind: .text, body: Array("{}".utf8)))
@@ -153,6 +158,8 @@ import SwitchboardHubTesting
         f.hub.connectionOpened(2, token: f.token("bob"))
         f.send(2, #"{"type":"subscribe","channel":"conversation:1"}"#)
         f.chat.flush()
+        // The store keeps the furthest position (a SQL rule): reading back to 2 answers 4.
+        f.chat.scriptedReads = [.success(4), .success(4)]
         f.send(1, #"{"type":"read","id":"r1","conversation":"1","seq":4}"#)
         f.send(1, #"{"type":"read","id":"r2","conversation":"1","seq":2}"#)
         f.chat.flush()

@@ -29,7 +29,7 @@ import SwitchboardHubTesting
     @Test func aNotificationCursorPastTheNewestIsNotRecoveredAndLiveOnesStillArrive() {
         let f = HubFixture()
         f.notes.commit("bob"); f.notes.commit("bob")
-        f.hub.connectionOpened(1, token: f.token("bob"), notificationsSince: 1_000)
+        f.hub.connectionOpened(1, token: f.token("bob"), since: 1_000)
         f.notes.flush()
         let done = f.transport.frames(to: 1).first { $0["type"] == .string("subscribed") }
         #expect(done?["recovered"] == .bool(false))

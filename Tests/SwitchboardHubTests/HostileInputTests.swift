@@ -91,7 +91,7 @@ import SwitchboardHubTesting
         f.hub.connectionClosed(1)
         f.hub.connectionOpened(4, token: f.token("alice"))
         #expect(f.transport.closed[4] == nil)
-        #expect(f.hub.connectionsPerUserCount("alice") == 2)
+        #expect(f.hub.connectionCount(of: "alice") == 2)
     }
 
     /// Defect 4: NUL in a query value acted as the value cut at NUL.
@@ -233,7 +233,7 @@ import SwitchboardHubTesting
 
     @Test func aSinceOnTheURLThatIsNotAnIdIsAnswered() {
         let f = HubFixture()
-        f.hub.connectionOpened(1, token: f.token("alice"), notificationsSince: -1)
+        f.hub.connectionOpened(1, token: f.token("alice"), since: -1)
         #expect(f.transport.types(to: 1) == ["welcome", "error"])
         #expect(f.transport.lastError(to: 1) == "bad_request")
     }

@@ -50,8 +50,11 @@ import SwitchboardHubTesting
         #expect(body(f.transport.responses[3])?["database"] == .string("down"))
         f.hub.handleHTTP(HTTPRequest(method: "GET", path: "/nope"), id: 4)
         #expect(f.transport.responses[4]?.status == 404)
-        f.hub.handleHTTP(HTTPRequest(method: "DELETE", path: "/v1/publish"), id: 5)
+        f.hub.handleHTTP(HTTPRequest(method: "DELETE", path: "/v1/publish", apiKey: HubFixture.apiKey), id: 5)
         #expect(f.transport.responses[5]?.status == 405)
+        // Under /v1 a stranger learns nothing about routes: 401 first.
+        f.hub.handleHTTP(HTTPRequest(method: "DELETE", path: "/v1/publish"), id: 6)
+        #expect(f.transport.responses[6]?.status == 401)
     }
 
     @Test func meIsDeferredToTheStoreAndSays503WhenItIsDown() {

@@ -35,7 +35,8 @@ import SwitchboardHubTesting
         f.clock.advance(seconds: 4.9)
         f.hub.tick()
         #expect(f.transport.closed[1] == nil)
-        f.clock.advance(seconds: 0.1)
+        // Sessions are checked every 250 ms of loop time.
+        f.clock.advance(seconds: 0.25)
         f.hub.tick()
         #expect(f.transport.closed[1] == .unauthorized)
     }

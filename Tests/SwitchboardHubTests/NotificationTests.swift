@@ -15,7 +15,7 @@ import SwitchboardHubTesting
     @Test func replayThenLiveWithNoGapAndNoDuplicateAtTheSeam() {
         let f = HubFixture()
         f.notes.commit("bob"); f.notes.commit("bob"); f.notes.commit("alice")
-        f.hub.connectionOpened(1, token: f.token("bob"), notificationsSince: 0)  // replay read is taken now: 1, 2
+        f.hub.connectionOpened(1, token: f.token("bob"), since: 0)  // replay read is taken now: 1, 2
         // Committed after the read; its push arrives while the replay is pending.
         let third = f.notes.commit("bob")
         f.hub.pushNotifications([third])
@@ -34,7 +34,7 @@ import SwitchboardHubTesting
     @Test func aPushThatRacedTheReplayReadIsNotSentTwice() {
         let f = HubFixture()
         let first = f.notes.commit("bob")
-        f.hub.connectionOpened(1, token: f.token("bob"), notificationsSince: 0)
+        f.hub.connectionOpened(1, token: f.token("bob"), since: 0)
         f.notes.flush()  // the replay already holds notification 1…
         f.hub.pushNotifications([first])  // …whose push comes late
         #expect(ids(notes(f, 1)) == ["1"])
@@ -56,7 +56,7 @@ import SwitchboardHubTesting
     @Test func pastTheCapTheClientIsToldToPage() {
         let f = HubFixture()
         for _ in 0...Hub.notificationReplayCap { f.notes.commit("bob") }
-        f.hub.connectionOpened(1, token: f.token("bob"), notificationsSince: 0)
+        f.hub.connectionOpened(1, token: f.token("bob"), since: 0)
         f.notes.flush()
         #expect(notes(f, 1).isEmpty)
         let done = f.transport.frames(to: 1).first { $0["type"] == .string("subscribed") }

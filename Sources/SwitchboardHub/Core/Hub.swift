@@ -1,5 +1,7 @@
-// The hub: connection lifecycle, authentication, subscriptions and
-// publication. Owned by the loop thread; every method runs there.
+// The hub's core: connections, sessions, limits, subscriptions, the
+// publication path and routing. It names no feature: features register
+// channel kinds, frames and routes (Feature.swift). Owned by the loop
+// thread; every method runs there.
 import Logging
 import SwitchboardAuth
 import SwitchboardWire
@@ -10,16 +12,13 @@ public final class Hub {
     /// The loop thread's mailbox: store replies run through it.
     public let loop: any HubLoop
     let verifier: JWTVerifier
-    let clock: HubClock
+    /// The injected clock.
+    public let clock: HubClock
     let store: HubStore
-    let chat: ChatStore
-    let scans: ScanStore
-    let notifications: NotificationStore
-    let market: MarketStore
-    /// Charges for escrowed payments (the built-in sandbox by default).
-    public var paymentProvider: PaymentProvider = SandboxPaymentProvider()
     let metrics: HubMetrics
     let logger: Logger
+    /// Carries publications to every node's delivery.
+    public let broker: Broker
     /// The network layer; set once at start-up.
     public weak var transport: Transport?
     /// Renders `/metrics`; set by the executable.
@@ -30,66 +29,78 @@ public final class Hub {
         var limiter: TokenBucket
         /// Who was admitted, kept through closing for the disconnect record.
         var admitted: Principal?
-        /// Replay notifications after this id once admitted.
-        var notificationsSince: Int64?
-        /// The newest notification sent on this connection: a commit whose
-        /// push raced the replay's read is not sent twice.
-        var notificationHighWater: Int64 = 0
-        /// Per conversation, the last seq this connection got at subscribe
-        /// (replay and seam): a live message at or below it is not sent again.
-        var conversationMarks: [ConversationID: Int64] = [:]
+        /// The resume cursor given at connect (`?since=`) or in `auth`.
+        var since: Int64?
+        /// Per ordered stream, the last position this connection got at its
+        /// resume seam: a live publication at or below it was in the replay.
+        var marks: [String: Int64] = [:]
         var droppedFrames = 0
         var badFrames = 0
     }
 
     var connections: [ConnectionID: Connection] = [:]
     var registry = ChannelRegistry()
-    /// Conversation subscriptions waiting for their store answer.
-    var pendingSubscriptions = PendingSubscriptions()
-    var typing = TypingTracker()
-    lazy var counters = CounterBoard(intervalMillis: configuration.counterIntervalMillis)
-    /// Subscribers of scan channels waiting for a snapshot.
-    var codeWaiters: [QRCodeID: [CounterWaiter]] = [:]
-    var ownerWaiters: [String: [CounterWaiter]] = [:]
-    lazy var presence = PresenceTracker(graceMillis: configuration.presenceGraceMillis)
-    /// For users online on this node: who shares a conversation with them.
-    var contacts: [String: Set<String>] = [:]
+    var seams = StreamSeams()
     private var connectionsPerUser: [String: Int] = [:]
     private var shuttingDown = false
     private var authenticatedCount = 0
 
-    /// A hub.
-    public init(configuration: HubConfiguration, loop: any HubLoop, clock: HubClock, store: HubStore, chat: ChatStore, scans: ScanStore,
-                notifications: NotificationStore, market: MarketStore, metrics: HubMetrics, logger: Logger) {
-        self.market = market
-        self.chat = chat
-        self.scans = scans
-        self.notifications = notifications
+    var features: [HubFeature] = []
+    var channelKinds: [String: ChannelKind] = [:]
+    var frameHandlers: [String: (FrameCall) -> Void] = [:]
+    var routes = RouteTable()
+    var admissionHooks: [(Admission) -> Void] = []
+    var departureHooks: [(ConnectionID, Principal) -> Void] = []
+    var scheduled: [ScheduledWork] = []
+
+    // MARK: Transitional: feature state moving into each feature's object
+    // (Features/Legacy.swift wires it; each slice deletes its lines here).
+    var chat: ChatStore!
+    var scans: ScanStore!
+    var notifications: NotificationStore!
+    var market: MarketStore!
+    /// Charges for escrowed payments (the built-in sandbox by default).
+    public var paymentProvider: PaymentProvider = SandboxPaymentProvider()
+    lazy var counters = CounterBoard(intervalMillis: configuration.counterIntervalMillis)
+    /// Subscribers of scan channels waiting for a snapshot.
+    var codeWaiters: [QRCodeID: [CounterWaiter]] = [:]
+    var ownerWaiters: [String: [CounterWaiter]] = [:]
+    var legacyRouters: [(HTTPRequest, HTTPRequestID) -> HTTPResponse??] = []
+
+    /// A hub with no features; `install` adds them.
+    public init(configuration: HubConfiguration, loop: any HubLoop, clock: HubClock, store: HubStore,
+                broker: Broker = InProcessBroker(), metrics: HubMetrics, logger: Logger) {
         self.configuration = configuration
         self.loop = loop
         self.verifier = JWTVerifier(configuration.jwt)
         self.clock = clock
         self.store = store
+        self.broker = broker
         self.metrics = metrics
         self.logger = logger
+        register(UserChannels(hub: self))
+        register(TopicChannels(hub: self))
+        installSystemRoutes()
+        every(millis: 250) { [unowned self] in tickSessions() }
+        broker.attach { [unowned self] in deliver($0) }
     }
 
     /// Number of open connections.
     public var connectionCount: Int { connections.count }
 
-    func connectionsPerUserCount(_ user: String) -> Int { connectionsPerUser[user] ?? 0 }
+    /// How many admitted connections `user` holds on this node.
+    public func connectionCount(of user: String) -> Int { connectionsPerUser[user] ?? 0 }
 
     // MARK: Connection lifecycle
 
     /// A WebSocket connection opened. `token` is the one from the
-    /// `Authorization` header or `?token=`, if any; `notificationsSince` the
-    /// `?since=` notification id.
-    public func connectionOpened(_ id: ConnectionID, token: String?, notificationsSince: Int64? = nil) {
+    /// `Authorization` header or `?token=`, if any; `since` the `?since=` cursor.
+    public func connectionOpened(_ id: ConnectionID, token: String?, since: Int64? = nil) {
         let now = clock.nowMillis()
         var connection = Connection(session: ConnectionSession(deadlineMillis: now + configuration.authTimeoutMillis),
                                     limiter: TokenBucket(ratePerSecond: configuration.framesPerSecond,
                                                          burst: configuration.frameBurst, nowMillis: now))
-        connection.notificationsSince = notificationsSince
+        connection.since = since
         connections[id] = connection
         metrics.connections.record(connections.count)
         if shuttingDown {
@@ -106,20 +117,19 @@ public final class Hub {
     public func connectionClosed(_ id: ConnectionID) {
         guard let connection = connections.removeValue(forKey: id) else { return }
         registry.removeAll(for: id)
-        pendingSubscriptions.removeAll(for: id)
+        seams.removeAll(for: id)
         metrics.connections.record(connections.count)
-        if let principal = connection.admitted {
-            authenticatedCount -= 1
-            metrics.authenticated.record(authenticatedCount)
-            presence.disconnected(principal.user, nowMillis: clock.nowMillis())
-            let remaining = (connectionsPerUser[principal.user] ?? 1) - 1
-            if remaining <= 0 {
-                connectionsPerUser[principal.user] = nil
-                store.recordDisconnect(user: principal.user, atMillis: clock.nowMillis())
-            } else {
-                connectionsPerUser[principal.user] = remaining
-            }
+        guard let principal = connection.admitted else { return }
+        authenticatedCount -= 1
+        metrics.authenticated.record(authenticatedCount)
+        let remaining = (connectionsPerUser[principal.user] ?? 1) - 1
+        if remaining <= 0 {
+            connectionsPerUser[principal.user] = nil
+            store.recordDisconnect(user: principal.user, atMillis: clock.nowMillis())
+        } else {
+            connectionsPerUser[principal.user] = remaining
         }
+        for hook in departureHooks { hook(id, principal) }
     }
 
     /// A complete text message arrived.
@@ -153,8 +163,7 @@ public final class Hub {
         connection.droppedFrames += 1
         connections[id] = connection
         if connection.droppedFrames == 1 || connection.droppedFrames % 20 == 0 {
-            transport?.send(ServerFrame.error(id: nil, code: .rateLimited,
-                                              message: "too many frames; slow down"), to: id)
+            send(ServerFrame.error(id: nil, code: .rateLimited, message: "too many frames; slow down"), to: id)
         }
         if connection.droppedFrames > configuration.rateLimitGrace {
             closeConnection(id, .rateLimited)
@@ -167,7 +176,7 @@ public final class Hub {
         guard var connection = connections[id] else { return }
         connection.badFrames += 1
         connections[id] = connection
-        transport?.send(ServerFrame.error(id: requestID, code: code, message: message), to: id)
+        send(ServerFrame.error(id: requestID, code: code, message: message), to: id)
         if connection.badFrames > configuration.badFrameLimit {
             closeConnection(id, .badFrames)
         }
@@ -176,69 +185,53 @@ public final class Hub {
     private func handle(_ frame: ClientFrame, from id: ConnectionID, now: Int64) {
         switch frame {
         case .auth(let requestID, let token, let since):
-            if let since { connections[id]?.notificationsSince = since }
+            if let since { connections[id]?.since = since }
             let action = connections[id]!.session.authenticate(requestID: requestID, verify(token, now: now))
             perform(action, on: id)
         case .refresh(let requestID, let token):
             let action = connections[id]!.session.refresh(requestID: requestID, verify(token, now: now))
             perform(action, on: id)
         case .ping(let requestID):
-            transport?.send(ServerFrame.pong(id: requestID, serverTimeMillis: now), to: id)
+            send(ServerFrame.pong(id: requestID, serverTimeMillis: now), to: id)
         case .subscribe(let requestID, let name, let since):
             guard let principal = requirePrincipal(id, requestID) else { return }
-            guard let channel = Channel(name) else {
-                transport?.send(ServerFrame.error(id: requestID, code: .badChannel, message: "unknown or malformed channel"), to: id)
-                return
-            }
-            let cap = configuration.maxSubscriptionsPerConnection
-            if registry.subscriptionCount(of: id) >= cap, !registry.subscribers(of: channel.name).contains(id) {
-                transport?.send(ServerFrame.error(id: requestID, code: .tooManySubscriptions,
-                                                  message: "at most \(cap) subscriptions per connection"), to: id)
-                return
-            }
-            switch channel {
-            case .conversation(let conversation):
-                subscribeToConversation(id, principal: principal, conversation: conversation, since: since, requestID: requestID)
-                return
-            case .scans, .scansOwner:
-                subscribeToCounters(id, principal: principal, channel: channel, requestID: requestID)
-                return
-            case .user, .topic:
-                break
-            }
-            guard channel.maySubscribe(user: principal.user) else {
-                transport?.send(ServerFrame.error(id: requestID, code: .forbidden, message: "not allowed to subscribe to this channel"), to: id)
-                return
-            }
-            registry.subscribe(id, to: channel.name)
-            transport?.send(ServerFrame.subscribed(id: requestID, channel: channel.name), to: id)
+            subscribe(id, principal: principal, name: name, since: since, requestID: requestID)
         case .unsubscribe(let requestID, let name):
             guard let principal = requirePrincipal(id, requestID) else { return }
-            if name == Channel.user(principal.user).name {
-                transport?.send(ServerFrame.error(id: requestID, code: .forbidden, message: "the user channel cannot be left"), to: id)
+            if name == ChannelName.user(principal.user) {
+                refuse(HubError(.forbidden, "the user channel cannot be left"), requestID: requestID, on: id)
                 return
             }
             registry.unsubscribe(id, from: name)
-            pendingSubscriptions.remove(id, channel: name)
-            transport?.send(ServerFrame.unsubscribed(id: requestID, channel: name), to: id)
-        case .send(let requestID, let request):
-            guard let principal = requirePrincipal(id, requestID) else { return }
-            send(request, from: principal.user, connection: id, requestID: requestID)
-        case .typing(let conversation, let active):
-            guard let principal = requirePrincipal(id, nil) else { return }
-            typingFrame(conversation: conversation, active: active, user: principal.user, connection: id, now: now)
-        case .read(let requestID, let conversation, let seq):
-            guard let principal = requirePrincipal(id, requestID) else { return }
-            markRead(conversation: conversation, seq: seq, user: principal.user, connection: id, requestID: requestID)
-        case .presence(let requestID, let users):
-            guard let principal = requirePrincipal(id, requestID) else { return }
-            presenceQuery(asker: principal.user, users: users, connection: id, requestID: requestID)
+            seams.end(id, stream: name)
+            send(ServerFrame.unsubscribed(id: requestID, channel: name), to: id)
+        default:
+            guard let principal = requirePrincipal(id, frame.requestID) else { return }
+            guard let handler = frameHandlers[frame.typeName] else {
+                rejectBadFrame(id, frame.requestID, .unknownType, "unknown frame type '\(frame.typeName)'")
+                return
+            }
+            handler(FrameCall(connection: id, principal: principal, frame: frame, nowMillis: now))
         }
+    }
+
+    private func subscribe(_ id: ConnectionID, principal: Principal, name: String, since: Int64?, requestID: String?) {
+        guard let (kind, rest) = channelKind(of: name) else {
+            refuse(HubError(.badChannel, "unknown or malformed channel"), requestID: requestID, on: id)
+            return
+        }
+        let cap = configuration.maxSubscriptionsPerConnection
+        if registry.subscriptionCount(of: id) >= cap, !registry.subscribers(of: name).contains(id) {
+            refuse(HubError(.tooManySubscriptions, "at most \(cap) subscriptions per connection"), requestID: requestID, on: id)
+            return
+        }
+        kind.subscribe(SubscribeRequest(connection: id, principal: principal, channel: name, rest: rest, since: since,
+                                        requestID: requestID))
     }
 
     private func requirePrincipal(_ id: ConnectionID, _ requestID: String?) -> Principal? {
         if let principal = connections[id]?.session.principal { return principal }
-        transport?.send(ServerFrame.error(id: requestID, code: .notAuthenticated, message: "authenticate first"), to: id)
+        send(ServerFrame.error(id: requestID, code: .notAuthenticated, message: "authenticate first"), to: id)
         return nil
     }
 
@@ -251,42 +244,38 @@ public final class Hub {
         case .none:
             break
         case .admit(let requestID, let principal):
-            let cap = configuration.maxConnectionsPerUser
-            if cap > 0 && connectionsPerUser[principal.user, default: 0] >= cap {
-                connections[id]?.session.markClosing()
-                transport?.send(ServerFrame.error(id: requestID, code: .tooManyConnections,
-                                                  message: "at most \(cap) connections per user"), to: id)
-                closeConnection(id, .tooManyConnections)
-                return
-            }
-            connections[id]?.admitted = principal
-            authenticatedCount += 1
-            metrics.authenticated.record(authenticatedCount)
-            registry.subscribe(id, to: Channel.user(principal.user).name)
-            let count = connectionsPerUser[principal.user, default: 0] + 1
-            connectionsPerUser[principal.user] = count
-            transport?.send(ServerFrame.welcome(id: requestID, connection: String(id), user: principal.user,
-                                                role: principal.role, expiresAt: principal.expiresAtMillis.map { $0 / 1000 }), to: id)
-            if count == 1 {
-                store.recordConnect(user: principal.user, role: principal.role, atMillis: clock.nowMillis())
-            }
-            userAdmitted(principal.user)
-            if let since = connections[id]?.notificationsSince {
-                if since < 0 {
-                    transport?.send(ServerFrame.error(id: requestID, code: .badRequest,
-                                                      message: "'since' must be a notification id (an integer ≥ 0)"), to: id)
-                } else {
-                    beginNotificationReplay(id, user: principal.user, since: since, requestID: requestID)
-                }
-            }
+            admit(id, principal, requestID: requestID)
         case .refreshed(let requestID, let principal):
-            transport?.send(ServerFrame.refreshed(id: requestID, expiresAt: principal.expiresAtMillis.map { $0 / 1000 }), to: id)
+            send(ServerFrame.refreshed(id: requestID, expiresAt: principal.expiresAtMillis.map { $0 / 1000 }), to: id)
         case .reject(let requestID, let code, let message, let close):
-            transport?.send(ServerFrame.error(id: requestID, code: code, message: message), to: id)
+            send(ServerFrame.error(id: requestID, code: code, message: message), to: id)
             if let close { closeConnection(id, close) }
         case .close(let code):
             closeConnection(id, code)
         }
+    }
+
+    private func admit(_ id: ConnectionID, _ principal: Principal, requestID: String?) {
+        let cap = configuration.maxConnectionsPerUser
+        if cap > 0 && connectionsPerUser[principal.user, default: 0] >= cap {
+            connections[id]?.session.markClosing()
+            refuse(HubError(.tooManyConnections, "at most \(cap) connections per user"), requestID: requestID, on: id)
+            closeConnection(id, .tooManyConnections)
+            return
+        }
+        connections[id]?.admitted = principal
+        authenticatedCount += 1
+        metrics.authenticated.record(authenticatedCount)
+        registry.subscribe(id, to: ChannelName.user(principal.user))
+        let count = connectionsPerUser[principal.user, default: 0] + 1
+        connectionsPerUser[principal.user] = count
+        send(ServerFrame.welcome(id: requestID, connection: String(id), user: principal.user, role: principal.role,
+                                 expiresAt: principal.expiresAtMillis.map { $0 / 1000 }), to: id)
+        if count == 1 {
+            store.recordConnect(user: principal.user, role: principal.role, atMillis: clock.nowMillis())
+        }
+        let admission = Admission(connection: id, principal: principal, requestID: requestID, since: connections[id]?.since)
+        for hook in admissionHooks { hook(admission) }
     }
 
     private func closeConnection(_ id: ConnectionID, _ code: CloseCode) {
@@ -297,8 +286,18 @@ public final class Hub {
 
     // MARK: Time and shutdown
 
-    /// Enforces auth deadlines and token expiry; the loop calls it a few times a second.
+    /// Runs the periodic work that is due (auth deadlines, token expiry and
+    /// whatever features scheduled); the loop calls it every few ms.
     public func tick() {
+        let now = clock.nowMillis()
+        for index in scheduled.indices {
+            if let last = scheduled[index].lastRunMillis, now - last < scheduled[index].intervalMillis { continue }
+            scheduled[index].lastRunMillis = now
+            scheduled[index].work()
+        }
+    }
+
+    private func tickSessions() {
         let now = clock.nowMillis()
         var actions: [(ConnectionID, ConnectionSession.Action)] = []
         for (id, var connection) in connections {
@@ -309,10 +308,6 @@ public final class Hub {
             }
         }
         for (id, action) in actions { perform(action, on: id) }
-        for stop in typing.tick(nowMillis: now) {
-            relayTyping(conversation: stop.conversation, user: stop.user, active: false)
-        }
-        for change in presence.tick(nowMillis: now) { announce(change) }
     }
 
     /// Stops admitting connections and closes every open one with 1001.
@@ -321,23 +316,52 @@ public final class Hub {
         for id in connections.keys { closeConnection(id, .goingAway) }
     }
 
-    // MARK: Publication
+    // MARK: For features
 
-    /// Publishes JSON `data` to every subscriber of `channel`; the frame is
-    /// encoded once. Returns the number of subscribers it was queued for.
+    /// Queues a frame for one connection (false when it is gone or over its bound).
     @discardableResult
-    public func publish(channel: String, data: [UInt8]) -> Int {
-        publish(channel: channel, frame: ServerFrame.publication(channel: channel, data: data, sentAtMicros: clock.nowMicros()))
+    public func send(_ frame: OutboundFrame, to connection: ConnectionID) -> Bool {
+        transport?.send(frame, to: connection) ?? false
     }
 
-    /// Queues an encoded publication for every subscriber of `channel`.
-    @discardableResult
-    func publish(channel: String, frame: OutboundFrame) -> Int {
-        metrics.publications.increment()
-        let subscribers = registry.subscribers(of: channel)
-        guard !subscribers.isEmpty, let transport else { return 0 }
-        for id in subscribers { transport.send(frame, to: id) }
-        metrics.deliveries.increment(by: subscribers.count)
-        return subscribers.count
+    /// Answers a frame with an error.
+    public func refuse(_ error: HubError, requestID: String?, on connection: ConnectionID) {
+        send(ServerFrame.error(id: requestID, error), to: connection)
+    }
+
+    /// Answers an HTTP request that was answered later (nil from its handler).
+    public func respond(_ request: HTTPRequestID, _ response: HTTPResponse) {
+        transport?.respond(request, response)
+    }
+
+    /// Subscribes and confirms with `subscribed`.
+    public func confirm(_ request: SubscribeRequest) {
+        registry.subscribe(request.connection, to: request.channel)
+        send(ServerFrame.subscribed(id: request.requestID, channel: request.channel), to: request.connection)
+    }
+
+    /// Adds a subscription without answering (the kind answers its own way).
+    public func subscribe(_ connection: ConnectionID, to channel: String) {
+        registry.subscribe(connection, to: channel)
+    }
+
+    /// Removes a subscription without answering.
+    public func unsubscribe(_ connection: ConnectionID, from channel: String) {
+        registry.unsubscribe(connection, from: channel)
+    }
+
+    /// Whether the connection is still open.
+    public func isOpen(_ connection: ConnectionID) -> Bool { connections[connection] != nil }
+
+    /// Whether the hub's own store (users) answers; features with their own
+    /// stores share its database.
+    public var isStoreAvailable: Bool { store.isAvailable }
+
+    /// Whether a channel has subscribers on this node.
+    public func hasSubscribers(_ channel: String) -> Bool { !registry.subscribers(of: channel).isEmpty }
+
+    /// Whether a connection is subscribed to a channel.
+    public func isSubscribed(_ connection: ConnectionID, to channel: String) -> Bool {
+        registry.subscribers(of: channel).contains(connection)
     }
 }

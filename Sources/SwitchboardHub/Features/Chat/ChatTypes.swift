@@ -160,11 +160,3 @@ public protocol ChatManagementStore: AnyObject {
     func deleteMessage(_ id: Int64, sender: String, reply: Reply<StoredMessage>)
 }
 
-/// Presence reads.
-public protocol PresenceStore: AnyObject {
-    /// Everyone who shares a conversation with `user`.
-    func contacts(of user: String, reply: Reply<[String]>)
-    /// `last_seen_at` (ms) of those of `users` who share a conversation with
-    /// `asker`; the others are left out.
-    func presence(asker: String, users: [String], reply: Reply<[String: Int64?]>)
-}

@@ -30,34 +30,6 @@ extension Hub {
         }
     }
 
-    /// GET /v1/presence?users=a,b — presence of users the caller shares a conversation with.
-    func presenceRoute(_ request: HTTPRequest, id: HTTPRequestID) -> HTTPResponse? {
-        guard request.method == "GET" else { return .error(405, .methodNotAllowed, "method not allowed") }
-        let user: String
-        switch caller(of: request) {
-        case .failure(let response): return response
-        case .success(.backend): return .error(403, .forbidden, "this endpoint is for users")
-        case .success(.user(let principal)): user = principal.user
-        }
-        let users = (request.query["users"] ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
-        guard !users.isEmpty, users.count <= 200 else { return .error(400, .badRequest, "'users' must list 1 to 200 user ids") }
-        guard store.isAvailable else { return Self.unavailable }
-        presenceQuery(asker: user, users: users, connection: nil, requestID: nil) { [weak self] result in
-            let response: HTTPResponse
-            switch result {
-            case .success(let answer):
-                response = .json(200, .object(["users": .array(answer.map { u in
-                    .object(["user": .string(u.user), "online": .bool(u.online),
-                             "last_seen": u.lastSeenMillis.map(JSON.int) ?? .null])
-                })]))
-            case .failure(let error):
-                response = .error(error)
-            }
-            self?.transport?.respond(id, response)
-        }
-        return nil
-    }
-
     private func body(_ request: HTTPRequest) -> JSON? {
         guard let json = try? JSON.parse(request.body, maxDepth: 32), json.isObject else { return nil }
         return json

@@ -73,9 +73,7 @@ extension Hub {
             switch result {
             case .success(let message):
                 let frame = ServerFrame.messageChanged(message)
-                for subscriber in registry.subscribers(of: Channel.conversation(message.conversation).name) {
-                    transport?.send(frame, to: subscriber)
-                }
+                publish(Publication(channel: ConversationChannel.name(message.conversation), frame: frame))
                 response = HTTPResponse(status: 200, body: Array(frame.storage[OutboundFrame.headroom...]))
             case .failure(let error):
                 response = .error(error)

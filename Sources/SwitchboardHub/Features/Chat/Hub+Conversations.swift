@@ -8,11 +8,11 @@ extension Hub {
 
     func subscribeToConversation(_ id: ConnectionID, principal: Principal, conversation: ConversationID, since: Int64?,
                                  requestID: String?) {
-        let channel = Channel.conversation(conversation).name
+        let channel = ConversationChannel.name(conversation)
         // From here on live messages for this channel are buffered for the
         // connection until the store's snapshot arrives.
-        registry.unsubscribe(id, from: channel)
-        pendingSubscriptions.begin(id, channel: channel, requestID: requestID, since: since)
+        unsubscribe(id, from: channel)
+        beginResume(id, stream: channel, requestID: requestID, since: since)
         chat.openConversation(conversation, user: principal.user, since: since, limit: Self.replayCap + 1,
                               reply: Reply(on: loop) { [weak self] result in
             self?.finishSubscribe(id, channel: channel, conversation: conversation, result: result)
@@ -21,7 +21,7 @@ extension Hub {
 
     private func finishSubscribe(_ id: ConnectionID, channel: String, conversation: ConversationID,
                                  result: Result<ConversationSnapshot, HubError>) {
-        guard connections[id] != nil, let pending = pendingSubscriptions.finish(id, channel: channel) else { return }
+        guard let pending = endResume(id, stream: channel) else { return }
         let snapshot: ConversationSnapshot
         switch result {
         case .failure(let error):
@@ -49,25 +49,8 @@ extension Hub {
                                                            recovered: recovered), to: id)
         // The seam: what was committed while waiting and is not in the
         // replay goes out now, in order, once.
-        for (seq, frame) in pending.buffered where seq > delivered {
-            transport?.send(frame, to: id)
-            delivered = seq
-        }
-        connections[id]?.conversationMarks[conversation] = delivered
-        registry.subscribe(id, to: channel)
-    }
-
-    /// The frames of a replay, or nil when together they would take more
-    /// than half a connection's outbound queue bound: sending them would
-    /// only close the connection as a slow consumer (4009), every time it
-    /// came back. The client pages the REST history instead.
-    func replayFrames(_ frames: [OutboundFrame]) -> [OutboundFrame]? {
-        var bytes = 0
-        for frame in frames {
-            bytes += frame.payloadCount
-            if bytes > configuration.maxPublicationBytes / 2 { return nil }
-        }
-        return frames
+        completeResume(id, stream: channel, pending, deliveredUpTo: delivered)
+        subscribe(id, to: channel)
     }
 
     func send(_ request: SendRequest, from user: String, connection: ConnectionID?, requestID: String?,
@@ -105,31 +88,24 @@ extension Hub {
     }
 
     private func deliver(_ message: NewMessage, _ outcome: SendOutcome, from sender: ConnectionID?) {
-        let channel = Channel.conversation(outcome.conversation).name
+        let channel = ConversationChannel.name(outcome.conversation)
         tookPart(message.sender, members: outcome.members)
         let frame = ServerFrame.message(ServerFrame.MessageFields(
             conversation: outcome.conversation, id: outcome.id, seq: outcome.seq, sender: message.sender,
             clientMessageID: message.clientMessageID, kind: message.kind.rawValue, body: message.body,
             createdAtMillis: outcome.createdAtMillis), replay: false)
-        let subscribers = registry.subscribers(of: channel)
         // A commit visible to the subscribe's read before its answer reached
-        // the loop was in the replay already: not again.
-        for id in subscribers where (connections[id]?.conversationMarks[outcome.conversation] ?? 0) < outcome.seq {
-            transport?.send(frame, to: id)
-        }
-        pendingSubscriptions.buffer(channel: channel, seq: outcome.seq, frame: frame)
-        metrics.deliveries.increment(by: subscribers.count)
+        // the loop was in the replay already: not again (the stream position).
+        publish(Publication(channel: channel, frame: frame, position: StreamPosition(stream: channel, seq: outcome.seq)))
         var notice: OutboundFrame?
         for member in outcome.members {
-            let devices = registry.subscribers(of: Channel.user(member).name)
-            guard !devices.isEmpty else { continue }
-            let watching = devices.contains { subscribers.contains($0) || pendingSubscriptions.isWaiting($0, channel: channel) }
-            if watching { continue }
             let shared = notice ?? ServerFrame.notice(conversation: outcome.conversation, messageID: outcome.id, seq: outcome.seq,
                                                       sender: message.sender, kind: message.kind.rawValue)
             notice = shared
-            // The sending connection has its ack; its other devices get the notice.
-            for device in devices where device != sender { transport?.send(shared, to: device) }
+            // Members with no device watching the conversation get a notice;
+            // the sending connection has its ack, its other devices the notice.
+            publish(Publication(channel: ChannelName.user(member), frame: shared,
+                                excluding: sender.map(PublicationExclusion.connection), unlessWatching: channel))
         }
     }
 }

@@ -17,28 +17,18 @@ extension Hub {
     func pushNotifications(_ list: [StoredNotification]) {
         // Fault injection for the crash test: die after the commit, before the push.
         if configuration.failpoints.contains(.crashAfterNotifyCommit) { abort() }
-        var delivered = 0
         for n in list {
-            let seam = Self.notificationSeam(n.user)
-            let connections = registry.subscribers(of: Channel.user(n.user).name)
-            let waiting = pendingSubscriptions.waiting(on: seam)
-            guard !connections.isEmpty || !waiting.isEmpty else { continue }
-            let frame = ServerFrame.notification(n, replay: false)
-            for id in connections where !waiting.contains(id) {
-                guard let mark = self.connections[id]?.notificationHighWater, n.id > mark else { continue }
-                self.connections[id]?.notificationHighWater = n.id
-                transport?.send(frame, to: id)
-                delivered += 1
-            }
-            pendingSubscriptions.buffer(channel: seam, seq: n.id, frame: frame)
+            // A connection replaying its missed notifications gets this one
+            // after the replay, or in it: never twice (the stream position).
+            publish(Publication(channel: ChannelName.user(n.user), frame: ServerFrame.notification(n, replay: false),
+                                position: StreamPosition(stream: Self.notificationSeam(n.user), seq: n.id)))
         }
-        metrics.deliveries.increment(by: delivered)
     }
 
     /// Starts the replay of a just-admitted connection that asked for `since`.
     func beginNotificationReplay(_ id: ConnectionID, user: String, since: Int64, requestID: String?) {
         let seam = Self.notificationSeam(user)
-        pendingSubscriptions.begin(id, channel: seam, requestID: requestID, since: since)
+        beginResume(id, stream: seam, requestID: requestID, since: since)
         notifications.notificationsSince(user: user, since: since, limit: Self.notificationReplayCap + 1) { [weak self] result in
             self?.finishNotificationReplay(id, user: user, since: since, result)
         }
@@ -46,7 +36,7 @@ extension Hub {
 
     private func finishNotificationReplay(_ id: ConnectionID, user: String, since: Int64,
                                           _ result: Result<MissedNotifications, StoreError>) {
-        guard connections[id] != nil, let pending = pendingSubscriptions.finish(id, channel: Self.notificationSeam(user)) else { return }
+        guard let pending = endResume(id, stream: Self.notificationSeam(user)) else { return }
         var last = since
         var recovered = true
         switch result {
@@ -69,14 +59,10 @@ extension Hub {
             transport?.send(ServerFrame.error(id: nil, code: .unavailable,
                                               message: "notification replay failed; page GET /v1/notifications?after="), to: id)
         }
-        transport?.send(ServerFrame.notificationsReplayed(id: pending.requestID, channel: Channel.user(user).name,
+        transport?.send(ServerFrame.notificationsReplayed(id: pending.requestID, channel: ChannelName.user(user),
                                                           lastID: last, recovered: recovered), to: id)
         // The seam: what was committed while the replay was read and is not
         // in it goes out now, in order, once.
-        for (seq, frame) in pending.buffered where seq > last {
-            transport?.send(frame, to: id)
-            last = seq
-        }
-        connections[id]?.notificationHighWater = last
+        completeResume(id, stream: Self.notificationSeam(user), pending, deliveredUpTo: last)
     }
 }

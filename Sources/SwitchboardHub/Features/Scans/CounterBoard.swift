@@ -94,8 +94,8 @@ struct CounterBoard {
         self.intervalMillis = intervalMillis
     }
 
-    static func channel(qr: QRCodeID) -> String { Channel.scans(qr).name }
-    static func channel(owner: String) -> String { Channel.scansOwner(owner).name }
+    static func channel(qr: QRCodeID) -> String { ScanChannel.code(qr).name }
+    static func channel(owner: String) -> String { ScanChannel.owner(owner).name }
 
     /// Starts watching a code whose snapshot is on its way: commits that
     /// arrive meanwhile are merged, not lost.
@@ -151,12 +151,11 @@ struct CounterBoard {
     }
 
     /// The counters a new subscriber of `channel` gets at once.
-    func snapshot(of channel: Channel) -> [CodeCounter] {
+    func snapshot(of channel: ScanChannel) -> [CodeCounter] {
         switch channel {
-        case .scans(let qr): return codes[qr].map { [$0] } ?? []
-        case .scansOwner(let owner):
+        case .code(let qr): return codes[qr].map { [$0] } ?? []
+        case .owner(let owner):
             return codes.values.filter { $0.owner == owner && $0.loaded }.sorted { $0.qr < $1.qr }
-        default: return []
         }
     }
 

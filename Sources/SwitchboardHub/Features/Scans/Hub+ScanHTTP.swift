@@ -188,7 +188,7 @@ extension Hub {
     static func codeJSON(_ code: QRCode) -> JSON {
         .object(["id": .string(String(code.id)), "owner": .string(code.owner), "label": .string(code.label),
                  "target": .string(code.target), "total": .int(code.total), "created_at": .int(code.createdAtMillis),
-                 "channel": .string(Channel.scans(code.id).name)])
+                 "channel": .string(ScanChannel.code(code.id).name)])
     }
 }
 

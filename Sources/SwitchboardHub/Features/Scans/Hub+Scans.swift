@@ -13,12 +13,12 @@ extension Hub {
     /// Most codes in the snapshot of `scans:owner:<id>`.
     static let ownerCodeCap = 1_000
 
-    func subscribeToCounters(_ id: ConnectionID, principal: Principal, channel: Channel, requestID: String?) {
+    func subscribeToCounters(_ id: ConnectionID, principal: Principal, channel: ScanChannel, requestID: String?) {
         let waiter = CounterWaiter(connection: id, requestID: requestID, principal: principal)
         let now = clock.nowMillis()
         let window = (sinceMinute: ScanTime.minute(now) - Int64(CounterBoard.windowMinutes) + 1, sinceDay: ScanTime.day(now) - 1)
         switch channel {
-        case .scans(let qr):
+        case .code(let qr):
             if let code = counters.codes[qr], code.loaded {
                 admitCounterSubscriber(waiter, channel: channel, owner: code.owner)
                 return
@@ -29,7 +29,7 @@ extension Hub {
             scans.counters(qr: qr, sinceMinute: window.sinceMinute, sinceDay: window.sinceDay) { [weak self] result in
                 self?.codeSnapshotArrived(qr, result)
             }
-        case .scansOwner(let owner):
+        case .owner(let owner):
             guard owner == principal.user || principal.isAdmin else {
                 transport?.send(ServerFrame.error(id: requestID, code: .forbidden,
                                                   message: "only the owner or an admin may watch these counters"), to: id)
@@ -46,8 +46,6 @@ extension Hub {
                            limit: Self.ownerCodeCap) { [weak self] result in
                 self?.ownerSnapshotArrived(owner, result)
             }
-        default:
-            return
         }
     }
 
@@ -56,7 +54,7 @@ extension Hub {
         switch result {
         case .success(let counts?):
             counters.loaded(counts, nowMillis: clock.nowMillis())
-            for waiter in waiters { admitCounterSubscriber(waiter, channel: .scans(qr), owner: counts.owner) }
+            for waiter in waiters { admitCounterSubscriber(waiter, channel: .code(qr), owner: counts.owner) }
         case .success(nil):
             counters.abandon(qr: qr)
             for waiter in waiters {
@@ -74,7 +72,7 @@ extension Hub {
         switch result {
         case .success(let all):
             counters.loaded(owner: owner, all, nowMillis: clock.nowMillis())
-            for waiter in waiters { admitCounterSubscriber(waiter, channel: .scansOwner(owner), owner: owner) }
+            for waiter in waiters { admitCounterSubscriber(waiter, channel: .owner(owner), owner: owner) }
         case .failure(let error):
             counters.abandon(owner: owner)
             for waiter in waiters { refuse(waiter, error) }
@@ -88,15 +86,15 @@ extension Hub {
     }
 
     /// Authorizes, subscribes and sends the current counters at once.
-    private func admitCounterSubscriber(_ waiter: CounterWaiter, channel: Channel, owner: String) {
-        guard connections[waiter.connection] != nil else { return }
+    private func admitCounterSubscriber(_ waiter: CounterWaiter, channel: ScanChannel, owner: String) {
+        guard isOpen(waiter.connection) else { return }
         guard owner == waiter.principal.user || waiter.principal.isAdmin else {
             transport?.send(ServerFrame.error(id: waiter.requestID, code: .forbidden,
                                               message: "only the owner or an admin may watch these counters"),
                             to: waiter.connection)
             return
         }
-        registry.subscribe(waiter.connection, to: channel.name)
+        subscribe(waiter.connection, to: channel.name)
         transport?.send(ServerFrame.subscribed(id: waiter.requestID, channel: channel.name), to: waiter.connection)
         transport?.send(counterFrame(channel: channel.name, counters.snapshot(of: channel)), to: waiter.connection)
     }
@@ -112,7 +110,7 @@ extension Hub {
     func scansCommitted(_ all: [ScanCounts]) {
         let now = clock.nowMillis()
         for counts in all {
-            counters.committed(counts, nowMillis: now) { !registry.subscribers(of: $0).isEmpty }
+            counters.committed(counts, nowMillis: now) { hasSubscribers($0) }
         }
         flushCounters()
     }
@@ -122,17 +120,14 @@ extension Hub {
     public func flushCounters() {
         guard counters.hasPending else { return }
         for (channel, codes) in counters.due(nowMillis: clock.nowMillis()) {
-            let subscribers = registry.subscribers(of: channel)
-            guard !subscribers.isEmpty, let transport else { continue }
-            let frame = counterFrame(channel: channel, codes)
-            for id in subscribers { transport.send(frame, to: id) }
-            metrics.deliveries.increment(by: subscribers.count)
+            guard hasSubscribers(channel) else { continue }
+            publish(Publication(channel: channel, frame: counterFrame(channel: channel, codes)))
         }
     }
 
     /// Forgets counters nobody watches; the loop calls it every few seconds.
     public func sweepCounters() {
-        counters.sweep(nowMillis: clock.nowMillis(), isWatched: { !registry.subscribers(of: $0).isEmpty },
+        counters.sweep(nowMillis: clock.nowMillis(), isWatched: { hasSubscribers($0) },
                        isAwaited: { codeWaiters[$0] != nil })
     }
 }

@@ -1,0 +1,79 @@
+// The one publication path: everything that reaches subscribers — chat
+// messages, receipts, typing, presence, counters, notifications, server
+// publications — is a `Publication` handed to the `Broker`, which brings it
+// to every node; each node's delivery (`Hub.deliver`) sends it to the
+// node's own subscribers. One node today: the in-process broker hands it
+// straight back. A broker between nodes plugs in here and nowhere else.
+import SwitchboardWire
+
+/// Where a publication sits in an ordered stream (a conversation's seq, a
+/// user's notification ids): a connection that resumed the stream gets each
+/// position once across its replay and the live stream, with no gap.
+public struct StreamPosition: Sendable, Equatable {
+    /// The stream's name (`conversation:7`, `notifications:alice`).
+    public var stream: String
+    /// The position; increases with commit order.
+    public var seq: Int64
+
+    /// A position.
+    public init(stream: String, seq: Int64) {
+        self.stream = stream
+        self.seq = seq
+    }
+}
+
+/// Connections a publication skips.
+public enum PublicationExclusion: Sendable, Equatable {
+    /// The connection that caused it (it had an answer of its own).
+    case connection(ConnectionID)
+    /// Every connection of the user who caused it (their own typing).
+    case user(String)
+}
+
+/// A frame for the subscribers of one channel.
+public struct Publication: Sendable {
+    /// The channel.
+    public var channel: String
+    /// The frame, encoded once for every subscriber.
+    public var frame: OutboundFrame
+    /// Its place in an ordered stream, if it is part of one.
+    public var position: StreamPosition?
+    /// Who does not get it.
+    public var excluding: PublicationExclusion?
+    /// Not delivered at all when any subscriber of `channel` is subscribed
+    /// to (or waiting on) this channel: a notice to a user about a
+    /// conversation one of their devices already watches.
+    public var unlessWatching: String?
+
+    /// A publication.
+    public init(channel: String, frame: OutboundFrame, position: StreamPosition? = nil,
+                excluding: PublicationExclusion? = nil, unlessWatching: String? = nil) {
+        self.channel = channel
+        self.frame = frame
+        self.position = position
+        self.excluding = excluding
+        self.unlessWatching = unlessWatching
+    }
+}
+
+/// Carries publications to every node's delivery. Called on the loop thread.
+public protocol Broker: AnyObject {
+    /// Publishes; returns how many of this node's connections it was queued for.
+    @discardableResult
+    func publish(_ publication: Publication) -> Int
+    /// Connects this node's delivery (the hub calls it once, at start).
+    func attach(_ delivery: @escaping (Publication) -> Int)
+}
+
+/// One node: a publication goes straight to this node's delivery.
+public final class InProcessBroker: Broker {
+    private var delivery: ((Publication) -> Int)?
+
+    /// A broker for one node.
+    public init() {}
+
+    public func attach(_ delivery: @escaping (Publication) -> Int) { self.delivery = delivery }
+
+    @discardableResult
+    public func publish(_ publication: Publication) -> Int { delivery?(publication) ?? 0 }
+}

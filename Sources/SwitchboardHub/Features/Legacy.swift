@@ -1,0 +1,96 @@
+// Transitional wiring while the slices move onto the core API: the old
+// Hub-extension code of each feature registered as channel kinds, frames,
+// hooks, periodic work and routers. Each slice deletes its part here when it
+// becomes a feature object; the file goes when it is empty.
+import Logging
+import SwitchboardAuth
+import SwitchboardWire
+
+/// The outcome of authenticating a REST caller (old routers).
+enum CallerCheck {
+    case success(RESTCaller)
+    case failure(HTTPResponse)
+}
+
+extension Hub {
+    /// A hub with every feature, over these stores (the old composition).
+    public convenience init(configuration: HubConfiguration, loop: any HubLoop, clock: HubClock, store: HubStore,
+                            chat: ChatStore, scans: ScanStore, notifications: NotificationStore, market: MarketStore,
+                            metrics: HubMetrics, logger: Logger) {
+        self.init(configuration: configuration, loop: loop, clock: clock, store: store, metrics: metrics, logger: logger)
+        self.chat = chat
+        self.scans = scans
+        self.notifications = notifications
+        self.market = market
+        install(TypingFeature())
+        install(PresenceFeature(store: chat, graceMillis: configuration.presenceGraceMillis))
+        installLegacyFeatures()
+    }
+
+    /// The installed presence feature (chat tells it who took part).
+    func tookPart(_ member: String, members: [String]) {
+        for case let presence as PresenceFeature in features { presence.tookPart(member, members: members) }
+    }
+
+    /// Authenticates a REST caller (old routers).
+    func caller(of request: HTTPRequest) -> CallerCheck {
+        do throws(HubError) {
+            return .success(try authenticate(request))
+        } catch {
+            return .failure(.error(error, headers: ["WWW-Authenticate": "Bearer"]))
+        }
+    }
+
+    static let unavailable = HTTPResponse.error(.unavailable)
+
+    private func installLegacyFeatures() {
+        register(LegacyKind(prefix: "conversation", accepts: { ChannelName.positiveID($0) != nil }) { [unowned self] r in
+            subscribeToConversation(r.connection, principal: r.principal, conversation: ChannelName.positiveID(r.rest)!,
+                                    since: r.since, requestID: r.requestID)
+        })
+        register(LegacyKind(prefix: "scans", accepts: { ScanChannel(rest: $0) != nil }) { [unowned self] r in
+            subscribeToCounters(r.connection, principal: r.principal, channel: ScanChannel(rest: r.rest)!, requestID: r.requestID)
+        })
+        handleFrames("send") { [unowned self] call in
+            guard case .send(let requestID, let request) = call.frame else { return }
+            send(request, from: call.principal.user, connection: call.connection, requestID: requestID)
+        }
+        handleFrames("read") { [unowned self] call in
+            guard case .read(let requestID, let conversation, let seq) = call.frame else { return }
+            markRead(conversation: conversation, seq: seq, user: call.principal.user, connection: call.connection,
+                     requestID: requestID)
+        }
+        onAdmission { [unowned self] admission in
+            if let since = admission.since {
+                if since < 0 {
+                    refuse(HubError(.badRequest, "'since' must be a notification id (an integer ≥ 0)"),
+                           requestID: admission.requestID, on: admission.connection)
+                } else {
+                    beginNotificationReplay(admission.connection, user: admission.principal.user, since: since,
+                                            requestID: admission.requestID)
+                }
+            }
+        }
+        every(millis: 0) { [unowned self] in flushCounters() }
+        every(millis: 10_000) { [unowned self] in sweepCounters() }
+        legacyRouters = [
+            { [unowned self] in chatRoute($0, id: $1) }, { [unowned self] in messageRoute($0, id: $1) },
+            { [unowned self] in scanRoute($0, id: $1) }, { [unowned self] in notificationRoute($0, id: $1) },
+            { [unowned self] in quoteRoute($0, id: $1) }, { [unowned self] in marketRoute($0, id: $1) },
+        ]
+    }
+}
+
+/// A channel kind whose subscribe is old Hub-extension code.
+final class LegacyKind: ChannelKind {
+    let prefix: String
+    private let acceptsRest: (String) -> Bool
+    private let subscribeRequest: (SubscribeRequest) -> Void
+    init(prefix: String, accepts: @escaping (String) -> Bool, subscribe: @escaping (SubscribeRequest) -> Void) {
+        self.prefix = prefix
+        self.acceptsRest = accepts
+        self.subscribeRequest = subscribe
+    }
+    func accepts(_ rest: String) -> Bool { acceptsRest(rest) }
+    func subscribe(_ request: SubscribeRequest) { subscribeRequest(request) }
+}

@@ -1,0 +1,126 @@
+// Presence: a user is online from their first connection to their last
+// (plus a grace). Changes go to the user's contacts — everyone who shares a
+// conversation the user took part in — on their `user:` channels; queries
+// (the `presence` frame, GET /v1/presence) are answered for contacts only.
+import SwitchboardWire
+
+/// The presence feature.
+public final class PresenceFeature: HubFeature {
+    private let store: PresenceStore
+    private unowned var hub: Hub!
+    private var tracker: PresenceTracker
+    /// For users online on this node: who shares a conversation with them.
+    private var contacts: [String: Set<String>] = [:]
+
+    /// Presence over `store`; a user with no connection stays online for `graceMillis`.
+    public init(store: PresenceStore, graceMillis: Int64) {
+        self.store = store
+        self.tracker = PresenceTracker(graceMillis: graceMillis)
+    }
+
+    public func install(on hub: Hub) {
+        self.hub = hub
+        hub.handleFrames("presence") { [unowned self] call in
+            guard case .presence(let requestID, let users) = call.frame else { return }
+            query(asker: call.principal.user, users: users) { [unowned self] result in
+                switch result {
+                case .success(let answer):
+                    hub.send(ServerFrame.presenceState(id: requestID, users: answer), to: call.connection)
+                case .failure(let error):
+                    hub.refuse(error, requestID: requestID, on: call.connection)
+                }
+            }
+        }
+        hub.route("GET", "/v1/presence", caller: .user) { [unowned self] call throws(HubError) in try presenceRoute(call) }
+        hub.onAdmission { [unowned self] admission in admitted(admission.principal.user) }
+        hub.onDeparture { [unowned self] _, principal in
+            tracker.disconnected(principal.user, nowMillis: hub.clock.nowMillis())
+        }
+        hub.every(millis: 250) { [unowned self] in
+            for change in tracker.tick(nowMillis: hub.clock.nowMillis()) { announce(change) }
+        }
+    }
+
+    /// Whether `user` counts as online (a connection, or within the grace).
+    public func isOnline(_ user: String) -> Bool { tracker.isOnline(user) }
+
+    /// A member took part in a conversation (created it, sent in it): the
+    /// other members become contacts who see the member's presence. Being
+    /// added by somebody else makes nobody a contact.
+    public func tookPart(_ member: String, members: [String]) {
+        guard let known = contacts[member], !known.isSuperset(of: members.lazy.filter { $0 != member }) else { return }
+        let met = members.filter { $0 != member && !known.contains($0) }
+        contacts[member]?.formUnion(met)
+        // The new contacts learn at once that the member is online.
+        guard tracker.isOnline(member) else { return }
+        let frame = ServerFrame.presenceChange(user: member, online: true, lastSeenMillis: nil)
+        for contact in met { hub.publish(Publication(channel: ChannelName.user(contact), frame: frame)) }
+    }
+
+    private func admitted(_ user: String) {
+        let change = tracker.connected(user)
+        if contacts[user] != nil {
+            if let change { announce(change) }
+            return
+        }
+        store.contacts(of: user, reply: Reply(on: hub.loop) { [weak self] result in
+            guard let self, case .success(let list) = result else { return }
+            // Still online (or within the grace) by the time the answer came?
+            guard tracker.isOnline(user) else { return }
+            contacts[user] = Set(list)
+            if let change { announce(change) }
+        })
+    }
+
+    /// Tells the user's contacts.
+    private func announce(_ change: PresenceTracker.Change) {
+        let frame: OutboundFrame
+        let user: String
+        switch change {
+        case .online(let u):
+            user = u
+            frame = ServerFrame.presenceChange(user: u, online: true, lastSeenMillis: nil)
+        case .offline(let u, let at):
+            user = u
+            frame = ServerFrame.presenceChange(user: u, online: false, lastSeenMillis: at)
+        }
+        for contact in contacts[user] ?? [] { hub.publish(Publication(channel: ChannelName.user(contact), frame: frame)) }
+        if case .offline = change { contacts[user] = nil }
+    }
+
+    private typealias Answer = [(user: String, online: Bool, lastSeenMillis: Int64?)]
+
+    private func query(asker: String, users: [String], _ done: @escaping (Result<Answer, HubError>) -> Void) {
+        store.presence(asker: asker, users: users, reply: Reply(on: hub.loop) { [weak self] result in
+            guard let self else { return }
+            // Users the asker shares no conversation with are left out, not
+            // reported offline: nothing about them is revealed.
+            done(result.map { visible in
+                users.filter { visible.keys.contains($0) }.map { user in
+                    (user: user, online: self.tracker.isOnline(user), lastSeenMillis: visible[user] ?? nil)
+                }
+            })
+        })
+    }
+
+    /// GET /v1/presence?users=a,b
+    private func presenceRoute(_ call: RouteCall) throws(HubError) -> HTTPResponse? {
+        let users = (call.request.query["users"] ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
+        guard !users.isEmpty, users.count <= 200 else { throw HubError(.badRequest, "'users' must list 1 to 200 user ids") }
+        guard hub.isStoreAvailable else { throw .unavailable }
+        let id = call.id
+        query(asker: call.user, users: users) { [weak self] result in
+            let response: HTTPResponse
+            switch result {
+            case .success(let answer):
+                response = .json(200, .object(["users": .array(answer.map { u in
+                    .object(["user": .string(u.user), "online": .bool(u.online), "last_seen": u.lastSeenMillis.map(JSON.int) ?? .null])
+                })]))
+            case .failure(let error):
+                response = .error(error)
+            }
+            self?.hub.respond(id, response)
+        }
+        return nil
+    }
+}
