@@ -58,9 +58,6 @@ public final class Hub {
     var chat: ChatStore!
     var scans: ScanStore!
     var notifications: NotificationStore!
-    var market: MarketStore!
-    /// Charges for escrowed payments (the built-in sandbox by default).
-    public var paymentProvider: PaymentProvider = SandboxPaymentProvider()
     lazy var counters = CounterBoard(intervalMillis: configuration.counterIntervalMillis)
     /// Subscribers of scan channels waiting for a snapshot.
     var codeWaiters: [QRCodeID: [CounterWaiter]] = [:]

@@ -21,9 +21,9 @@ extension Hub {
         self.chat = chat
         self.scans = scans
         self.notifications = notifications
-        self.market = market
         install(TypingFeature())
         install(PresenceFeature(store: chat, graceMillis: configuration.presenceGraceMillis))
+        install(MarketFeature(store: market))
         installLegacyFeatures()
     }
 
@@ -76,7 +76,7 @@ extension Hub {
         legacyRouters = [
             { [unowned self] in chatRoute($0, id: $1) }, { [unowned self] in messageRoute($0, id: $1) },
             { [unowned self] in scanRoute($0, id: $1) }, { [unowned self] in notificationRoute($0, id: $1) },
-            { [unowned self] in quoteRoute($0, id: $1) }, { [unowned self] in marketRoute($0, id: $1) },
+            { [unowned self] in quoteRoute($0, id: $1) },
         ]
     }
 }
