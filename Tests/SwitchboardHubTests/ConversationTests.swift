@@ -79,7 +79,7 @@ import SwitchboardHubTesting
 
     @Test func pastTheCapRecoveredIsFalseAndNothingIsReplayed() {
         let f = fixture()
-        for i in 1...(Hub.replayCap + 5) {
+        for i in 1...(ChatFeature.replayCap + 5) {
             f.chat.commit(NewMessage(conversation: 1, sender: "bob", clientMessageID: "m\(i)", kind: .text, body: Array("{}".utf8)))
         }
         f.hub.connectionOpened(1, token: f.token("alice"))

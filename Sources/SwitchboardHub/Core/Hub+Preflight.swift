@@ -33,7 +33,7 @@ extension Hub {
         switch (parts[1], caller) {
         case ("notify", .user), ("scans", .user), ("quote-requests", .user):
             throw HubError(.forbidden, "this endpoint needs a backend API key")
-        case ("conversations", .backend), ("messages", .backend), ("notifications", .backend), ("quote-matches", .backend):
+        case ("notifications", .backend), ("quote-matches", .backend):
             throw HubError(.forbidden, "this endpoint is for users")
         default: return nil
         }

@@ -18,18 +18,15 @@ extension Hub {
                             chat: ChatStore, scans: ScanStore, notifications: NotificationStore, market: MarketStore,
                             metrics: HubMetrics, logger: Logger) {
         self.init(configuration: configuration, loop: loop, clock: clock, store: store, metrics: metrics, logger: logger)
-        self.chat = chat
         self.scans = scans
         self.notifications = notifications
         install(TypingFeature())
-        install(PresenceFeature(store: chat, graceMillis: configuration.presenceGraceMillis))
-        install(MarketFeature(store: market))
+        let presence = PresenceFeature(store: chat, graceMillis: configuration.presenceGraceMillis)
+        install(presence)
+        let chatFeature = ChatFeature(store: chat, presence: presence)
+        install(chatFeature)
+        install(MarketFeature(store: market, chat: chatFeature))
         installLegacyFeatures()
-    }
-
-    /// The installed presence feature (chat tells it who took part).
-    func tookPart(_ member: String, members: [String]) {
-        for case let presence as PresenceFeature in features { presence.tookPart(member, members: members) }
     }
 
     /// Authenticates a REST caller (old routers).
@@ -44,22 +41,9 @@ extension Hub {
     static let unavailable = HTTPResponse.error(.unavailable)
 
     private func installLegacyFeatures() {
-        register(LegacyKind(prefix: "conversation", accepts: { ChannelName.positiveID($0) != nil }) { [unowned self] r in
-            subscribeToConversation(r.connection, principal: r.principal, conversation: ChannelName.positiveID(r.rest)!,
-                                    since: r.since, requestID: r.requestID)
-        })
         register(LegacyKind(prefix: "scans", accepts: { ScanChannel(rest: $0) != nil }) { [unowned self] r in
             subscribeToCounters(r.connection, principal: r.principal, channel: ScanChannel(rest: r.rest)!, requestID: r.requestID)
         })
-        handleFrames("send") { [unowned self] call in
-            guard case .send(let requestID, let request) = call.frame else { return }
-            send(request, from: call.principal.user, connection: call.connection, requestID: requestID)
-        }
-        handleFrames("read") { [unowned self] call in
-            guard case .read(let requestID, let conversation, let seq) = call.frame else { return }
-            markRead(conversation: conversation, seq: seq, user: call.principal.user, connection: call.connection,
-                     requestID: requestID)
-        }
         onAdmission { [unowned self] admission in
             if let since = admission.since {
                 if since < 0 {
@@ -74,7 +58,6 @@ extension Hub {
         every(millis: 0) { [unowned self] in flushCounters() }
         every(millis: 10_000) { [unowned self] in sweepCounters() }
         legacyRouters = [
-            { [unowned self] in chatRoute($0, id: $1) }, { [unowned self] in messageRoute($0, id: $1) },
             { [unowned self] in scanRoute($0, id: $1) }, { [unowned self] in notificationRoute($0, id: $1) },
             { [unowned self] in quoteRoute($0, id: $1) },
         ]

@@ -9,12 +9,16 @@ import SwitchboardWire
 public final class MarketFeature: HubFeature {
     let store: MarketStore
     private(set) unowned var hub: Hub!
+    /// Publishes the system messages market changes post in conversations.
+    private let chat: ChatFeature
     /// Charges escrowed payments (the built-in sandbox by default).
     public var paymentProvider: PaymentProvider
 
-    /// The market over `store`, charging through `paymentProvider`.
-    public init(store: MarketStore, paymentProvider: PaymentProvider = SandboxPaymentProvider()) {
+    /// The market over `store`, charging through `paymentProvider`; system
+    /// messages reach the conversation through `chat`.
+    public init(store: MarketStore, chat: ChatFeature, paymentProvider: PaymentProvider = SandboxPaymentProvider()) {
         self.store = store
+        self.chat = chat
         self.paymentProvider = paymentProvider
     }
 
@@ -127,7 +131,7 @@ public final class MarketFeature: HubFeature {
     /// notifications' publication, its system messages through chat's.
     private func publish<T>(_ change: MarketChange<T>) {
         hub.pushNotifications(change.notifications)
-        for system in change.systemMessages { hub.deliverSystemMessage(system.message, members: system.members) }
+        for system in change.systemMessages { chat.deliverSystemMessage(system.message, members: system.members) }
     }
 
     // MARK: Checks shared by the routes

@@ -1,0 +1,186 @@
+// Chat: conversations whose members subscribe to `conversation:<id>` with a
+// replay and a seamless switch to live, send messages acked after commit,
+// and move their read position. Committed messages, notices and receipts
+// reach subscribers through the hub's one publication path. The REST side
+// is in ChatRoutes.swift.
+import SwitchboardWire
+
+/// The chat feature.
+public final class ChatFeature: HubFeature {
+    let store: ChatStore
+    private let presence: PresenceFeature?
+    unowned var hub: Hub!
+
+    /// Most messages replayed on subscribe; past it `recovered: false`.
+    static let replayCap = 1_000
+
+    /// Chat over `store`; `presence` learns who took part in a conversation.
+    public init(store: ChatStore, presence: PresenceFeature?) {
+        self.store = store
+        self.presence = presence
+    }
+
+    public func install(on hub: Hub) {
+        self.hub = hub
+        hub.register(ConversationChannels(chat: self))
+        hub.handleFrames("send") { [unowned self] call in
+            guard case .send(let requestID, let request) = call.frame else { return }
+            send(request, from: call.principal.user, connection: call.connection, requestID: requestID)
+        }
+        hub.handleFrames("read") { [unowned self] call in
+            guard case .read(let requestID, let conversation, let seq) = call.frame else { return }
+            markRead(conversation: conversation, seq: seq, user: call.principal.user, connection: call.connection,
+                     requestID: requestID)
+        }
+        installRoutes(on: hub)
+    }
+
+    // MARK: Subscribing
+
+    /// Opens the conversation for a member: the missed messages since
+    /// `since`, then live. Live messages committed meanwhile wait at the
+    /// stream's seam and go out after the replay, once.
+    func subscribe(_ request: SubscribeRequest, conversation: ConversationID) {
+        let channel = request.channel
+        let id = request.connection
+        hub.unsubscribe(id, from: channel)
+        hub.beginResume(id, stream: channel, requestID: request.requestID, since: request.since)
+        store.openConversation(conversation, user: request.principal.user, since: request.since, limit: Self.replayCap + 1,
+                               reply: Reply(on: hub.loop) { [weak self] result in
+            self?.finishSubscribe(id, channel: channel, result: result)
+        })
+    }
+
+    private func finishSubscribe(_ id: ConnectionID, channel: String, result: Result<ConversationSnapshot, HubError>) {
+        guard let pending = hub.endResume(id, stream: channel) else { return }
+        let snapshot: ConversationSnapshot
+        switch result {
+        case .failure(let error):
+            hub.refuse(error, requestID: pending.requestID, on: id)
+            return
+        case .success(let s): snapshot = s
+        }
+        var delivered = snapshot.lastSeq
+        var recovered: Bool?
+        if let since = pending.since {
+            let frames = since > snapshot.lastSeq || snapshot.messages.count > Self.replayCap
+                ? nil : hub.replayFrames(snapshot.messages.map { ServerFrame.message($0, replay: true) })
+            if let frames {
+                recovered = true
+                for frame in frames { hub.send(frame, to: id) }
+                delivered = max(snapshot.lastSeq, snapshot.messages.last?.seq ?? since)
+            } else {
+                // Too much to replay (in count or bytes), or a cursor from the
+                // future (keeping it would drop every live message up to it):
+                // `recovered: false` with the true position.
+                recovered = false
+            }
+        }
+        hub.send(ServerFrame.conversationSubscribed(id: pending.requestID, channel: channel, lastSeq: delivered, recovered: recovered),
+                 to: id)
+        // The seam: what was committed while waiting and is not in the
+        // replay goes out now, in order, once.
+        hub.completeResume(id, stream: channel, pending, deliveredUpTo: delivered)
+        hub.subscribe(id, to: channel)
+    }
+
+    // MARK: Sending
+
+    /// Commits a message; the sending connection (if any) gets the ack or
+    /// the error, `completion` the outcome (REST).
+    func send(_ request: SendRequest, from user: String, connection: ConnectionID?, requestID: String?,
+              completion: ((Result<SendOutcome, HubError>) -> Void)? = nil) {
+        let message = NewMessage(conversation: request.conversation, sender: user, clientMessageID: request.clientMessageID,
+                                 kind: MessageKind(rawValue: request.kind) ?? .text, body: request.body,
+                                 quoteAmount: request.quoteAmount, quoteCurrency: request.quoteCurrency,
+                                 quoteValidUntilMillis: request.quoteValidUntilMillis)
+        store.send(message, reply: Reply(on: hub.loop) { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .success(let outcome):
+                if let connection {
+                    hub.send(ServerFrame.ack(id: requestID, conversation: outcome.conversation, messageID: outcome.id, seq: outcome.seq,
+                                             createdAtMillis: outcome.createdAtMillis, duplicate: outcome.duplicate), to: connection)
+                }
+                if !outcome.duplicate { publish(message, outcome, from: connection) }
+            case .failure(let error):
+                if let connection { hub.refuse(error, requestID: requestID, on: connection) }
+            }
+            completion?(result)
+        })
+    }
+
+    /// Publishes a `system` message committed by another action (contracts,
+    /// payments) as if it had been sent.
+    public func deliverSystemMessage(_ m: StoredMessage, members: [String]) {
+        let message = NewMessage(conversation: m.conversation, sender: m.sender, clientMessageID: m.clientMessageID,
+                                 kind: .system, body: m.body)
+        publish(message, SendOutcome(id: m.id, conversation: m.conversation, seq: m.seq, createdAtMillis: m.createdAtMillis,
+                                     duplicate: false, members: members), from: nil)
+    }
+
+    /// A committed message: to the conversation's subscribers (at its place
+    /// in the stream), and a notice to each member none of whose devices
+    /// watches the conversation.
+    private func publish(_ message: NewMessage, _ outcome: SendOutcome, from sender: ConnectionID?) {
+        let channel = ConversationChannel.name(outcome.conversation)
+        tookPart(message.sender, members: outcome.members)
+        let frame = ServerFrame.message(ServerFrame.MessageFields(
+            conversation: outcome.conversation, id: outcome.id, seq: outcome.seq, sender: message.sender,
+            clientMessageID: message.clientMessageID, kind: message.kind.rawValue, body: message.body,
+            createdAtMillis: outcome.createdAtMillis), replay: false)
+        // A commit visible to the subscribe's read before its answer reached
+        // the loop was in the replay already: not again (the stream position).
+        hub.publish(Publication(channel: channel, frame: frame, position: StreamPosition(stream: channel, seq: outcome.seq)))
+        var notice: OutboundFrame?
+        for member in outcome.members {
+            let shared = notice ?? ServerFrame.notice(conversation: outcome.conversation, messageID: outcome.id, seq: outcome.seq,
+                                                      sender: message.sender, kind: message.kind.rawValue)
+            notice = shared
+            // The sending connection has its ack; its other devices the notice.
+            hub.publish(Publication(channel: ChannelName.user(member), frame: shared,
+                                    excluding: sender.map(PublicationExclusion.connection), unlessWatching: channel))
+        }
+    }
+
+    /// `member` took part in the conversation of `members`: presence makes
+    /// them contacts.
+    func tookPart(_ member: String, members: [String]) {
+        presence?.tookPart(member, members: members)
+    }
+
+    // MARK: Reading
+
+    /// Moves the member's read position; the reader gets `receipt` (or the
+    /// error), the conversation's other subscribers the receipt too.
+    func markRead(conversation: ConversationID, seq: Int64, user: String, connection: ConnectionID?, requestID: String?,
+                  completion: ((Result<Int64, HubError>) -> Void)? = nil) {
+        store.markRead(conversation, user: user, seq: seq, reply: Reply(on: hub.loop) { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .success(let stored):
+                if let connection {
+                    hub.send(ServerFrame.receipt(id: requestID, conversation: conversation, user: user, seq: stored), to: connection)
+                }
+                hub.publish(Publication(channel: ConversationChannel.name(conversation),
+                                        frame: ServerFrame.receipt(id: nil, conversation: conversation, user: user, seq: stored),
+                                        excluding: connection.map(PublicationExclusion.connection)))
+            case .failure(let error):
+                if let connection { hub.refuse(error, requestID: requestID, on: connection) }
+            }
+            completion?(result)
+        })
+    }
+}
+
+/// `conversation:<id>`: members subscribe (the store decides membership).
+final class ConversationChannels: ChannelKind {
+    private unowned let chat: ChatFeature
+    init(chat: ChatFeature) { self.chat = chat }
+    let prefix = "conversation"
+    func accepts(_ rest: String) -> Bool { ConversationChannel.id(rest: rest) != nil }
+    func subscribe(_ request: SubscribeRequest) {
+        guard let conversation = ConversationChannel.id(rest: request.rest) else { return }
+        chat.subscribe(request, conversation: conversation)
+    }
+}
