@@ -182,4 +182,27 @@ import SwitchboardHubTesting
         #expect(down.status == 503 && Self.error(down.json) == "unavailable")
         #expect(c.f.market.callNames.isEmpty)
     }
+
+    @Test func whatAChangeCommittedIsPublishedToItsRecipientsOnly() {
+        var c = Call()
+        c.f.hub.connectionOpened(1, token: c.f.token("bob"))
+        c.f.hub.connectionOpened(2, token: c.f.token("mallory"))
+        c.f.market.notifications = [StoredNotification(id: 31, user: "bob", kind: "contract_signed", title: "Contract signed",
+                                                       body: "The other party signed.", data: Array("{}".utf8), entityType: "contract",
+                                                       entityID: "3", createdAtMillis: 1_000, readAtMillis: nil)]
+        c.f.market.systemMessages = [MarketSystemMessage(
+            message: StoredMessage(conversation: 12, id: 40, seq: 4, sender: "system", clientMessageID: "system-12-4", kind: "system",
+                                   body: Array(#"{"text":"Contract signed"}"#.utf8), createdAtMillis: 1_000),
+            members: ["alice", "bob"])]
+        #expect(c.http("POST", "/v1/contracts/3/sign").status == 200)
+        let bob = c.f.transport.frames(to: 1)
+        #expect(bob.contains { $0["type"] == .string("notification") && $0["notification_id"] == .string("31") })
+        #expect(bob.contains { $0["conversation"] == .string("12") && $0["kind"] == .string("system") })
+        #expect(c.f.transport.frames(to: 2).allSatisfy { $0["type"] == .string("welcome") })
+        // A refused change publishes nothing.
+        c.f.market.refusal = HubError(.conflict, "the contract is already signed")
+        let before = c.f.transport.frames(to: 1).count
+        #expect(c.http("POST", "/v1/contracts/3/sign").status == 409)
+        #expect(c.f.transport.frames(to: 1).count == before)
+    }
 }
