@@ -31,7 +31,7 @@ let package = Package(
             "SwitchboardWire", "SwitchboardAuth",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
-        ]),
+        ], swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "SwitchboardLWS", dependencies: [
             "CLibWebSockets", "SwitchboardHub", "SwitchboardWire",
             .product(name: "Logging", package: "swift-log"),

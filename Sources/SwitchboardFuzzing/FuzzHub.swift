@@ -20,12 +20,13 @@ final class FuzzHub {
     let chat = FakeChatStore()
     let scans = FakeScanStore()
     let notes = FakeNotificationStore()
+    let quotes = FakeQuoteStore()
     let market = FakeMarketStore()
 
     init() {
         let config = HubConfiguration(jwt: JWTConfiguration(hmacSecret: Self.secret),
                                       apiKeys: try! APIKeyRing(entries: ["fuzz:" + Self.apiKey]))
-        hub = Hub(configuration: config, loop: ImmediateLoop(), clock: clock, store: store, chat: chat, scans: scans, notifications: notes,
+        hub = Hub(configuration: config, loop: ImmediateLoop(), clock: clock, store: store, chat: chat, scans: scans, notifications: notes, quotes: quotes,
                   market: market, metrics: HubMetrics(), logger: Self.logger)
         hub.transport = transport
         store.users["alice"] = UserRecord(id: "alice", role: "user", createdAtMillis: 5, lastSeenAtMillis: nil)
@@ -54,6 +55,7 @@ final class FuzzHub {
             chat.flush()
             scans.flush()
             notes.flush()
+            quotes.flush()
         }
     }
 

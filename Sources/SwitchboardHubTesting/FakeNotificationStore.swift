@@ -1,18 +1,27 @@
-// Notifications and the quote flow in memory.
-import Logging
-import SwitchboardAuth
-import SwitchboardWire
+// Notifications in memory: plain stored rows, calls recorded, scripted
+// answers where the real store applies a rule (idempotency keys).
 import SwitchboardHub
 
 /// Notifications in memory; answers computed when asked, delivered on `flush()`.
 public final class FakeNotificationStore: NotificationStore {
     public init() {}
+    /// Every notification committed, in id order.
     public var stored: [StoredNotification] = []
-    public var keys: [String: (fingerprint: String, notified: Int)] = [:]
+    /// The notify requests received, in order.
+    public var notifyRequests: [NotifyRequest] = []
+    /// When set, `notify` answers this (a duplicate, a refusal) and stores nothing.
+    public var notifyAnswer: Result<NotifyOutcome, HubError>?
+    /// The read-mark calls received, in order.
+    public var readCalls: [(user: String, ids: [Int64]?, upTo: Int64?)] = []
+    /// What marking read answers.
+    public var readAnswer: Result<ReadMarks, HubError> = .success(ReadMarks(marked: 0, unread: 0))
+    /// When set, every read answers this failure.
+    public var failure: HubError?
     private var pending: [() -> Void] = []
     private var nextID: Int64 = 0
     public var clock: Int64 = 1_800_000_000_000
 
+    /// Delivers the answers held back so far (and those they cause).
     public func flush() {
         while !pending.isEmpty { let work = pending; pending = []; work.forEach { $0() } }
     }
@@ -27,61 +36,35 @@ public final class FakeNotificationStore: NotificationStore {
         return n
     }
 
-    public func notify(_ request: NotifyRequest,
-                reply: @escaping (Result<(notified: Int, duplicate: Bool, created: [StoredNotification]), DomainFailure>) -> Void) {
-        if let key = request.idempotencyKey, let prior = keys[key] {
-            let outcome: Result<(notified: Int, duplicate: Bool, created: [StoredNotification]), DomainFailure> =
-                prior.fingerprint == request.fingerprint ? .success((prior.notified, true, [])) : .failure(.idempotencyMismatch)
-            pending.append { reply(outcome) }
+    public func notify(_ request: NotifyRequest, reply: Reply<NotifyOutcome>) {
+        notifyRequests.append(request)
+        if let answer = notifyAnswer {
+            pending.append { reply(answer) }
             return
         }
-        if let key = request.idempotencyKey { keys[key] = (request.fingerprint, request.recipients.count) }
         let created = request.recipients.map { commit($0, title: request.title) }
-        pending.append { reply(.success((created.count, false, created))) }
+        pending.append { reply(.success(NotifyOutcome(notified: created.count, duplicate: false, created: created))) }
     }
 
-    public func notifications(user: String, after: Int64?, unreadOnly: Bool, limit: Int,
-                       reply: @escaping (Result<(items: [StoredNotification], unread: Int), StoreError>) -> Void) {
+    public func notifications(user: String, after: Int64?, unreadOnly: Bool, limit: Int, reply: Reply<NotificationPage>) {
         let mine = stored.filter { $0.user == user && $0.id > (after ?? 0) && (!unreadOnly || $0.readAtMillis == nil) }
         let unread = stored.filter { $0.user == user && $0.readAtMillis == nil }.count
-        pending.append { reply(.success((Array(mine.prefix(limit)), unread))) }
+        let answer: Result<NotificationPage, HubError> = failure.map { .failure($0) }
+            ?? .success(NotificationPage(items: Array(mine.prefix(limit)), unread: unread))
+        pending.append { reply(answer) }
     }
 
-    public func markNotificationsRead(user: String, ids: [Int64]?, upTo: Int64?,
-                               reply: @escaping (Result<(marked: Int, unread: Int), StoreError>) -> Void) {
-        var marked = 0
-        for i in stored.indices where stored[i].user == user && stored[i].readAtMillis == nil
-            && (ids?.contains(stored[i].id) ?? (stored[i].id <= (upTo ?? 0))) {
-            stored[i].readAtMillis = clock
-            marked += 1
-        }
-        let unread = stored.filter { $0.user == user && $0.readAtMillis == nil }.count
-        pending.append { reply(.success((marked, unread))) }
+    public func markNotificationsRead(user: String, ids: [Int64]?, upTo: Int64?, reply: Reply<ReadMarks>) {
+        readCalls.append((user, ids, upTo))
+        let answer = readAnswer
+        pending.append { reply(answer) }
     }
 
-    public func notificationsSince(user: String, since: Int64, limit: Int,
-                            reply: @escaping (Result<MissedNotifications, StoreError>) -> Void) {
+    public func notificationsSince(user: String, since: Int64, limit: Int, reply: Reply<MissedNotifications>) {
         let mine = stored.filter { $0.user == user }
-        let snapshot = MissedNotifications(items: Array(mine.filter { $0.id > since }.prefix(limit)),
-                                           newestID: mine.map(\.id).max() ?? 0)
-        pending.append { reply(.success(snapshot)) }
-    }
-
-    public func createQuoteRequest(_ request: QuoteRequest, reply: @escaping (Result<QuoteRequest, DomainFailure>) -> Void) {
-        pending.append { reply(.failure(.store(StoreError(.failed)))) }
-    }
-    public func addMatches(request: Int64, _ matches: [QuoteMatchInput],
-                    reply: @escaping (Result<(created: [QuoteMatch], existing: [QuoteMatch], notifications: [StoredNotification]), DomainFailure>) -> Void) {
-        pending.append { reply(.failure(.notFound("no such quote request"))) }
-    }
-    public func respond(match: Int64, builder: String, _ response: MatchResponse,
-                 reply: @escaping (Result<(QuoteMatch, StoredNotification), DomainFailure>) -> Void) {
-        pending.append { reply(.failure(.conflict("no"))) }
-    }
-    public func matches(request: Int64, requester: String, reply: @escaping (Result<[QuoteMatch], DomainFailure>) -> Void) {
-        pending.append { reply(.success([])) }
-    }
-    public func matches(builder: String, limit: Int, reply: @escaping (Result<[QuoteMatch], DomainFailure>) -> Void) {
-        pending.append { reply(.success([])) }
+        let answer: Result<MissedNotifications, HubError> = failure.map { .failure($0) }
+            ?? .success(MissedNotifications(items: Array(mine.filter { $0.id > since }.prefix(limit)),
+                                            newestID: mine.map(\.id).max() ?? 0))
+        pending.append { reply(answer) }
     }
 }

@@ -138,7 +138,6 @@ struct Serve: ParsableCommand {
         hubConfig.authTimeoutMillis = Int64(authTimeout * 1000)
         hubConfig.framesPerSecond = framesPerSecond
         hubConfig.frameBurst = frameBurst
-        hubConfig.maxBodyBytes = maxBodyBytes
         hubConfig.presenceGraceMillis = Int64(presenceGrace * 1000)
         hubConfig.maxConnectionsPerUser = maxConnectionsPerUser
         hubConfig.maxSubscriptionsPerConnection = maxSubscriptionsPerConnection
@@ -146,7 +145,7 @@ struct Serve: ParsableCommand {
         // Fault injection, for the crash tests only.
         hubConfig.failpoints = Set((Env.string("SWITCHBOARD_FAILPOINTS") ?? "").split(separator: ",")
             .compactMap { Failpoint(rawValue: String($0)) })
-        let hub = Hub(configuration: hubConfig, loop: mailbox, clock: SystemClock(), store: store, chat: store, scans: store, notifications: store, market: store, metrics: metrics, logger: logger)
+        let hub = Hub(configuration: hubConfig, loop: mailbox, clock: SystemClock(), store: store, chat: store, scans: store, notifications: store, quotes: store, market: store, metrics: metrics, logger: logger)
         hub.metricsRenderer = { registry.emitToString() }
 
         var options = ServerOptions()

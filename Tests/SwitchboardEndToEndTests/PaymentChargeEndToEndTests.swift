@@ -31,7 +31,7 @@ import Testing
         #expect(try hub.user(m.client, "GET", "/v1/projects/\(p)").json?["payment_status"] as? String == "in_escrow")
     }
 
-    /// Answers stored before migration 7 are the REST body itself (ids as
+    /// Answers stored before migration 8 are the REST body itself (ids as
     /// strings); their replays still answer exactly what was answered then.
     @Test func anAnswerStoredInTheOldShapeReplaysUnchanged() throws {
         let hub = try HubProcess()

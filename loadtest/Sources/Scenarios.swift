@@ -85,6 +85,9 @@ struct FanoutScenario: ParsableCommand {
         }
         let subscribed = workers.compactMap(\.ready).map(\.opened).reduce(0, +)
         let publisher = try Publisher(host: target.host, port: target.port, apiKey: apiKey)
+        // The hub's CPU while it publishes (connection set-up excluded).
+        let hub = HubProcessInfo.find(target.hubPID)
+        let cpuBefore = hub?.cpuSeconds()
         let start = Date()
         var accepted = 0
         for k in 0..<publishes {
@@ -96,6 +99,7 @@ struct FanoutScenario: ParsableCommand {
         let expected = subscribed * publishes
         let deadline = Date().addingTimeInterval(30)
         Thread.sleep(forTimeInterval: 1)
+        let cpuAfter = hub?.cpuSeconds()
         for w in workers { w.stop() }
         _ = Coordinator.wait(workers, timeout: deadline.timeIntervalSinceNow, hub: nil, maxRSS: &maxRSS) { $0.done != nil }
         let done = workers.compactMap(\.done)
@@ -116,6 +120,7 @@ struct FanoutScenario: ParsableCommand {
             ("from hub encode p50 / p99 (ms)", String(format: "%.2f / %.2f", Double(fromHub.valueAtPercentile(50)) / 1000,
                                                      Double(fromHub.valueAtPercentile(99)) / 1000)),
             ("deliveries/s (first→last delivery)", String(format: "%.0f", Double(deliveries) / span)),
+            ("hub CPU while publishing (s)", cpuBefore.flatMap { b in cpuAfter.map { String(format: "%.3f", $0 - b) } } ?? "n/a"),
         ]
         Report.print(title: "fanout", rows: rows, json: target.json)
         if deliveries < expected { throw ExitCode(1) }

@@ -39,11 +39,6 @@ public struct ChannelRegistry: Sendable {
         subscribers[channel] ?? []
     }
 
-    /// The channels of a connection.
-    public func channels(of connection: ConnectionID) -> Set<String> {
-        channelsOf[connection] ?? []
-    }
-
     /// Number of channels with at least one subscriber.
     public var channelCount: Int { subscribers.count }
 

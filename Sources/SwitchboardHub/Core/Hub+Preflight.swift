@@ -31,10 +31,8 @@ extension Hub {
         let parts = request.path.split(separator: "/", omittingEmptySubsequences: true)
         guard request.method == "POST", parts.count >= 2 else { return nil }
         switch (parts[1], caller) {
-        case ("notify", .user), ("scans", .user), ("quote-requests", .user):
+        case ("scans", .user):
             throw HubError(.forbidden, "this endpoint needs a backend API key")
-        case ("notifications", .backend), ("quote-matches", .backend):
-            throw HubError(.forbidden, "this endpoint is for users")
         default: return nil
         }
     }

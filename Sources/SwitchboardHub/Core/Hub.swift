@@ -56,7 +56,6 @@ public final class Hub {
     // MARK: Transitional: feature state moving into each feature's object
     // (Features/Legacy.swift wires it; each slice deletes its lines here).
     var scans: ScanStore!
-    var notifications: NotificationStore!
     lazy var counters = CounterBoard(intervalMillis: configuration.counterIntervalMillis)
     /// Subscribers of scan channels waiting for a snapshot.
     var codeWaiters: [QRCodeID: [CounterWaiter]] = [:]

@@ -19,8 +19,6 @@ public struct HubConfiguration: Sendable {
     public var badFrameLimit: Int = 50
     /// How long a user without connections still counts as online.
     public var presenceGraceMillis: Int64 = 5_000
-    /// Largest REST body, in bytes.
-    public var maxBodyBytes: Int = 1 << 20
     /// Largest publication frame, in bytes: the per-connection outbound queue
     /// bound. A larger one could only be turned into slow-consumer closes of
     /// every subscriber, so the server API refuses it (413).

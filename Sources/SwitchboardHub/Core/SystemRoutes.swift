@@ -47,14 +47,14 @@ extension Hub {
     private func me(_ call: RouteCall) throws(HubError) -> HTTPResponse? {
         guard store.isAvailable else { throw .unavailable }
         let id = call.id
-        store.fetchUser(id: call.user, reply: Reply(on: loop) { [weak self] result in
+        store.fetchUser(id: call.user, reply: Reply(on: loop, to: self) { hub, result in
             let response: HTTPResponse
             switch result {
             case .success(let record?):
                 var fields: [String: JSON] = [
                     "id": .string(record.id), "role": .string(record.role),
                     "created_at": .int(record.createdAtMillis),
-                    "online": .bool(self?.connectionCount(of: record.id) ?? 0 > 0),
+                    "online": .bool(hub.connectionCount(of: record.id) > 0),
                 ]
                 fields["last_seen_at"] = record.lastSeenAtMillis.map(JSON.int) ?? .null
                 response = .json(200, .object(fields))
@@ -63,7 +63,7 @@ extension Hub {
             case .failure(let error):
                 response = .error(error)
             }
-            self?.respond(id, response)
+            hub.respond(id, response)
         })
         return nil
     }

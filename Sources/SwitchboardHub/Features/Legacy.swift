@@ -15,18 +15,26 @@ enum CallerCheck {
 extension Hub {
     /// A hub with every feature, over these stores (the old composition).
     public convenience init(configuration: HubConfiguration, loop: any HubLoop, clock: HubClock, store: HubStore,
-                            chat: ChatStore, scans: ScanStore, notifications: NotificationStore, market: MarketStore,
-                            metrics: HubMetrics, logger: Logger) {
+                            chat: ChatStore, scans: ScanStore, notifications: NotificationStore, quotes: QuoteStore,
+                            market: MarketStore, metrics: HubMetrics, logger: Logger) {
         self.init(configuration: configuration, loop: loop, clock: clock, store: store, metrics: metrics, logger: logger)
         self.scans = scans
-        self.notifications = notifications
         install(TypingFeature())
         let presence = PresenceFeature(store: chat, graceMillis: configuration.presenceGraceMillis)
         install(presence)
         let chatFeature = ChatFeature(store: chat, presence: presence)
         install(chatFeature)
-        install(MarketFeature(store: market, chat: chatFeature))
+        let notices = NotificationsFeature(store: notifications)
+        install(notices)
+        install(QuotesFeature(store: quotes, notifications: notices))
+        install(MarketFeature(store: market, notifications: notices, chat: chatFeature))
         installLegacyFeatures()
+    }
+
+    /// Publishes committed notifications through the installed notifications
+    /// feature (the notification tests still push through the hub).
+    func pushNotifications(_ list: [StoredNotification]) {
+        for case let notices as NotificationsFeature in features { notices.publish(list) }
     }
 
     /// Authenticates a REST caller (old routers).
@@ -44,22 +52,10 @@ extension Hub {
         register(LegacyKind(prefix: "scans", accepts: { ScanChannel(rest: $0) != nil }) { [unowned self] r in
             subscribeToCounters(r.connection, principal: r.principal, channel: ScanChannel(rest: r.rest)!, requestID: r.requestID)
         })
-        onAdmission { [unowned self] admission in
-            if let since = admission.since {
-                if since < 0 {
-                    refuse(HubError(.badRequest, "'since' must be a notification id (an integer ≥ 0)"),
-                           requestID: admission.requestID, on: admission.connection)
-                } else {
-                    beginNotificationReplay(admission.connection, user: admission.principal.user, since: since,
-                                            requestID: admission.requestID)
-                }
-            }
-        }
         every(millis: 0) { [unowned self] in flushCounters() }
         every(millis: 10_000) { [unowned self] in sweepCounters() }
         legacyRouters = [
-            { [unowned self] in scanRoute($0, id: $1) }, { [unowned self] in notificationRoute($0, id: $1) },
-            { [unowned self] in quoteRoute($0, id: $1) },
+            { [unowned self] in scanRoute($0, id: $1) },
         ]
     }
 }

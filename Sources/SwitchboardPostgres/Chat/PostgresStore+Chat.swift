@@ -144,8 +144,8 @@ extension PostgresStore: ChatStore {
     /// What `message(_:)` reads, computed from a `messages` row (a SELECT
     /// list, also used after RETURNING).
     static let messageFields = """
-        id, conversation_id, seq, sender_id, client_msg_id, kind, body::text AS body, sb_epoch_ms(created_at) AS created_ms,
-        sb_epoch_ms(edited_at) AS edited_ms, deleted_at IS NOT NULL AS deleted
+        id, conversation_id, seq, sender_id, client_msg_id, kind, body::text AS body, epoch_ms(created_at) AS created_ms,
+        epoch_ms(edited_at) AS edited_ms, deleted_at IS NOT NULL AS deleted
         """
 
     /// `messageFields` from `messages`.
@@ -195,7 +195,7 @@ extension PostgresStore: PresenceStore {
     public func presence(asker: String, users: [String], reply: Reply<[String: Int64?]>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> [String: Int64?] in
             let rows = try conn.query("""
-                SELECT asked.u, sb_epoch_ms(usr.last_seen_at) AS last_seen_ms
+                SELECT asked.u, epoch_ms(usr.last_seen_at) AS last_seen_ms
                 FROM unnest($2::text[]) AS asked(u)
                 LEFT JOIN users usr ON usr.id = asked.u
                 WHERE asked.u = $1 OR EXISTS (

@@ -40,7 +40,7 @@ extension PostgresStore {
         ), members AS (
             SELECT d.conversation_id, chat_members(d.conversation_id) AS list FROM (SELECT DISTINCT conversation_id FROM input) d
         )
-        SELECT i.ord, r.id, r.conversation_id, r.seq, sb_epoch_ms(r.created_at) AS created_ms,
+        SELECT i.ord, r.id, r.conversation_id, r.seq, epoch_ms(r.created_at) AS created_ms,
                (NOT r.fresh OR i.ord <> f.ord) AS duplicate, mb.list AS members,
                -- A repeated key must come with the same conversation, kind and
                -- body (jsonb equality: key order and spacing do not matter); a

@@ -59,7 +59,7 @@ struct Record: MarketColumns {
     }
 
     // Ids are numbers in records; answers stored for an idempotency key
-    // before migration 7 hold them as strings ("12"): both read the same.
+    // before migration 8 hold them as strings ("12"): both read the same.
     func optionalInt64(_ column: String) throws(HubError) -> Int64? {
         guard let v = try value(column) else { return nil }
         guard let n = v.intValue ?? v.stringValue.flatMap({ Int64($0) }) else { throw HubError.storeFailed }

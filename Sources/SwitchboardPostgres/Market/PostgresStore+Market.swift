@@ -4,7 +4,7 @@
 // changes only rows whose refusal is NULL, writes the audit log and the other
 // party's notifications, and answers tagged records (MarketRows.swift).
 // Every value is a bound parameter; what the statements share is in SQL
-// functions (migrations 6 and 7) or column lists here.
+// functions (migrations 6 to 8) or column lists here.
 import SwitchboardHub
 import SwitchboardWire
 
@@ -23,14 +23,14 @@ extension PostgresStore: MarketStore {
     static func projectColumns(_ a: String) -> String {
         """
         \(a).id, \(a).client_id AS client, \(a).craftsman_id AS craftsman, \(a).title, \(a).status, \(a).estimated_budget,
-        \(a).currency, \(a).payment_status, \(a).conversation_id AS conversation, sb_epoch_ms(\(a).created_at) AS created_at
+        \(a).currency, \(a).payment_status, \(a).conversation_id AS conversation, epoch_ms(\(a).created_at) AS created_at
         """
     }
     static func contractColumns(_ a: String) -> String {
         """
         \(a).id, \(a).project_id AS project, \(a).number, \(a).terms, \(a).parent_id AS parent, \(a).superseded_by,
-        sb_epoch_ms(\(a).client_signed_at) AS client_signed_at, sb_epoch_ms(\(a).craftsman_signed_at) AS craftsman_signed_at,
-        sb_epoch_ms(\(a).signed_at) AS signed_at, sb_epoch_ms(\(a).expires_at) AS expires_at,
+        epoch_ms(\(a).client_signed_at) AS client_signed_at, epoch_ms(\(a).craftsman_signed_at) AS craftsman_signed_at,
+        epoch_ms(\(a).signed_at) AS signed_at, epoch_ms(\(a).expires_at) AS expires_at,
         CASE WHEN \(a).superseded_by IS NOT NULL THEN 'superseded' WHEN \(a).signed_at IS NOT NULL THEN 'signed'
              WHEN \(a).expires_at <= now() THEN 'expired' ELSE 'pending' END AS status
         """
@@ -38,15 +38,15 @@ extension PostgresStore: MarketStore {
     static func milestoneColumns(_ a: String) -> String {
         """
         \(a).id, \(a).project_id AS project, \(a).title, \(a).due_on, \(a).amount, \(a).percentage, \(a).requires_approval,
-        sb_epoch_ms(\(a).completed_at) AS completed_at, sb_epoch_ms(\(a).approved_at) AS approved_at
+        epoch_ms(\(a).completed_at) AS completed_at, epoch_ms(\(a).approved_at) AS approved_at
         """
     }
     static func paymentColumns(_ a: String) -> String {
         """
         \(a).id, \(a).project_id AS project, \(a).milestone_id AS milestone, \(a).type, \(a).amount, \(a).currency, \(a).status,
-        \(a).method, \(a).escrow, sb_epoch_ms(\(a).released_at) AS released_at, \(a).refunded_amount, \(a).platform_fee,
+        \(a).method, \(a).escrow, epoch_ms(\(a).released_at) AS released_at, \(a).refunded_amount, \(a).platform_fee,
         \(a).provider_fee, \(a).net_amount, \(a).installment_number, \(a).installment_count, \(a).provider_reference,
-        sb_epoch_ms(\(a).created_at) AS created_at
+        epoch_ms(\(a).created_at) AS created_at
         """
     }
 
@@ -59,7 +59,7 @@ extension PostgresStore: MarketStore {
             + "LATERAL market_system_message(q.project, q.text) m)",
          """
             UNION ALL SELECT 's', \(record("""
-                sm.conversation_id AS conversation, sm.id, sm.seq, sm.client_msg_id, sm.body, sb_epoch_ms(sm.created_at) AS created_at,
+                sm.conversation_id AS conversation, sm.id, sm.seq, sm.client_msg_id, sm.body, epoch_ms(sm.created_at) AS created_at,
                 chat_members(sm.conversation_id)::json AS members
                 """))::text
             FROM s sm

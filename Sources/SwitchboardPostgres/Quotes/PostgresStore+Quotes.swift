@@ -1,47 +1,48 @@
 // The quote-matching flow: requests, matches (idempotent per builder) and
-// responses (forward moves only, under a row lock), each committing its
-// notifications in the same statement.
+// responses (forward moves only, under a row lock: the one place that rule
+// is written), each committing its notifications in the same statement.
+// Rows are read by column name from `quote_match_out` / `notification_out`
+// (migration 6).
 import SwitchboardHub
 import SwitchboardWire
 
-extension PostgresStore {
-    /// A match row as JSON text (alias `m`).
-    static let matchJSON = """
-        json_build_object('id', m.id, 'request_id', m.request_id, 'builder_id', m.builder_id, 'score', m.score,
-                          'breakdown', m.breakdown, 'status', m.status, 'estimate_min', m.estimate_min,
-                          'estimate_max', m.estimate_max, 'proposal_summary', m.proposal_summary,
-                          'created_at', (extract(epoch FROM m.created_at) * 1000)::bigint,
-                          'responded_at', (extract(epoch FROM m.responded_at) * 1000)::bigint)::text
-        """
+extension QuoteMatch {
+    /// A row of `quote_match_out` columns.
+    init(row: Row) throws(PostgresError) {
+        guard let status = MatchStatus(rawValue: try row.text("status")) else { throw .decode("status") }
+        self.init(id: try row.int64("match_id"), request: try row.int64("request_id"), builder: try row.text("builder_id"),
+                  score: try row.int("score"), breakdown: try row.bytes("breakdown"), status: status,
+                  estimateMin: try row.optionalInt64("estimate_min"), estimateMax: try row.optionalInt64("estimate_max"),
+                  proposalSummary: try row.optionalText("proposal_summary"), createdAtMillis: try row.int64("matched_ms"),
+                  respondedAtMillis: try row.optionalInt64("responded_ms"))
+    }
+}
 
-    static func match(_ text: String?) -> QuoteMatch? {
-        guard let text, let j = try? JSON.parse(Array(text.utf8)), let id = j["id"]?.intValue else { return nil }
-        return QuoteMatch(id: id, request: j["request_id"]?.intValue ?? 0, builder: j["builder_id"]?.stringValue ?? "",
-                          score: Int(j["score"]?.intValue ?? 0), breakdown: j["breakdown"]?.bytes ?? Array("{}".utf8),
-                          status: MatchStatus(rawValue: j["status"]?.stringValue ?? "") ?? .matched,
-                          estimateMin: j["estimate_min"]?.intValue, estimateMax: j["estimate_max"]?.intValue,
-                          proposalSummary: j["proposal_summary"]?.stringValue, createdAtMillis: j["created_at"]?.intValue ?? 0,
-                          respondedAtMillis: j["responded_at"]?.intValue)
+extension PostgresStore: QuoteStore {
+    /// Runs `decode` over a write's rows; a decode failure is the store's.
+    private static func decoding<T>(_ result: Result<[Row], HubError>,
+                                     _ decode: ([Row]) throws(PostgresError) -> Result<T, HubError>) -> Result<T, HubError> {
+        result.flatMap { rows in
+            do throws(PostgresError) { return try decode(rows) } catch { return .failure(error.hubError) }
+        }
     }
 
-    public func createQuoteRequest(_ q: QuoteRequest, reply: @escaping (Result<QuoteRequest, DomainFailure>) -> Void) {
-        let deliver = self.deliver
-        let services = JSON.array(q.services.map(JSON.string)).serialized
-        writer.submit(WriteJob(sql: """
+    public func createQuoteRequest(_ q: QuoteRequest, reply: Reply<QuoteRequest>) {
+        let services = JSON.array(q.services.map(JSON.string)).bytes
+        writer.submit(WriteJob("""
             INSERT INTO quote_requests (requester_id, event, city, starts_on, ends_on, stand_size_sqm, budget_min, budget_max,
                                         currency, services, urgency)
             VALUES ($1, $2, $3, $4::date, $5::date, $6::numeric, $7::bigint, $8::bigint, $9, $10::jsonb, $11)
-            RETURNING id, (extract(epoch FROM created_at) * 1000)::bigint
-            """, params: [q.requester, q.event, q.city, q.startsOn, q.endsOn, String(q.standSizeSqm), String(q.budgetMin),
-                          String(q.budgetMax), q.currency, services, q.urgency]) { result in
-            let outcome: Result<QuoteRequest, DomainFailure> = result.mapError { .store($0) }.flatMap { rows in
-                guard let row = rows.first, let id = row[0].flatMap({ Int64($0) }) else { return .failure(.store(StoreError(.failed))) }
+            RETURNING id, epoch_ms(created_at) AS created_ms
+            """, [.text(q.requester), .text(q.event), .text(q.city), .text(q.startsOn), .text(q.endsOn), .double(q.standSizeSqm),
+                  .int64(q.budgetMin), .int64(q.budgetMax), .text(q.currency), .json(services), .text(q.urgency)]) { result in
+            reply(Self.decoding(result) { (rows: [Row]) throws(PostgresError) -> Result<QuoteRequest, HubError> in
+                guard let row = rows.first else { return .failure(.storeFailed) }
                 var stored = q
-                stored.id = id
-                stored.createdAtMillis = row[1].flatMap { Int64($0) } ?? 0
+                stored.id = try row.int64("id")
+                stored.createdAtMillis = try row.int64("created_ms")
                 return .success(stored)
-            }
-            deliver { reply(outcome) }
+            })
         })
     }
 
@@ -51,55 +52,50 @@ extension PostgresStore {
         ), input AS (
             SELECT * FROM jsonb_to_recordset($2::jsonb) AS t(o int, builder text, score int, breakdown jsonb)
         ), m AS (
-            INSERT INTO quote_matches (request_id, builder_id, score, breakdown)
+            INSERT INTO quote_matches AS q (request_id, builder_id, score, breakdown)
             SELECT $1, i.builder, i.score, i.breakdown FROM input i WHERE EXISTS (SELECT 1 FROM req) ORDER BY i.o
             ON CONFLICT (request_id, builder_id) DO NOTHING
-            RETURNING *
+            RETURNING (quote_match_out(q)).*
         ), n AS (
-            INSERT INTO notifications (user_id, kind, title, body, data, entity_type, entity_id)
+            INSERT INTO notifications AS nt (user_id, kind, title, body, data, entity_type, entity_id)
             SELECT m.builder_id, 'quote_match', 'New quote request: ' || req.event,
                    req.city || ' · match score ' || m.score,
-                   jsonb_build_object('quote_request_id', req.id::text, 'match_id', m.id::text, 'score', m.score,
-                                      'breakdown', m.breakdown, 'event', req.event, 'city', req.city),
-                   'quote_match', m.id::text
+                   jsonb_build_object('quote_request_id', req.id::text, 'match_id', m.match_id::text, 'score', m.score,
+                                      'breakdown', m.breakdown::jsonb, 'event', req.event, 'city', req.city),
+                   'quote_match', m.match_id::text
             FROM m CROSS JOIN req
-            ORDER BY m.id
-            RETURNING *
+            ORDER BY m.match_id
+            RETURNING (notification_out(nt)).*
+        ), found AS (
+            SELECT 'c' AS tag, m.* FROM m
+            -- Read from the statement's snapshot: the new ones are not among them.
+            UNION ALL SELECT 'e', (quote_match_out(e)).* FROM quote_matches e
+                WHERE e.request_id = $1 AND e.builder_id IN (SELECT builder FROM input)
         )
-        SELECT 'r', NULL FROM req
-        UNION ALL SELECT 'c', \(matchJSON) FROM m
-        UNION ALL SELECT 'e', \(matchJSON) FROM quote_matches m
-            WHERE m.request_id = $1 AND m.builder_id IN (SELECT builder FROM input)
-        UNION ALL SELECT 'n', \(notificationJSON) FROM n
+        -- No row: no such request. A row without a tag: the request, no match.
+        SELECT found.*, n.* FROM req LEFT JOIN found ON true LEFT JOIN n ON n.entity_id = found.match_id::text
         """
 
-    public func addMatches(request: Int64, _ matches: [QuoteMatchInput],
-                           reply: @escaping (Result<(created: [QuoteMatch], existing: [QuoteMatch], notifications: [StoredNotification]), DomainFailure>) -> Void) {
-        let deliver = self.deliver
-        var w = JSONWriter(capacity: matches.count * 120)
-        w.raw("[")
-        for (o, match) in matches.enumerated() {
-            if o > 0 { w.raw(",") }
-            w.raw("{\"o\":"); w.int(o)
-            w.key("builder"); w.string(match.builder)
-            w.key("score"); w.int(match.score)
-            w.key("breakdown"); w.write(.object(match.breakdown.mapValues { .int(Int64($0)) }))
-            w.raw("}")
-        }
-        w.raw("]")
-        writer.submit(WriteJob(sql: Self.addMatchesSQL, params: [String(request), w.string]) { result in
-            let outcome: Result<(created: [QuoteMatch], existing: [QuoteMatch], notifications: [StoredNotification]), DomainFailure>
-            switch result {
-            case .failure(let error): outcome = .failure(.store(error))
-            case .success(let rows) where !rows.contains(where: { $0[0] == "r" }):
-                outcome = .failure(.notFound("no such quote request"))
-            case .success(let rows):
-                // 'e' rows are read from the statement's snapshot: the new ones are not among them.
-                let created = rows.filter { $0[0] == "c" }.compactMap { Self.match($0[1]) }
-                let existing = rows.filter { $0[0] == "e" }.compactMap { Self.match($0[1]) }
-                outcome = .success((created, existing, rows.filter { $0[0] == "n" }.compactMap { Self.notification($0[1]) }))
-            }
-            deliver { reply(outcome) }
+    public func addMatches(request: Int64, _ matches: [QuoteMatchInput], reply: Reply<AddedMatches>) {
+        // The batch as one bound JSON document (jsonb_to_recordset).
+        let input = JSON.array(matches.enumerated().map { o, match in
+            .object(["o": .int(Int64(o)), "builder": .string(match.builder), "score": .int(Int64(match.score)),
+                     "breakdown": .object(match.breakdown.mapValues { .int(Int64($0)) })])
+        })
+        writer.submit(WriteJob(Self.addMatchesSQL, [.int64(request), .json(input.bytes)]) { result in
+            reply(Self.decoding(result) { (rows: [Row]) throws(PostgresError) -> Result<AddedMatches, HubError> in
+                guard !rows.isEmpty else { return .failure(HubError(.notFound, "no such quote request")) }
+                var created: [QuoteMatch] = [], existing: [QuoteMatch] = []
+                for row in rows {
+                    switch try row.optionalText("tag") {
+                    case "c"?: created.append(try QuoteMatch(row: row))
+                    case "e"?: existing.append(try QuoteMatch(row: row))
+                    default: break
+                    }
+                }
+                return .success(AddedMatches(created: created.sorted { $0.id < $1.id }, existing: existing.sorted { $0.id < $1.id },
+                                             notifications: try Self.notifications(in: rows)))
+            })
         })
     }
 
@@ -116,66 +112,62 @@ extension PostgresStore {
             WHERE q.id = cur.id AND cur.builder_id = $2
               AND (cur.status, $3::text) IN (('matched', 'interested'), ('matched', 'responded'), ('matched', 'declined'),
                                              ('interested', 'responded'), ('interested', 'declined'))
-            RETURNING q.*
+            RETURNING (quote_match_out(q)).*
         ), n AS (
-            INSERT INTO notifications (user_id, kind, title, body, data, entity_type, entity_id)
+            INSERT INTO notifications AS nt (user_id, kind, title, body, data, entity_type, entity_id)
             SELECT cur.requester_id, 'quote_response', 'A builder answered: ' || cur.event,
                    m.builder_id || ' is ' || m.status,
-                   jsonb_build_object('quote_request_id', cur.request_id::text, 'match_id', m.id::text, 'builder', m.builder_id,
+                   jsonb_build_object('quote_request_id', cur.request_id::text, 'match_id', m.match_id::text, 'builder', m.builder_id,
                                       'status', m.status, 'estimate_min', m.estimate_min, 'estimate_max', m.estimate_max,
                                       'proposal_summary', m.proposal_summary),
-                   'quote_match', m.id::text
-            FROM m JOIN cur ON cur.id = m.id
-            RETURNING *
+                   'quote_match', m.match_id::text
+            FROM m JOIN cur ON cur.id = m.match_id
+            RETURNING (notification_out(nt)).*
         )
-        SELECT 'x', builder_id, status FROM cur
-        UNION ALL SELECT 'm', \(matchJSON), NULL FROM m
-        UNION ALL SELECT 'n', \(notificationJSON), NULL FROM n
+        SELECT cur.builder_id AS owner, cur.status AS current_status, m.*, n.* FROM cur LEFT JOIN m ON true LEFT JOIN n ON true
         """
 
-    public func respond(match: Int64, builder: String, _ response: MatchResponse,
-                        reply: @escaping (Result<(QuoteMatch, StoredNotification), DomainFailure>) -> Void) {
-        let deliver = self.deliver
-        let params: [String?] = [String(match), builder, response.status.rawValue, response.estimateMin.map(String.init),
-                                 response.estimateMax.map(String.init), response.proposalSummary]
-        writer.submit(WriteJob(sql: Self.respondSQL, params: params) { result in
-            let outcome: Result<(QuoteMatch, StoredNotification), DomainFailure>
-            switch result {
-            case .failure(let error): outcome = .failure(.store(error))
-            case .success(let rows):
-                let current = rows.first { $0[0] == "x" }
-                if current == nil {
-                    outcome = .failure(.notFound("no such quote match"))
-                } else if current?[1] != builder {
-                    outcome = .failure(.forbidden("only the matched builder may answer"))
-                } else if let updated = rows.first(where: { $0[0] == "m" }).flatMap({ Self.match($0[1]) }),
-                          let note = rows.first(where: { $0[0] == "n" }).flatMap({ Self.notification($0[1]) }) {
-                    outcome = .success((updated, note))
-                } else {
-                    outcome = .failure(.conflict("a match that is \(current?[2] ?? "?") cannot become \(response.status.rawValue)"))
+    public func respond(match: Int64, builder: String, _ response: MatchResponse, reply: Reply<AnsweredMatch>) {
+        let values: [SQLValue] = [.int64(match), .text(builder), .text(response.status.rawValue), .int64(response.estimateMin),
+                                  .int64(response.estimateMax), .text(response.proposalSummary)]
+        writer.submit(WriteJob(Self.respondSQL, values) { result in
+            reply(Self.decoding(result) { (rows: [Row]) throws(PostgresError) -> Result<AnsweredMatch, HubError> in
+                guard let row = rows.first else { return .failure(HubError(.notFound, "no such quote match")) }
+                guard try row.text("owner") == builder else {
+                    return .failure(HubError(.forbidden, "only the matched builder may answer"))
                 }
-            }
-            deliver { reply(outcome) }
+                guard try row.optionalInt64("match_id") != nil, try row.optionalInt64("notification_id") != nil else {
+                    let current = try row.text("current_status")
+                    return .failure(HubError(.conflict, "a match that is \(current) cannot become \(response.status.rawValue)"))
+                }
+                return .success(AnsweredMatch(match: try QuoteMatch(row: row), notification: try StoredNotification(row: row)))
+            })
         })
     }
 
-    public func matches(request: Int64, requester: String, reply: @escaping (Result<[QuoteMatch], DomainFailure>) -> Void) {
-        let deliver = self.deliver
-        reader.read({ (conn: PGConnection) throws(PostgresError) -> Result<[QuoteMatch], DomainFailure> in
-            guard let owner = try conn.execute("SELECT requester_id FROM quote_requests WHERE id = $1", [String(request)]).first?[0] ?? nil else {
-                return .failure(.notFound("no such quote request"))
+    public func matches(request: Int64, requester: String, reply: Reply<[QuoteMatch]>) {
+        reader.read({ (conn: PGConnection) throws(PostgresError) -> Result<[QuoteMatch], HubError> in
+            guard let owner = try conn.query("SELECT requester_id FROM quote_requests WHERE id = $1", [.int64(request)]).first else {
+                return .failure(HubError(.notFound, "no such quote request"))
             }
-            guard owner == requester else { return .failure(.forbidden("only the requester sees the matches")) }
-            return .success(try conn.execute("SELECT \(Self.matchJSON) FROM quote_matches m WHERE m.request_id = $1 ORDER BY m.score DESC, m.id",
-                                             [String(request)]).compactMap { Self.match($0[0]) })
-        }, completion: { result in deliver { reply(result.mapError { .store($0) }.flatMap { $0 }) } })
+            guard try owner.text("requester_id") == requester else {
+                return .failure(HubError(.forbidden, "only the requester sees the matches"))
+            }
+            var out: [QuoteMatch] = []
+            for row in try conn.query("""
+                SELECT (quote_match_out(m)).* FROM quote_matches m WHERE m.request_id = $1 ORDER BY m.score DESC, m.id
+                """, [.int64(request)]) { out.append(try QuoteMatch(row: row)) }
+            return .success(out)
+        }, then: { reply($0.flatMap { $0 }) })
     }
 
-    public func matches(builder: String, limit: Int, reply: @escaping (Result<[QuoteMatch], DomainFailure>) -> Void) {
-        let deliver = self.deliver
+    public func matches(builder: String, limit: Int, reply: Reply<[QuoteMatch]>) {
         reader.read({ (conn: PGConnection) throws(PostgresError) -> [QuoteMatch] in
-            try conn.execute("SELECT \(Self.matchJSON) FROM quote_matches m WHERE m.builder_id = $1 ORDER BY m.id DESC LIMIT $2",
-                             [builder, String(limit)]).compactMap { Self.match($0[0]) }
-        }, completion: { result in deliver { reply(result.mapError { .store($0) }) } })
+            var out: [QuoteMatch] = []
+            for row in try conn.query("""
+                SELECT (quote_match_out(m)).* FROM quote_matches m WHERE m.builder_id = $1 ORDER BY m.id DESC LIMIT $2
+                """, [.text(builder), .int(limit)]) { out.append(try QuoteMatch(row: row)) }
+            return out
+        }, reply: reply)
     }
 }

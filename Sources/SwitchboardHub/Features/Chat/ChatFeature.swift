@@ -25,12 +25,11 @@ public final class ChatFeature: HubFeature {
         hub.register(ConversationChannels(chat: self))
         hub.handleFrames("send") { [unowned self] call in
             guard case .send(let requestID, let request) = call.frame else { return }
-            send(request, from: call.principal.user, connection: call.connection, requestID: requestID)
+            send(request, from: call.principal.user, for: .frame(call.connection, requestID: requestID))
         }
         hub.handleFrames("read") { [unowned self] call in
             guard case .read(let requestID, let conversation, let seq) = call.frame else { return }
-            markRead(conversation: conversation, seq: seq, user: call.principal.user, connection: call.connection,
-                     requestID: requestID)
+            markRead(conversation: conversation, seq: seq, user: call.principal.user, for: .frame(call.connection, requestID: requestID))
         }
         installRoutes(on: hub)
     }
@@ -46,8 +45,8 @@ public final class ChatFeature: HubFeature {
         hub.unsubscribe(id, from: channel)
         hub.beginResume(id, stream: channel, requestID: request.requestID, since: request.since)
         store.openConversation(conversation, user: request.principal.user, since: request.since, limit: Self.replayCap + 1,
-                               reply: Reply(on: hub.loop) { [weak self] result in
-            self?.finishSubscribe(id, channel: channel, result: result)
+                               reply: Reply(on: hub.loop, to: self) { chat, result in
+            chat.finishSubscribe(id, channel: channel, result: result)
         })
     }
 
@@ -86,28 +85,41 @@ public final class ChatFeature: HubFeature {
 
     // MARK: Sending
 
-    /// Commits a message; the sending connection (if any) gets the ack or
-    /// the error, `completion` the outcome (REST).
-    func send(_ request: SendRequest, from user: String, connection: ConnectionID?, requestID: String?,
-              completion: ((Result<SendOutcome, HubError>) -> Void)? = nil) {
+    /// Who asked, and so gets the answer: a connection's frame or a REST request.
+    enum Asker: Sendable {
+        case frame(ConnectionID, requestID: String?)
+        case request(HTTPRequestID)
+
+        var connection: ConnectionID? { if case .frame(let id, _) = self { id } else { nil } }
+    }
+
+    /// Commits a message; the asker gets the ack (or the REST answer) or the error.
+    func send(_ request: SendRequest, from user: String, for asker: Asker) {
         let message = NewMessage(conversation: request.conversation, sender: user, clientMessageID: request.clientMessageID,
                                  kind: MessageKind(rawValue: request.kind) ?? .text, body: request.body,
                                  quoteAmount: request.quoteAmount, quoteCurrency: request.quoteCurrency,
                                  quoteValidUntilMillis: request.quoteValidUntilMillis)
-        store.send(message, reply: Reply(on: hub.loop) { [weak self] result in
-            guard let self else { return }
-            switch result {
-            case .success(let outcome):
-                if let connection {
-                    hub.send(ServerFrame.ack(id: requestID, conversation: outcome.conversation, messageID: outcome.id, seq: outcome.seq,
-                                             createdAtMillis: outcome.createdAtMillis, duplicate: outcome.duplicate), to: connection)
-                }
-                if !outcome.duplicate { publish(message, outcome, from: connection) }
-            case .failure(let error):
-                if let connection { hub.refuse(error, requestID: requestID, on: connection) }
-            }
-            completion?(result)
+        store.send(message, reply: Reply(on: hub.loop, to: self) { chat, result in
+            chat.sent(message, result, for: asker)
         })
+    }
+
+    private func sent(_ message: NewMessage, _ result: Result<SendOutcome, HubError>, for asker: Asker) {
+        switch (result, asker) {
+        case (.success(let outcome), .frame(let connection, let requestID)):
+            hub.send(ServerFrame.ack(id: requestID, conversation: outcome.conversation, messageID: outcome.id, seq: outcome.seq,
+                                     createdAtMillis: outcome.createdAtMillis, duplicate: outcome.duplicate), to: connection)
+        case (.success(let outcome), .request(let id)):
+            hub.respond(id, .json(outcome.duplicate ? 200 : 201, .object([
+                "conversation": .string(String(outcome.conversation)), "message_id": .string(String(outcome.id)),
+                "seq": .int(outcome.seq), "created_at": .int(outcome.createdAtMillis), "duplicate": .bool(outcome.duplicate),
+            ])))
+        case (.failure(let error), .frame(let connection, let requestID)):
+            hub.refuse(error, requestID: requestID, on: connection)
+        case (.failure(let error), .request(let id)):
+            hub.respond(id, .error(error))
+        }
+        if case .success(let outcome) = result, !outcome.duplicate { publish(message, outcome, from: asker.connection) }
     }
 
     /// Publishes a `system` message committed by another action (contracts,
@@ -151,25 +163,31 @@ public final class ChatFeature: HubFeature {
 
     // MARK: Reading
 
-    /// Moves the member's read position; the reader gets `receipt` (or the
-    /// error), the conversation's other subscribers the receipt too.
-    func markRead(conversation: ConversationID, seq: Int64, user: String, connection: ConnectionID?, requestID: String?,
-                  completion: ((Result<Int64, HubError>) -> Void)? = nil) {
-        store.markRead(conversation, user: user, seq: seq, reply: Reply(on: hub.loop) { [weak self] result in
-            guard let self else { return }
-            switch result {
-            case .success(let stored):
-                if let connection {
-                    hub.send(ServerFrame.receipt(id: requestID, conversation: conversation, user: user, seq: stored), to: connection)
-                }
-                hub.publish(Publication(channel: ConversationChannel.name(conversation),
-                                        frame: ServerFrame.receipt(id: nil, conversation: conversation, user: user, seq: stored),
-                                        excluding: connection.map(PublicationExclusion.connection)))
-            case .failure(let error):
-                if let connection { hub.refuse(error, requestID: requestID, on: connection) }
-            }
-            completion?(result)
+    /// Moves the member's read position; the asker gets `receipt` (or the
+    /// REST answer) or the error, the conversation's other subscribers the receipt.
+    func markRead(conversation: ConversationID, seq: Int64, user: String, for asker: Asker) {
+        store.markRead(conversation, user: user, seq: seq, reply: Reply(on: hub.loop, to: self) { chat, result in
+            chat.read(conversation, user: user, result, for: asker)
         })
+    }
+
+    private func read(_ conversation: ConversationID, user: String, _ result: Result<Int64, HubError>, for asker: Asker) {
+        switch (result, asker) {
+        case (.success(let stored), .frame(let connection, let requestID)):
+            hub.send(ServerFrame.receipt(id: requestID, conversation: conversation, user: user, seq: stored), to: connection)
+        case (.success(let stored), .request(let id)):
+            hub.respond(id, .json(200, .object(["conversation": .string(String(conversation)), "user": .string(user),
+                                                "last_read_seq": .int(stored)])))
+        case (.failure(let error), .frame(let connection, let requestID)):
+            hub.refuse(error, requestID: requestID, on: connection)
+        case (.failure(let error), .request(let id)):
+            hub.respond(id, .error(error))
+        }
+        if case .success(let stored) = result {
+            hub.publish(Publication(channel: ConversationChannel.name(conversation),
+                                    frame: ServerFrame.receipt(id: nil, conversation: conversation, user: user, seq: stored),
+                                    excluding: asker.connection.map(PublicationExclusion.connection)))
+        }
     }
 }
 

@@ -23,16 +23,17 @@ extension ChatFeature {
         try call.id("conversation", notFound: "no such conversation")
     }
 
-    /// Answers `call` later with `render` of the store's answer, or its error.
-    private func answer<T>(_ call: RouteCall, _ render: @escaping @Sendable (T) -> HTTPResponse)
-        -> @Sendable (Result<T, HubError>) -> Void {
+    /// The reply to a store call made for `call`: on the loop, `render`
+    /// makes the response from the answer (and may act on the feature), an
+    /// error is answered as itself.
+    private func reply<T: Sendable>(_ call: RouteCall, _ render: @escaping @Sendable (ChatFeature, T) -> HTTPResponse) -> Reply<T> {
         let id = call.id
-        return { [weak self] result in
+        return Reply(on: hub.loop, to: self) { chat, result in
             let response: HTTPResponse = switch result {
-            case .success(let value): render(value)
+            case .success(let value): render(chat, value)
             case .failure(let error): .error(error)
             }
-            self?.hub.respond(id, response)
+            chat.hub.respond(id, response)
         }
     }
 
@@ -54,16 +55,16 @@ extension ChatFeature {
         }
         guard hub.isStoreAvailable else { throw .unavailable }
         let user = call.user
-        let done = answer(call) { [weak self, project] (created: CreatedConversation) -> HTTPResponse in
+        let done = reply(call) { [project] (chat, created: CreatedConversation) -> HTTPResponse in
             let memberIDs = Array(Set(participants + [user])).sorted()
             // Creating a conversation is taking part in it.
-            self?.tookPart(user, members: memberIDs)
+            chat.tookPart(user, members: memberIDs)
             var fields: [String: JSON] = ["id": .string(String(created.id)), "members": .array(memberIDs.map(JSON.string)),
                                           "created": .bool(created.created)]
             fields["project_id"] = project.map(JSON.string) ?? .null
             return .json(created.created ? 201 : 200, .object(fields))
         }
-        store.createConversation(creator: user, participants: participants, projectID: project, reply: Reply(on: hub.loop, done))
+        store.createConversation(creator: user, participants: participants, projectID: project, reply: done)
         return nil
     }
 
@@ -80,7 +81,7 @@ extension ChatFeature {
         let limit = call.request.query["limit"].map { Int($0) ?? 0 } ?? 20
         guard (1...100).contains(limit) else { throw HubError(.badRequest, "'limit' must be 1 to 100") }
         guard hub.isStoreAvailable else { throw .unavailable }
-        let done = answer(call) { (list: [ConversationSummary]) -> HTTPResponse in
+        let done = reply(call) { (_, list: [ConversationSummary]) -> HTTPResponse in
             let items: [JSON] = list.map { c in
                 var fields: [String: JSON] = [
                     "id": .string(String(c.id)), "members": .array(c.members.map(JSON.string)),
@@ -94,7 +95,7 @@ extension ChatFeature {
             page["next_cursor"] = list.count == limit ? list.last.map { .string("\($0.activityMicros)_\($0.id)") } ?? .null : .null
             return .json(200, .object(page))
         }
-        store.listConversations(user: call.user, after: cursor, limit: limit, reply: Reply(on: hub.loop, done))
+        store.listConversations(user: call.user, after: cursor, limit: limit, reply: done)
         return nil
     }
 
@@ -112,13 +113,13 @@ extension ChatFeature {
         let limit = call.request.query["limit"].map { Int($0) ?? 0 } ?? 50
         guard (1...200).contains(limit) else { throw HubError(.badRequest, "'limit' must be 1 to 200") }
         guard hub.isStoreAvailable else { throw .unavailable }
-        let done = answer(call) { (messages: [StoredMessage]) -> HTTPResponse in
+        let done = reply(call) { (_, messages: [StoredMessage]) -> HTTPResponse in
             var page: [String: JSON] = ["conversation": .string(String(conversation)), "messages": .array(messages.map(Self.messageJSON))]
             page["first_seq"] = messages.first.map { .int($0.seq) } ?? .null
             page["last_seq"] = messages.last.map { .int($0.seq) } ?? .null
             return .json(200, .object(page))
         }
-        store.history(conversation, user: call.user, before: before, after: after, limit: limit, reply: Reply(on: hub.loop, done))
+        store.history(conversation, user: call.user, before: before, after: after, limit: limit, reply: done)
         return nil
     }
 
@@ -132,12 +133,7 @@ extension ChatFeature {
         } catch {
             throw HubError(error.code, error.message)
         }
-        send(request, from: call.user, connection: nil, requestID: nil, completion: answer(call) { outcome in
-            .json(outcome.duplicate ? 200 : 201, .object([
-                "conversation": .string(String(outcome.conversation)), "message_id": .string(String(outcome.id)),
-                "seq": .int(outcome.seq), "created_at": .int(outcome.createdAtMillis), "duplicate": .bool(outcome.duplicate),
-            ]))
-        })
+        send(request, from: call.user, for: .request(call.id))
         return nil
     }
 
@@ -146,10 +142,7 @@ extension ChatFeature {
         let conversation = try conversation(call)
         let json = try call.jsonObject()
         guard let seq = json["seq"]?.intValue, seq >= 0 else { throw HubError(.missingField, "'seq' must be a non-negative integer") }
-        let user = call.user
-        markRead(conversation: conversation, seq: seq, user: user, connection: nil, requestID: nil, completion: answer(call) { stored in
-            .json(200, .object(["conversation": .string(String(conversation)), "user": .string(user), "last_read_seq": .int(stored)]))
-        })
+        markRead(conversation: conversation, seq: seq, user: call.user, for: .request(call.id))
         return nil
     }
 
@@ -176,11 +169,11 @@ extension ChatFeature {
     /// The answer to an edit or delete: the changed message, to the caller
     /// and to the conversation's subscribers.
     private func changed(_ call: RouteCall) -> Reply<StoredMessage> {
-        Reply(on: hub.loop, answer(call) { [weak self] (message: StoredMessage) -> HTTPResponse in
+        reply(call) { (chat, message: StoredMessage) -> HTTPResponse in
             let frame = ServerFrame.messageChanged(message)
-            self?.hub.publish(Publication(channel: ConversationChannel.name(message.conversation), frame: frame))
+            chat.hub.publish(Publication(channel: ConversationChannel.name(message.conversation), frame: frame))
             return HTTPResponse(status: 200, body: Array(frame.storage[OutboundFrame.headroom...]))
-        })
+        }
     }
 
     /// A stored message as the JSON of its `message` frame.

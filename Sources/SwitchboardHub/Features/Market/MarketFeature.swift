@@ -9,15 +9,19 @@ import SwitchboardWire
 public final class MarketFeature: HubFeature {
     let store: MarketStore
     private(set) unowned var hub: Hub!
+    /// Publishes the notifications market changes commit.
+    private let notifications: NotificationsFeature
     /// Publishes the system messages market changes post in conversations.
     private let chat: ChatFeature
     /// Charges escrowed payments (the built-in sandbox by default).
     public var paymentProvider: PaymentProvider
 
-    /// The market over `store`, charging through `paymentProvider`; system
-    /// messages reach the conversation through `chat`.
-    public init(store: MarketStore, chat: ChatFeature, paymentProvider: PaymentProvider = SandboxPaymentProvider()) {
+    /// The market over `store`, charging through `paymentProvider`;
+    /// notifications go out through `notifications`, system messages through `chat`.
+    public init(store: MarketStore, notifications: NotificationsFeature, chat: ChatFeature,
+                paymentProvider: PaymentProvider = SandboxPaymentProvider()) {
         self.store = store
+        self.notifications = notifications
         self.chat = chat
         self.paymentProvider = paymentProvider
     }
@@ -102,10 +106,10 @@ public final class MarketFeature: HubFeature {
     /// The reply to a read: `status` with the entity rendered, or the error.
     func answer<T: Sendable>(_ call: RouteCall, _ status: Int, _ render: @escaping @Sendable (T) -> JSON) -> Reply<T> {
         let id = call.id
-        return Reply(on: hub.loop) { [weak self] result in
+        return Reply(on: hub.loop, to: self) { market, result in
             switch result {
-            case .success(let value): self?.hub.respond(id, .json(status, render(value)))
-            case .failure(let error): self?.hub.respond(id, .error(error))
+            case .success(let value): market.hub.respond(id, .json(status, render(value)))
+            case .failure(let error): market.hub.respond(id, .error(error))
             }
         }
     }
@@ -115,14 +119,13 @@ public final class MarketFeature: HubFeature {
     func answer<T: Sendable>(_ call: RouteCall, _ status: Int,
                              _ render: @escaping @Sendable (T) -> JSON) -> Reply<MarketChange<T>> {
         let id = call.id
-        return Reply(on: hub.loop) { [weak self] result in
-            guard let self else { return }
+        return Reply(on: hub.loop, to: self) { market, result in
             switch result {
             case .success(let change):
-                publish(change)
-                hub.respond(id, .json(status, render(change.value)))
+                market.publish(change)
+                market.hub.respond(id, .json(status, render(change.value)))
             case .failure(let error):
-                hub.respond(id, .error(error))
+                market.hub.respond(id, .error(error))
             }
         }
     }
@@ -130,7 +133,7 @@ public final class MarketFeature: HubFeature {
     /// Publishes what a change committed: its notifications through the
     /// notifications' publication, its system messages through chat's.
     private func publish<T>(_ change: MarketChange<T>) {
-        hub.pushNotifications(change.notifications)
+        notifications.publish(change.notifications)
         for system in change.systemMessages { chat.deliverSystemMessage(system.message, members: system.members) }
     }
 

@@ -117,14 +117,14 @@ extension MarketFeature {
         let id = call.id
         store.createPayment(project: project, payment, fees: Fees.calculate(amount: amount, method: method), actor: actor,
                             idempotencyKey: key, fingerprint: RequestFingerprint.of(.object(["project": .int(project), "body": body])),
-                            reply: Reply(on: hub.loop) { [weak self] start in
-            guard let self else { return }
+                            reply: Reply(on: hub.loop, to: self) { market, start in
             switch start {
-            case .failure(let error): hub.respond(id, .error(error))
-            case .success(.replay(let stored)): hub.respond(id, .json(201, stored.json))
+            case .failure(let error): market.hub.respond(id, .error(error))
+            case .success(.replay(let stored)): market.hub.respond(id, .json(201, stored.json))
             case .success(.created(let paymentID, let currency)):
-                let charge = paymentProvider.charge(amount: amount, currency: currency, method: method, idempotencyKey: "payment-\(paymentID)")
-                store.recordCharge(payment: paymentID, charge: charge, actor: actor, idempotencyKey: key, reply: charged)
+                let charge = market.paymentProvider.charge(amount: amount, currency: currency, method: method,
+                                                           idempotencyKey: "payment-\(paymentID)")
+                market.store.recordCharge(payment: paymentID, charge: charge, actor: actor, idempotencyKey: key, reply: charged)
             }
         })
         return nil

@@ -22,14 +22,7 @@ public final class PresenceFeature: HubFeature {
         self.hub = hub
         hub.handleFrames("presence") { [unowned self] call in
             guard case .presence(let requestID, let users) = call.frame else { return }
-            query(asker: call.principal.user, users: users) { [unowned self] result in
-                switch result {
-                case .success(let answer):
-                    hub.send(ServerFrame.presenceState(id: requestID, users: answer), to: call.connection)
-                case .failure(let error):
-                    hub.refuse(error, requestID: requestID, on: call.connection)
-                }
-            }
+            query(asker: call.principal.user, users: users, for: .frame(call.connection, requestID: requestID))
         }
         hub.route("GET", "/v1/presence", caller: .user) { [unowned self] call throws(HubError) in try presenceRoute(call) }
         hub.onAdmission { [unowned self] admission in admitted(admission.principal.user) }
@@ -63,12 +56,12 @@ public final class PresenceFeature: HubFeature {
             if let change { announce(change) }
             return
         }
-        store.contacts(of: user, reply: Reply(on: hub.loop) { [weak self] result in
-            guard let self, case .success(let list) = result else { return }
+        store.contacts(of: user, reply: Reply(on: hub.loop, to: self) { presence, result in
+            guard case .success(let list) = result else { return }
             // Still online (or within the grace) by the time the answer came?
-            guard tracker.isOnline(user) else { return }
-            contacts[user] = Set(list)
-            if let change { announce(change) }
+            guard presence.tracker.isOnline(user) else { return }
+            presence.contacts[user] = Set(list)
+            if let change { presence.announce(change) }
         })
     }
 
@@ -88,19 +81,38 @@ public final class PresenceFeature: HubFeature {
         if case .offline = change { contacts[user] = nil }
     }
 
-    private typealias Answer = [(user: String, online: Bool, lastSeenMillis: Int64?)]
+    /// Who asked: a `presence` frame, or GET /v1/presence.
+    private enum Asker: Sendable {
+        case frame(ConnectionID, requestID: String?)
+        case request(HTTPRequestID)
+    }
 
-    private func query(asker: String, users: [String], _ done: @escaping (Result<Answer, HubError>) -> Void) {
-        store.presence(asker: asker, users: users, reply: Reply(on: hub.loop) { [weak self] result in
-            guard let self else { return }
-            // Users the asker shares no conversation with are left out, not
-            // reported offline: nothing about them is revealed.
-            done(result.map { visible in
-                users.filter { visible.keys.contains($0) }.map { user in
-                    (user: user, online: self.tracker.isOnline(user), lastSeenMillis: visible[user] ?? nil)
-                }
-            })
+    private func query(asker: String, users: [String], for target: Asker) {
+        store.presence(asker: asker, users: users, reply: Reply(on: hub.loop, to: self) { presence, result in
+            presence.answer(target, users: users, result)
         })
+    }
+
+    private func answer(_ target: Asker, users: [String], _ result: Result<[String: Int64?], HubError>) {
+        // Users the asker shares no conversation with are left out, not
+        // reported offline: nothing about them is revealed.
+        let answer = result.map { visible in
+            users.filter { visible.keys.contains($0) }.map { user in
+                (user: user, online: tracker.isOnline(user), lastSeenMillis: visible[user] ?? nil)
+            }
+        }
+        switch (target, answer) {
+        case (.frame(let connection, let requestID), .success(let users)):
+            hub.send(ServerFrame.presenceState(id: requestID, users: users), to: connection)
+        case (.frame(let connection, let requestID), .failure(let error)):
+            hub.refuse(error, requestID: requestID, on: connection)
+        case (.request(let id), .success(let users)):
+            hub.respond(id, .json(200, .object(["users": .array(users.map { u in
+                .object(["user": .string(u.user), "online": .bool(u.online), "last_seen": u.lastSeenMillis.map(JSON.int) ?? .null])
+            })])))
+        case (.request(let id), .failure(let error)):
+            hub.respond(id, .error(error))
+        }
     }
 
     /// GET /v1/presence?users=a,b
@@ -108,19 +120,7 @@ public final class PresenceFeature: HubFeature {
         let users = (call.request.query["users"] ?? "").split(separator: ",").map(String.init).filter { !$0.isEmpty }
         guard !users.isEmpty, users.count <= 200 else { throw HubError(.badRequest, "'users' must list 1 to 200 user ids") }
         guard hub.isStoreAvailable else { throw .unavailable }
-        let id = call.id
-        query(asker: call.user, users: users) { [weak self] result in
-            let response: HTTPResponse
-            switch result {
-            case .success(let answer):
-                response = .json(200, .object(["users": .array(answer.map { u in
-                    .object(["user": .string(u.user), "online": .bool(u.online), "last_seen": u.lastSeenMillis.map(JSON.int) ?? .null])
-                })]))
-            case .failure(let error):
-                response = .error(error)
-            }
-            self?.hub.respond(id, response)
-        }
+        query(asker: call.user, users: users, for: .request(call.id))
         return nil
     }
 }
