@@ -12,32 +12,11 @@
 import SwitchboardHub
 import SwitchboardWire
 
-/// Typed reads of a row's columns by name: what an entity decoder needs.
-/// A missing column, a NULL where a value is required, or a value of
-/// another type is a decode failure (the store failed), never a default.
-protocol MarketColumns {
-    func optionalText(_ column: String) throws(HubError) -> String?
-    func optionalInt64(_ column: String) throws(HubError) -> Int64?
-    func optionalBool(_ column: String) throws(HubError) -> Bool?
-    func optionalDouble(_ column: String) throws(HubError) -> Double?
-    /// A JSON column's text.
-    func optionalJSON(_ column: String) throws(HubError) -> [UInt8]?
-}
-
-extension MarketColumns {
-    func text(_ column: String) throws(HubError) -> String { try required(optionalText(column)) }
-    func int64(_ column: String) throws(HubError) -> Int64 { try required(optionalInt64(column)) }
-    func bool(_ column: String) throws(HubError) -> Bool { try required(optionalBool(column)) }
-    func json(_ column: String) throws(HubError) -> [UInt8] { try required(optionalJSON(column)) }
-
-    private func required<T>(_ value: T?) throws(HubError) -> T {
-        guard let value else { throw HubError.storeFailed }
-        return value
-    }
-}
-
-/// A named record sent as JSON text by the statement.
-struct Record: MarketColumns {
+/// A named record sent as JSON text by the statement, read by column name
+/// into typed values: a missing column, a NULL where a value is required,
+/// or a value of another type is a decode failure (the store failed),
+/// never a default.
+struct Record {
     let fields: [String: JSON]
 
     init(fields: [String: JSON]) { self.fields = fields }
@@ -82,6 +61,17 @@ struct Record: MarketColumns {
     }
 
     func optionalJSON(_ column: String) throws(HubError) -> [UInt8]? { try value(column)?.bytes }
+
+    func text(_ column: String) throws(HubError) -> String { try required(optionalText(column)) }
+    func int64(_ column: String) throws(HubError) -> Int64 { try required(optionalInt64(column)) }
+    func bool(_ column: String) throws(HubError) -> Bool { try required(optionalBool(column)) }
+    /// A JSON column's text.
+    func json(_ column: String) throws(HubError) -> [UInt8] { try required(optionalJSON(column)) }
+
+    private func required<T>(_ value: T?) throws(HubError) -> T {
+        guard let value else { throw HubError.storeFailed }
+        return value
+    }
 
     /// A text-array column.
     func texts(_ column: String) throws(HubError) -> [String] {
@@ -143,7 +133,7 @@ struct TaggedRows {
 // column lists in PostgresStore+Market).
 
 extension Project {
-    init(_ r: some MarketColumns) throws(HubError) {
+    init(_ r: Record) throws(HubError) {
         self.init(id: try r.int64("id"), client: try r.text("client"), craftsman: try r.text("craftsman"), title: try r.text("title"),
                   status: try r.text("status"), estimatedBudget: try r.optionalInt64("estimated_budget"),
                   currency: try r.text("currency"), paymentStatus: try r.text("payment_status"),
@@ -152,7 +142,7 @@ extension Project {
 }
 
 extension Contract {
-    init(_ r: some MarketColumns) throws(HubError) {
+    init(_ r: Record) throws(HubError) {
         self.init(id: try r.int64("id"), project: try r.int64("project"), number: try r.text("number"), terms: try r.json("terms"),
                   parent: try r.optionalInt64("parent"), supersededBy: try r.optionalInt64("superseded_by"),
                   clientSignedAtMillis: try r.optionalInt64("client_signed_at"),
@@ -163,7 +153,7 @@ extension Contract {
 }
 
 extension Milestone {
-    init(_ r: some MarketColumns) throws(HubError) {
+    init(_ r: Record) throws(HubError) {
         self.init(id: try r.int64("id"), project: try r.int64("project"), title: try r.text("title"), dueOn: try r.optionalText("due_on"),
                   amount: try r.optionalInt64("amount"), percentage: try r.optionalDouble("percentage"),
                   requiresApproval: try r.bool("requires_approval"), completedAtMillis: try r.optionalInt64("completed_at"),
@@ -172,7 +162,7 @@ extension Milestone {
 }
 
 extension Payment {
-    init(_ r: some MarketColumns) throws(HubError) {
+    init(_ r: Record) throws(HubError) {
         self.init(id: try r.int64("id"), project: try r.int64("project"), milestone: try r.optionalInt64("milestone"),
                   type: try r.text("type"), amount: try r.int64("amount"), currency: try r.text("currency"),
                   status: try r.text("status"), method: try r.text("method"), escrow: try r.bool("escrow"),
