@@ -5,12 +5,25 @@ import SwitchboardWire
 import SwitchboardHub
 
 /// Scans in memory. Answers are computed when asked (like a snapshot taken
-/// then) and delivered on `flush()`, so tests can reorder them.
+/// then) and delivered on `flush()`, so tests can reorder them. Rules the
+/// database keeps (event-id duplicates, bucketing) are not modelled: a test
+/// scripts `nextIngest` or `statsPoints` when it needs them.
 public final class FakeScanStore: ScanStore {
     public init() {}
     public var codes: [QRCodeID: QRCode] = [:]
     public var counts: [QRCodeID: ScanCounts] = [:]
-    public var failing = false
+    /// When set, every call is refused with it.
+    public var failure: HubError?
+    /// When set, the next ingest answers it (and stores nothing).
+    public var nextIngest: IngestOutcome?
+    /// Every ingest as asked.
+    public private(set) var ingested: [[ScanInput]] = []
+    /// The points `stats` answers, by bucket start (zero elsewhere).
+    public var statsPoints: [Int64: Int64] = [:]
+    /// Every stats call as asked.
+    public private(set) var statsAsked: [(qr: QRCodeID, fromMillis: Int64, toMillis: Int64, bucket: ScanBucket)] = []
+    /// Every list call as asked.
+    public private(set) var listsAsked: [(owner: String, limit: Int)] = []
     private var pending: [() -> Void] = []
     private var nextID: QRCodeID = 0
 
@@ -26,8 +39,14 @@ public final class FakeScanStore: ScanStore {
         return nextID
     }
 
-    public func ingest(_ scans: [ScanInput], reply: @escaping (Result<IngestOutcome, StoreError>) -> Void) {
-        if failing { pending.append { reply(.failure(StoreError(.unavailable))) }; return }
+    public func ingest(_ scans: [ScanInput], reply: Reply<IngestOutcome>) {
+        ingested.append(scans)
+        if let failure { pending.append { reply.fail(failure) }; return }
+        if let scripted = nextIngest {
+            nextIngest = nil
+            pending.append { reply.succeed(scripted) }
+            return
+        }
         var unknown: [Int] = []
         var touched: [QRCodeID: ScanCounts] = [:]
         for (index, scan) in scans.enumerated() {
@@ -49,38 +68,40 @@ public final class FakeScanStore: ScanStore {
         }
         let outcome = IngestOutcome(accepted: scans.count - unknown.count, duplicates: 0, unknownCodes: unknown,
                                     counts: touched.values.sorted { $0.qr < $1.qr })
-        pending.append { reply(.success(outcome)) }
+        pending.append { reply.succeed(outcome) }
     }
 
-    public func createCode(owner: String, label: String, target: String, reply: @escaping (Result<QRCode, StoreError>) -> Void) {
+    public func createCode(owner: String, label: String, target: String, reply: Reply<QRCode>) {
+        if let failure { pending.append { reply.fail(failure) }; return }
         let id = register(owner: owner, label: label)
         let code = codes[id]!
-        pending.append { reply(.success(code)) }
+        pending.append { reply.succeed(code) }
     }
 
-    public func listCodes(owner: String, limit: Int, reply: @escaping (Result<[QRCode], StoreError>) -> Void) {
+    public func listCodes(owner: String, limit: Int, reply: Reply<[QRCode]>) {
+        listsAsked.append((owner, limit))
+        if let failure { pending.append { reply.fail(failure) }; return }
         let list = codes.values.filter { $0.owner == owner }.sorted { $0.id < $1.id }
-        pending.append { reply(.success(Array(list.prefix(limit)))) }
+        pending.append { reply.succeed(Array(list.prefix(limit))) }
     }
 
-    public func counters(qr: QRCodeID, sinceMinute: Int64, sinceDay: Int64, reply: @escaping (Result<ScanCounts?, StoreError>) -> Void) {
-        if failing { pending.append { reply(.failure(StoreError(.unavailable))) }; return }
+    public func counters(qr: QRCodeID, sinceMinute: Int64, sinceDay: Int64, reply: Reply<ScanCounts?>) {
+        if let failure { pending.append { reply.fail(failure) }; return }
         let snapshot = counts[qr]
-        pending.append { reply(.success(snapshot)) }
+        pending.append { reply.succeed(snapshot) }
     }
 
-    public func counters(owner: String, sinceMinute: Int64, sinceDay: Int64, limit: Int,
-                  reply: @escaping (Result<[ScanCounts], StoreError>) -> Void) {
+    public func counters(owner: String, sinceMinute: Int64, sinceDay: Int64, limit: Int, reply: Reply<[ScanCounts]>) {
+        if let failure { pending.append { reply.fail(failure) }; return }
         let snapshot = counts.values.filter { $0.owner == owner }.sorted { $0.qr < $1.qr }
-        pending.append { reply(.success(snapshot)) }
+        pending.append { reply.succeed(snapshot) }
     }
 
-    public func stats(qr: QRCodeID, fromMillis: Int64, toMillis: Int64, bucket: ScanBucket,
-               reply: @escaping (Result<ScanStats?, StoreError>) -> Void) {
-        guard let c = counts[qr] else { pending.append { reply(.success(nil)) }; return }
-        var byBucket: [Int64: Int64] = [:]
-        for (minute, n) in c.minutes { byBucket[minute * ScanTime.minuteMillis / bucket.millis * bucket.millis, default: 0] += n }
-        let points = stride(from: fromMillis, to: toMillis, by: Int(bucket.millis)).map { (atMillis: $0, count: byBucket[$0] ?? 0) }
-        pending.append { reply(.success(ScanStats(owner: c.owner, points: points))) }
+    public func stats(qr: QRCodeID, fromMillis: Int64, toMillis: Int64, bucket: ScanBucket, reply: Reply<ScanStats?>) {
+        statsAsked.append((qr, fromMillis, toMillis, bucket))
+        if let failure { pending.append { reply.fail(failure) }; return }
+        guard let code = codes[qr] else { pending.append { reply.succeed(nil) }; return }
+        let points = stride(from: fromMillis, to: toMillis, by: Int(bucket.millis)).map { (atMillis: $0, count: statsPoints[$0] ?? 0) }
+        pending.append { reply.succeed(ScanStats(owner: code.owner, points: points)) }
     }
 }

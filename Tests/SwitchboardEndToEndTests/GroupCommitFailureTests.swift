@@ -11,9 +11,9 @@ import Testing
     final class Tally: @unchecked Sendable {
         let results = Locked<[Int: String]>([:])
         let batches = Locked<[Int]>([])
-        func record(_ i: Int) -> (Result<Rows, StoreError>) -> Void {
+        func record(_ i: Int) -> @Sendable (Result<[Row], HubError>) -> Void {
             { r in
-                let text = switch r { case .success: "ok"; case .failure(let e): "\(e.code)" }
+                let text = switch r { case .success: "ok"; case .failure(let e): e.testName }
                 self.results.withLock { $0[i] = text }
             }
         }
@@ -29,8 +29,8 @@ import Testing
         let bad: Set<Int> = [0, 250, 502]
         for i in 0...502 {
             let value = bad.contains(i) ? "not a number \(i)" : String(i)
-            writer.submit(WriteJob(sql: "INSERT INTO \(table) (id) VALUES ($1)", params: [value], survivesOutage: true,
-                                   completion: tally.record(i)))
+            writer.submit(WriteJob("INSERT INTO \(table) (id) VALUES ($1)", [.text(value)], survivesOutage: true,
+                                   answer: tally.record(i)))
         }
         // Queued before the thread starts: one batch.
         writer.start()

@@ -11,7 +11,7 @@ import Testing
     final class Tally: @unchecked Sendable {
         let lock = NSLock()
         var ok = 0, failed = 0, batches: [Int] = []
-        func add(_ r: Result<Rows, StoreError>) { lock.lock(); if case .success = r { ok += 1 } else { failed += 1 }; lock.unlock() }
+        func add(_ r: Result<[Row], HubError>) { lock.lock(); if case .success = r { ok += 1 } else { failed += 1 }; lock.unlock() }
         func batch(_ n: Int) { lock.lock(); batches.append(n); lock.unlock() }
         var snapshot: (Int, Int, [Int]) { lock.lock(); defer { lock.unlock() }; return (ok, failed, batches) }
     }
@@ -24,12 +24,12 @@ import Testing
         writer.onBatch = { tally.batch($0) }
         // Queue everything before the thread starts so batching is certain.
         for i in 0..<500 {
-            writer.submit(WriteJob(sql: "INSERT INTO \(table) (id) VALUES ($1)", params: [String(i)], survivesOutage: true) { tally.add($0) })
+            writer.submit(WriteJob("INSERT INTO \(table) (id) VALUES ($1)", [.int(i)], survivesOutage: true) { tally.add($0) })
         }
         // Two bad jobs: a duplicate key, and a value the column cannot hold
         // (SQLSTATE class 22, the class any user can send; issue 10 #14).
-        writer.submit(WriteJob(sql: "INSERT INTO \(table) (id) VALUES ($1)", params: ["7"], survivesOutage: true) { tally.add($0) })
-        writer.submit(WriteJob(sql: "INSERT INTO \(table) (id) VALUES ($1)", params: ["not-a-number"], survivesOutage: true) { tally.add($0) })
+        writer.submit(WriteJob("INSERT INTO \(table) (id) VALUES ($1)", [.int(7)], survivesOutage: true) { tally.add($0) })
+        writer.submit(WriteJob("INSERT INTO \(table) (id) VALUES ($1)", [.text("not-a-number")], survivesOutage: true) { tally.add($0) })
         writer.start()
         #expect(writer.drainAndStop(timeout: 30))
         let (ok, failed, batches) = tally.snapshot
@@ -49,10 +49,10 @@ import Testing
         #expect(try eventually { !writer.isHealthy })
         // Refused at once while the database is down (or failed by the first
         // commit attempt, should the backoff not run yet): never kept.
-        writer.submit(WriteJob(sql: "SELECT 1", params: [], survivesOutage: false) { tally.add($0) })
+        writer.submit(WriteJob("SELECT 1", [], survivesOutage: false) { tally.add($0) })
         #expect(try eventually { tally.snapshot.1 == 1 })
         // A job that survives outages stays queued: neither run nor failed.
-        writer.submit(WriteJob(sql: "SELECT 1", params: [], survivesOutage: true) { tally.add($0) })
+        writer.submit(WriteJob("SELECT 1", [], survivesOutage: true) { tally.add($0) })
         #expect(!writer.drainAndStop(timeout: 1))
         #expect(tally.snapshot.0 == 0)
         #expect(tally.snapshot.1 == 1)
@@ -65,15 +65,15 @@ import Testing
     @Test func aRecordOfAnEffectElsewhereIsNeverRefusedForAFullQueue() throws {
         let writer = GroupCommitWriter(conninfo: TestDatabase.conninfo, logger: Logger(label: "test"), capacity: 2)
         // Not started: the queue only fills.
-        #expect(writer.submit(WriteJob(sql: "SELECT 1", params: [], survivesOutage: false) { _ in }))
-        #expect(writer.submit(WriteJob(sql: "SELECT 1", params: [], survivesOutage: false) { _ in }))
-        let refused = Locked<StoreError?>(nil)
-        #expect(!writer.submit(WriteJob(sql: "SELECT 1", params: [], survivesOutage: false) { r in
+        #expect(writer.submit(WriteJob("SELECT 1", [], survivesOutage: false) { _ in }))
+        #expect(writer.submit(WriteJob("SELECT 1", [], survivesOutage: false) { _ in }))
+        let refused = Locked<HubError?>(nil)
+        #expect(!writer.submit(WriteJob("SELECT 1", [], survivesOutage: false) { r in
             if case .failure(let e) = r { refused.withLock { $0 = e } }
         }))
-        #expect(refused.withLock { $0 }?.code == .overloaded)
+        #expect(refused.withLock { $0 } == .overloaded)
         let recorded = Locked<Bool>(false)
-        #expect(writer.submit(WriteJob(sql: "SELECT 1", params: [], survivesOutage: true) { r in
+        #expect(writer.submit(WriteJob("SELECT 1", [], survivesOutage: true) { r in
             if case .success = r { recorded.withLock { $0 = true } }
         }))
         writer.start()

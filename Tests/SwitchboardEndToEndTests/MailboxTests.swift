@@ -78,19 +78,19 @@ import SwitchboardPostgres
         let congested = Locked(true)
         writer.isCongested = { congested.withLock { $0 } }
         let answers = Locked<[String]>([])
-        let answer: (Result<Rows, StoreError>) -> Void = { r in
+        let answer: @Sendable (Result<[Row], HubError>) -> Void = { r in
             let text = if case .failure(let e) = r { "\(e.code)" } else { "ok" }
             answers.withLock { $0.append(text) }
         }
-        #expect(!writer.submit(WriteJob(sql: "SELECT 1", params: [], completion: answer)))
+        #expect(!writer.submit(WriteJob("SELECT 1", [], answer: answer)))
         #expect(answers.withLock { $0 } == ["overloaded"])
         // A job with no answer adds nothing to the mailbox, and one that
         // records what already happened (a provider's charge) must not be
         // lost: both still taken.
-        #expect(writer.submit(WriteJob(sql: "SELECT 1", params: [], survivesOutage: true)))
-        #expect(writer.submit(WriteJob(sql: "SELECT 1", params: [], survivesOutage: true, completion: answer)))
+        #expect(writer.submit(WriteJob("SELECT 1", [], survivesOutage: true)))
+        #expect(writer.submit(WriteJob("SELECT 1", [], survivesOutage: true, answer: answer)))
         congested.withLock { $0 = false }
-        #expect(writer.submit(WriteJob(sql: "SELECT 1", params: [], completion: answer)))
+        #expect(writer.submit(WriteJob("SELECT 1", [], answer: answer)))
         writer.start()
         #expect(writer.drainAndStop(timeout: 10))
         #expect(answers.withLock { $0 } == ["overloaded", "ok", "ok"])

@@ -213,7 +213,7 @@ import SwitchboardHubTesting
         let body = #"{"label":"door","target":"# + String(decoding: JSON.string(target).bytes, as: UTF8.self) + "}"
         let request = HTTPRequest(method: "POST", path: "/v1/qr-codes", authorization: "Bearer " + f.token("alice"), body: Array(body.utf8))
         #expect(status(f, request, id: 1) == 400)
-        #expect(Hub.isRedirectTarget("https://example.com/a?b=c") && Hub.isRedirectTarget("HTTP://x.example"))
+        #expect(ScansFeature.isRedirectTarget("https://example.com/a?b=c") && ScansFeature.isRedirectTarget("HTTP://x.example"))
     }
 
     @Test(arguments: ["limit=abc", "limit=1.5", "limit=0", "limit=-1", "limit=99999999999999999999"])

@@ -108,10 +108,10 @@ import SwitchboardHubTesting
         #expect(counterFrames(f, 1).count == 2)  // first change after a quiet interval: at once
         #expect(counterFrames(f, 1).last?["codes"]?[0]?["total"] == .int(3))
         ingest(f, #"{"qr":\#(qr)}"#, id: 101)
-        f.hub.flushCounters()
+        f.hub.tick()
         #expect(counterFrames(f, 1).count == 2)  // within 100 ms: held back
         f.clock.advance(seconds: 0.1)
-        f.hub.flushCounters()
+        f.hub.tick()
         #expect(counterFrames(f, 1).count == 3)
         #expect(counterFrames(f, 1).last?["codes"]?[0]?["total"] == .int(4))
         #expect(counterFrames(f, 1).last?["codes"]?[0]?["today"] == .int(4))
@@ -126,7 +126,7 @@ import SwitchboardHubTesting
                                      body: Array(#"{"qr":\#(qr)}"#.utf8)), id: 1)
         f.scans.flush()  // the snapshot (0) and the commit (1) arrive in either order
         f.clock.advance(seconds: 0.2)
-        f.hub.flushCounters()
+        f.hub.tick()
         #expect(counterFrames(f, 1).last?["codes"]?[0]?["total"] == .int(1))
     }
 
@@ -201,7 +201,8 @@ import SwitchboardHubTesting
     @Test func statsAreForTheOwnerInWholeBuckets() {
         let f = HubFixture()
         let qr = f.scans.register(owner: "shop")
-        ingest(f, #"{"scans":[{"qr":\#(qr)},{"qr":\#(qr)}]}"#)
+        let hour = ScanBucket.hour.millis
+        f.scans.statsPoints = [f.clock.millis / hour * hour: 2, f.clock.millis / hour * hour - hour: 0]
         func get(_ query: [String: String], user: String, id: HTTPRequestID) -> HTTPResponse? {
             f.hub.handleHTTP(HTTPRequest(method: "GET", path: "/v1/qr-codes/\(qr)/stats", query: query,
                                          authorization: "Bearer " + f.token(user)), id: id)

@@ -31,8 +31,6 @@ extension Hub {
         let parts = request.path.split(separator: "/", omittingEmptySubsequences: true)
         guard request.method == "POST", parts.count >= 2 else { return nil }
         switch (parts[1], caller) {
-        case ("scans", .user):
-            throw HubError(.forbidden, "this endpoint needs a backend API key")
         default: return nil
         }
     }

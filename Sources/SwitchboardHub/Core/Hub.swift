@@ -55,11 +55,6 @@ public final class Hub {
 
     // MARK: Transitional: feature state moving into each feature's object
     // (Features/Legacy.swift wires it; each slice deletes its lines here).
-    var scans: ScanStore!
-    lazy var counters = CounterBoard(intervalMillis: configuration.counterIntervalMillis)
-    /// Subscribers of scan channels waiting for a snapshot.
-    var codeWaiters: [QRCodeID: [CounterWaiter]] = [:]
-    var ownerWaiters: [String: [CounterWaiter]] = [:]
     var legacyRouters: [(HTTPRequest, HTTPRequestID) -> HTTPResponse??] = []
 
     /// A hub with no features; `install` adds them.

@@ -18,7 +18,6 @@ extension Hub {
                             chat: ChatStore, scans: ScanStore, notifications: NotificationStore, quotes: QuoteStore,
                             market: MarketStore, metrics: HubMetrics, logger: Logger) {
         self.init(configuration: configuration, loop: loop, clock: clock, store: store, metrics: metrics, logger: logger)
-        self.scans = scans
         install(TypingFeature())
         let presence = PresenceFeature(store: chat, graceMillis: configuration.presenceGraceMillis)
         install(presence)
@@ -27,8 +26,8 @@ extension Hub {
         let notices = NotificationsFeature(store: notifications)
         install(notices)
         install(QuotesFeature(store: quotes, notifications: notices))
+        install(ScansFeature(store: scans, intervalMillis: configuration.counterIntervalMillis))
         install(MarketFeature(store: market, notifications: notices, chat: chatFeature))
-        installLegacyFeatures()
     }
 
     /// Publishes committed notifications through the installed notifications
@@ -48,15 +47,9 @@ extension Hub {
 
     static let unavailable = HTTPResponse.error(.unavailable)
 
-    private func installLegacyFeatures() {
-        register(LegacyKind(prefix: "scans", accepts: { ScanChannel(rest: $0) != nil }) { [unowned self] r in
-            subscribeToCounters(r.connection, principal: r.principal, channel: ScanChannel(rest: r.rest)!, requestID: r.requestID)
-        })
-        every(millis: 0) { [unowned self] in flushCounters() }
-        every(millis: 10_000) { [unowned self] in sweepCounters() }
-        legacyRouters = [
-            { [unowned self] in scanRoute($0, id: $1) },
-        ]
+    /// The old store-failure rendering, still used by the notification routes.
+    static func storeFailure(_ error: StoreError) -> HTTPResponse {
+        error.code == .overloaded ? .error(.storeBusy) : .error(error.hubError)
     }
 }
 

@@ -8,7 +8,7 @@ import Logging
 import SwitchboardHub
 
 /// A statement to commit, with what to do when it is done.
-public struct WriteJob {
+public struct WriteJob: Sendable {
     /// SQL with $n parameters.
     public var sql: String
     /// The bound values.
@@ -17,7 +17,7 @@ public struct WriteJob {
     /// at once with `unavailable` (false).
     public var survivesOutage: Bool
     /// Called on the writer thread with the rows or the caller-facing error.
-    public var answer: ((Result<[Row], HubError>) -> Void)?
+    public var answer: (@Sendable (Result<[Row], HubError>) -> Void)?
     /// When set, jobs of a batch with the same merger run as ONE set-based
     /// statement; `sql`/`values` stay the single-job form (used when a batch
     /// must be retried job by job).
@@ -25,7 +25,7 @@ public struct WriteJob {
 
     /// A job: `sql` with `values` bound to $1, $2, …
     public init(_ sql: String, _ values: [SQLValue], survivesOutage: Bool = false, merger: WriteMerger? = nil,
-                answer: ((Result<[Row], HubError>) -> Void)? = nil) {
+                answer: (@Sendable (Result<[Row], HubError>) -> Void)? = nil) {
         self.sql = sql
         self.values = values
         self.survivesOutage = survivesOutage
@@ -36,11 +36,14 @@ public struct WriteJob {
     /// The old form: positional text parameters, rows by position and
     /// `StoreError` (until every store is converted).
     public init(sql: String, params: [String?], survivesOutage: Bool = false, merger: WriteMerger? = nil,
-                completion: ((Result<Rows, StoreError>) -> Void)? = nil) {
-        self.init(sql, SQLValue.texts(params), survivesOutage: survivesOutage, merger: merger,
-                  answer: completion.map { completion in
-                      { completion($0.map { $0.map(\.values) }.mapError(StoreError.init(legacy:))) }
-                  })
+                completion: (@Sendable (Result<Rows, StoreError>) -> Void)? = nil) {
+        var answer: (@Sendable (Result<[Row], HubError>) -> Void)?
+        if let completion {
+            answer = { @Sendable result in
+                completion(result.map { rows in rows.map { $0.values } }.mapError { StoreError(legacy: $0) })
+            }
+        }
+        self.init(sql, SQLValue.texts(params), survivesOutage: survivesOutage, merger: merger, answer: answer)
     }
 }
 

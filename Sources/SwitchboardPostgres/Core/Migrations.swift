@@ -284,7 +284,8 @@ public enum Migrations {
             SELECT m.id, m.request_id, m.builder_id, m.score, m.breakdown::text, m.status, m.estimate_min, m.estimate_max,
                    m.proposal_summary, epoch_ms(m.created_at), epoch_ms(m.responded_at) $$;
         """),
-        (7, """
+        (7, ScanMigrations.counterFunctions),
+        (8, """
         -- Chat's rules the statements share, written once.
         -- The member row of a user in a conversation, if a member: only
         -- members read a conversation and send in it. A set-returning SQL
@@ -312,7 +313,7 @@ public enum Migrations {
         """),
         // Market (issue 11): the pieces its statements share, as functions;
         // every value they need arrives as an argument.
-        (8, """
+        (9, """
         -- An amount in minor units as "1234.50 RON" (integer arithmetic), for texts.
         CREATE FUNCTION market_money(amount bigint, currency text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
             AS $$ SELECT ($1 / 100)::text || '.' || lpad(($1 % 100)::text, 2, '0') || ' ' || $2 $$;

@@ -39,8 +39,8 @@ public final class StoreReader: @unchecked Sendable {
 
     /// Runs `query` on the reader thread; `answer` gets its result there
     /// (a failure is already the caller-facing `HubError`).
-    package func read<T>(_ query: @escaping (PGConnection) throws(PostgresError) -> T,
-                         then answer: @escaping (Result<T, HubError>) -> Void) {
+    package func read<T>(_ query: @escaping @Sendable (PGConnection) throws(PostgresError) -> T,
+                         then answer: @escaping @Sendable (Result<T, HubError>) -> Void) {
         let job: (PGConnection?) -> Void = { [keeper] conn in
             guard let conn else { answer(.failure(.unavailable)); return }
             do throws(PostgresError) {
@@ -59,14 +59,14 @@ public final class StoreReader: @unchecked Sendable {
     }
 
     /// Runs `query` on the reader thread and answers `reply` (on its loop).
-    package func read<T>(_ query: @escaping (PGConnection) throws(PostgresError) -> T, reply: Reply<T>) {
+    package func read<T>(_ query: @escaping @Sendable (PGConnection) throws(PostgresError) -> T, reply: Reply<T>) {
         read(query, then: { reply($0) })
     }
 
     /// The old form, answering with `StoreError` (until every store answers
     /// with `HubError`).
-    package func read<T>(_ query: @escaping (PGConnection) throws(PostgresError) -> T,
-                         completion: @escaping (Result<T, StoreError>) -> Void) {
+    package func read<T>(_ query: @escaping @Sendable (PGConnection) throws(PostgresError) -> T,
+                         completion: @escaping @Sendable (Result<T, StoreError>) -> Void) {
         read(query, then: { completion($0.mapError(StoreError.init(legacy:))) })
     }
 

@@ -192,7 +192,8 @@ extension PostgresStore {
                     reply.fail(missing)
                 }
             } catch {
-                reply.fail(error)
+                // A full write queue keeps the market's wording of before.
+                reply.fail(error.code == .overloaded ? .storeBusy : error)
             }
         }
         if write {

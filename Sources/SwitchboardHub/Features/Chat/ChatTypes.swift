@@ -96,7 +96,9 @@ extension HubError {
 
 /// A conversation as created (or found: `created` false).
 public struct CreatedConversation: Sendable, Equatable {
+    /// The conversation.
     public var id: ConversationID
+    /// True when this call created it; false when it already existed.
     public var created: Bool
     /// A result.
     public init(id: ConversationID, created: Bool) {

@@ -26,3 +26,16 @@ enum ScanChannel: Hashable, Sendable {
         }
     }
 }
+
+/// The `scans:` channel kind: subscribing answers `subscribed` and the
+/// counters at once (after a snapshot read when they are not in memory).
+final class ScanChannels: ChannelKind {
+    private unowned let feature: ScansFeature
+    init(feature: ScansFeature) { self.feature = feature }
+    let prefix = "scans"
+    func accepts(_ rest: String) -> Bool { ScanChannel(rest: rest) != nil }
+    func subscribe(_ request: SubscribeRequest) {
+        guard let channel = ScanChannel(rest: request.rest) else { return }
+        feature.subscribe(request, to: channel)
+    }
+}

@@ -1,12 +1,7 @@
 // Decoding what the QR redirect service reports: one scan, or a batch.
 import SwitchboardWire
 
-/// A rejected scan body: the message names the scan and the field.
-struct ScanRequestError: Error, Equatable {
-    var code: ErrorCode
-    var message: String
-}
-
+/// Scan bodies; a refusal is a `HubError` whose message names the scan and the field.
 enum ScanRequest {
     /// Most scans in one `POST /v1/scans`.
     static let maxBatch = 1_000
@@ -17,19 +12,19 @@ enum ScanRequest {
     static let maxSkewMillis: Int64 = 5 * ScanTime.minuteMillis
 
     /// `{"scans": [scan, …]}` or a single scan object.
-    static func decode(_ body: JSON, nowMillis: Int64) throws(ScanRequestError) -> [ScanInput] {
-        guard body.isObject else { throw ScanRequestError(code: .badJSON, message: "body must be a JSON object") }
+    static func decode(_ body: JSON, nowMillis: Int64) throws(HubError) -> [ScanInput] {
+        guard body.isObject else { throw HubError(.badJSON, "body must be a JSON object") }
         let items: [JSON]
         if let list = body["scans"] {
             guard case .array(let array) = list else {
-                throw ScanRequestError(code: .badRequest, message: "'scans' must be an array")
+                throw HubError(.badRequest, "'scans' must be an array")
             }
             items = array
         } else {
             items = [body]
         }
         guard !items.isEmpty, items.count <= maxBatch else {
-            throw ScanRequestError(code: .badRequest, message: "a batch holds 1 to \(maxBatch) scans")
+            throw HubError(.badRequest, "a batch holds 1 to \(maxBatch) scans")
         }
         var scans: [ScanInput] = []
         scans.reserveCapacity(items.count)
@@ -39,13 +34,13 @@ enum ScanRequest {
         return scans
     }
 
-    private static func scan(_ item: JSON, index: Int, nowMillis: Int64) throws(ScanRequestError) -> ScanInput {
-        func fail(_ message: String) -> ScanRequestError {
-            ScanRequestError(code: .badRequest, message: "scans[\(index)]: " + message)
+    private static func scan(_ item: JSON, index: Int, nowMillis: Int64) throws(HubError) -> ScanInput {
+        func fail(_ message: String) -> HubError {
+            HubError(.badRequest, "scans[\(index)]: " + message)
         }
         guard item.isObject else { throw fail("must be an object") }
         guard let qrField = item["qr"] else {
-            throw ScanRequestError(code: .missingField, message: "scans[\(index)]: missing field 'qr'")
+            throw HubError(.missingField, "scans[\(index)]: missing field 'qr'")
         }
         let qrID: Int64? = qrField.stringValue.flatMap { Int64($0) } ?? qrField.intValue
         guard let qr = qrID, qr > 0 else { throw fail("'qr' must be a QR code id") }
@@ -72,10 +67,10 @@ enum ScanRequest {
                          eventID: try text(item, "event_id", max: 128, index: index))
     }
 
-    private static func text(_ item: JSON, _ name: String, max: Int, index: Int) throws(ScanRequestError) -> String? {
+    private static func text(_ item: JSON, _ name: String, max: Int, index: Int) throws(HubError) -> String? {
         guard let field = item[name], field != .null else { return nil }
         guard let value = field.stringValue, !value.isEmpty, value.utf8.count <= max else {
-            throw ScanRequestError(code: .badRequest, message: "scans[\(index)]: '\(name)' must be a string of 1 to \(max) bytes")
+            throw HubError(.badRequest, "scans[\(index)]: '\(name)' must be a string of 1 to \(max) bytes")
         }
         return value
     }

@@ -165,22 +165,25 @@ public struct ScanStats: Sendable, Equatable {
     }
 }
 
-/// Durable QR codes and scans. Replies run on the loop thread.
+/// Durable QR codes and scans. Every call answers through its `Reply`, which
+/// runs on the loop; refusals are `HubError`s.
 public protocol ScanStore: AnyObject {
     /// Commits scans (one group commit) and answers with the new counts.
-    func ingest(_ scans: [ScanInput], reply: @escaping (Result<IngestOutcome, StoreError>) -> Void)
+    func ingest(_ scans: [ScanInput], reply: Reply<IngestOutcome>)
     /// Registers a code.
-    func createCode(owner: String, label: String, target: String, reply: @escaping (Result<QRCode, StoreError>) -> Void)
+    func createCode(owner: String, label: String, target: String, reply: Reply<QRCode>)
     /// An owner's codes, oldest first.
-    func listCodes(owner: String, limit: Int, reply: @escaping (Result<[QRCode], StoreError>) -> Void)
+    func listCodes(owner: String, limit: Int, reply: Reply<[QRCode]>)
     /// One code's counters for the live window (minutes from `sinceMinute`,
     /// days from `sinceDay`); nil when the code does not exist.
-    func counters(qr: QRCodeID, sinceMinute: Int64, sinceDay: Int64,
-                  reply: @escaping (Result<ScanCounts?, StoreError>) -> Void)
+    func counters(qr: QRCodeID, sinceMinute: Int64, sinceDay: Int64, reply: Reply<ScanCounts?>)
     /// The counters of every code of an owner (at most `limit` codes).
-    func counters(owner: String, sinceMinute: Int64, sinceDay: Int64, limit: Int,
-                  reply: @escaping (Result<[ScanCounts], StoreError>) -> Void)
+    func counters(owner: String, sinceMinute: Int64, sinceDay: Int64, limit: Int, reply: Reply<[ScanCounts]>)
     /// Scans per bucket in [from, to); nil when the code does not exist.
-    func stats(qr: QRCodeID, fromMillis: Int64, toMillis: Int64, bucket: ScanBucket,
-               reply: @escaping (Result<ScanStats?, StoreError>) -> Void)
+    func stats(qr: QRCodeID, fromMillis: Int64, toMillis: Int64, bucket: ScanBucket, reply: Reply<ScanStats?>)
+}
+
+extension HubError {
+    /// The store's queues are full (the wording the scan routes have always used).
+    public static let storeBusy = HubError(.overloaded, "the store is busy; retry later")
 }
