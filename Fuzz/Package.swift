@@ -16,5 +16,5 @@ let package = Package(
     ] + targets.map {
         .executableTarget(name: "fuzz-\($0)", dependencies: ["FuzzDriver"], path: "Sources/\($0)")
     },
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -16,28 +16,8 @@ static inline int sb_lws_write_binary(struct lws *wsi, unsigned char *buf, size_
     return lws_write(wsi, buf, len, LWS_WRITE_BINARY);
 }
 
-/// Writes one fragment of a message: first says whether this starts the
-/// message, final whether it ends it.
-static inline int sb_lws_write_fragment(struct lws *wsi, unsigned char *buf, size_t len,
-                                        int binary, int first, int final) {
-    int flags = lws_write_ws_flags(binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT, first, final);
-    return lws_write(wsi, buf, len, (enum lws_write_protocol)flags);
-}
-
 static inline int sb_lws_write_http_final(struct lws *wsi, unsigned char *buf, size_t len) {
     return lws_write(wsi, buf, len, LWS_WRITE_HTTP_FINAL);
-}
-
-static inline int sb_lws_write_http(struct lws *wsi, unsigned char *buf, size_t len) {
-    return lws_write(wsi, buf, len, LWS_WRITE_HTTP);
-}
-
-static inline int sb_lws_write_http_headers(struct lws *wsi, unsigned char *buf, size_t len) {
-    return lws_write(wsi, buf, len, LWS_WRITE_HTTP_HEADERS);
-}
-
-static inline int sb_lws_write_pong(struct lws *wsi, unsigned char *buf, size_t len) {
-    return lws_write(wsi, buf, len, LWS_WRITE_PONG);
 }
 
 /// Writes a close frame (payload: 2-byte code + reason) directly.

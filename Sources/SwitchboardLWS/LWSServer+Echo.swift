@@ -32,7 +32,7 @@ extension LWSServer {
             guard let echo = echoes[sessionID(user)] else { return -1 }
             if echo.receiving.isEmpty && lws_is_first_fragment(wsi) != 0 { echo.binary = lws_frame_is_binary(wsi) != 0 }
             if echo.receiving.count + length > options.maxEchoBytes {
-                sb_close_reason(wsi, .messageTooBig)
+                setCloseReason(wsi, .messageTooBig)
                 return -1
             }
             if let input, length > 0 { echo.receiving.append(contentsOf: UnsafeRawBufferPointer(start: input, count: length)) }

@@ -109,15 +109,7 @@ extension LWSServer {
 
     /// Posts `sweepRequestDeadlines` into the loop four times a second.
     func startDeadlineSweep() {
-        let mailbox = self.mailbox
-        let thread = Thread { [weak self] in
-            while self != nil {
-                Thread.sleep(forTimeInterval: 0.25)
-                mailbox.post { self?.sweepRequestDeadlines() }
-            }
-        }
-        thread.name = "switchboard-http-deadlines"
-        thread.start()
+        repeatOnLoop(every: 0.25, name: "switchboard-http-deadlines") { $0.sweepRequestDeadlines() }
     }
 
     /// The numeric peer address of a connected socket (IPv4 or IPv6).

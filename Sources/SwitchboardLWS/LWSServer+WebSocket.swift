@@ -107,7 +107,7 @@ extension LWSServer: Transport {
         if conn.receiving.count + length > options.maxFrameBytes {
             // Close 1009 as RFC 6455 says; nothing more is read.
             metrics.badFrames.increment()
-            sb_close_reason(wsi, CloseCode.messageTooBig)
+            setCloseReason(wsi, CloseCode.messageTooBig)
             return -1
         }
         if let input, length > 0 {
@@ -206,7 +206,7 @@ func writeCloseFrame(_ wsi: OpaquePointer, _ code: CloseCode) {
 }
 
 /// Sets the close code and reason lws sends when the callback returns -1.
-func sb_close_reason(_ wsi: OpaquePointer, _ code: CloseCode) {
+func setCloseReason(_ wsi: OpaquePointer, _ code: CloseCode) {
     var reason = Array(code.reason.utf8)
     reason.withUnsafeMutableBufferPointer { b in
         lws_close_reason(wsi, lws_close_status(rawValue: UInt32(code.rawValue)), b.baseAddress, b.count)

@@ -8,7 +8,8 @@ import SwitchboardWire
 internal import CLibWebSockets
 
 /// Serves the hub over libwebsockets.
-public final class LWSServer {
+// Unchecked: its state is touched only on the loop thread (lws callbacks, mailbox work); other threads only post to the mailbox.
+public final class LWSServer: @unchecked Sendable {
     let options: ServerOptions
     let hub: Hub
     let metrics: HubMetrics
@@ -280,11 +281,33 @@ public final class LWSServer {
     private func wakeSoon() {
         let mailbox = self.mailbox
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) { [weak self] in
-            mailbox.deliver {
-                self?.checkShutdown()
-                if self?.stopRequested == false { self?.wakeSoon() }
+            mailbox.deliver { [weak self] in
+                guard let self else { return }
+                checkShutdown()
+                if !stopRequested { wakeSoon() }
             }
         }
+    }
+
+    /// Runs `tick` with the hub on the loop thread every `interval` seconds
+    /// (auth deadlines, counters), until the server is gone. The hub is handed
+    /// over on the loop only, so a tick never captures it across threads.
+    public func schedule(every interval: TimeInterval, name: String, _ tick: @escaping @Sendable (Hub) -> Void) {
+        repeatOnLoop(every: interval, name: name) { tick($0.hub) }
+    }
+
+    /// Posts `work` into the loop every `interval` seconds from a thread of its
+    /// own. A post refused by a full mailbox is counted; the next one comes.
+    func repeatOnLoop(every interval: TimeInterval, name: String, _ work: @escaping @Sendable (LWSServer) -> Void) {
+        let mailbox = self.mailbox
+        let thread = Thread { [weak self] in
+            while self != nil {
+                Thread.sleep(forTimeInterval: interval)
+                mailbox.post { [weak self] in if let self { work(self) } }
+            }
+        }
+        thread.name = name
+        thread.start()
     }
 
     /// Next id for a connection or request.

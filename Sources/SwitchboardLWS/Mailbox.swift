@@ -13,10 +13,10 @@ internal import CLibWebSockets
 import SwitchboardHub
 
 /// A thread-safe queue of work for the loop thread.
-public final class Mailbox: @unchecked Sendable {
+public final class Mailbox: Sendable {
     private struct State {
-        var items: [() -> Void] = []
-        var context: OpaquePointer?
+        var items: [@Sendable () -> Void] = []
+        var context: WakeHandle?
         var loopThread: pthread_t?
         var waiting = 0
         var refused = 0
@@ -30,7 +30,11 @@ public final class Mailbox: @unchecked Sendable {
     public let deliverWait: TimeInterval
     /// Called (on the posting thread) when `post` refused work or `deliver`
     /// queued past the bound: for metrics.
-    public var onPressure: (@Sendable (Pressure) -> Void)?
+    public var onPressure: (@Sendable (Pressure) -> Void)? {
+        get { pressureHandler.withLock { $0 } }
+        set { pressureHandler.withLock { $0 = newValue } }
+    }
+    private let pressureHandler = Mutex<(@Sendable (Pressure) -> Void)?>(nil)
 
     /// What `onPressure` reports.
     public enum Pressure: Sendable { case refused, overflowed }
@@ -44,8 +48,8 @@ public final class Mailbox: @unchecked Sendable {
     /// Queues work that may be skipped and wakes the loop. Returns false,
     /// and counts it, when full.
     @discardableResult
-    public func post(_ work: @escaping () -> Void) -> Bool {
-        let context: OpaquePointer?? = state.withLock { state in
+    public func post(_ work: @escaping @Sendable () -> Void) -> Bool {
+        let context: WakeHandle?? = state.withLock { state in
             guard state.items.count < capacity || isLoopThread(state) else { state.refused += 1; return .none }
             state.items.append(work)
             return .some(state.context)
@@ -58,7 +62,7 @@ public final class Mailbox: @unchecked Sendable {
     /// Queues work that must reach the loop (a committed result). Waits up
     /// to `deliverWait` for room (backpressure on the producer), then queues
     /// it past the bound. From the loop thread it never waits.
-    public func deliver(_ work: @escaping () -> Void) {
+    public func deliver(_ work: @escaping @Sendable () -> Void) {
         // Fast path: room, or the loop thread itself.
         if case .queued(let context) = append(work, force: false, wasWaiting: false) { wake(context); return }
         let deadline = Date().addingTimeInterval(deliverWait)
@@ -75,11 +79,11 @@ public final class Mailbox: @unchecked Sendable {
         wake(context)
     }
 
-    private enum Append { case queued(OpaquePointer?), full }
+    private enum Append { case queued(WakeHandle?), full }
 
     /// Appends unless full (the loop thread and `force` always append; past
     /// the bound that counts as overflow). A full answer registers a waiter.
-    private func append(_ work: @escaping () -> Void, force: Bool, wasWaiting: Bool) -> Append {
+    private func append(_ work: @escaping @Sendable () -> Void, force: Bool, wasWaiting: Bool) -> Append {
         let (outcome, overflowed): (Append, Bool) = state.withLock { state in
             let full = state.items.count >= capacity && !isLoopThread(state)
             if full && !force {
@@ -109,21 +113,21 @@ public final class Mailbox: @unchecked Sendable {
         return pthread_equal(loop, pthread_self()) != 0
     }
 
-    private func wake(_ context: OpaquePointer?) {
-        if let context { lws_cancel_service(context) }
+    private func wake(_ context: WakeHandle?) {
+        if let context { lws_cancel_service(context.context) }
     }
 
     /// Called on the loop thread when it starts serving (or stops: nil).
     func attach(_ context: OpaquePointer?) {
         state.withLock {
-            $0.context = context
+            $0.context = context.map(WakeHandle.init)
             $0.loopThread = context == nil ? nil : pthread_self()
         }
     }
 
     /// Runs everything queued (loop thread only).
     func drain() {
-        let (items, waiting) = state.withLock { state -> ([() -> Void], Bool) in
+        let (items, waiting) = state.withLock { state -> ([@Sendable () -> Void], Bool) in
             state.loopThread = pthread_self()
             let items = state.items
             state.items.removeAll(keepingCapacity: true)
@@ -136,6 +140,12 @@ public final class Mailbox: @unchecked Sendable {
         }
         for item in items { item() }
     }
+}
+
+/// The loop's lws context, kept only to wake it.
+// Unchecked: the only call made through it is lws_cancel_service, the one lws call safe from any thread.
+private struct WakeHandle: @unchecked Sendable {
+    let context: OpaquePointer
 }
 
 /// The mailbox is the hub's loop: a store's replies reach the loop through it

@@ -171,7 +171,7 @@ struct Serve: ParsableCommand {
         // The hub's periodic work (sessions every 250 ms, counter frames at
         // most every 100 ms per channel, …) runs from this tick; a fine tick
         // keeps the added latency small.
-        Ticker.start(every: 0.025, mailbox: mailbox) { hub.tick() }
+        server.schedule(every: 0.025, name: "switchboard-ticker") { $0.tick() }
         let blocked = signals
         let signalThread = Thread {
             var waitFor = blocked
@@ -190,20 +190,5 @@ struct Serve: ParsableCommand {
             Foundation.exit(0)
         }
         server.run()
-    }
-}
-
-/// Posts a periodic tick into the loop (auth deadlines, token expiry).
-enum Ticker {
-    static func start(every interval: TimeInterval, mailbox: Mailbox, _ tick: @escaping () -> Void) {
-        let thread = Thread {
-            while true {
-                Thread.sleep(forTimeInterval: interval)
-                // A tick refused by a full mailbox is counted; the next one comes.
-                mailbox.post(tick)
-            }
-        }
-        thread.name = "switchboard-ticker"
-        thread.start()
     }
 }

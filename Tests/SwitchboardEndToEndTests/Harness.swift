@@ -33,7 +33,7 @@ enum TestDatabase {
 }
 
 /// A running hub process.
-final class HubProcess {
+final class HubProcess: Sendable {
     static let secret = "e2e-secret-e2e-secret-e2e-secret-0"
     static let apiKey = "e2e-backend-key-0123456789"
 

@@ -6,9 +6,9 @@ import Testing
 @testable import SwitchboardLWS
 
 @Suite struct MailboxTests {
-    final class Ran: @unchecked Sendable {
+    final class Ran: Sendable {
         let items = Locked<[Int]>([])
-        func work(_ i: Int) -> () -> Void { { self.items.withLock { $0.append(i) } } }
+        func work(_ i: Int) -> @Sendable () -> Void { { self.items.withLock { $0.append(i) } } }
         var list: [Int] { items.withLock { $0 } }
     }
 

@@ -15,7 +15,8 @@ enum WSMessage: Equatable {
     case close(code: UInt16, reason: String)
 }
 
-final class WebSocketTestClient {
+// Unchecked: used by one thread at a time; a test hands a client to a reader thread and waits for it before using it again.
+final class WebSocketTestClient: @unchecked Sendable {
     private let fd: Int32
     private var buffer: [UInt8] = []
     private(set) var handshakeStatus = 0

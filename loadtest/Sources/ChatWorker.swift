@@ -5,7 +5,6 @@ import ArgumentParser
 import Foundation
 import Histogram
 import SwitchboardAuth
-import SwitchboardLWS
 import SwitchboardWire
 
 struct ChatWorkerReport: Codable {
@@ -47,8 +46,7 @@ final class ChatWorker: LWSClientDelegate {
     var welcomed = 0
     var subscribed = 0
     var inFlight: [String: Int64] = [:]
-    let signal = NSCondition()
-    var command = ""
+    var commands: StdinCommands?
 
     init(_ options: ChatWorkerCommand) throws {
         o = options
@@ -70,15 +68,9 @@ final class ChatWorker: LWSClientDelegate {
             guard let json = try? JSON.parse(r.body), let id = json["id"]?.stringValue else { throw ExitCode(3) }
             conversations.append(id)
         }
-        let pool = self.pool
-        Thread { while true { usleep(50_000); pool.wake() } }.start()
-        Thread { [self] in
-            while let line = readLine() {
-                signal.lock(); command = line; signal.unlock()
-                if line == "STOP" { break }
-            }
-            signal.lock(); command = "STOP"; signal.unlock()
-        }.start()
+        let waker = pool.waker
+        Thread { while true { usleep(50_000); waker.wake() } }.start()
+        commands = StdinCommands.start()
         // Senders are ids 0..<pairs, recipients pairs..<2*pairs.
         for i in 0..<o.pairs {
             pool.connect(id: i, host: o.host, port: o.port, path: "/?token=" + senderTokens[i], sourceAddress: o.source)
@@ -112,7 +104,7 @@ final class ChatWorker: LWSClientDelegate {
         exit(0)
     }
 
-    func current() -> String { signal.lock(); defer { signal.unlock() }; return command }
+    func current() -> String { commands?.latest ?? "" }
 
     func emit(_ tag: String) {
         let data = (try? JSONEncoder().encode(report)) ?? Data()

@@ -104,7 +104,7 @@ struct FloorReaderCommand: ParsableCommand {
         // poll(), like the fanout scenario's lws workers use.
         var pollfds = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
         print("READY " + String(decoding: try JSONEncoder().encode(report), as: UTF8.self))
-        fflush(stdout)
+        fflush(nil)
         var partial = [[UInt8]](repeating: [], count: connections)
         var chunk = [UInt8](repeating: 0, count: 65536)
         let expected = connections * rounds
@@ -127,7 +127,7 @@ struct FloorReaderCommand: ParsableCommand {
         }
         let data = try JSONEncoder().encode(report)
         print("DONE " + String(decoding: data, as: UTF8.self))
-        fflush(stdout)
+        fflush(nil)
         for fd in fds { close(fd) }
     }
 }

@@ -7,7 +7,6 @@ import ArgumentParser
 import Foundation
 import Histogram
 import SwitchboardAuth
-import SwitchboardLWS
 import SwitchboardPostgres
 import SwitchboardWire
 
@@ -152,7 +151,8 @@ private final class Tally: @unchecked Sendable {
 
 /// D dashboard connections on one lws client context and thread, recording
 /// (arrival, total) of every counter frame.
-final class DashboardPool: LWSClientDelegate {
+// Unchecked: `subscribed` and `stopping` are behind `lock`; the pool and `frames` belong to the service thread until `stop()` joined it.
+final class DashboardPool: LWSClientDelegate, @unchecked Sendable {
     let host: String, port: Int, token: String
     let channels: [String]
     private var pool: LWSClientPool?
@@ -171,11 +171,13 @@ final class DashboardPool: LWSClientDelegate {
     }
 
     func start() throws {
-        let pool = try LWSClientPool()
-        pool.delegate = self
-        self.pool = pool
-        Thread { while true { usleep(50_000); pool.wake() } }.start()
+        let created = try LWSClientPool()
+        created.delegate = self
+        pool = created
+        let waker = created.waker
+        Thread { while true { usleep(50_000); waker.wake() } }.start()
         Thread { [self] in
+            guard let pool else { return }
             for id in channels.indices { _ = pool.connect(id: id, host: host, port: port, path: "/?token=" + token) }
             while true {
                 pool.service()
@@ -199,7 +201,7 @@ final class DashboardPool: LWSClientDelegate {
     /// Stops the thread; returns the frames seen by each dashboard.
     func stop() -> [[(micros: Int64, total: Int)]] {
         lock.lock(); stopping = true; lock.unlock()
-        pool?.wake()
+        pool?.waker.wake()
         finished.wait()
         return frames
     }

@@ -5,7 +5,6 @@ import ArgumentParser
 import Foundation
 import Histogram
 import SwitchboardAuth
-import SwitchboardLWS
 import SwitchboardWire
 
 struct WorkerReport: Codable {
@@ -57,8 +56,6 @@ final class LoadWorker: LWSClientDelegate {
     var resolved = 0
     var subscribed = 0
     var ready = false
-    var stopRequested = false
-    let stopLock = NSLock()
     var tokens: [String] = []
 
     init(_ options: WorkerCommand) throws {
@@ -75,15 +72,12 @@ final class LoadWorker: LWSClientDelegate {
     }
 
     func run() {
-        let pool = self.pool
+        let waker = pool.waker
         // Wakes the loop for connect pacing and the stop check; rarely, because
         // every wake costs a poll() over all of this worker's sockets.
-        Thread { while true { usleep(100_000); pool.wake() } }.start()
-        Thread { [self] in
-            // The coordinator writes STOP (or closes stdin) when it is done.
-            while let line = readLine() { if line == "STOP" { break } }
-            stopLock.lock(); stopRequested = true; stopLock.unlock()
-        }.start()
+        Thread { while true { usleep(100_000); waker.wake() } }.start()
+        // The coordinator writes STOP (or closes stdin) when it is done.
+        let commands = StdinCommands.start()
         let start = Date()
         report.firstAttemptMicros = nowMicros()
         var holdUntil: Date?
@@ -106,8 +100,7 @@ final class LoadWorker: LWSClientDelegate {
                 emit("READY", report)
                 if options.hold > 0 { holdUntil = Date().addingTimeInterval(options.hold) }
             }
-            stopLock.lock(); let stop = stopRequested; stopLock.unlock()
-            if stop || (holdUntil.map { Date() >= $0 } ?? false) { break }
+            if commands.latest == "STOP" || (holdUntil.map { Date() >= $0 } ?? false) { break }
         }
         emit("DONE", report)
         exit(0)

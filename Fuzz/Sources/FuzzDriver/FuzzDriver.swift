@@ -1,17 +1,18 @@
 // The libFuzzer entry points every fuzz executable shares: each main.swift
 // only names its target (`runFuzzer(.frames)`).
+import Synchronization
 import SwitchboardFuzzing
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The target this process fuzzes; set once by `runFuzzer` before libFuzzer
-/// calls `LLVMFuzzerTestOneInput` (on the same thread).
-private var current: FuzzTarget?
+/// calls `LLVMFuzzerTestOneInput` (an uncontended lock: a global stays isolated).
+private let current = Mutex<FuzzTarget?>(nil)
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    current?.run(UnsafeRawBufferPointer(start: data, count: size))
+    current.withLock { $0 }?.run(UnsafeRawBufferPointer(start: data, count: size))
     return 0
 }
 
@@ -26,7 +27,7 @@ func runDriver(_ argc: UnsafeMutablePointer<CInt>,
 
 /// Runs libFuzzer over `target` with this process's command line; exits.
 public func runFuzzer(_ target: FuzzTarget) -> Never {
-    current = target
+    current.withLock { $0 = target }
     var argc = CommandLine.argc
     var argv = CommandLine.unsafeArgv
     exit(runDriver(&argc, &argv, fuzzOne))

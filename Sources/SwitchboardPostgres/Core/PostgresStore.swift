@@ -10,12 +10,12 @@ public final class PostgresStore: HubStore, @unchecked Sendable {
     public let writer: GroupCommitWriter
     /// The reader.
     public let reader: StoreReader
-    let deliver: (@escaping () -> Void) -> Void
+    let deliver: @Sendable (@escaping @Sendable () -> Void) -> Void
 
     /// A store; `deliver` runs a closure on the loop thread (the mailbox) and
     /// must not drop it; while `congested` is true, new requests are refused
     /// with `overloaded` instead of queued.
-    public init(conninfo: String, logger: Logger, metrics: HubMetrics, deliver: @escaping (@escaping () -> Void) -> Void,
+    public init(conninfo: String, logger: Logger, metrics: HubMetrics, deliver: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void,
                 congested: (@Sendable () -> Bool)? = nil) {
         writer = GroupCommitWriter(conninfo: conninfo, logger: logger)
         reader = StoreReader(conninfo: conninfo, logger: logger)

@@ -1,10 +1,12 @@
 // A libwebsockets client for many connections on one thread (the load
-// tool's workers). Connections are named by small integer ids.
+// tool's workers). Connections are named by small integer ids. The load tool
+// is the one place besides SwitchboardLWS that speaks lws itself: the client
+// side is the tool's own business, not the server module's public API.
 import Foundation
-internal import CLibWebSockets
+private import CLibWebSockets
 
 /// Receives the events of an `LWSClientPool`, on the thread that services it.
-public protocol LWSClientDelegate: AnyObject {
+protocol LWSClientDelegate: AnyObject {
     /// The WebSocket handshake completed.
     func clientOpened(_ id: Int)
     /// A complete text or binary message arrived.
@@ -14,7 +16,7 @@ public protocol LWSClientDelegate: AnyObject {
 }
 
 /// Many client WebSockets on one lws context, serviced by one thread.
-public final class LWSClientPool {
+final class LWSClientPool {
     private var context: OpaquePointer?
     private var protocols: UnsafeMutablePointer<lws_protocols>?
     private var cStrings: [UnsafeMutablePointer<CChar>] = []
@@ -26,10 +28,10 @@ public final class LWSClientPool {
     }
     fileprivate var clients: [Int: Client] = [:]
     /// Where events go.
-    public weak var delegate: LWSClientDelegate?
+    weak var delegate: LWSClientDelegate?
 
     /// A pool speaking `subprotocol`.
-    public init(subprotocol: String = "switchboard.v1") throws {
+    init(subprotocol: String = "switchboard.v1") throws {
         sb_lws_set_log_level(Int32(LLL_ERR))
         let table = UnsafeMutablePointer<lws_protocols>.allocate(capacity: 2)
         table.initialize(repeating: lws_protocols(), count: 2)
@@ -47,7 +49,7 @@ public final class LWSClientPool {
         info.user = Unmanaged.passUnretained(self).toOpaque()
         info.fd_limit_per_thread = 0
         info.timeout_secs = 30
-        guard let ctx = lws_create_context(&info) else { throw ServerError.cannotListen(address: "client", port: 0) }
+        guard let ctx = lws_create_context(&info) else { throw LWSClientError.noContext }
         context = ctx
     }
 
@@ -59,7 +61,7 @@ public final class LWSClientPool {
 
     /// Starts connecting; events follow through the delegate.
     @discardableResult
-    public func connect(id: Int, host: String, port: Int, path: String, sourceAddress: String? = nil) -> Bool {
+    func connect(id: Int, host: String, port: Int, path: String, sourceAddress: String? = nil) -> Bool {
         var info = lws_client_connect_info()
         info.context = context
         let client = Client()
@@ -90,7 +92,7 @@ public final class LWSClientPool {
     }
 
     /// Queues a text message.
-    public func send(_ id: Int, text: String) {
+    func send(_ id: Int, text: String) {
         guard let client = clients[id], let wsi = client.wsi else { return }
         client.outbound.append(Array(text.utf8))
         lws_callback_on_writable(wsi)
@@ -98,17 +100,24 @@ public final class LWSClientPool {
 
     /// One pass of the event loop (waits for events up to lws' own timeout;
     /// `wake()` from another thread interrupts it).
-    public func service() {
+    func service() {
         if let context { _ = lws_service(context, 0) }
     }
 
-    /// Interrupts `service()` from any thread.
-    public func wake() {
-        if let context { lws_cancel_service(context) }
-    }
+    /// Interrupts `service()`: the pool's one handle for other threads (valid
+    /// while the pool lives).
+    var waker: Waker { Waker(context: context) }
 
-    /// Open connections.
-    public var openCount: Int { clients.values.filter(\.opened).count }
+    /// Interrupts `service()` from any thread.
+    // Unchecked: the only call made through it is lws_cancel_service, the one lws call safe from any thread.
+    struct Waker: @unchecked Sendable {
+        fileprivate let context: OpaquePointer?
+
+        /// Interrupts `service()`.
+        func wake() {
+            if let context { lws_cancel_service(context) }
+        }
+    }
 
     fileprivate func event(_ wsi: OpaquePointer, _ reason: lws_callback_reasons, _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
         guard let tag = lws_get_opaque_user_data(wsi) else { return 0 }
@@ -148,13 +157,19 @@ public final class LWSClientPool {
     }
 }
 
+/// Why a pool could not be made.
+enum LWSClientError: Error {
+    /// lws_create_context failed.
+    case noContext
+}
+
 private func withOptionalCString<R>(_ s: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
     guard let s else { return body(nil) }
     return s.withCString { body($0) }
 }
 
-func switchboardClientCallback(_ wsi: OpaquePointer?, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?,
-                               _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
+private func switchboardClientCallback(_ wsi: OpaquePointer?, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?,
+                                       _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
     guard let wsi, let ctx = lws_get_context(wsi), let owner = lws_context_user(ctx) else { return 0 }
     let pool = Unmanaged<LWSClientPool>.fromOpaque(owner).takeUnretainedValue()
     return pool.event(wsi, reason, input, length)
