@@ -70,8 +70,8 @@ enum HTTPFuzz {
                 guard let claims = try? JSON.parse(value) else { continue }
                 request.authorization = "Bearer " + JWTSigner.hs256(header: JWTFuzz.header, payload: claims, secret: FuzzHub.secret)
             case "x-market" where value == "ok":
-                f.market.answer = .success(MarketOutcome(status: 200, body: .object(["id": .int(1)])))
-                f.market.paymentStart = .success(.created(id: 1, currency: "EUR"))
+                f.market.refusal = nil
+                f.market.paymentStart = .created(id: 1, currency: "EUR")
             default: continue
             }
         }

@@ -31,6 +31,25 @@ import Testing
         #expect(try hub.user(m.client, "GET", "/v1/projects/\(p)").json?["payment_status"] as? String == "in_escrow")
     }
 
+    /// Answers stored before migration 8 are the REST body itself (ids as
+    /// strings); their replays still answer exactly what was answered then.
+    @Test func anAnswerStoredInTheOldShapeReplaysUnchanged() throws {
+        let hub = try HubProcess()
+        let m = Market(hub: hub)
+        let p = try m.signedProject()
+        let key = "old-" + UUID().uuidString
+        let paid = try m.pay(p, 20_000, key: key)
+        #expect(paid.status == 201)
+        _ = try TestDatabase.query("""
+            UPDATE idempotency_keys SET response = response || jsonb_build_object('id', response->>'id', 'project', response->>'project')
+            WHERE key = $1
+            """, [key])
+        #expect(try TestDatabase.query("SELECT jsonb_typeof(response->'id') FROM idempotency_keys WHERE key = $1", [key]).first?[0] == "string")
+        let replay = try m.pay(p, 20_000, key: key)
+        #expect(replay.status == 201)
+        #expect(replay.json as NSDictionary? == paid.json as NSDictionary?)
+    }
+
     @Test func refundFeesFollowFeesSwift() throws {
         let hub = try HubProcess()
         let m = Market(hub: hub)

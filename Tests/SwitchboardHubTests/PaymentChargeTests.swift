@@ -23,17 +23,17 @@ import SwitchboardHubTesting
     func fixture() -> (HubFixture, CountingProvider) {
         let f = HubFixture()
         let provider = CountingProvider()
-        f.hub.paymentProvider = provider
-        f.market.answer = .success(MarketOutcome(status: 201, body: .object(["id": .string("42")])))
+        f.hub.marketFeature?.paymentProvider = provider
+        f.market.refusal = nil
         return (f, provider)
     }
 
     @Test func aNewPaymentIsChargedOnceWithItsOwnIdAfterItWasStored() {
         let (f, provider) = fixture()
-        f.market.paymentStart = .success(.created(id: 42, currency: "EUR"))
+        f.market.paymentStart = .created(id: 42, currency: "EUR")
         pay(f, id: 1)
         #expect(provider.keys == ["payment-42"])
-        #expect(f.market.calls == ["createPayment", "recordCharge"])
+        #expect(f.market.callNames == ["createPayment", "recordCharge"])
         #expect(f.market.recordedCharges.map(\.payment) == [42])
         #expect(f.market.recordedCharges.map(\.charge.reference) == ["ref-1"])
         #expect(f.transport.responses[1]?.status == 201)
@@ -41,16 +41,16 @@ import SwitchboardHubTesting
 
     @Test func aReplayOrARefusalNeverCharges() {
         let (f, provider) = fixture()
-        f.market.paymentStart = .success(.replay(MarketOutcome(status: 201, body: .object(["id": .string("42")]))))
+        f.market.paymentStart = .replay(f.market.payment)
         pay(f, id: 1)
-        f.market.paymentStart = .failure(.conflict("payments need a signed contract"))
+        f.market.refusal = HubError(.conflict, "payments need a signed contract")
         pay(f, id: 2)
-        f.market.paymentStart = .failure(.idempotencyMismatch)
+        f.market.refusal = HubError(.idempotencyMismatch, "this idempotency key was used with a different request")
         pay(f, id: 3)
-        f.market.paymentStart = .failure(.forbidden("only the project's client pays"))
+        f.market.refusal = HubError(.forbidden, "only the project's client pays")
         pay(f, id: 4)
         #expect(provider.keys.isEmpty)
-        #expect(f.market.calls == ["createPayment", "createPayment", "createPayment", "createPayment"])
+        #expect(f.market.callNames == ["createPayment", "createPayment", "createPayment", "createPayment"])
         #expect([1, 2, 3, 4].map { f.transport.responses[$0]?.status } == [201, 409, 422, 403])
     }
 }

@@ -55,9 +55,6 @@ public final class Hub {
 
     // MARK: Transitional: feature state moving into each feature's object
     // (Features/Legacy.swift wires it; each slice deletes its lines here).
-    var market: MarketStore!
-    /// Charges for escrowed payments (the built-in sandbox by default).
-    public var paymentProvider: PaymentProvider = SandboxPaymentProvider()
     var legacyRouters: [(HTTPRequest, HTTPRequestID) -> HTTPResponse??] = []
 
     /// A hub with no features; `install` adds them.

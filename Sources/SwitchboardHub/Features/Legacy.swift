@@ -18,33 +18,22 @@ extension Hub {
                             chat: ChatStore, scans: ScanStore, notifications: NotificationStore, quotes: QuoteStore,
                             market: MarketStore, metrics: HubMetrics, logger: Logger) {
         self.init(configuration: configuration, loop: loop, clock: clock, store: store, metrics: metrics, logger: logger)
-        self.market = market
         install(TypingFeature())
         let presence = PresenceFeature(store: chat, graceMillis: configuration.presenceGraceMillis)
         install(presence)
-        install(ChatFeature(store: chat, presence: presence))
+        let chatFeature = ChatFeature(store: chat, presence: presence)
+        install(chatFeature)
         let notices = NotificationsFeature(store: notifications)
         install(notices)
         install(QuotesFeature(store: quotes, notifications: notices))
         install(ScansFeature(store: scans, intervalMillis: configuration.counterIntervalMillis))
-        installLegacyFeatures()
-    }
-
-    /// The installed chat feature (market posts system messages through it).
-    func deliverSystemMessage(_ message: StoredMessage, members: [String]) {
-        for case let chat as ChatFeature in features { chat.deliverSystemMessage(message, members: members) }
+        install(MarketFeature(store: market, notifications: notices, chat: chatFeature))
     }
 
     /// Publishes committed notifications through the installed notifications
-    /// feature (for Market until it is a feature object that holds it).
+    /// feature (the notification tests still push through the hub).
     func pushNotifications(_ list: [StoredNotification]) {
         for case let notices as NotificationsFeature in features { notices.publish(list) }
-    }
-
-    /// A request body as a JSON object (old routers; routes use `RouteCall.jsonObject`).
-    static func jsonBody(_ request: HTTPRequest) -> JSON? {
-        guard let json = try? JSON.parse(request.body, maxDepth: RouteCall.maxBodyDepth), json.isObject else { return nil }
-        return json
     }
 
     /// Authenticates a REST caller (old routers).
@@ -62,12 +51,6 @@ extension Hub {
     static func storeFailure(_ error: StoreError) -> HTTPResponse {
         error.code == .overloaded ? .error(.storeBusy) : .error(error.hubError)
     }
-
-    private func installLegacyFeatures() {
-        legacyRouters = [
-            { [unowned self] in marketRoute($0, id: $1) },
-        ]
-    }
 }
 
 /// A channel kind whose subscribe is old Hub-extension code.
@@ -82,28 +65,4 @@ final class LegacyKind: ChannelKind {
     }
     func accepts(_ rest: String) -> Bool { acceptsRest(rest) }
     func subscribe(_ request: SubscribeRequest) { subscribeRequest(request) }
-}
-
-/// Why a market operation was refused (old form; Market's slice replaces it
-/// with `HubError`, and then this goes).
-public enum DomainFailure: Error, Sendable, Equatable {
-    case notFound(String)
-    case forbidden(String)
-    /// The state does not allow it (409).
-    case conflict(String)
-    /// The same idempotency key with a different request (422).
-    case idempotencyMismatch
-    case store(StoreError)
-
-    /// The REST answer.
-    public var response: HTTPResponse {
-        switch self {
-        case .notFound(let m): return .error(404, .notFound, m)
-        case .forbidden(let m): return .error(403, .forbidden, m)
-        case .conflict(let m): return .error(409, .conflict, m)
-        case .idempotencyMismatch:
-            return .error(422, .idempotencyMismatch, "this idempotency key was used with a different request")
-        case .store(let e): return Hub.storeFailure(e)
-        }
-    }
 }

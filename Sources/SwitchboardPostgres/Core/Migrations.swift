@@ -311,6 +311,32 @@ public enum Migrations {
             LANGUAGE sql IMMUTABLE
             AS $$ SELECT $1 = $4 AND $2 <> 'system' AND $3 IS NULL $$;
         """),
+        // Market (issue 11): the pieces its statements share, as functions;
+        // every value they need arrives as an argument.
+        (9, """
+        -- An amount in minor units as "1234.50 RON" (integer arithmetic), for texts.
+        CREATE FUNCTION market_money(amount bigint, currency text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+            AS $$ SELECT ($1 / 100)::text || '.' || lpad(($1 % 100)::text, 2, '0') || ' ' || $2 $$;
+        -- Fees.share: amount × basis points / per_whole, half up (the caller
+        -- passes the constants of Fees.swift).
+        CREATE FUNCTION market_fee_share(amount bigint, basis_points bigint, per_whole bigint) RETURNS bigint
+            LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT ($1 * $2 + $3 / 2) / $3 $$;
+        -- A notification for one user, returned for the hub to push.
+        CREATE FUNCTION market_notify(recipient text, kind text, title text, body text, data jsonb,
+                                      entity_type text, entity_id text) RETURNS SETOF notifications LANGUAGE sql
+            AS $$ INSERT INTO notifications (user_id, kind, title, body, data, entity_type, entity_id)
+                  VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING * $$;
+        -- A `system` message in the project's conversation (none if it has
+        -- none), at the conversation's next seq; returned for delivery.
+        CREATE FUNCTION market_system_message(project bigint, message text) RETURNS SETOF messages LANGUAGE sql
+            AS $$ WITH c AS (
+                      UPDATE conversations c SET last_seq = c.last_seq + 1, last_message_at = now()
+                      FROM projects pj WHERE pj.id = $1 AND c.id = pj.conversation_id
+                      RETURNING c.id, c.last_seq)
+                  INSERT INTO messages (conversation_id, seq, sender_id, client_msg_id, kind, body)
+                  SELECT id, last_seq, 'system', 'system-' || id || '-' || last_seq, 'system', jsonb_build_object('text', $2) FROM c
+                  RETURNING * $$;
+        """),
     ]
 
     /// Applies the missing migrations; returns the versions applied.

@@ -1,109 +1,101 @@
 // Milestones (added by a party, completed by the craftsman, approved by the
-// client) and the sandbox provider's payment callbacks.
+// client) and the sandbox provider's payment callbacks; the statements
+// follow PostgresStore+Market's pattern (one refusal column per rule set).
 import SwitchboardHub
 import SwitchboardWire
 
 extension PostgresStore {
-    static let milestoneJSON = """
-        json_build_object('id', ms.id::text, 'project', ms.project_id::text, 'title', ms.title, 'due_on', ms.due_on,
-            'amount', ms.amount, 'percentage', ms.percentage, 'requires_approval', ms.requires_approval,
-            'completed_at', (extract(epoch FROM ms.completed_at) * 1000)::bigint,
-            'approved_at', (extract(epoch FROM ms.approved_at) * 1000)::bigint)
-        """
-
-    public func createMilestone(project: Int64, title: String, dueOn: String?, amount: Int64?, percentage: Double?,
-                                requiresApproval: Bool, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func createMilestone(project: Int64, _ milestone: MilestoneInput, actor: Actor, reply: Reply<MarketChange<Milestone>>) {
         let sql = """
-            WITH pj AS (
-                SELECT * FROM projects WHERE id = $1 FOR UPDATE
+            WITH p0 AS (
+                SELECT pj.*, CASE
+                    WHEN NOT ($7 IN (pj.client_id, pj.craftsman_id) OR $9::bool) THEN 'forbidden:only the project''s parties'
+                    WHEN pj.status IN ('completed', 'cancelled') THEN 'conflict:the project is ' || pj.status END AS refusal
+                FROM projects pj WHERE pj.id = $1 FOR UPDATE
             ), ms AS (
                 INSERT INTO milestones (project_id, title, due_on, amount, percentage, requires_approval)
-                SELECT pj.id, $2, $3::date, $4::bigint, $5::numeric, $6::bool FROM pj
-                WHERE ($7 IN (pj.client_id, pj.craftsman_id) OR $9::bool) AND pj.status NOT IN ('completed', 'cancelled')
+                SELECT p0.id, $2, $3::date, $4::bigint, $5::numeric, $6::bool FROM p0 WHERE p0.refusal IS NULL
                 RETURNING *
             ), a AS (
                 INSERT INTO audit_log (actor, action, entity_type, entity_id, ip) SELECT $7, 'milestone.create', 'milestone', ms.id::text, $8 FROM ms
             ), n AS (
-                \(Self.notify("u.id", kind: "project_update", title: "'New milestone: ' || ms.title", body: "pj.title",
-                              entity: "milestone", entityID: "ms.id::text",
-                              data: "jsonb_build_object('project_id', pj.id::text, 'milestone_id', ms.id::text)",
-                              from: "ms JOIN pj ON pj.id = ms.project_id, unnest(ARRAY[pj.client_id, pj.craftsman_id]) AS u(id) WHERE u.id <> $7"))
+                SELECT n.* FROM (SELECT u.id AS recipient, ms.id, ms.title, p0.id AS project, p0.title AS project_title
+                                 FROM ms JOIN p0 ON p0.id = ms.project_id, unnest(ARRAY[p0.client_id, p0.craftsman_id]) AS u(id)
+                                 WHERE u.id <> $7 OFFSET 0) t,
+                    LATERAL market_notify(t.recipient, 'project_update', 'New milestone: ' || t.title, t.project_title,
+                                          jsonb_build_object('project_id', t.project::text, 'milestone_id', t.id::text),
+                                          'milestone', t.id::text) n
             )
-            SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id, 'status', status)::text FROM pj
-            UNION ALL SELECT 'r', \(Self.milestoneJSON)::text FROM ms
+            \(Self.refusalRow(from: "p0"))
+            UNION ALL SELECT 'r', \(Self.record(Self.milestoneColumns("ms")))::text FROM ms
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             """
-        market(sql, [String(project), title, dueOn, amount.map(String.init), percentage.map { String($0) }, requiresApproval ? "true" : "false",
-                     actor.id, actor.ip, actor.isBackend ? "true" : "false"], created: 201, decide: { before in
-            guard let before else { return .notFound("no such project") }
-            guard Self.parties(before, actor) else { return .forbidden("only the project's parties") }
-            return .conflict("the project is \(before["status"]?.stringValue ?? "?")")
-        }, reply: reply)
+        market(sql, [.int64(project), .text(milestone.title), .text(milestone.dueOn), .int64(milestone.amount), .double(milestone.percentage),
+                     .bool(milestone.requiresApproval), .text(actor.id), .text(actor.ip), .bool(actor.isBackend)],
+               missing: HubError(.notFound, "no such project"),
+               decode: { rows throws(HubError) in try rows.change(Milestone.init) }, reply: reply)
     }
 
-    /// complete (craftsman, not yet completed) or approve (client, completed, not yet approved).
-    private func milestoneStep(project: Int64, milestone: Int64, actor: Actor, approve: Bool,
-                               reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
-        let set = approve ? "approved_at = now()" : "completed_at = now()"
-        let rule = approve ? "m0.client_id = $3 AND milestones.completed_at IS NOT NULL AND milestones.approved_at IS NULL AND milestones.requires_approval"
-                           : "m0.craftsman_id = $3 AND milestones.completed_at IS NULL"
-        let recipient = approve ? "m0.craftsman_id" : "m0.client_id"
-        let kind = approve ? "project_update" : "milestone_completed"
-        let title = approve ? "'Milestone approved: ' || ms.title" : "'Milestone completed: ' || ms.title"
+    /// complete ($5 false: the craftsman, not yet completed) or approve ($5
+    /// true: the client, completed, needing approval, not yet approved).
+    private func milestoneStep(project: Int64, milestone: Int64, actor: Actor, approve: Bool, reply: Reply<MarketChange<Milestone>>) {
         let sys = Self.systemMessage(project: "ms.project_id", text: "'Milestone ' || CASE WHEN ms.approved_at IS NOT NULL THEN 'approved' ELSE 'completed' END || ': ' || ms.title", from: "ms")
         let sql = """
             WITH m0 AS (
-                SELECT m.id, m.completed_at, m.approved_at, m.requires_approval, pj.client_id, pj.craftsman_id, pj.title AS project_title
+                SELECT m.id, pj.client_id, pj.craftsman_id, pj.title AS project_title, CASE WHEN $5::bool THEN CASE
+                        WHEN pj.client_id <> $3 THEN 'forbidden:only the client approves a milestone'
+                        WHEN NOT m.requires_approval THEN 'conflict:this milestone needs no approval'
+                        WHEN m.completed_at IS NULL THEN 'conflict:the milestone is not completed yet'
+                        WHEN m.approved_at IS NOT NULL THEN 'conflict:the milestone is already approved' END
+                    ELSE CASE
+                        WHEN pj.craftsman_id <> $3 THEN 'forbidden:only the craftsman completes a milestone'
+                        WHEN m.completed_at IS NOT NULL THEN 'conflict:the milestone is already completed' END
+                    END AS refusal
                 FROM milestones m JOIN projects pj ON pj.id = m.project_id WHERE m.id = $2 AND m.project_id = $1 FOR UPDATE OF m
             ), ms AS (
-                UPDATE milestones SET \(set) FROM m0 WHERE milestones.id = m0.id AND \(rule) RETURNING milestones.*
+                UPDATE milestones SET approved_at = CASE WHEN $5::bool THEN now() ELSE milestones.approved_at END,
+                                      completed_at = CASE WHEN $5::bool THEN milestones.completed_at ELSE now() END
+                FROM m0 WHERE milestones.id = m0.id AND m0.refusal IS NULL RETURNING milestones.*
             ), a AS (
                 INSERT INTO audit_log (actor, action, entity_type, entity_id, ip)
-                SELECT $3, '\(approve ? "milestone.approve" : "milestone.complete")', 'milestone', ms.id::text, $4 FROM ms
+                SELECT $3, CASE WHEN $5::bool THEN 'milestone.approve' ELSE 'milestone.complete' END, 'milestone', ms.id::text, $4 FROM ms
             ), n AS (
-                \(Self.notify(recipient, kind: kind, title: title, body: "m0.project_title", entity: "milestone", entityID: "ms.id::text",
-                              data: "jsonb_build_object('project_id', ms.project_id::text, 'milestone_id', ms.id::text)",
-                              from: "ms JOIN m0 ON m0.id = ms.id"))
-            )\(sys.ctes)
-            SELECT 'x', json_build_object('client_id', client_id, 'craftsman_id', craftsman_id, 'completed', completed_at IS NOT NULL,
-                                          'approved', approved_at IS NOT NULL, 'requires_approval', requires_approval)::text FROM m0
-            UNION ALL SELECT 'r', \(Self.milestoneJSON)::text FROM ms
+                SELECT n.* FROM (SELECT ms.*, m0.project_title, CASE WHEN $5::bool THEN m0.craftsman_id ELSE m0.client_id END AS recipient
+                                 FROM ms JOIN m0 ON m0.id = ms.id OFFSET 0) t,
+                    LATERAL market_notify(t.recipient, CASE WHEN $5::bool THEN 'project_update' ELSE 'milestone_completed' END,
+                                          CASE WHEN $5::bool THEN 'Milestone approved: ' ELSE 'Milestone completed: ' END || t.title,
+                                          t.project_title, jsonb_build_object('project_id', t.project_id::text, 'milestone_id', t.id::text),
+                                          'milestone', t.id::text) n
+            )\(sys.cte)
+            \(Self.refusalRow(from: "m0"))
+            UNION ALL SELECT 'r', \(Self.record(Self.milestoneColumns("ms")))::text FROM ms
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [String(project), String(milestone), actor.id, actor.ip], decide: { before in
-            guard let before else { return .notFound("no such milestone in this project") }
-            let owner = approve ? before["client_id"] : before["craftsman_id"]
-            guard owner?.stringValue == actor.id else {
-                return .forbidden(approve ? "only the client approves a milestone" : "only the craftsman completes a milestone")
-            }
-            if approve {
-                if before["requires_approval"] == .bool(false) { return .conflict("this milestone needs no approval") }
-                if before["completed"] == .bool(false) { return .conflict("the milestone is not completed yet") }
-                return .conflict("the milestone is already approved")
-            }
-            return .conflict("the milestone is already completed")
-        }, reply: reply)
+        market(sql, [.int64(project), .int64(milestone), .text(actor.id), .text(actor.ip), .bool(approve)],
+               missing: HubError(.notFound, "no such milestone in this project"),
+               decode: { rows throws(HubError) in try rows.change(Milestone.init) }, reply: reply)
     }
 
-    public func completeMilestone(project: Int64, milestone: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func completeMilestone(project: Int64, milestone: Int64, actor: Actor, reply: Reply<MarketChange<Milestone>>) {
         milestoneStep(project: project, milestone: milestone, actor: actor, approve: false, reply: reply)
     }
 
-    public func approveMilestone(project: Int64, milestone: Int64, actor: Actor, reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func approveMilestone(project: Int64, milestone: Int64, actor: Actor, reply: Reply<MarketChange<Milestone>>) {
         milestoneStep(project: project, milestone: milestone, actor: actor, approve: true, reply: reply)
     }
 
-    public func providerEvent(reference: String, succeeded: Bool, actor: Actor,
-                              reply: @escaping (Result<MarketOutcome, DomainFailure>) -> Void) {
+    public func providerEvent(reference: String, succeeded: Bool, actor: Actor, reply: Reply<MarketChange<Payment>>) {
         let sys = Self.systemMessage(project: "pay.project_id", text: "'Payment ' || pay.status || ' at the provider'", from: "pay")
         let sql = """
             WITH p0 AS (
-                SELECT pay.id, pay.status, pj.craftsman_id FROM payments pay JOIN projects pj ON pj.id = pay.project_id
+                SELECT pay.id, pj.craftsman_id,
+                       CASE WHEN pay.status <> 'pending' THEN 'conflict:the payment is already ' || pay.status END AS refusal
+                FROM payments pay JOIN projects pj ON pj.id = pay.project_id
                 WHERE pay.provider_reference = $1 FOR UPDATE OF pay
             ), pay AS (
                 UPDATE payments SET status = CASE WHEN $2::bool THEN 'completed' ELSE 'failed' END
-                FROM p0 WHERE payments.id = p0.id AND p0.status = 'pending' RETURNING payments.*
+                FROM p0 WHERE payments.id = p0.id AND p0.refusal IS NULL RETURNING payments.*
             ), up AS (
                 UPDATE projects SET payment_status = 'in_escrow', updated_at = now(),
                        status = CASE WHEN projects.status = 'contract_signed' THEN 'in_progress' ELSE projects.status END
@@ -112,20 +104,18 @@ extension PostgresStore {
                 INSERT INTO audit_log (actor, action, entity_type, entity_id, details)
                 SELECT $3, 'payment.provider_event', 'payment', pay.id::text, jsonb_build_object('status', pay.status) FROM pay
             ), n AS (
-                \(Self.notify("p0.craftsman_id", kind: "payment_received", title: "'Payment received into escrow'",
-                              body: Self.money("pay.amount"),
-                              entity: "payment", entityID: "pay.id::text",
-                              data: "jsonb_build_object('payment_id', pay.id::text, 'project_id', pay.project_id::text, 'amount', pay.amount)",
-                              from: "pay JOIN p0 ON p0.id = pay.id WHERE pay.status = 'completed'"))
-            )\(sys.ctes)
-            SELECT 'x', json_build_object('status', status)::text FROM p0
-            UNION ALL SELECT 'r', \(Self.paymentJSON)::text FROM pay
+                SELECT n.* FROM (SELECT pay.*, p0.craftsman_id FROM pay JOIN p0 ON p0.id = pay.id WHERE pay.status = 'completed' OFFSET 0) t,
+                    LATERAL market_notify(t.craftsman_id, 'payment_received', 'Payment received into escrow',
+                                          market_money(t.amount, t.currency),
+                                          jsonb_build_object('payment_id', t.id::text, 'project_id', t.project_id::text, 'amount', t.amount),
+                                          'payment', t.id::text) n
+            )\(sys.cte)
+            \(Self.refusalRow(from: "p0"))
+            UNION ALL SELECT 'r', \(Self.record(Self.paymentColumns("pay")))::text FROM pay
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [reference, succeeded ? "true" : "false", actor.id], decide: { before in
-            guard let before else { return .notFound("no payment with this provider reference") }
-            return .conflict("the payment is already \(before["status"]?.stringValue ?? "?")")
-        }, reply: reply)
+        market(sql, [.text(reference), .bool(succeeded), .text(actor.id)], missing: HubError(.notFound, "no payment with this provider reference"),
+               decode: { rows throws(HubError) in try rows.change(Payment.init) }, reply: reply)
     }
 }
