@@ -19,7 +19,7 @@ import SwitchboardHubTesting
         f.hub.connectionOpened(1, token: f.token("bob"), since: 0)  // replay read is taken now: 1, 2
         // Committed after the read; its push arrives while the replay is pending.
         let third = f.notes.commit("bob")
-        f.hub.pushNotifications([third])
+        f.hub.feature(NotificationsFeature.self)!.publish([third])
         #expect(notes(f, 1).isEmpty)  // held back until the replay is out
         f.notes.flush()
         #expect(ids(notes(f, 1)) == ["1", "2", "4"])
@@ -37,7 +37,7 @@ import SwitchboardHubTesting
         let first = f.notes.commit("bob")
         f.hub.connectionOpened(1, token: f.token("bob"), since: 0)
         f.notes.flush()  // the replay already holds notification 1…
-        f.hub.pushNotifications([first])  // …whose push comes late
+        f.hub.feature(NotificationsFeature.self)!.publish([first])  // …whose push comes late
         #expect(ids(notes(f, 1)) == ["1"])
     }
 
@@ -49,7 +49,7 @@ import SwitchboardHubTesting
         f.hub.connectionOpened(2, token: f.token("mallory"))
         f.notes.flush()
         #expect(ids(notes(f, 1)) == ["1"])
-        f.hub.pushNotifications([f.notes.commit("bob")])
+        f.hub.feature(NotificationsFeature.self)!.publish([f.notes.commit("bob")])
         #expect(ids(notes(f, 1)) == ["1", "2"])
         #expect(notes(f, 2).isEmpty)
     }

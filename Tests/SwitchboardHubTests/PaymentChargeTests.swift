@@ -23,7 +23,7 @@ import SwitchboardHubTesting
     func fixture() -> (HubFixture, CountingProvider) {
         let f = HubFixture()
         let provider = CountingProvider()
-        f.hub.marketFeature?.paymentProvider = provider
+        f.hub.feature(MarketFeature.self)?.paymentProvider = provider
         f.market.refusal = nil
         return (f, provider)
     }

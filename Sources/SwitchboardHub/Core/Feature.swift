@@ -50,6 +50,11 @@ extension Hub {
         feature.install(on: self)
     }
 
+    /// The installed feature of a type (tests and the composition reach it here).
+    public func feature<F: HubFeature>(_ type: F.Type) -> F? {
+        features.lazy.compactMap { $0 as? F }.first
+    }
+
     /// Registers a channel kind; a prefix is owned by one kind.
     public func register(_ kind: ChannelKind) {
         precondition(channelKinds[kind.prefix] == nil, "channel kind '\(kind.prefix)' registered twice")

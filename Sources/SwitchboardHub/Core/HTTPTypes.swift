@@ -94,8 +94,6 @@ public struct HTTPResponse: Sendable, Equatable {
     }
 }
 
-/// A refusal can travel as the failure of a `Result` (see `requireUser`).
-extension HTTPResponse: Error {}
 
 /// A stable digest of a request body, to tell a retry (same idempotency key,
 /// same body) from a different call that reuses the key.

@@ -25,13 +25,10 @@ extension Hub {
     /// Returns the response, or nil when it will be sent later.
     func route(_ request: HTTPRequest, id: HTTPRequestID) -> HTTPResponse? {
         do throws(HubError) {
-            try check(request)
-            for legacy in legacyRouters { if let answer = legacy(request, id) { return answer } }
             let (route, parameters, caller) = try admit(request)
             return try route.handler(RouteCall(request: request, id: id, caller: caller, parameters: parameters))
         } catch {
-            return .error(error, headers: error.code == .unauthorized || error.code == .tokenExpired
-                          ? ["WWW-Authenticate": "Bearer"] : [:])
+            return Self.refusal(error)
         }
     }
 
@@ -74,6 +71,12 @@ extension Hub {
         if let key = request.idempotencyKey, !Identifier.isValid(key, maxBytes: 255) {
             throw HubError(.badRequest, "Idempotency-Key must be 1 to 255 bytes with no control characters")
         }
+    }
+
+    /// A refusal before the handler: credentials refused carry the scheme to use.
+    static func refusal(_ error: HubError) -> HTTPResponse {
+        let challenge = error.code == .unauthorized || error.code == .tokenExpired
+        return .error(error, headers: challenge ? ["WWW-Authenticate": "Bearer"] : [:])
     }
 
     /// Authenticates a REST caller from `Authorization: Bearer` (JWT or API

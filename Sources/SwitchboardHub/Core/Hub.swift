@@ -53,10 +53,6 @@ public final class Hub {
     var departureHooks: [(ConnectionID, Principal) -> Void] = []
     var scheduled: [ScheduledWork] = []
 
-    // MARK: Transitional: feature state moving into each feature's object
-    // (Features/Legacy.swift wires it; each slice deletes its lines here).
-    var legacyRouters: [(HTTPRequest, HTTPRequestID) -> HTTPResponse??] = []
-
     /// A hub with no features; `install` adds them.
     public init(configuration: HubConfiguration, loop: any HubLoop, clock: HubClock, store: HubStore,
                 broker: Broker = InProcessBroker(), metrics: HubMetrics, logger: Logger) {

@@ -59,6 +59,8 @@ public struct HubError: Error, Equatable, Sendable {
     public static let unavailable = HubError(.unavailable, "database unavailable; retry later")
     /// A queue is full.
     public static let overloaded = HubError(.overloaded, "hub overloaded; retry later")
+    /// The store's write queue is full (the wording scans and market routes have always used).
+    public static let storeBusy = HubError(.overloaded, "the store is busy; retry later")
     /// The store failed in a way retrying will not fix.
     public static let storeFailed = HubError(.internalError, "the store failed")
     /// A value the database cannot hold (NUL, a number out of range).
@@ -80,5 +82,16 @@ extension ServerFrame {
     /// The WebSocket rendering of an error: an `error` frame answering `id`.
     public static func error(id: String?, _ error: HubError) -> OutboundFrame {
         ServerFrame.error(id: id, code: error.code, message: error.message)
+    }
+}
+
+extension Result {
+    // A store answer rendered as one HTTP response: `result.map(render).get(or: { .error($0) })`.
+    /// The success value, or the failure turned into one.
+    func get(or transform: (Failure) -> Success) -> Success {
+        switch self {
+        case .success(let value): return value
+        case .failure(let error): return transform(error)
+        }
     }
 }

@@ -75,26 +75,6 @@ public struct UserRecord: Equatable, Sendable {
     }
 }
 
-/// A store failure, safe to show callers (no SQL, no connection strings).
-public struct StoreError: Error, Equatable, Sendable {
-    /// Stable reasons.
-    public enum Code: String, Sendable {
-        /// The database cannot be reached now; the caller may retry.
-        case unavailable
-        /// The store's queue is full.
-        case overloaded
-        /// The database rejected the operation.
-        case failed
-        /// The database cannot store a value the caller sent (a NUL
-        /// character, a number out of range); the caller should fix it.
-        case invalidValue
-    }
-    /// The reason.
-    public let code: Code
-    /// A creator.
-    public init(_ code: Code) { self.code = code }
-}
-
 /// Durable state the hub needs. Writes are fire-and-forget through the
 /// group-commit writer; replies run on the loop thread.
 public protocol HubStore: AnyObject {
@@ -106,16 +86,4 @@ public protocol HubStore: AnyObject {
     func recordDisconnect(user: String, atMillis: Int64)
     /// Reads one user.
     func fetchUser(id: String, reply: Reply<UserRecord?>)
-}
-
-extension StoreError {
-    /// The refusal a caller sees.
-    public var hubError: HubError {
-        switch code {
-        case .unavailable: return .unavailable
-        case .overloaded: return .overloaded
-        case .failed: return .storeFailed
-        case .invalidValue: return .invalidValue
-        }
-    }
 }

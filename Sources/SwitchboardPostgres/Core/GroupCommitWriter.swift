@@ -32,19 +32,6 @@ public struct WriteJob: Sendable {
         self.merger = merger
         self.answer = answer
     }
-
-    /// The old form: positional text parameters, rows by position and
-    /// `StoreError` (until every store is converted).
-    public init(sql: String, params: [String?], survivesOutage: Bool = false, merger: WriteMerger? = nil,
-                completion: (@Sendable (Result<Rows, StoreError>) -> Void)? = nil) {
-        var answer: (@Sendable (Result<[Row], HubError>) -> Void)?
-        if let completion {
-            answer = { @Sendable result in
-                completion(result.map { rows in rows.map { $0.values } }.mapError { StoreError(legacy: $0) })
-            }
-        }
-        self.init(sql, SQLValue.texts(params), survivesOutage: survivesOutage, merger: merger, answer: answer)
-    }
 }
 
 /// Turns many jobs of one kind into one statement and its rows back into

@@ -49,22 +49,6 @@ package struct PostgresError: Error, Sendable, CustomStringConvertible {
         if kind == .statement, sqlState?.hasPrefix("22") == true { return .invalidValue }
         return .storeFailed
     }
-
-    /// The old hub-facing error, for stores not yet answering with `HubError`.
-    package var storeError: StoreError { StoreError(legacy: hubError) }
-}
-
-extension StoreError {
-    /// The old error for a `HubError` the adapter produced (bridge, removed
-    /// with `StoreError`).
-    package init(legacy error: HubError) {
-        switch error.code {
-        case .unavailable: self.init(.unavailable)
-        case .overloaded: self.init(.overloaded)
-        case .badRequest: self.init(.invalidValue)
-        default: self.init(.failed)
-        }
-    }
 }
 
 /// A blocking libpq connection.

@@ -63,13 +63,6 @@ public final class StoreReader: @unchecked Sendable {
         read(query, then: { reply($0) })
     }
 
-    /// The old form, answering with `StoreError` (until every store answers
-    /// with `HubError`).
-    package func read<T>(_ query: @escaping @Sendable (PGConnection) throws(PostgresError) -> T,
-                         completion: @escaping @Sendable (Result<T, StoreError>) -> Void) {
-        read(query, then: { completion($0.mapError(StoreError.init(legacy:))) })
-    }
-
     private func run() {
         _ = keeper.current()  // connect now so /readyz is right from the start
         while true {

@@ -163,7 +163,3 @@ public final class MarketFeature: HubFeature {
     }
 }
 
-extension Hub {
-    /// The installed market feature.
-    var marketFeature: MarketFeature? { features.lazy.compactMap { $0 as? MarketFeature }.first }
-}

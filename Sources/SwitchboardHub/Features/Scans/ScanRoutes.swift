@@ -180,13 +180,3 @@ extension ScansFeature {
                  "channel": .string(ScanChannel.code(code.id).name)])
     }
 }
-
-extension Result {
-    /// The success value, or the failure turned into one.
-    func get(or transform: (Failure) -> Success) -> Success {
-        switch self {
-        case .success(let value): return value
-        case .failure(let error): return transform(error)
-        }
-    }
-}

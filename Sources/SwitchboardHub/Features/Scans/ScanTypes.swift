@@ -182,8 +182,3 @@ public protocol ScanStore: AnyObject {
     /// Scans per bucket in [from, to); nil when the code does not exist.
     func stats(qr: QRCodeID, fromMillis: Int64, toMillis: Int64, bucket: ScanBucket, reply: Reply<ScanStats?>)
 }
-
-extension HubError {
-    /// The store's queues are full (the wording the scan routes have always used).
-    public static let storeBusy = HubError(.overloaded, "the store is busy; retry later")
-}

@@ -1,0 +1,22 @@
+// The composition of Switchboard's features: the one place that names them
+// all. The executable, the test fixture and the fuzz targets build the hub here.
+import Logging
+
+extension Hub {
+    /// A hub with every feature, over these stores .
+    public convenience init(configuration: HubConfiguration, loop: any HubLoop, clock: HubClock, store: HubStore,
+                            chat: ChatStore, scans: ScanStore, notifications: NotificationStore, quotes: QuoteStore,
+                            market: MarketStore, metrics: HubMetrics, logger: Logger) {
+        self.init(configuration: configuration, loop: loop, clock: clock, store: store, metrics: metrics, logger: logger)
+        install(TypingFeature())
+        let presence = PresenceFeature(store: chat, graceMillis: configuration.presenceGraceMillis)
+        install(presence)
+        let chatFeature = ChatFeature(store: chat, presence: presence)
+        install(chatFeature)
+        let notices = NotificationsFeature(store: notifications)
+        install(notices)
+        install(QuotesFeature(store: quotes, notifications: notices))
+        install(ScansFeature(store: scans, intervalMillis: configuration.counterIntervalMillis))
+        install(MarketFeature(store: market, notifications: notices, chat: chatFeature))
+    }
+}
