@@ -2,10 +2,6 @@
 // Switchboard: a realtime hub over libwebsockets, libpq and OpenSSL.
 import PackageDescription
 
-// Targets still in Swift 5 language mode while their owners convert them;
-// each flips (this setting removed) when its owner converts it.
-let swift5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
-
 let package = Package(
     name: "switchboard",
     platforms: [.macOS(.v14)],
@@ -44,18 +40,18 @@ let package = Package(
             "CLibPQ", "SwitchboardHub", "SwitchboardWire",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
-        ], swiftSettings: swift5),
+        ]),
         // The hub's in-memory fakes, shared by the unit tests and the fuzz targets.
         .target(name: "SwitchboardHubTesting", dependencies: [
             "SwitchboardHub", "SwitchboardAuth", "SwitchboardWire",
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: swift5),
+        ]),
         // The bodies of the libFuzzer targets in Fuzz/ (built by scripts/fuzz,
         // never by `swift build`); the unit tests replay the corpus through them.
         .target(name: "SwitchboardFuzzing", dependencies: [
             "SwitchboardHubTesting", "SwitchboardHub", "SwitchboardAuth", "SwitchboardWire",
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: swift5),
+        ]),
         .executableTarget(name: "switchboard", dependencies: [
             "SwitchboardHub", "SwitchboardLWS", "SwitchboardPostgres", "SwitchboardAuth",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -74,8 +70,8 @@ let package = Package(
         .testTarget(name: "SwitchboardWireTests", dependencies: ["SwitchboardWire"]),
         .testTarget(name: "SwitchboardAuthTests", dependencies: ["SwitchboardAuth"]),
         .testTarget(name: "SwitchboardHubTests", dependencies: ["SwitchboardHub", "SwitchboardHubTesting"],
-                    swiftSettings: swift5),
-        .testTarget(name: "SwitchboardFuzzingTests", dependencies: ["SwitchboardFuzzing"], swiftSettings: swift5),
+                    ),
+        .testTarget(name: "SwitchboardFuzzingTests", dependencies: ["SwitchboardFuzzing"]),
         .testTarget(name: "SwitchboardEndToEndTests", dependencies: [
             "SwitchboardHub", "SwitchboardLWS", "SwitchboardPostgres", "SwitchboardAuth", "SwitchboardWire",
             .product(name: "Logging", package: "swift-log"),

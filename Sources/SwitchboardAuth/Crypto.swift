@@ -10,6 +10,7 @@ public enum JWTAlgorithm: String, Sendable, CaseIterable {
 }
 
 /// A public or private key loaded from PEM, owning its EVP_PKEY.
+// Unchecked: the EVP_PKEY is never changed after loading, and OpenSSL allows concurrent verifications with one key.
 public final class AsymmetricKey: @unchecked Sendable {
     fileprivate let pkey: OpaquePointer
     /// The algorithm this key serves (RS256 for RSA, ES256 for P-256).

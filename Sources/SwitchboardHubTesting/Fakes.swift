@@ -46,6 +46,7 @@ public final class RecordingStore: HubStore {
     public func flush() { let r = pendingReplies; pendingReplies = []; r.forEach { $0() } }
 }
 
+// Unchecked: a test moves it and the hub reads it on the test's own thread (ImmediateLoop), never concurrently.
 public final class ManualClock: HubClock, @unchecked Sendable {
     public init() {}
     public var millis: Int64 = 1_800_000_000_000

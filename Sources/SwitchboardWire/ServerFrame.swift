@@ -3,6 +3,7 @@
 
 /// An encoded outbound frame. Immutable and shared: a publication is encoded
 /// once and the same instance is queued for every subscriber.
+// Unchecked: its bytes are written once, in init, and only read after; the transport writes its header into the headroom on the loop thread only.
 public final class OutboundFrame: @unchecked Sendable {
     /// Bytes reserved in front of the payload for the transport's header
     /// (libwebsockets' LWS_PRE must fit in it; the LWS layer checks).

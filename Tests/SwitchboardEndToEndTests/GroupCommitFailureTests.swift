@@ -8,6 +8,7 @@ import SwitchboardHub
 import Testing
 
 @Suite struct GroupCommitFailureTests {
+    // Unchecked: its fields are `Locked` boxes, immutable references.
     final class Tally: @unchecked Sendable {
         let results = Locked<[Int: String]>([:])
         let batches = Locked<[Int]>([])

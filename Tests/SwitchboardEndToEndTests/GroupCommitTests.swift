@@ -8,6 +8,7 @@ import SwitchboardPostgres
 import Testing
 
 @Suite struct GroupCommitTests {
+    // Unchecked: every field is read and written under `lock`.
     final class Tally: @unchecked Sendable {
         let lock = NSLock()
         var ok = 0, failed = 0, batches: [Int] = []

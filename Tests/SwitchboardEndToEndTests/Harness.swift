@@ -27,7 +27,8 @@ enum TestDatabase {
         return cluster.conninfo
     }()
 
-    static func query(_ sql: String, _ params: [String?] = []) throws -> Rows {
+    @discardableResult
+    static func query(_ sql: String, _ params: [String?] = []) throws -> [[String?]] {
         try PGConnection(conninfo).execute(sql, params)
     }
 }
@@ -160,6 +161,7 @@ func eventually(timeout: TimeInterval = 10, _ condition: () throws -> Bool) reth
 }
 
 /// A value shared between test threads behind a lock.
+// Unchecked: `value` is read and written under `lock` only.
 final class Locked<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Value
@@ -169,5 +171,14 @@ final class Locked<Value>: @unchecked Sendable {
     func withLock<R>(_ body: (inout Value) -> R) -> R {
         lock.lock(); defer { lock.unlock() }
         return body(&value)
+    }
+}
+
+extension PGConnection {
+    /// Rows by position with text parameters: the tests' and load tool's
+    /// short form for counting what was stored (the adapter reads `Row`s by name).
+    @discardableResult
+    func execute(_ sql: String, _ params: [String?] = []) throws(PostgresError) -> [[String?]] {
+        try query(sql, params.map(SQLValue.text)).map(\.values)
     }
 }

@@ -1,6 +1,7 @@
 // The fuzz smoke run: every input of the repository's corpus (Fuzz/Corpus)
 // and every saved crash (Fuzz/Crashes) through the fuzz targets' bodies,
 // without libFuzzer (scripts/fuzz builds and runs the real fuzzers).
+import Foundation
 import SwitchboardFuzzing
 import Testing
 
@@ -51,7 +52,7 @@ import Glibc
             let bytes = try #require(Self.read(path), "cannot read \(path)")
             // A trap ends the process before any #expect reports; with
             // FUZZ_SMOKE_VERBOSE=1 the last line printed names the input.
-            if Self.verbose { fputs("fuzz smoke \(target.rawValue): \(path)\n", stderr) }
+            if Self.verbose { FileHandle.standardError.write(Data("fuzz smoke \(target.rawValue): \(path)\n".utf8)) }
             target.run(bytes)
         }
     }

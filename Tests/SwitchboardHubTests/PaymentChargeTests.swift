@@ -7,6 +7,7 @@ import Testing
 import SwitchboardHubTesting
 
 @Suite struct PaymentChargeTests {
+    // Unchecked: the hub calls it on the test's thread only (ImmediateLoop).
     final class CountingProvider: PaymentProvider, @unchecked Sendable {
         var keys: [String] = []
         func charge(amount: Int64, currency: String, method: PaymentMethod, idempotencyKey: String) -> ProviderCharge {

@@ -142,6 +142,7 @@ struct ScansScenario: ParsableCommand {
 }
 
 /// What the ingest threads report, under its lock.
+// Unchecked: every field is read and written under `lock`.
 private final class Tally: @unchecked Sendable {
     let lock = NSLock()
     var timelines: [String: [(sentMicros: Int64, ackMicros: Int64, total: Int)]] = [:]

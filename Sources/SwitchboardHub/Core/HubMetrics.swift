@@ -3,7 +3,7 @@
 import Metrics
 
 /// Counters and gauges the hub and its transport update.
-public final class HubMetrics: @unchecked Sendable {
+public final class HubMetrics: Sendable {
     /// Open WebSocket connections.
     public let connections = Gauge(label: "switchboard_connections")
     /// Authenticated WebSocket connections.

@@ -4,6 +4,7 @@
 import Foundation
 
 /// A local cluster in a folder.
+// Unchecked: its fields are set in init; start/stop run on the thread that owns it (the executable's main thread, a test's setup).
 public final class EmbeddedPostgres: @unchecked Sendable {
     /// Why the cluster could not be started.
     public struct Failure: Error, CustomStringConvertible {
@@ -94,8 +95,12 @@ public final class EmbeddedPostgres: @unchecked Sendable {
         for _ in 0..<50 {
             do {
                 let conn = try PGConnection(admin)
-                let exists = try conn.execute("SELECT 1 FROM pg_database WHERE datname = $1", [database])
-                if exists.isEmpty { try conn.execute("CREATE DATABASE \(database)") }
+                let exists = try conn.query("SELECT 1 FROM pg_database WHERE datname = $1", [.text(database)])
+                if exists.isEmpty {
+                    // An identifier cannot be a bound value: PostgreSQL quotes it (format %I).
+                    let create = try conn.query("SELECT format('CREATE DATABASE %I', $1::text) AS sql", [.text(database)])
+                    _ = try conn.query(try create[0].text("sql"))
+                }
                 return
             } catch {
                 lastError = error

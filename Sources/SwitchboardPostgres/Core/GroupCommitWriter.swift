@@ -54,6 +54,7 @@ public struct WriteMerger: Sendable {
 }
 
 /// Batches writes into pipelined transactions.
+// Unchecked: its queue and flags are behind `condition`; the connection belongs to the writer thread alone.
 public final class GroupCommitWriter: @unchecked Sendable {
     private let keeper: ConnectionKeeper
     private let logger: Logger

@@ -342,9 +342,9 @@ public enum Migrations {
     /// Applies the missing migrations; returns the versions applied.
     @discardableResult
     package static func apply(on connection: PGConnection) throws(PostgresError) -> [Int] {
-        try connection.execute("SELECT pg_advisory_lock(727274)")
-        defer { _ = try? connection.execute("SELECT pg_advisory_unlock(727274)") }
-        try connection.execute("""
+        try connection.query("SELECT pg_advisory_lock(727274)")
+        defer { _ = try? connection.query("SELECT pg_advisory_unlock(727274)") }
+        try connection.query("""
             CREATE TABLE IF NOT EXISTS schema_migrations (
                 version integer PRIMARY KEY,
                 applied_at timestamptz NOT NULL DEFAULT now())
@@ -353,13 +353,13 @@ public enum Migrations {
         for row in try connection.query("SELECT version FROM schema_migrations") { done.insert(try row.int("version")) }
         var applied: [Int] = []
         for migration in all where !done.contains(migration.version) {
-            try connection.execute("BEGIN")
+            try connection.query("BEGIN")
             do {
                 try connection.executeScript(migration.sql)
                 try connection.query("INSERT INTO schema_migrations (version) VALUES ($1)", [.int(migration.version)])
-                try connection.execute("COMMIT")
+                try connection.query("COMMIT")
             } catch {
-                _ = try? connection.execute("ROLLBACK")
+                _ = try? connection.query("ROLLBACK")
                 throw error
             }
             applied.append(migration.version)

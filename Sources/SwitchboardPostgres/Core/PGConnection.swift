@@ -4,10 +4,6 @@ import SwitchboardHub
 import Foundation
 internal import CLibPQ
 
-/// Rows of text values by position (the old form; new code reads `Row`s by
-/// column name).
-public typealias Rows = [[String?]]
-
 /// A statement and its bound values.
 typealias Statement = (sql: String, values: [SQLValue])
 
@@ -91,13 +87,6 @@ package final class PGConnection {
             PQexecParams(conn, sql, Int32(values.count), nil, texts, nil, nil, 0)
         }
         return try consume(result)
-    }
-
-    /// Runs one statement with text parameters and returns its rows by
-    /// position (the old form; new code uses `query`).
-    @discardableResult
-    package func execute(_ sql: String, _ params: [String?] = []) throws(PostgresError) -> Rows {
-        try query(sql, SQLValue.texts(params)).map(\.values)
     }
 
     /// Runs several statements separated by semicolons (simple query

@@ -5,6 +5,7 @@ import Logging
 import SwitchboardHub
 
 /// `HubStore` over PostgreSQL.
+// Unchecked: it holds only the writer and the reader (each safe to call from any thread) and immutable settings.
 public final class PostgresStore: HubStore, @unchecked Sendable {
     /// The group-commit writer.
     public let writer: GroupCommitWriter

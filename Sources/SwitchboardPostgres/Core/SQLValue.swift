@@ -47,8 +47,6 @@ public struct SQLValue: Sendable, Equatable, CustomStringConvertible {
         return out + "\""
     }
 
-    /// The legacy positional form (`[String?]`) as values.
-    static func texts(_ params: [String?]) -> [SQLValue] { params.map(SQLValue.init) }
 
     public var description: String { wireText.map { "'\($0)'" } ?? "NULL" }
 }

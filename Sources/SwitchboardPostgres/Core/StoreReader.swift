@@ -5,6 +5,7 @@ import Logging
 import SwitchboardHub
 
 /// Runs read queries one at a time on its own connection.
+// Unchecked: its queue is behind `condition`; the connection belongs to the reader thread alone.
 public final class StoreReader: @unchecked Sendable {
     private let keeper: ConnectionKeeper
     private let condition = NSCondition()
