@@ -109,7 +109,7 @@ final class BrowserPage {
 }
 
 /// Where screenshots go: the package's .build folder.
-let buildFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+let buildFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent(".build").path
 
 @Suite(.serialized) struct BrowserTests {

@@ -6,7 +6,7 @@ import Foundation
 import Testing
 
 @Suite struct ModuleBoundaryTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let owners = ["CLibWebSockets": "SwitchboardLWS", "CLibPQ": "SwitchboardPostgres", "CCrypto": "SwitchboardAuth"]
     /// Single files outside the wrappers allowed to import a C module (privately).
     static let exceptions = ["CLibWebSockets": "loadtest/Sources/LWSClientPool.swift"]
