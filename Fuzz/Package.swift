@@ -12,9 +12,10 @@ let package = Package(
     products: targets.map { .executable(name: "fuzz-\($0)", targets: ["fuzz-\($0)"]) },
     dependencies: [.package(name: "switchboard", path: "..")],
     targets: [
-        .target(name: "FuzzDriver", dependencies: [.product(name: "SwitchboardFuzzing", package: "switchboard")]),
-    ] + targets.map {
-        .executableTarget(name: "fuzz-\($0)", dependencies: ["FuzzDriver"], path: "Sources/\($0)")
-    },
+        .target(name: "FuzzDriver", dependencies: [.product(name: "SwitchboardFuzzing", package: "switchboard")])
+    ]
+        + targets.map {
+            .executableTarget(name: "fuzz-\($0)", dependencies: ["FuzzDriver"], path: "Sources/\($0)")
+        },
     swiftLanguageModes: [.v6]
 )

@@ -21,8 +21,10 @@ public struct Claims: Equatable, Sendable {
     public var audience: [String]
 
     /// Claims for minting.
-    public init(subject: String, role: String = "user", expiresAt: Int64? = nil, notBefore: Int64? = nil,
-                issuedAt: Int64? = nil, issuer: String? = nil, audience: [String] = []) {
+    public init(
+        subject: String, role: String = "user", expiresAt: Int64? = nil, notBefore: Int64? = nil,
+        issuedAt: Int64? = nil, issuer: String? = nil, audience: [String] = []
+    ) {
         self.subject = subject
         self.role = role
         self.expiresAt = expiresAt
@@ -52,8 +54,10 @@ public struct JWTConfiguration: Sendable {
     public var requireExpiry: Bool
 
     /// A configuration; at least one key must be given for tokens to verify.
-    public init(hmacSecret: [UInt8]? = nil, rsaKey: AsymmetricKey? = nil, ecKey: AsymmetricKey? = nil,
-                issuer: String? = nil, audience: String? = nil, leewaySeconds: Int64 = 0, requireExpiry: Bool = true) {
+    public init(
+        hmacSecret: [UInt8]? = nil, rsaKey: AsymmetricKey? = nil, ecKey: AsymmetricKey? = nil,
+        issuer: String? = nil, audience: String? = nil, leewaySeconds: Int64 = 0, requireExpiry: Bool = true
+    ) {
         self.hmacSecret = hmacSecret
         self.rsaKey = rsaKey
         self.ecKey = ecKey
@@ -101,18 +105,18 @@ public struct JWTVerifier: Sendable {
     public func verifySignature(_ token: String) throws(AuthError) -> JSON {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, token.utf8.count <= 8192,
-              let headerBytes = Base64URL.decode(parts[0]),
-              let payloadBytes = Base64URL.decode(parts[1]),
-              let signature = Base64URL.decode(parts[2]),
-              let header = try? JSON.parse(headerBytes, maxDepth: 4),
-              let payload = try? JSON.parse(payloadBytes, maxDepth: 8),
-              header.isObject, payload.isObject
+            let headerBytes = Base64URL.decode(parts[0]),
+            let payloadBytes = Base64URL.decode(parts[1]),
+            let signature = Base64URL.decode(parts[2]),
+            let header = try? JSON.parse(headerBytes, maxDepth: 4),
+            let payload = try? JSON.parse(payloadBytes, maxDepth: 8),
+            header.isObject, payload.isObject
         else { throw AuthError(.malformed) }
 
         // Only algorithms whose key is configured: `none` never, and an
         // HS256 token is never checked against an RSA or EC key.
         guard let algName = header["alg"]?.stringValue, let alg = JWTAlgorithm(rawValue: algName),
-              configuration.acceptedAlgorithms.contains(alg)
+            configuration.acceptedAlgorithms.contains(alg)
         else { throw AuthError(.unsupportedAlgorithm) }
         if let crit = header["crit"], crit != .null { throw AuthError(.unsupportedAlgorithm) }
 
@@ -160,9 +164,10 @@ public struct JWTVerifier: Sendable {
         case nil, .null?: break
         default: throw AuthError(.malformed)
         }
-        return Claims(subject: subject, role: role,
-                      expiresAt: try time("exp"), notBefore: try time("nbf"), issuedAt: try time("iat"),
-                      issuer: payload["iss"]?.stringValue, audience: audience)
+        return Claims(
+            subject: subject, role: role,
+            expiresAt: try time("exp"), notBefore: try time("nbf"), issuedAt: try time("iat"),
+            issuer: payload["iss"]?.stringValue, audience: audience)
     }
 }
 

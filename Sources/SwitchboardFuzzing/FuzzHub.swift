@@ -24,17 +24,22 @@ final class FuzzHub {
     let market = FakeMarketStore()
 
     init() {
-        let config = HubConfiguration(jwt: JWTConfiguration(hmacSecret: Self.secret),
-                                      apiKeys: try! APIKeyRing(entries: ["fuzz:" + Self.apiKey]))
-        hub = Hub(configuration: config, loop: ImmediateLoop(), clock: clock, store: store, chat: chat, scans: scans, notifications: notes, quotes: quotes,
-                  market: market, metrics: HubMetrics(), logger: Self.logger)
+        let config = HubConfiguration(
+            jwt: JWTConfiguration(hmacSecret: Self.secret),
+            apiKeys: try! APIKeyRing(entries: ["fuzz:" + Self.apiKey]))
+        hub = Hub(
+            configuration: config, loop: ImmediateLoop(), clock: clock, store: store, chat: chat, scans: scans,
+            notifications: notes, quotes: quotes,
+            market: market, metrics: HubMetrics(), logger: Self.logger)
         hub.transport = transport
         store.users["alice"] = UserRecord(id: "alice", role: "user", createdAtMillis: 5, lastSeenAtMillis: nil)
         chat.members[1] = ["alice", "bob"]
         chat.members[2] = ["bob", "carol"]
         for n in 0..<3 {
-            chat.commit(NewMessage(conversation: 1, sender: n % 2 == 0 ? "alice" : "bob", clientMessageID: "seed-\(n)",
-                                   kind: .text, body: Array(#"{"text":"hi"}"#.utf8)))
+            chat.commit(
+                NewMessage(
+                    conversation: 1, sender: n % 2 == 0 ? "alice" : "bob", clientMessageID: "seed-\(n)",
+                    kind: .text, body: Array(#"{"text":"hi"}"#.utf8)))
         }
         scans.register(owner: "alice")
         scans.register(owner: "bob")

@@ -53,9 +53,10 @@ enum HTTPFuzz {
         let requestLine = String(decoding: first, as: UTF8.self).split(separator: " ", maxSplits: 2)
         guard requestLine.count >= 2 else { return nil }
         let target = requestLine[1].split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        var request = HTTPRequest(method: String(requestLine[0]), path: String(target[0]),
-                                  query: target.count > 1 ? HTTPResponse.parseQuery(String(target[1])) : [:],
-                                  clientAddress: "192.0.2.1", body: Array(bytes[bodyStart...]))
+        var request = HTTPRequest(
+            method: String(requestLine[0]), path: String(target[0]),
+            query: target.count > 1 ? HTTPResponse.parseQuery(String(target[1])) : [:],
+            clientAddress: "192.0.2.1", body: Array(bytes[bodyStart...]))
         for line in lines.dropFirst() {
             let text = String(decoding: line, as: UTF8.self)
             guard let colon = text.firstIndex(of: ":") else { continue }
@@ -68,7 +69,8 @@ enum HTTPFuzz {
             case "idempotency-key": request.idempotencyKey = value
             case "x-sign":
                 guard let claims = try? JSON.parse(value) else { continue }
-                request.authorization = "Bearer " + JWTSigner.hs256(header: JWTFuzz.header, payload: claims, secret: FuzzHub.secret)
+                request.authorization =
+                    "Bearer " + JWTSigner.hs256(header: JWTFuzz.header, payload: claims, secret: FuzzHub.secret)
             case "x-market" where value == "ok":
                 f.market.refusal = nil
                 f.market.paymentStart = .created(id: 1, currency: "EUR")

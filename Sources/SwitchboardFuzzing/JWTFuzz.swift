@@ -11,8 +11,10 @@ import SwitchboardWire
 enum JWTFuzz {
     // All three algorithms configured, so that a fuzzed header reaches the
     // RS256 and ES256 paths (signature length and format checks) too.
-    static let verifier = JWTVerifier(JWTConfiguration(hmacSecret: FuzzHub.secret, rsaKey: try! AsymmetricKey(pem: rsaPEM),
-                                                       ecKey: try! AsymmetricKey(pem: ecPEM)))
+    static let verifier = JWTVerifier(
+        JWTConfiguration(
+            hmacSecret: FuzzHub.secret, rsaKey: try! AsymmetricKey(pem: rsaPEM),
+            ecKey: try! AsymmetricKey(pem: ecPEM)))
     static let ecPEM = """
         -----BEGIN PUBLIC KEY-----
         MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEUyezwD/+2Mh1e49YtMcb5j3UXhfr

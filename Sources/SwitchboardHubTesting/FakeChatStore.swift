@@ -39,12 +39,15 @@ public final class FakeChatStore: ChatStore {
     private func store(_ m: NewMessage) -> Result<SendOutcome, HubError> {
         guard members[m.conversation]?.contains(m.sender) == true else { return .failure(.notAMember) }
         nextID += 1
-        let stored = StoredMessage(conversation: m.conversation, id: nextID, seq: lastSeq(m.conversation) + 1, sender: m.sender,
-                                   clientMessageID: m.clientMessageID, kind: m.kind.rawValue, body: m.body, createdAtMillis: 5)
+        let stored = StoredMessage(
+            conversation: m.conversation, id: nextID, seq: lastSeq(m.conversation) + 1, sender: m.sender,
+            clientMessageID: m.clientMessageID, kind: m.kind.rawValue, body: m.body, createdAtMillis: 5)
         messages[m.conversation, default: []].append(stored)
         participated[m.conversation]?.insert(m.sender)
-        return .success(SendOutcome(id: stored.id, conversation: m.conversation, seq: stored.seq, createdAtMillis: 5, duplicate: false,
-                                    members: members[m.conversation]!.sorted()))
+        return .success(
+            SendOutcome(
+                id: stored.id, conversation: m.conversation, seq: stored.seq, createdAtMillis: 5, duplicate: false,
+                members: members[m.conversation]!.sorted()))
     }
 
     /// Holds send answers back (committed, not yet answered) until `releaseSends()`.
@@ -59,10 +62,13 @@ public final class FakeChatStore: ChatStore {
         if holdSends { heldSends.append(answer) } else { pending.append(answer) }
     }
 
-    public func openConversation(_ id: ConversationID, user: String, since: Int64?, limit: Int, reply: Reply<ConversationSnapshot>) {
+    public func openConversation(
+        _ id: ConversationID, user: String, since: Int64?, limit: Int, reply: Reply<ConversationSnapshot>
+    ) {
         guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.notAMember)) }; return }
-        let snapshot = ConversationSnapshot(members: members[id]!.sorted(), lastSeq: lastSeq(id),
-                                            messages: since.map { s in Array((messages[id] ?? []).filter { $0.seq > s }.prefix(limit)) } ?? [])
+        let snapshot = ConversationSnapshot(
+            members: members[id]!.sorted(), lastSeq: lastSeq(id),
+            messages: since.map { s in Array((messages[id] ?? []).filter { $0.seq > s }.prefix(limit)) } ?? [])
         pending.append { reply(.success(snapshot)) }
     }
 
@@ -81,7 +87,8 @@ public final class FakeChatStore: ChatStore {
         pending.append { reply(answer) }
     }
 
-    public func createConversation(creator: String, participants: [String], projectID: String?, reply: Reply<CreatedConversation>) {
+    public func createConversation(creator: String, participants: [String], projectID: String?, reply: Reply<CreatedConversation>)
+    {
         let set = Set(participants + [creator])
         if let existing = members.first(where: { $0.value == set })?.key {
             pending.append { reply(.success(CreatedConversation(id: existing, created: false))) }
@@ -98,7 +105,9 @@ public final class FakeChatStore: ChatStore {
 
     /// Answers a member with the conversation's stored messages, at most
     /// `limit` of them from the start (a test stores the page it wants).
-    public func history(_ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int, reply: Reply<[StoredMessage]>) {
+    public func history(
+        _ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int, reply: Reply<[StoredMessage]>
+    ) {
         historyQueries.append((id, user, before, after, limit))
         guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.notAMember)) }; return }
         let page = Array((messages[id] ?? []).prefix(limit))
@@ -107,21 +116,28 @@ public final class FakeChatStore: ChatStore {
 
     public var lastSeen: [String: Int64] = [:]
 
-    public func listConversations(user: String, after cursor: (activityMicros: Int64, id: ConversationID)?, limit: Int,
-                                  reply: Reply<[ConversationSummary]>) {
+    public func listConversations(
+        user: String, after cursor: (activityMicros: Int64, id: ConversationID)?, limit: Int,
+        reply: Reply<[ConversationSummary]>
+    ) {
         let list = members.filter { $0.value.contains(user) }.keys.sorted(by: >).map {
-            ConversationSummary(id: $0, projectID: nil, members: members[$0]!.sorted(), lastSeq: lastSeq($0), lastReadSeq: 0,
-                                unread: lastSeq($0), lastMessage: messages[$0]?.last, activityMicros: $0)
+            ConversationSummary(
+                id: $0, projectID: nil, members: members[$0]!.sorted(), lastSeq: lastSeq($0), lastReadSeq: 0,
+                unread: lastSeq($0), lastMessage: messages[$0]?.last, activityMicros: $0)
         }
         pending.append { reply(.success(Array(list.prefix(limit)))) }
     }
 
     public func editMessage(_ id: Int64, sender: String, body: [UInt8], reply: Reply<StoredMessage>) {
-        change(id, sender: sender, reply: reply) { $0.body = body; $0.editedAtMillis = 9 }
+        change(id, sender: sender, reply: reply) {
+            $0.body = body; $0.editedAtMillis = 9
+        }
     }
 
     public func deleteMessage(_ id: Int64, sender: String, reply: Reply<StoredMessage>) {
-        change(id, sender: sender, reply: reply) { $0.body = Array("{}".utf8); $0.deleted = true }
+        change(id, sender: sender, reply: reply) {
+            $0.body = Array("{}".utf8); $0.deleted = true
+        }
     }
 
     /// Changes the stored message with that id; none: `notTheSender` (who

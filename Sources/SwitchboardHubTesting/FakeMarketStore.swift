@@ -17,17 +17,21 @@ public final class FakeMarketStore: MarketStore {
     public var refusal: HubError? = HubError(.notFound, "nothing here")
 
     // The scripted answers.
-    public var project = Project(id: 7, client: "alice", craftsman: "bob", title: "Kitchen", status: "inquiry", estimatedBudget: nil,
-                                 currency: "RON", paymentStatus: "unpaid", conversation: nil, createdAtMillis: 1_000)
-    public var contract = Contract(id: 3, project: 7, number: "CTR-202601-000001", terms: Array(#"{"scope":"kitchen"}"#.utf8),
-                                   parent: nil, supersededBy: nil, clientSignedAtMillis: nil, craftsmanSignedAtMillis: nil,
-                                   signedAtMillis: nil, expiresAtMillis: 2_000, status: "pending")
-    public var milestone = Milestone(id: 5, project: 7, title: "Tiles", dueOn: nil, amount: 1_000, percentage: nil,
-                                     requiresApproval: true, completedAtMillis: nil, approvedAtMillis: nil)
-    public var payment = Payment(id: 9, project: 7, milestone: nil, type: "deposit", amount: 100_000, currency: "RON", status: "completed",
-                                 method: "card", escrow: true, releasedAtMillis: nil, refundedAmount: 0, platformFee: 5_000,
-                                 providerFee: 2_900, netAmount: 92_100, installmentNumber: nil, installmentCount: nil,
-                                 providerReference: "sbx_1", createdAtMillis: 1_000)
+    public var project = Project(
+        id: 7, client: "alice", craftsman: "bob", title: "Kitchen", status: "inquiry", estimatedBudget: nil,
+        currency: "RON", paymentStatus: "unpaid", conversation: nil, createdAtMillis: 1_000)
+    public var contract = Contract(
+        id: 3, project: 7, number: "CTR-202601-000001", terms: Array(#"{"scope":"kitchen"}"#.utf8),
+        parent: nil, supersededBy: nil, clientSignedAtMillis: nil, craftsmanSignedAtMillis: nil,
+        signedAtMillis: nil, expiresAtMillis: 2_000, status: "pending")
+    public var milestone = Milestone(
+        id: 5, project: 7, title: "Tiles", dueOn: nil, amount: 1_000, percentage: nil,
+        requiresApproval: true, completedAtMillis: nil, approvedAtMillis: nil)
+    public var payment = Payment(
+        id: 9, project: 7, milestone: nil, type: "deposit", amount: 100_000, currency: "RON", status: "completed",
+        method: "card", escrow: true, releasedAtMillis: nil, refundedAmount: 0, platformFee: 5_000,
+        providerFee: 2_900, netAmount: 92_100, installmentNumber: nil, installmentCount: nil,
+        providerReference: "sbx_1", createdAtMillis: 1_000)
     /// What step one of a payment answers (unless `refusal` is set).
     public var paymentStart: PaymentStart = .created(id: 9, currency: "RON")
     /// Refuses step two only (the charge's record), when set.
@@ -50,15 +54,19 @@ public final class FakeMarketStore: MarketStore {
         MarketChange(value, notifications: notifications, systemMessages: systemMessages)
     }
 
-    public func createProject(client: String, craftsman: String, title: String, budget: Int64?, currency: String,
-                              conversation: Int64?, actor: Actor, reply: Reply<MarketChange<Project>>) {
+    public func createProject(
+        client: String, craftsman: String, title: String, budget: Int64?, currency: String,
+        conversation: Int64?, actor: Actor, reply: Reply<MarketChange<Project>>
+    ) {
         answer("createProject", actor, change(project), reply)
     }
     public func project(_ id: Int64, actor: Actor, reply: Reply<ProjectDetail>) {
         answer("project", actor, ProjectDetail(project: project, contracts: [contract], milestones: [milestone]), reply)
     }
-    public func createContract(project: Int64, terms: [UInt8], milestones: [MilestoneInput], actor: Actor,
-                               reply: Reply<MarketChange<Contract>>) {
+    public func createContract(
+        project: Int64, terms: [UInt8], milestones: [MilestoneInput], actor: Actor,
+        reply: Reply<MarketChange<Contract>>
+    ) {
         proposedMilestones.append(milestones)
         answer("createContract", actor, change(contract), reply)
     }
@@ -69,13 +77,17 @@ public final class FakeMarketStore: MarketStore {
     public func amend(contract: Int64, terms: [UInt8], actor: Actor, reply: Reply<MarketChange<Contract>>) {
         answer("amend", actor, change(self.contract), reply)
     }
-    public func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, actor: Actor,
-                              idempotencyKey: String?, fingerprint: String, reply: Reply<PaymentStart>) {
+    public func createPayment(
+        project: Int64, _ payment: NewPayment, fees: FeeBreakdown, actor: Actor,
+        idempotencyKey: String?, fingerprint: String, reply: Reply<PaymentStart>
+    ) {
         newPayments.append((payment, idempotencyKey, fingerprint))
         answer("createPayment", actor, paymentStart, reply)
     }
-    public func recordCharge(payment: Int64, charge: ProviderCharge, actor: Actor, idempotencyKey: String?,
-                             reply: Reply<MarketChange<Payment>>) {
+    public func recordCharge(
+        payment: Int64, charge: ProviderCharge, actor: Actor, idempotencyKey: String?,
+        reply: Reply<MarketChange<Payment>>
+    ) {
         recordedCharges.append((payment, charge))
         calls.append(("recordCharge", actor))
         if let chargeRefusal { reply.fail(chargeRefusal) } else { reply.succeed(change(self.payment)) }
@@ -88,11 +100,15 @@ public final class FakeMarketStore: MarketStore {
         answer("refund", actor, change(Refund(payment: self.payment, refundedNow: amount ?? self.payment.amount)), reply)
     }
     public func payments(project: Int64, page: Int, actor: Actor, reply: Reply<PaymentPage>) {
-        answer("payments", actor, PaymentPage(page: page, payments: [payment], paid: payment.amount, refunded: 0,
-                                              platformFees: payment.platformFee, providerFees: payment.providerFee,
-                                              net: payment.netAmount), reply)
+        answer(
+            "payments", actor,
+            PaymentPage(
+                page: page, payments: [payment], paid: payment.amount, refunded: 0,
+                platformFees: payment.platformFee, providerFees: payment.providerFee,
+                net: payment.netAmount), reply)
     }
-    public func createMilestone(project: Int64, _ milestone: MilestoneInput, actor: Actor, reply: Reply<MarketChange<Milestone>>) {
+    public func createMilestone(project: Int64, _ milestone: MilestoneInput, actor: Actor, reply: Reply<MarketChange<Milestone>>)
+    {
         answer("createMilestone", actor, change(self.milestone), reply)
     }
     public func completeMilestone(project: Int64, milestone: Int64, actor: Actor, reply: Reply<MarketChange<Milestone>>) {

@@ -30,8 +30,9 @@ public final class FakeNotificationStore: NotificationStore {
     @discardableResult
     public func commit(_ user: String, title: String = "t") -> StoredNotification {
         nextID += 1
-        let n = StoredNotification(id: nextID, user: user, kind: "project_update", title: title, body: "", data: Array("{}".utf8),
-                                   entityType: nil, entityID: nil, createdAtMillis: clock)
+        let n = StoredNotification(
+            id: nextID, user: user, kind: "project_update", title: title, body: "", data: Array("{}".utf8),
+            entityType: nil, entityID: nil, createdAtMillis: clock)
         stored.append(n)
         return n
     }
@@ -49,7 +50,8 @@ public final class FakeNotificationStore: NotificationStore {
     public func notifications(user: String, after: Int64?, unreadOnly: Bool, limit: Int, reply: Reply<NotificationPage>) {
         let mine = stored.filter { $0.user == user && $0.id > (after ?? 0) && (!unreadOnly || $0.readAtMillis == nil) }
         let unread = stored.filter { $0.user == user && $0.readAtMillis == nil }.count
-        let answer: Result<NotificationPage, HubError> = failure.map { .failure($0) }
+        let answer: Result<NotificationPage, HubError> =
+            failure.map { .failure($0) }
             ?? .success(NotificationPage(items: Array(mine.prefix(limit)), unread: unread))
         pending.append { reply(answer) }
     }
@@ -62,9 +64,12 @@ public final class FakeNotificationStore: NotificationStore {
 
     public func notificationsSince(user: String, since: Int64, limit: Int, reply: Reply<MissedNotifications>) {
         let mine = stored.filter { $0.user == user }
-        let answer: Result<MissedNotifications, HubError> = failure.map { .failure($0) }
-            ?? .success(MissedNotifications(items: Array(mine.filter { $0.id > since }.prefix(limit)),
-                                            newestID: mine.map(\.id).max() ?? 0))
+        let answer: Result<MissedNotifications, HubError> =
+            failure.map { .failure($0) }
+            ?? .success(
+                MissedNotifications(
+                    items: Array(mine.filter { $0.id > since }.prefix(limit)),
+                    newestID: mine.map(\.id).max() ?? 0))
         pending.append { reply(answer) }
     }
 }

@@ -34,7 +34,8 @@ public final class FakeScanStore: ScanStore {
     @discardableResult
     public func register(owner: String, label: String = "code") -> QRCodeID {
         nextID += 1
-        codes[nextID] = QRCode(id: nextID, owner: owner, label: label, target: "https://example.com", total: 0, createdAtMillis: 0)
+        codes[nextID] = QRCode(
+            id: nextID, owner: owner, label: label, target: "https://example.com", total: 0, createdAtMillis: 0)
         counts[nextID] = ScanCounts(qr: nextID, owner: owner, label: label, total: 0)
         return nextID
     }
@@ -66,8 +67,9 @@ public final class FakeScanStore: ScanStore {
             t.countries[scan.country] = c.countries[scan.country]
             touched[scan.qr] = t
         }
-        let outcome = IngestOutcome(accepted: scans.count - unknown.count, duplicates: 0, unknownCodes: unknown,
-                                    counts: touched.values.sorted { $0.qr < $1.qr })
+        let outcome = IngestOutcome(
+            accepted: scans.count - unknown.count, duplicates: 0, unknownCodes: unknown,
+            counts: touched.values.sorted { $0.qr < $1.qr })
         pending.append { reply.succeed(outcome) }
     }
 
@@ -101,7 +103,9 @@ public final class FakeScanStore: ScanStore {
         statsAsked.append((qr, fromMillis, toMillis, bucket))
         if let failure { pending.append { reply.fail(failure) }; return }
         guard let code = codes[qr] else { pending.append { reply.succeed(nil) }; return }
-        let points = stride(from: fromMillis, to: toMillis, by: Int(bucket.millis)).map { (atMillis: $0, count: statsPoints[$0] ?? 0) }
+        let points = stride(from: fromMillis, to: toMillis, by: Int(bucket.millis)).map {
+            (atMillis: $0, count: statsPoints[$0] ?? 0)
+        }
         pending.append { reply.succeed(ScanStats(owner: code.owner, points: points)) }
     }
 }

@@ -68,10 +68,13 @@ public struct HubFixture {
     public let market = FakeMarketStore()
 
     public init(configure: (inout HubConfiguration) -> Void = { _ in }) {
-        var config = HubConfiguration(jwt: JWTConfiguration(hmacSecret: Self.secret),
-                                      apiKeys: try! APIKeyRing(entries: ["matcher:" + Self.apiKey]))
+        var config = HubConfiguration(
+            jwt: JWTConfiguration(hmacSecret: Self.secret),
+            apiKeys: try! APIKeyRing(entries: ["matcher:" + Self.apiKey]))
         configure(&config)
-        hub = Hub(configuration: config, loop: ImmediateLoop(), clock: clock, store: store, chat: chat, scans: scans, notifications: notes, quotes: quotes, market: market, metrics: HubMetrics(), logger: Logger(label: "test"))
+        hub = Hub(
+            configuration: config, loop: ImmediateLoop(), clock: clock, store: store, chat: chat, scans: scans,
+            notifications: notes, quotes: quotes, market: market, metrics: HubMetrics(), logger: Logger(label: "test"))
         hub.transport = transport
     }
 

@@ -14,14 +14,19 @@ final class EchoConnection {
     init(wsi: OpaquePointer) { self.wsi = wsi }
 }
 
-func switchboardEchoCallback(_ wsi: OpaquePointer?, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?, _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
+func switchboardEchoCallback(
+    _ wsi: OpaquePointer?, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?, _ input: UnsafeMutableRawPointer?,
+    _ length: Int
+) -> Int32 {
     guard let server = server(of: wsi) else { return 0 }
     return server.echoEvent(wsi!, reason, user, input, length)
 }
 
 extension LWSServer {
-    func echoEvent(_ wsi: OpaquePointer, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?,
-                   _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
+    func echoEvent(
+        _ wsi: OpaquePointer, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?,
+        _ input: UnsafeMutableRawPointer?, _ length: Int
+    ) -> Int32 {
         switch reason {
         case LWS_CALLBACK_ESTABLISHED:
             headersComplete(wsi)  // per-IP handshake count (LWSServer+Edge)
@@ -48,8 +53,9 @@ extension LWSServer {
             var buffer = [UInt8](repeating: 0, count: pre + message.bytes.count)
             buffer.replaceSubrange(pre..., with: message.bytes)
             let written = buffer.withUnsafeMutableBufferPointer { b in
-                message.binary ? sb_lws_write_binary(wsi, b.baseAddress! + pre, message.bytes.count)
-                               : sb_lws_write_text(wsi, b.baseAddress! + pre, message.bytes.count)
+                message.binary
+                    ? sb_lws_write_binary(wsi, b.baseAddress! + pre, message.bytes.count)
+                    : sb_lws_write_text(wsi, b.baseAddress! + pre, message.bytes.count)
             }
             if written < message.bytes.count { return -1 }
             if !echo.outbound.isEmpty { lws_callback_on_writable(wsi) }

@@ -102,8 +102,9 @@ extension LWSServer {
     func sweepRequestDeadlines() {
         let now = monotonicNanos()
         for (id, pending) in httpRequests where !pending.dispatched && pending.response == nil && now >= pending.deadline {
-            respond(id, .error(408, .requestTimeout, "the request did not arrive within \(options.requestTimeoutSeconds) s"),
-                    close: true)
+            respond(
+                id, .error(408, .requestTimeout, "the request did not arrive within \(options.requestTimeoutSeconds) s"),
+                close: true)
         }
     }
 

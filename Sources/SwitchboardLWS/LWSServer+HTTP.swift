@@ -37,8 +37,10 @@ private let methods: [(lws_token_indexes, String)] = [
 ]
 
 extension LWSServer {
-    func httpEvent(_ wsi: OpaquePointer, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?,
-                   _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
+    func httpEvent(
+        _ wsi: OpaquePointer, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?,
+        _ input: UnsafeMutableRawPointer?, _ length: Int
+    ) -> Int32 {
         switch reason {
         case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
             return filterNetworkConnection(fd: Int32(truncatingIfNeeded: Int(bitPattern: input)))
@@ -92,7 +94,8 @@ extension LWSServer {
         requestOnConnection[wsi] ?? sessionID(user)
     }
 
-    private func beginRequest(_ wsi: OpaquePointer, _ user: UnsafeMutableRawPointer?, _ input: UnsafeMutableRawPointer?) -> Int32 {
+    private func beginRequest(_ wsi: OpaquePointer, _ user: UnsafeMutableRawPointer?, _ input: UnsafeMutableRawPointer?) -> Int32
+    {
         if stopping {
             return lws_return_http_status(wsi, 503, nil) != 0 ? -1 : (lws_http_transaction_completed(wsi) != 0 ? -1 : 0)
         }
@@ -125,12 +128,13 @@ extension LWSServer {
         }
         var query: [String: String] = [:]
         for args in queryFragments(wsi) { query.merge(HTTPResponse.parseQuery(args)) { _, new in new } }
-        let request = HTTPRequest(method: method, path: path, query: query,
-                                  authorization: headerValue(wsi, WSI_TOKEN_HTTP_AUTHORIZATION),
-                                  apiKey: customHeader(wsi, "x-api-key:"),
-                                  contentType: headerValue(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE),
-                                  idempotencyKey: customHeader(wsi, "idempotency-key:"),
-                                  clientAddress: peerAddress(wsi))
+        let request = HTTPRequest(
+            method: method, path: path, query: query,
+            authorization: headerValue(wsi, WSI_TOKEN_HTTP_AUTHORIZATION),
+            apiKey: customHeader(wsi, "x-api-key:"),
+            contentType: headerValue(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE),
+            idempotencyKey: customHeader(wsi, "idempotency-key:"),
+            clientAddress: peerAddress(wsi))
         if let token = oversizedHeader(wsi) {
             let pending = PendingHTTPRequest(wsi: wsi, request: request, expectedBody: 0, deadline: requestDeadline(wsi))
             httpRequests[id] = pending
@@ -144,8 +148,9 @@ extension LWSServer {
         // frames it as chunked: counted as a Transfer-Encoding (RFC 7230
         // §3.2.4 says such a request must be refused).
         let spacedCodings = Self.spacedTransferEncodingNames.compactMap { customHeader(wsi, $0) }
-        let framing = HTTPFraming.check(contentLength: headerFragments(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH),
-                                        transferEncoding: headerFragments(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) + spacedCodings)
+        let framing = HTTPFraming.check(
+            contentLength: headerFragments(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH),
+            transferEncoding: headerFragments(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) + spacedCodings)
         let declared: Int
         switch framing {
         case .refused(let status, let message):
@@ -231,16 +236,22 @@ extension LWSServer {
             let start = b.baseAddress! + Int(sb_lws_pre())
             var p: UnsafeMutablePointer<UInt8>? = start
             let end = start + headerCapacity - 1
-            if lws_add_http_common_headers(pending.wsi, UInt32(response.status), response.contentType,
-                                           lws_filepos_t(response.body.count), &p, end) != 0 { return -1 }
+            if lws_add_http_common_headers(
+                pending.wsi, UInt32(response.status), response.contentType,
+                lws_filepos_t(response.body.count), &p, end) != 0
+            {
+                return -1
+            }
             var extra = response.headers
             extra["cache-control"] = extra["cache-control"] ?? "no-store"
             if pending.closeAfterResponse { extra["connection"] = "close" }
             for (name, value) in extra {
                 let headerName = name.lowercased() + ":"
                 let added = value.withCString { v in
-                    lws_add_http_header_by_name(pending.wsi, headerName, UnsafeMutablePointer(mutating: v).withMemoryRebound(to: UInt8.self, capacity: value.utf8.count) { $0 },
-                                                Int32(value.utf8.count), &p, end)
+                    lws_add_http_header_by_name(
+                        pending.wsi, headerName,
+                        UnsafeMutablePointer(mutating: v).withMemoryRebound(to: UInt8.self, capacity: value.utf8.count) { $0 },
+                        Int32(value.utf8.count), &p, end)
                 }
                 if added != 0 { return -1 }
             }
@@ -272,8 +283,10 @@ extension LWSServer {
     /// The fragments of `token`, at most `most` of at most `bytes` each; a
     /// longer one ends the list, as "(too long)" when `markTooLong` (a value
     /// no check accepts).
-    private func fragments(_ wsi: OpaquePointer, _ token: lws_token_indexes, most: Int32, bytes: Int,
-                           markTooLong: Bool) -> [String] {
+    private func fragments(
+        _ wsi: OpaquePointer, _ token: lws_token_indexes, most: Int32, bytes: Int,
+        markTooLong: Bool
+    ) -> [String] {
         var out: [String] = []
         var buffer = [CChar](repeating: 0, count: bytes)
         var index: Int32 = 0

@@ -23,12 +23,14 @@ final class WebSocketConnection {
 
 /// The switchboard.v1 protocol's callback: WebSocket events here, HTTP
 /// events (same protocol, see `start()`) in LWSServer+HTTP.
-func switchboardCallback(_ wsi: OpaquePointer?, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?,
-                         _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
+func switchboardCallback(
+    _ wsi: OpaquePointer?, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?,
+    _ input: UnsafeMutableRawPointer?, _ length: Int
+) -> Int32 {
     guard let server = server(of: wsi) else { return lws_callback_http_dummy(wsi, reason, user, input, length) }
     switch reason {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED, LWS_CALLBACK_ESTABLISHED, LWS_CALLBACK_RECEIVE,
-         LWS_CALLBACK_SERVER_WRITEABLE, LWS_CALLBACK_WS_PEER_INITIATED_CLOSE, LWS_CALLBACK_CLOSED:
+        LWS_CALLBACK_SERVER_WRITEABLE, LWS_CALLBACK_WS_PEER_INITIATED_CLOSE, LWS_CALLBACK_CLOSED:
         return server.webSocketEvent(wsi!, reason, user, input, length)
     default:
         return server.httpEvent(wsi!, reason, user, input, length)
@@ -36,8 +38,10 @@ func switchboardCallback(_ wsi: OpaquePointer?, _ reason: lws_callback_reasons, 
 }
 
 extension LWSServer: Transport {
-    func webSocketEvent(_ wsi: OpaquePointer, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?,
-                        _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
+    func webSocketEvent(
+        _ wsi: OpaquePointer, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?,
+        _ input: UnsafeMutableRawPointer?, _ length: Int
+    ) -> Int32 {
         switch reason {
         case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
             mailbox.drain()
@@ -69,7 +73,8 @@ extension LWSServer: Transport {
     /// The token from `Authorization: Bearer` or `?token=`.
     private func handshakeToken(_ wsi: OpaquePointer) -> String? {
         if let header = headerValue(wsi, WSI_TOKEN_HTTP_AUTHORIZATION), header.count > 7,
-           header.prefix(7).lowercased() == "bearer " {
+            header.prefix(7).lowercased() == "bearer "
+        {
             return String(header.dropFirst(7))
         }
         return urlArgument(wsi, "token")

@@ -215,8 +215,11 @@ public final class LWSServer: @unchecked Sendable {
     /// its own scripts and open WebSockets to any host, nothing else.
     private func makeResponseHeaders() -> UnsafeMutablePointer<lws_protocol_vhost_options> {
         let headers = [
-            ("content-security-policy:", "default-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; "
-                + "img-src 'self' data:; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"),
+            (
+                "content-security-policy:",
+                "default-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; "
+                    + "img-src 'self' data:; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+            ),
             ("x-frame-options:", "DENY"),
             ("x-content-type-options:", "nosniff"),
             ("referrer-policy:", "no-referrer"),

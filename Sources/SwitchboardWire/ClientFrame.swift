@@ -42,7 +42,7 @@ public enum ClientFrame: Equatable, Sendable {
     public var requestID: String? {
         switch self {
         case .auth(let id, _, _), .refresh(let id, _), .ping(let id),
-             .subscribe(let id, _, _), .unsubscribe(let id, _), .send(let id, _), .read(let id, _, _), .presence(let id, _):
+            .subscribe(let id, _, _), .unsubscribe(let id, _), .send(let id, _), .read(let id, _, _), .presence(let id, _):
             return id
         case .typing:
             return nil
@@ -68,7 +68,9 @@ extension ClientFrame {
         do {
             json = try JSON.parse(bytes, maxDepth: 32)
         } catch {
-            throw FrameDecodingError(code: .badJSON, message: "frame is not valid JSON: \((error as? JSONError)?.reason ?? "unreadable")", requestID: nil)
+            throw FrameDecodingError(
+                code: .badJSON, message: "frame is not valid JSON: \((error as? JSONError)?.reason ?? "unreadable")",
+                requestID: nil)
         }
         return try decode(json)
     }

@@ -42,7 +42,8 @@ public struct SendRequest: Equatable, Sendable {
         var request = SendRequest(conversation: conversation, clientMessageID: clientMessageID, kind: kind, body: bodyBytes)
         if kind == "quote" {
             guard let amount = body["amount"]?.intValue, amount >= 0, let currency = body["currency"]?.stringValue,
-                  currency.utf8.count == 3, currency.utf8.allSatisfy({ (65...90).contains($0 & 0xDF) }) else {
+                currency.utf8.count == 3, currency.utf8.allSatisfy({ (65...90).contains($0 & 0xDF) })
+            else {
                 throw bad(.badFrame, "a quote's body needs 'amount' (integer minor units ≥ 0) and a 3-letter 'currency'")
             }
             request.quoteAmount = amount
@@ -56,7 +57,9 @@ public struct SendRequest: Equatable, Sendable {
                 request.quoteValidUntilMillis = until
             }
         } else if kind == "text" {
-            guard let text = body["text"]?.stringValue, !text.isEmpty else { throw bad(.badFrame, "a text message needs a non-empty 'text'") }
+            guard let text = body["text"]?.stringValue, !text.isEmpty else {
+                throw bad(.badFrame, "a text message needs a non-empty 'text'")
+            }
         }
         return request
     }

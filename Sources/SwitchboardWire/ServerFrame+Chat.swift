@@ -16,8 +16,10 @@ extension ServerFrame {
         public var deleted: Bool
 
         /// Fields.
-        public init(conversation: Int64, id: Int64, seq: Int64, sender: String, clientMessageID: String, kind: String,
-                    body: [UInt8], createdAtMillis: Int64, editedAtMillis: Int64? = nil, deleted: Bool = false) {
+        public init(
+            conversation: Int64, id: Int64, seq: Int64, sender: String, clientMessageID: String, kind: String,
+            body: [UInt8], createdAtMillis: Int64, editedAtMillis: Int64? = nil, deleted: Bool = false
+        ) {
             self.conversation = conversation
             self.id = id
             self.seq = seq
@@ -62,8 +64,10 @@ extension ServerFrame {
     }
 
     /// `ack`: the message is durably committed (or was already: `duplicate`).
-    public static func ack(id: String?, conversation: Int64, messageID: Int64, seq: Int64, createdAtMillis: Int64,
-                           duplicate: Bool) -> OutboundFrame {
+    public static func ack(
+        id: String?, conversation: Int64, messageID: Int64, seq: Int64, createdAtMillis: Int64,
+        duplicate: Bool
+    ) -> OutboundFrame {
         var w = start("ack")
         if let id { w.key("id"); w.string(id) }
         w.key("conversation"); w.string(String(conversation))
@@ -131,7 +135,8 @@ extension ServerFrame {
     }
 
     /// The answer to a `presence` query.
-    public static func presenceState(id: String?, users: [(user: String, online: Bool, lastSeenMillis: Int64?)]) -> OutboundFrame {
+    public static func presenceState(id: String?, users: [(user: String, online: Bool, lastSeenMillis: Int64?)]) -> OutboundFrame
+    {
         var w = JSONWriter(headroom: OutboundFrame.headroom)
         w.raw("{\"type\":\"presence\"")
         if let id { w.key("id"); w.string(id) }

@@ -17,8 +17,10 @@ extension ServerFrame {
         public var countries: [(name: String, count: Int64)]
 
         /// Fields.
-        public init(qr: Int64, label: String, total: Int64, today: Int64, minutes: [Int64],
-                    devices: [(name: String, count: Int64)], countries: [(name: String, count: Int64)]) {
+        public init(
+            qr: Int64, label: String, total: Int64, today: Int64, minutes: [Int64],
+            devices: [(name: String, count: Int64)], countries: [(name: String, count: Int64)]
+        ) {
             self.qr = qr
             self.label = label
             self.total = total
@@ -38,8 +40,10 @@ extension ServerFrame {
     /// `counter`: the current counters of the codes of `channel` that changed
     /// (or all of them, for a new subscriber). `minuteStartMillis` is the
     /// start of the first entry of every code's `minutes`.
-    public static func counter(channel: String, atMillis: Int64, minuteStartMillis: Int64,
-                               codes: [CounterFields]) -> OutboundFrame {
+    public static func counter(
+        channel: String, atMillis: Int64, minuteStartMillis: Int64,
+        codes: [CounterFields]
+    ) -> OutboundFrame {
         var w = JSONWriter(headroom: OutboundFrame.headroom, capacity: 256 + codes.count * 400)
         w.raw("{\"type\":\"counter\"")
         w.key("channel"); w.string(channel)

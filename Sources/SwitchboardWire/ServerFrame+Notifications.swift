@@ -17,8 +17,10 @@ extension ServerFrame {
         public var readAtMillis: Int64?
 
         /// Fields.
-        public init(id: Int64, user: String, kind: String, title: String, body: String, data: [UInt8],
-                    entityType: String?, entityID: String?, createdAtMillis: Int64, readAtMillis: Int64? = nil) {
+        public init(
+            id: Int64, user: String, kind: String, title: String, body: String, data: [UInt8],
+            entityType: String?, entityID: String?, createdAtMillis: Int64, readAtMillis: Int64? = nil
+        ) {
             self.id = id
             self.user = user
             self.kind = kind

@@ -4,23 +4,31 @@ import Foundation
 import SwitchboardAuth
 
 struct DatabaseOptions: ParsableArguments {
-    @Option(name: .customLong("database-url"),
-            help: "PostgreSQL connection string (libpq URL or key=value). Env DATABASE_URL. Without it an embedded cluster is started under --data-dir/postgres.")
+    @Option(
+        name: .customLong("database-url"),
+        help:
+            "PostgreSQL connection string (libpq URL or key=value). Env DATABASE_URL. Without it an embedded cluster is started under --data-dir/postgres."
+    )
     var databaseURL: String? = Env.string("DATABASE_URL")
 
-    @Option(name: .customLong("data-dir"), help: "Folder for the embedded cluster and development secrets. Env SWITCHBOARD_DATA_DIR.")
+    @Option(
+        name: .customLong("data-dir"), help: "Folder for the embedded cluster and development secrets. Env SWITCHBOARD_DATA_DIR.")
     var dataDirectory: String = Env.string("SWITCHBOARD_DATA_DIR") ?? ".data"
 }
 
 struct AuthOptions: ParsableArguments {
-    @Option(name: .customLong("jwt-secret"),
-            help: "HS256 secret for user tokens. Env SWITCHBOARD_JWT_SECRET. Without any JWT key a development secret is generated in --data-dir/dev-secrets.")
+    @Option(
+        name: .customLong("jwt-secret"),
+        help:
+            "HS256 secret for user tokens. Env SWITCHBOARD_JWT_SECRET. Without any JWT key a development secret is generated in --data-dir/dev-secrets."
+    )
     var jwtSecret: String? = Env.string("SWITCHBOARD_JWT_SECRET")
 
     @Option(name: .customLong("jwt-rs256-key"), help: "PEM file with the RS256 public key. Env SWITCHBOARD_JWT_RS256_KEY.")
     var rs256KeyFile: String? = Env.string("SWITCHBOARD_JWT_RS256_KEY")
 
-    @Option(name: .customLong("jwt-es256-key"), help: "PEM file with the ES256 (P-256) public key. Env SWITCHBOARD_JWT_ES256_KEY.")
+    @Option(
+        name: .customLong("jwt-es256-key"), help: "PEM file with the ES256 (P-256) public key. Env SWITCHBOARD_JWT_ES256_KEY.")
     var es256KeyFile: String? = Env.string("SWITCHBOARD_JWT_ES256_KEY")
 
     @Option(name: .customLong("jwt-issuer"), help: "Required `iss` claim, if set. Env SWITCHBOARD_JWT_ISSUER.")
@@ -29,12 +37,16 @@ struct AuthOptions: ParsableArguments {
     @Option(name: .customLong("jwt-audience"), help: "Required `aud` claim, if set. Env SWITCHBOARD_JWT_AUDIENCE.")
     var audience: String? = Env.string("SWITCHBOARD_JWT_AUDIENCE")
 
-    @Flag(name: .customLong("allow-tokens-without-exp"),
-          help: "Accept user tokens that have no `exp` claim (refused by default: such a token can never be taken back). Env SWITCHBOARD_ALLOW_TOKENS_WITHOUT_EXP=1.")
+    @Flag(
+        name: .customLong("allow-tokens-without-exp"),
+        help:
+            "Accept user tokens that have no `exp` claim (refused by default: such a token can never be taken back). Env SWITCHBOARD_ALLOW_TOKENS_WITHOUT_EXP=1."
+    )
     var allowTokensWithoutExpiry: Bool = Env.bool("SWITCHBOARD_ALLOW_TOKENS_WITHOUT_EXP")
 
-    @Option(name: .customLong("api-key"),
-            help: "Backend API key as name:secret (secret ≥ 16 bytes); repeatable. Env SWITCHBOARD_API_KEYS (comma-separated).")
+    @Option(
+        name: .customLong("api-key"),
+        help: "Backend API key as name:secret (secret ≥ 16 bytes); repeatable. Env SWITCHBOARD_API_KEYS (comma-separated).")
     var apiKeys: [String] = (Env.string("SWITCHBOARD_API_KEYS") ?? "").split(separator: ",").map(String.init)
 
     /// Development secrets (generated once per data folder) used when no key
@@ -53,8 +65,9 @@ struct AuthOptions: ParsableArguments {
     }
 
     func jwtConfiguration(dataDirectory: String) throws -> (JWTConfiguration, usedDevelopmentSecret: Bool) {
-        var config = JWTConfiguration(issuer: issuer, audience: audience, leewaySeconds: 0,
-                                      requireExpiry: !allowTokensWithoutExpiry)
+        var config = JWTConfiguration(
+            issuer: issuer, audience: audience, leewaySeconds: 0,
+            requireExpiry: !allowTokensWithoutExpiry)
         if let rs256KeyFile { config.rsaKey = try AsymmetricKey(pem: String(contentsOfFile: rs256KeyFile, encoding: .utf8)) }
         if let es256KeyFile { config.ecKey = try AsymmetricKey(pem: String(contentsOfFile: es256KeyFile, encoding: .utf8)) }
         if let rsa = config.rsaKey, rsa.algorithm != .rs256 { throw ValidationError("--jwt-rs256-key is not an RSA key") }

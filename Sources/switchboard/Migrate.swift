@@ -11,8 +11,10 @@ struct Migrate: ParsableCommand {
         defer { database.embedded?.stop() }
         let conn = try PGConnection(database.conninfo)
         let applied = try Migrations.apply(on: conn)
-        print(applied.isEmpty ? "schema is up to date (version \(Migrations.latestVersion))"
-                              : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
+        print(
+            applied.isEmpty
+                ? "schema is up to date (version \(Migrations.latestVersion))"
+                : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
     }
 }
 

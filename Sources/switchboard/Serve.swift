@@ -19,37 +19,76 @@ struct Serve: ParsableCommand {
     var port: Int = Env.int("SWITCHBOARD_PORT", 8080)
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var auth: AuthOptions
-    @Option(name: .customLong("max-frame-bytes"), help: "Largest WebSocket message; larger ones close with 1009. Env SWITCHBOARD_MAX_FRAME_BYTES.")
+    @Option(
+        name: .customLong("max-frame-bytes"),
+        help: "Largest WebSocket message; larger ones close with 1009. Env SWITCHBOARD_MAX_FRAME_BYTES.")
     var maxFrameBytes: Int = Env.int("SWITCHBOARD_MAX_FRAME_BYTES", 64 * 1024)
-    @Option(name: .customLong("max-queue-bytes"), help: "Largest outbound queue per connection; past it the connection closes with 4009. Env SWITCHBOARD_MAX_QUEUE_BYTES.")
+    @Option(
+        name: .customLong("max-queue-bytes"),
+        help: "Largest outbound queue per connection; past it the connection closes with 4009. Env SWITCHBOARD_MAX_QUEUE_BYTES.")
     var maxQueueBytes: Int = Env.int("SWITCHBOARD_MAX_QUEUE_BYTES", 1 << 20)
     @Option(name: .customLong("max-body-bytes"), help: "Largest HTTP request body (413 past it). Env SWITCHBOARD_MAX_BODY_BYTES.")
     var maxBodyBytes: Int = Env.int("SWITCHBOARD_MAX_BODY_BYTES", 1 << 20)
-    @Option(name: .customLong("http-request-timeout"), help: "Seconds a whole HTTP request (headers and body) may take to arrive; 408 and close after. Env SWITCHBOARD_HTTP_REQUEST_TIMEOUT.")
+    @Option(
+        name: .customLong("http-request-timeout"),
+        help:
+            "Seconds a whole HTTP request (headers and body) may take to arrive; 408 and close after. Env SWITCHBOARD_HTTP_REQUEST_TIMEOUT."
+    )
     var httpRequestTimeout: Int = Env.int("SWITCHBOARD_HTTP_REQUEST_TIMEOUT", 10)
-    @Option(name: .customLong("max-connections-per-ip"), help: "Open connections one client address may hold; more are closed at accept. 0: no cap. Env SWITCHBOARD_MAX_CONNECTIONS_PER_IP.")
+    @Option(
+        name: .customLong("max-connections-per-ip"),
+        help:
+            "Open connections one client address may hold; more are closed at accept. 0: no cap. Env SWITCHBOARD_MAX_CONNECTIONS_PER_IP."
+    )
     var maxConnectionsPerIP: Int = Env.int("SWITCHBOARD_MAX_CONNECTIONS_PER_IP", 1000)
-    @Option(name: .customLong("max-handshakes-per-ip"), help: "Connections of one client address still sending their first request's headers; more are closed at accept. 0: no cap. Env SWITCHBOARD_MAX_HANDSHAKES_PER_IP.")
+    @Option(
+        name: .customLong("max-handshakes-per-ip"),
+        help:
+            "Connections of one client address still sending their first request's headers; more are closed at accept. 0: no cap. Env SWITCHBOARD_MAX_HANDSHAKES_PER_IP."
+    )
     var maxHandshakesPerIP: Int = Env.int("SWITCHBOARD_MAX_HANDSHAKES_PER_IP", 64)
-    @Option(name: .customLong("metrics-token"), help: "If set, GET /metrics needs `Authorization: Bearer <token>` (401 otherwise). Env SWITCHBOARD_METRICS_TOKEN.")
+    @Option(
+        name: .customLong("metrics-token"),
+        help: "If set, GET /metrics needs `Authorization: Bearer <token>` (401 otherwise). Env SWITCHBOARD_METRICS_TOKEN.")
     var metricsToken: String? = Env.string("SWITCHBOARD_METRICS_TOKEN")
-    @Option(name: .customLong("frames-per-second"), help: "Frames a connection may send per second, sustained. Env SWITCHBOARD_FRAMES_PER_SECOND.")
+    @Option(
+        name: .customLong("frames-per-second"),
+        help: "Frames a connection may send per second, sustained. Env SWITCHBOARD_FRAMES_PER_SECOND.")
     var framesPerSecond: Double = Env.double("SWITCHBOARD_FRAMES_PER_SECOND", 100)
     @Option(name: .customLong("frame-burst"), help: "Frames a connection may send in a burst. Env SWITCHBOARD_FRAME_BURST.")
     var frameBurst: Double = Env.double("SWITCHBOARD_FRAME_BURST", 200)
-    @Option(name: .customLong("auth-timeout"), help: "Seconds a connection has to authenticate (close 4001 after). Env SWITCHBOARD_AUTH_TIMEOUT.")
+    @Option(
+        name: .customLong("auth-timeout"),
+        help: "Seconds a connection has to authenticate (close 4001 after). Env SWITCHBOARD_AUTH_TIMEOUT.")
     var authTimeout: Double = Env.double("SWITCHBOARD_AUTH_TIMEOUT", 5)
-    @Option(name: .customLong("presence-grace"), help: "Seconds a user without connections still counts as online. Env SWITCHBOARD_PRESENCE_GRACE.")
+    @Option(
+        name: .customLong("presence-grace"),
+        help: "Seconds a user without connections still counts as online. Env SWITCHBOARD_PRESENCE_GRACE.")
     var presenceGrace: Double = Env.double("SWITCHBOARD_PRESENCE_GRACE", 5)
-    @Option(name: .customLong("max-connections-per-user"), help: "WebSocket connections one user may hold (0: no cap); one more is closed with 4011. Env SWITCHBOARD_MAX_CONNECTIONS_PER_USER.")
+    @Option(
+        name: .customLong("max-connections-per-user"),
+        help:
+            "WebSocket connections one user may hold (0: no cap); one more is closed with 4011. Env SWITCHBOARD_MAX_CONNECTIONS_PER_USER."
+    )
     var maxConnectionsPerUser: Int = Env.int("SWITCHBOARD_MAX_CONNECTIONS_PER_USER", 100)
-    @Option(name: .customLong("max-subscriptions-per-connection"), help: "Channels one connection may subscribe to; one more is refused with too_many_subscriptions. Env SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_CONNECTION.")
+    @Option(
+        name: .customLong("max-subscriptions-per-connection"),
+        help:
+            "Channels one connection may subscribe to; one more is refused with too_many_subscriptions. Env SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_CONNECTION."
+    )
     var maxSubscriptionsPerConnection: Int = Env.int("SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_CONNECTION", 1_000)
-    @Option(name: .customLong("event-loop"), help: "libwebsockets event loop: poll or uv (libuv/epoll). Env SWITCHBOARD_EVENT_LOOP.")
+    @Option(
+        name: .customLong("event-loop"), help: "libwebsockets event loop: poll or uv (libuv/epoll). Env SWITCHBOARD_EVENT_LOOP.")
     var eventLoop: String = Env.string("SWITCHBOARD_EVENT_LOOP") ?? "poll"
-    @Flag(name: .customLong("enable-echo"), help: "Serve the `echo` subprotocol for conformance testing. Env SWITCHBOARD_ENABLE_ECHO=1.")
+    @Flag(
+        name: .customLong("enable-echo"),
+        help: "Serve the `echo` subprotocol for conformance testing. Env SWITCHBOARD_ENABLE_ECHO=1.")
     var enableEcho: Bool = Env.bool("SWITCHBOARD_ENABLE_ECHO")
-    @Option(name: .customLong("dashboard-dir"), help: "Folder of static files served at / (the dashboard); default: the one built with the hub. Env SWITCHBOARD_DASHBOARD_DIR.")
+    @Option(
+        name: .customLong("dashboard-dir"),
+        help:
+            "Folder of static files served at / (the dashboard); default: the one built with the hub. Env SWITCHBOARD_DASHBOARD_DIR."
+    )
     var dashboardDirectory: String? = Env.string("SWITCHBOARD_DASHBOARD_DIR")
     @Flag(name: .customLong("no-dashboard"), help: "Serve no static files at /.")
     var noDashboard = false
@@ -71,9 +110,15 @@ struct Serve: ParsableCommand {
         guard authTimeout <= 3600, (0...3600).contains(presenceGrace) else {
             throw ValidationError("--auth-timeout and --presence-grace must be at most 3600 seconds")
         }
-        guard (1...3600).contains(httpRequestTimeout) else { throw ValidationError("--http-request-timeout must be 1...3600 seconds") }
-        guard maxConnectionsPerIP >= 0, maxHandshakesPerIP >= 0 else { throw ValidationError("per-IP caps must be ≥ 0 (0: no cap)") }
-        if let metricsToken { guard metricsToken.utf8.count >= 16 else { throw ValidationError("--metrics-token must be at least 16 bytes") } }
+        guard (1...3600).contains(httpRequestTimeout) else {
+            throw ValidationError("--http-request-timeout must be 1...3600 seconds")
+        }
+        guard maxConnectionsPerIP >= 0, maxHandshakesPerIP >= 0 else {
+            throw ValidationError("per-IP caps must be ≥ 0 (0: no cap)")
+        }
+        if let metricsToken {
+            guard metricsToken.utf8.count >= 16 else { throw ValidationError("--metrics-token must be at least 16 bytes") }
+        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level") }
     }
 
@@ -101,7 +146,9 @@ struct Serve: ParsableCommand {
         let (jwt, dev) = try auth.jwtConfiguration(dataDirectory: database.dataDirectory)
         let apiKeys = try auth.apiKeyRing(dataDirectory: database.dataDirectory, development: dev)
         if dev {
-            logger.warning("no JWT key configured: using development secrets from \(database.dataDirectory)/dev-secrets (mint tokens with `switchboard token`)")
+            logger.warning(
+                "no JWT key configured: using development secrets from \(database.dataDirectory)/dev-secrets (mint tokens with `switchboard token`)"
+            )
         }
 
         let opened = try DatabaseSetup.open(database, stopEmbeddedOnExit: true)
@@ -125,8 +172,9 @@ struct Serve: ParsableCommand {
         // A store answer (a committed send, a REST reply) must reach the loop:
         // `deliver` waits for room rather than drop it, and while the mailbox
         // is full new store requests are answered `overloaded` at once.
-        let store = PostgresStore(conninfo: opened.conninfo, logger: logger, metrics: metrics,
-                                  deliver: { work in mailbox.deliver(work) }, congested: { mailbox.isFull })
+        let store = PostgresStore(
+            conninfo: opened.conninfo, logger: logger, metrics: metrics,
+            deliver: { work in mailbox.deliver(work) }, congested: { mailbox.isFull })
         store.start()
         // Give the store threads a moment to connect, so that the first REST
         // calls do not meet a 503; a database that is down does not keep the
@@ -143,9 +191,12 @@ struct Serve: ParsableCommand {
         hubConfig.maxSubscriptionsPerConnection = maxSubscriptionsPerConnection
         hubConfig.maxPublicationBytes = maxQueueBytes
         // Fault injection, for the crash tests only.
-        hubConfig.failpoints = Set((Env.string("SWITCHBOARD_FAILPOINTS") ?? "").split(separator: ",")
-            .compactMap { Failpoint(rawValue: String($0)) })
-        let hub = Hub(configuration: hubConfig, loop: mailbox, clock: SystemClock(), store: store, chat: store, scans: store, notifications: store, quotes: store, market: store, metrics: metrics, logger: logger)
+        hubConfig.failpoints = Set(
+            (Env.string("SWITCHBOARD_FAILPOINTS") ?? "").split(separator: ",")
+                .compactMap { Failpoint(rawValue: String($0)) })
+        let hub = Hub(
+            configuration: hubConfig, loop: mailbox, clock: SystemClock(), store: store, chat: store, scans: store,
+            notifications: store, quotes: store, market: store, metrics: metrics, logger: logger)
         hub.metricsRenderer = { registry.emitToString() }
 
         var options = ServerOptions()
@@ -165,7 +216,8 @@ struct Serve: ParsableCommand {
         }
         let server = LWSServer(options: options, hub: hub, metrics: metrics, logger: logger, mailbox: mailbox)
         try server.start()
-        logger.info("listening on \(bindAddress):\(server.boundPort) (event loop \(eventLoop)\(enableEcho ? ", echo enabled" : ""))")
+        logger.info(
+            "listening on \(bindAddress):\(server.boundPort) (event loop \(eventLoop)\(enableEcho ? ", echo enabled" : ""))")
         if let readyFile { try String(server.boundPort).write(toFile: readyFile, atomically: true, encoding: .utf8) }
 
         // The hub's periodic work (sessions every 250 ms, counter frames at

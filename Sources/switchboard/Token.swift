@@ -17,8 +17,9 @@ struct Token: ParsableCommand {
         let (config, _) = try auth.jwtConfiguration(dataDirectory: database.dataDirectory)
         guard let secret = config.hmacSecret else { throw ValidationError("token needs an HS256 secret (--jwt-secret)") }
         let now = Int64(Date().timeIntervalSince1970)
-        let claims = Claims(subject: user, role: role, expiresAt: now + seconds, issuedAt: now,
-                            issuer: auth.issuer, audience: auth.audience.map { [$0] } ?? [])
+        let claims = Claims(
+            subject: user, role: role, expiresAt: now + seconds, issuedAt: now,
+            issuer: auth.issuer, audience: auth.audience.map { [$0] } ?? [])
         print(JWTSigner.hs256(claims, secret: secret))
     }
 

@@ -33,7 +33,8 @@ import Testing
         var token = Array(RFC7515.hsToken)
         token[token.count - 3] = token[token.count - 3] == "A" ? "B" : "A"
         #expect(throws: AuthError(.badSignature)) { try hs.verifySignature(String(token)) }
-        let es = JWTVerifier(JWTConfiguration(ecKey: try AsymmetricKey(pem: DER.p256PublicKeyPEM(x: RFC7515.ecX, y: RFC7515.ecY))))
+        let es = JWTVerifier(
+            JWTConfiguration(ecKey: try AsymmetricKey(pem: DER.p256PublicKeyPEM(x: RFC7515.ecX, y: RFC7515.ecY))))
         let swapped = RFC7515.esToken.replacingOccurrences(of: "eyJpc3MiOiJqb2Ui", with: "eyJpc3MiOiJqb2Xi")
         #expect(throws: AuthError.self) { try es.verifySignature(swapped) }
     }
@@ -43,8 +44,9 @@ import Testing
     let secret = Array("0123456789abcdef0123456789abcdef".utf8)
 
     @Test func hs256RoundTripCarriesClaims() throws {
-        let claims = Claims(subject: "alice", role: "craftsman", expiresAt: 2_000, notBefore: 1_000, issuedAt: 1_000,
-                            issuer: "market", audience: ["hub"])
+        let claims = Claims(
+            subject: "alice", role: "craftsman", expiresAt: 2_000, notBefore: 1_000, issuedAt: 1_000,
+            issuer: "market", audience: ["hub"])
         let token = JWTSigner.hs256(claims, secret: secret)
         let verifier = JWTVerifier(JWTConfiguration(hmacSecret: secret, issuer: "market", audience: "hub"))
         #expect(try verifier.verify(token, now: 1_500) == claims)
@@ -77,8 +79,9 @@ import Testing
         // as the secret; a hub configured for RS256 only must refuse HS256.
         let pem = DER.rsaPublicKeyPEM(n: RFC7515.rsaN, e: RFC7515.rsaE)
         let rsaOnly = JWTVerifier(JWTConfiguration(rsaKey: try AsymmetricKey(pem: pem)))
-        let forged = JWTSigner.hs256(header: .object(["alg": .string("HS256")]), payload: .object(["sub": .string("mallory")]),
-                                     secret: Array(pem.utf8))
+        let forged = JWTSigner.hs256(
+            header: .object(["alg": .string("HS256")]), payload: .object(["sub": .string("mallory")]),
+            secret: Array(pem.utf8))
         #expect(throws: AuthError(.unsupportedAlgorithm)) { try rsaOnly.verify(forged, now: 0) }
     }
 
@@ -118,11 +121,19 @@ import Testing
         #expect(throws: AuthError(.claimOutOfRange)) {
             try verifier.verify(token(["sub": sub, "exp": .int(100), "role": .string("ad\u{1}min")]), now: 0)
         }
-        #expect(throws: AuthError(.reservedSubject)) { try verifier.verify(token(["sub": .string("system"), "exp": .int(100)]), now: 0) }
-        #expect(throws: AuthError(.reservedSubject)) { try verifier.verify(token(["sub": .string("backend:x"), "exp": .int(100)]), now: 0) }
-        #expect(throws: AuthError(.reservedSubject)) { try verifier.verify(token(["sub": .string("a\u{7f}b"), "exp": .int(100)]), now: 0) }
+        #expect(throws: AuthError(.reservedSubject)) {
+            try verifier.verify(token(["sub": .string("system"), "exp": .int(100)]), now: 0)
+        }
+        #expect(throws: AuthError(.reservedSubject)) {
+            try verifier.verify(token(["sub": .string("backend:x"), "exp": .int(100)]), now: 0)
+        }
+        #expect(throws: AuthError(.reservedSubject)) {
+            try verifier.verify(token(["sub": .string("a\u{7f}b"), "exp": .int(100)]), now: 0)
+        }
         // NUL never gets this far: the JSON parser refuses \u0000.
-        #expect(throws: AuthError(.malformed)) { try verifier.verify(token(["sub": .string("a\u{0}b"), "exp": .int(100)]), now: 0) }
+        #expect(throws: AuthError(.malformed)) {
+            try verifier.verify(token(["sub": .string("a\u{0}b"), "exp": .int(100)]), now: 0)
+        }
         #expect(throws: AuthError(.missingExpiry)) { try verifier.verify(token(["sub": sub]), now: 0) }
         let lenient = JWTVerifier(JWTConfiguration(hmacSecret: secret, requireExpiry: false))
         #expect((try? lenient.verify(token(["sub": sub]), now: 0))?.subject == "alice")
@@ -143,8 +154,9 @@ import Testing
     }
 
     @Test func critHeaderIsRejected() {
-        let token = JWTSigner.hs256(header: .object(["alg": .string("HS256"), "crit": .array([.string("x")])]),
-                                    payload: .object(["sub": .string("a")]), secret: secret)
+        let token = JWTSigner.hs256(
+            header: .object(["alg": .string("HS256"), "crit": .array([.string("x")])]),
+            payload: .object(["sub": .string("a")]), secret: secret)
         #expect(throws: AuthError(.unsupportedAlgorithm)) { try verifier.verify(token, now: 0) }
     }
 

@@ -48,25 +48,35 @@ enum Golden {
     @Test func encoderMatchesGoldenServerFrames() throws {
         func golden(_ name: String) throws -> JSON { try JSON.parse(try Golden.bytes(name)) }
         func encoded(_ frame: OutboundFrame) throws -> JSON { try JSON.parse(frame.text) }
-        #expect(try encoded(ServerFrame.welcome(id: nil, connection: "42", user: "alice", role: "client", expiresAt: 1_795_280_780))
+        #expect(
+            try encoded(ServerFrame.welcome(id: nil, connection: "42", user: "alice", role: "client", expiresAt: 1_795_280_780))
                 == golden("server.welcome.json"))
         #expect(try encoded(ServerFrame.refreshed(id: "2", expiresAt: 1_795_284_380)) == golden("server.refreshed.json"))
         #expect(try encoded(ServerFrame.pong(id: "3", serverTimeMillis: 1_795_279_842_833)) == golden("server.pong.json"))
         #expect(try encoded(ServerFrame.subscribed(id: "4", channel: "topic:announcements")) == golden("server.subscribed.json"))
-        #expect(try encoded(ServerFrame.unsubscribed(id: "5", channel: "topic:announcements")) == golden("server.unsubscribed.json"))
-        #expect(try encoded(ServerFrame.error(id: "4", code: .forbidden, message: "not allowed to subscribe to this channel"))
+        #expect(
+            try encoded(ServerFrame.unsubscribed(id: "5", channel: "topic:announcements")) == golden("server.unsubscribed.json"))
+        #expect(
+            try encoded(ServerFrame.error(id: "4", code: .forbidden, message: "not allowed to subscribe to this channel"))
                 == golden("server.error.json"))
-        let fields = ServerFrame.MessageFields(conversation: 42, id: 1031, seq: 18, sender: "alice", clientMessageID: "9b2f6c1e-1",
-                                               kind: "text", body: try golden("server.message.json")["body"]!.bytes,
-                                               createdAtMillis: 1_795_281_672_239)
+        let fields = ServerFrame.MessageFields(
+            conversation: 42, id: 1031, seq: 18, sender: "alice", clientMessageID: "9b2f6c1e-1",
+            kind: "text", body: try golden("server.message.json")["body"]!.bytes,
+            createdAtMillis: 1_795_281_672_239)
         #expect(try encoded(ServerFrame.message(fields, replay: false)) == golden("server.message.json"))
-        #expect(try encoded(ServerFrame.ack(id: "7", conversation: 42, messageID: 1031, seq: 18, createdAtMillis: 1_795_281_672_239,
-                                            duplicate: false)) == golden("server.ack.json"))
-        #expect(try encoded(ServerFrame.notice(conversation: 42, messageID: 1031, seq: 18, sender: "alice", kind: "text"))
+        #expect(
+            try encoded(
+                ServerFrame.ack(
+                    id: "7", conversation: 42, messageID: 1031, seq: 18, createdAtMillis: 1_795_281_672_239,
+                    duplicate: false)) == golden("server.ack.json"))
+        #expect(
+            try encoded(ServerFrame.notice(conversation: 42, messageID: 1031, seq: 18, sender: "alice", kind: "text"))
                 == golden("server.notice.json"))
         #expect(try encoded(ServerFrame.typing(conversation: 42, user: "alice", active: true)) == golden("server.typing.json"))
-        #expect(try encoded(ServerFrame.receipt(id: "8", conversation: 42, user: "bob", seq: 18)) == golden("server.receipt.json"))
-        #expect(try encoded(ServerFrame.conversationSubscribed(id: "6", channel: "conversation:42", lastSeq: 18, recovered: true))
+        #expect(
+            try encoded(ServerFrame.receipt(id: "8", conversation: 42, user: "bob", seq: 18)) == golden("server.receipt.json"))
+        #expect(
+            try encoded(ServerFrame.conversationSubscribed(id: "6", channel: "conversation:42", lastSeq: 18, recovered: true))
                 == golden("server.subscribed-conversation.json"))
         var edited = fields
         edited.body = try golden("server.message_edited.json")["body"]!.bytes
@@ -75,25 +85,33 @@ enum Golden {
         var deleted = fields
         deleted.deleted = true
         #expect(try encoded(ServerFrame.messageChanged(deleted)) == golden("server.message_deleted.json"))
-        #expect(try encoded(ServerFrame.presenceChange(user: "bob", online: false, lastSeenMillis: 1_795_281_672_239))
+        #expect(
+            try encoded(ServerFrame.presenceChange(user: "bob", online: false, lastSeenMillis: 1_795_281_672_239))
                 == golden("server.presence.json"))
-        #expect(try encoded(ServerFrame.presenceState(id: "9", users: [(user: "bob", online: true, lastSeenMillis: nil)]))
+        #expect(
+            try encoded(ServerFrame.presenceState(id: "9", users: [(user: "bob", online: true, lastSeenMillis: nil)]))
                 == golden("server.presence-state.json"))
-        let counter = ServerFrame.counter(channel: "scans:17", atMillis: 1_795_283_399_660, minuteStartMillis: 1_795_279_860_000,
-                                          codes: [ServerFrame.CounterFields(
-                                            qr: 17, label: "Front door", total: 1234, today: 56,
-                                            minutes: Array(repeating: 0, count: 57) + [3, 12, 7],
-                                            devices: [("mobile", 800), ("desktop", 434)], countries: [("RO", 1000), ("DE", 234)])])
+        let counter = ServerFrame.counter(
+            channel: "scans:17", atMillis: 1_795_283_399_660, minuteStartMillis: 1_795_279_860_000,
+            codes: [
+                ServerFrame.CounterFields(
+                    qr: 17, label: "Front door", total: 1234, today: 56,
+                    minutes: Array(repeating: 0, count: 57) + [3, 12, 7],
+                    devices: [("mobile", 800), ("desktop", 434)], countries: [("RO", 1000), ("DE", 234)])
+            ])
         #expect(try encoded(counter) == golden("server.counter.json"))
         let note = try golden("server.notification.json")
         let noteFields = ServerFrame.NotificationFields(
-            id: 5012, user: "builder-7", kind: "quote_match", title: "New quote request: Bauma 2026", body: "Munich · match score 87",
+            id: 5012, user: "builder-7", kind: "quote_match", title: "New quote request: Bauma 2026",
+            body: "Munich · match score 87",
             data: note["data"]!.bytes, entityType: "quote_match", entityID: "230", createdAtMillis: 1_795_283_399_660)
         #expect(try encoded(ServerFrame.notification(noteFields, replay: false)) == note)
-        #expect(try encoded(ServerFrame.notificationsReplayed(id: "a", channel: "user:builder-7", lastID: 5012, recovered: true))
+        #expect(
+            try encoded(ServerFrame.notificationsReplayed(id: "a", channel: "user:builder-7", lastID: 5012, recovered: true))
                 == golden("server.subscribed-notifications.json"))
         let data = try golden("server.publication.json")["data"]!
-        #expect(try encoded(ServerFrame.publication(channel: "user:alice", data: data.bytes, sentAtMicros: 1_795_279_842_839_837))
+        #expect(
+            try encoded(ServerFrame.publication(channel: "user:alice", data: data.bytes, sentAtMicros: 1_795_279_842_839_837))
                 == golden("server.publication.json"))
     }
 }
@@ -132,8 +150,9 @@ enum Golden {
     @Test(arguments: Golden.files(prefix: "client.") + Golden.files(prefix: "server."))
     func exampleHasItsRequiredFieldsAndType(file: String) throws {
         let schemaURL = Golden.directory.deletingLastPathComponent()
-            .appendingPathComponent("schemas/" + (file.hasPrefix("client.") ? "client." : "server.")
-                                    + Golden.type(of: file, prefix: file.hasPrefix("client.") ? "client." : "server.") + ".schema.json")
+            .appendingPathComponent(
+                "schemas/" + (file.hasPrefix("client.") ? "client." : "server.")
+                    + Golden.type(of: file, prefix: file.hasPrefix("client.") ? "client." : "server.") + ".schema.json")
         let schema = try JSON.parse(Array(try Data(contentsOf: schemaURL)))
         let example = try JSON.parse(try Golden.bytes(file))
         guard case .array(let required)? = schema["required"] else { Issue.record("schema without required"); return }

@@ -10,13 +10,17 @@ import Testing
     }
 
     @Test func roundTripsThroughTheWriter() throws {
-        let value: JSON = .object(["k": .string("quote \" backslash \\ tab \t ctl \u{01}"), "n": .int(-5),
-                                   "list": .array([.double(1.5), .null, .object([:])])])
+        let value: JSON = .object([
+            "k": .string("quote \" backslash \\ tab \t ctl \u{01}"), "n": .int(-5),
+            "list": .array([.double(1.5), .null, .object([:])]),
+        ])
         #expect(try JSON.parse(value.serialized) == value)
     }
 
-    @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "01", "1.", "-", "tru", "\"abc", "\"\\x\"", "\"\\ud800\"",
-                      "{\"a\":1}x", "[\"\u{01}\"]", "1e999"])
+    @Test(arguments: [
+        "", "{", "[1,]", "{\"a\" 1}", "01", "1.", "-", "tru", "\"abc", "\"\\x\"", "\"\\ud800\"",
+        "{\"a\":1}x", "[\"\u{01}\"]", "1e999",
+    ])
     func rejectsMalformed(text: String) {
         #expect(throws: JSONError.self) { try JSON.parse(text) }
     }

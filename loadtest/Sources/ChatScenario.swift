@@ -8,7 +8,8 @@ import Histogram
 import SwitchboardPostgres
 
 struct ChatScenario: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "chat",
+    static let configuration = CommandConfiguration(
+        commandName: "chat",
         abstract: "Pairs of users chatting at a total rate; ack/delivery latency, msgs/s, and a stored-exactly-once check.")
     @OptionGroup var target: TargetOptions
     @Option(help: "Pairs of users (one conversation each).") var pairs = 200
@@ -23,10 +24,13 @@ struct ChatScenario: ParsableCommand {
         let run = String(UInt32.random(in: 0..<UInt32.max), radix: 36)
         let workers = try (0..<processes).map { k -> GenericWorkerProcess<ChatWorkerReport> in
             let share = pairs / processes + (k < pairs % processes ? 1 : 0)
-            return try GenericWorkerProcess<ChatWorkerReport>(subcommand: "chat-worker", arguments: [
-                "--host", target.host, "--port", String(target.port), "--pairs", String(share),
-                "--rate", String(rate * Double(share) / Double(pairs)), "--duration", String(duration),
-                "--source", "127.0.0.\(2 + k % 250)", "--user-prefix", "chat-\(run)-\(k)", "--secret", secret])
+            return try GenericWorkerProcess<ChatWorkerReport>(
+                subcommand: "chat-worker",
+                arguments: [
+                    "--host", target.host, "--port", String(target.port), "--pairs", String(share),
+                    "--rate", String(rate * Double(share) / Double(pairs)), "--duration", String(duration),
+                    "--source", "127.0.0.\(2 + k % 250)", "--user-prefix", "chat-\(run)-\(k)", "--secret", secret,
+                ])
         }
         var unused = 0
         guard Coordinator.wait(workers, timeout: 120, hub: nil, maxRSS: &unused, until: { $0.ready != nil }) else {
@@ -59,8 +63,15 @@ struct ChatScenario: ParsableCommand {
             ("sent / acked / delivered", "\(sent) / \(acked) / \(delivered)"),
             ("errors", String(errors)),
             ("persisted msg/s (first send → last ack)", String(format: "%.0f", Double(acked) / seconds)),
-            ("ack p50 / p99 / p99.9 / max (ms)", "\(ms(ack, 50)) / \(ms(ack, 99)) / \(ms(ack, 99.9)) / " + String(format: "%.2f", Double(ack.max) / 1000)),
-            ("delivery p50 / p99 / p99.9 / max (ms)", "\(ms(delivery, 50)) / \(ms(delivery, 99)) / \(ms(delivery, 99.9)) / " + String(format: "%.2f", Double(delivery.max) / 1000)),
+            (
+                "ack p50 / p99 / p99.9 / max (ms)",
+                "\(ms(ack, 50)) / \(ms(ack, 99)) / \(ms(ack, 99.9)) / " + String(format: "%.2f", Double(ack.max) / 1000)
+            ),
+            (
+                "delivery p50 / p99 / p99.9 / max (ms)",
+                "\(ms(delivery, 50)) / \(ms(delivery, 99)) / \(ms(delivery, 99.9)) / "
+                    + String(format: "%.2f", Double(delivery.max) / 1000)
+            ),
             ("stored exactly once, gapless", check),
         ]
         if !codes.isEmpty { rows.append(("error codes", codes.map { "\($0.key)×\($0.value)" }.joined(separator: "; "))) }
@@ -75,8 +86,11 @@ struct ChatScenario: ParsableCommand {
         let conn = try target.database(databaseURL)
         var bad = 0
         for (conversation, count) in acked {
-            let row = try conn.execute("SELECT count(*), coalesce(max(seq), 0), count(DISTINCT client_msg_id) FROM messages WHERE conversation_id = $1",
-                                       [conversation]).first ?? []
+            let row =
+                try conn.execute(
+                    "SELECT count(*), coalesce(max(seq), 0), count(DISTINCT client_msg_id) FROM messages WHERE conversation_id = $1",
+                    [conversation]
+                ).first ?? []
             guard let stored = row.first.flatMap({ $0.flatMap { Int($0) } }), row.count == 3 else { bad += 1; continue }
             if row[1] != String(stored) || row[2] != String(stored) || stored < count { bad += 1 }
         }

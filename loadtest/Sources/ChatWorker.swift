@@ -63,8 +63,9 @@ final class ChatWorker: LWSClientDelegate {
             let a = "\(o.userPrefix)-a\(i)", b = "\(o.userPrefix)-b\(i)"
             senderTokens.append(token(a))
             recipientTokens.append(token(b))
-            let r = try http.post("/v1/conversations", headers: ["Authorization": "Bearer " + senderTokens[i]],
-                                  body: #"{"participants":["\#(b)"]}"#)
+            let r = try http.post(
+                "/v1/conversations", headers: ["Authorization": "Bearer " + senderTokens[i]],
+                body: #"{"participants":["\#(b)"]}"#)
             guard let json = try? JSON.parse(r.body), let id = json["id"]?.stringValue else { throw ExitCode(3) }
             conversations.append(id)
         }
@@ -74,7 +75,8 @@ final class ChatWorker: LWSClientDelegate {
         // Senders are ids 0..<pairs, recipients pairs..<2*pairs.
         for i in 0..<o.pairs {
             pool.connect(id: i, host: o.host, port: o.port, path: "/?token=" + senderTokens[i], sourceAddress: o.source)
-            pool.connect(id: o.pairs + i, host: o.host, port: o.port, path: "/?token=" + recipientTokens[i], sourceAddress: o.source)
+            pool.connect(
+                id: o.pairs + i, host: o.host, port: o.port, path: "/?token=" + recipientTokens[i], sourceAddress: o.source)
         }
         while !(welcomed == 2 * o.pairs && subscribed == o.pairs) {
             pool.service()
@@ -93,7 +95,11 @@ final class ChatWorker: LWSClientDelegate {
                 let cid = "\(o.userPrefix)-\(report.sent)"
                 let sent = nowMicros()
                 inFlight[cid] = sent
-                pool.send(pair, text: #"{"type":"send","id":"\#(cid)","conversation":"\#(conversations[pair])","client_msg_id":"\#(cid)","kind":"text","body":{"text":"load","sent_us":\#(sent)}}"#)
+                pool.send(
+                    pair,
+                    text:
+                        #"{"type":"send","id":"\#(cid)","conversation":"\#(conversations[pair])","client_msg_id":"\#(cid)","kind":"text","body":{"text":"load","sent_us":\#(sent)}}"#
+                )
                 report.sent += 1
             }
             pool.service()

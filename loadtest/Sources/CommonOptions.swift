@@ -15,11 +15,15 @@ struct TargetOptions: ParsableArguments {
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     func validate() throws {
-        guard host.hasPrefix("127.") || host == "localhost" else { throw ValidationError("load goes to loopback only (127.0.0.0/8)") }
+        guard host.hasPrefix("127.") || host == "localhost" else {
+            throw ValidationError("load goes to loopback only (127.0.0.0/8)")
+        }
     }
 
     func secrets() throws -> (jwt: String, apiKey: String) {
-        let lines = (try? String(contentsOfFile: dataDir + "/dev-secrets", encoding: .utf8))?.split(separator: "\n").map(String.init) ?? []
+        let lines =
+            (try? String(contentsOfFile: dataDir + "/dev-secrets", encoding: .utf8))?.split(separator: "\n").map(String.init)
+            ?? []
         guard let jwt = jwtSecret ?? lines.first else { throw ValidationError("give --jwt-secret (no \(dataDir)/dev-secrets)") }
         let key = apiKey ?? (lines.count > 1 ? String(lines[1].split(separator: ":", maxSplits: 1).last ?? "") : "")
         return (jwt, key)

@@ -53,13 +53,17 @@ enum Coordinator {
     /// Starts `processes` workers sharing `connections` and `rate`.
     /// Starts the workers. With `distinctUsers`, connection i of worker k is
     /// user `load-<run>-<k>-<i>` (see `users`); otherwise users share connections.
-    static func spawn(target: TargetOptions, secret: String, connections: Int, processes: Int, rate: Double,
-                      hold: Double, channel: String?, run: String = String(UInt32.random(in: 0..<UInt32.max), radix: 36),
-                      distinctUsers: Bool = false) throws -> [WorkerProcess] {
+    static func spawn(
+        target: TargetOptions, secret: String, connections: Int, processes: Int, rate: Double,
+        hold: Double, channel: String?, run: String = String(UInt32.random(in: 0..<UInt32.max), radix: 36),
+        distinctUsers: Bool = false
+    ) throws -> [WorkerProcess] {
         try (0..<processes).map { k in
-            var args = ["--host", target.host, "--port", String(target.port), "--connections", String(share(connections, processes, k)),
-                        "--rate", String(rate / Double(processes)), "--source", "127.0.0.\(2 + k % 250)",
-                        "--user-prefix", "load-\(run)-\(k)", "--secret", secret, "--hold", String(hold)]
+            var args = [
+                "--host", target.host, "--port", String(target.port), "--connections", String(share(connections, processes, k)),
+                "--rate", String(rate / Double(processes)), "--source", "127.0.0.\(2 + k % 250)",
+                "--user-prefix", "load-\(run)-\(k)", "--secret", secret, "--hold", String(hold),
+            ]
             if let channel { args += ["--channel", channel] }
             if distinctUsers { args.append("--distinct-users") }
             return try WorkerProcess(arguments: args)
@@ -76,8 +80,10 @@ enum Coordinator {
     }
 
     /// Waits until every worker reported `keyPath`, sampling RSS; false on timeout.
-    static func wait<R>(_ workers: [GenericWorkerProcess<R>], timeout: TimeInterval, hub: HubProcessInfo?, maxRSS: inout Int,
-                     until condition: (GenericWorkerProcess<R>) -> Bool) -> Bool {
+    static func wait<R>(
+        _ workers: [GenericWorkerProcess<R>], timeout: TimeInterval, hub: HubProcessInfo?, maxRSS: inout Int,
+        until condition: (GenericWorkerProcess<R>) -> Bool
+    ) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             for w in workers { w.poll() }
@@ -103,7 +109,8 @@ struct HubProcessInfo {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         for entry in entries {
             guard let pid = Int32(entry), pid != getpid(),
-                  let cmd = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(entry)/cmdline")) else { continue }
+                let cmd = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(entry)/cmdline"))
+            else { continue }
             let args = cmd.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
             if let first = args.first, first.hasSuffix("/switchboard") || first == "switchboard", args.contains("serve") {
                 return HubProcessInfo(pid: pid)
@@ -115,7 +122,8 @@ struct HubProcessInfo {
     /// CPU time (user + system) the hub has used, in seconds.
     func cpuSeconds() -> Double? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
         // Fields after the command name: state is field 3; utime, stime are 14, 15.
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }

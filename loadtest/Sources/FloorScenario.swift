@@ -18,7 +18,8 @@ struct FloorReport: Codable {
 }
 
 struct FloorScenario: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "send-floor",
+    static let configuration = CommandConfiguration(
+        commandName: "send-floor",
         abstract: "No hub: one thread sends a message to each of N loopback sockets; reader processes report delivery latency.")
     @Option(help: "Sockets (one message each per round).") var connections = 10_000
     @Option(help: "Rounds (one burst of N messages each).") var rounds = 20
@@ -27,13 +28,18 @@ struct FloorScenario: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     func run() throws {
-        guard connections > 0, connections <= 19_000, size >= 8 else { throw ValidationError("1 ≤ connections ≤ 19000, size ≥ 8") }
+        guard connections > 0, connections <= 19_000, size >= 8 else {
+            throw ValidationError("1 ≤ connections ≤ 19000, size ≥ 8")
+        }
         let listener = try FloorSocket.listen()
         guard processes > 0, processes <= connections else { throw ValidationError("1 ≤ processes ≤ connections") }
         let readers = try (0..<processes).map { k in
-            try GenericWorkerProcess<FloorReport>(subcommand: "floor-reader", arguments: [
-                "--port", String(listener.port), "--connections", String(Coordinator.share(connections, processes, k)),
-                "--rounds", String(rounds), "--size", String(size)])
+            try GenericWorkerProcess<FloorReport>(
+                subcommand: "floor-reader",
+                arguments: [
+                    "--port", String(listener.port), "--connections", String(Coordinator.share(connections, processes, k)),
+                    "--rounds", String(rounds), "--size", String(size),
+                ])
         }
         var peers: [Int32] = []
         peers.reserveCapacity(connections)
@@ -71,22 +77,28 @@ struct FloorScenario: ParsableCommand {
             done.latency.add(r.latency)
         }
         func ms(_ h: Histogram<UInt64>, _ p: Double) -> String { String(format: "%.2f", Double(h.valueAtPercentile(p)) / 1000) }
-        Report.print(title: "send-floor", rows: [
-            ("sockets", String(done.connected)),
-            ("deliveries", "\(done.deliveries)/\(connections * rounds)"),
-            ("send loop per burst p50 / max (ms)", "\(ms(sendLoop, 50)) / \(String(format: "%.2f", Double(sendLoop.max) / 1000))"),
-            ("send() per message, mean (µs)", String(format: "%.2f", sendLoop.mean / Double(connections))),
-            ("delivery latency p50 (ms)", ms(done.latency, 50)), ("delivery latency p99 (ms)", ms(done.latency, 99)),
-            ("delivery latency max (ms)", String(format: "%.2f", Double(done.latency.max) / 1000)),
-        ], json: json)
+        Report.print(
+            title: "send-floor",
+            rows: [
+                ("sockets", String(done.connected)),
+                ("deliveries", "\(done.deliveries)/\(connections * rounds)"),
+                (
+                    "send loop per burst p50 / max (ms)",
+                    "\(ms(sendLoop, 50)) / \(String(format: "%.2f", Double(sendLoop.max) / 1000))"
+                ),
+                ("send() per message, mean (µs)", String(format: "%.2f", sendLoop.mean / Double(connections))),
+                ("delivery latency p50 (ms)", ms(done.latency, 50)), ("delivery latency p99 (ms)", ms(done.latency, 99)),
+                ("delivery latency max (ms)", String(format: "%.2f", Double(done.latency.max) / 1000)),
+            ], json: json)
         if done.deliveries < connections * rounds { throw ExitCode(1) }
     }
 }
 
 /// The reader side of send-floor: connects, says READY, reads with poll().
 struct FloorReaderCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "floor-reader", abstract: "Internal: send-floor's reader.",
-                                                    shouldDisplay: false)
+    static let configuration = CommandConfiguration(
+        commandName: "floor-reader", abstract: "Internal: send-floor's reader.",
+        shouldDisplay: false)
     @Option var port: Int
     @Option var connections: Int
     @Option var rounds: Int
@@ -160,7 +172,9 @@ enum FloorSocket {
         }
         var address = loopback(port: port)
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard fd >= 0, result == 0 else { throw ValidationError("connect failed: errno \(errno)") }
         return fd

@@ -119,7 +119,9 @@ final class LWSClientPool {
         }
     }
 
-    fileprivate func event(_ wsi: OpaquePointer, _ reason: lws_callback_reasons, _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
+    fileprivate func event(_ wsi: OpaquePointer, _ reason: lws_callback_reasons, _ input: UnsafeMutableRawPointer?, _ length: Int)
+        -> Int32
+    {
         guard let tag = lws_get_opaque_user_data(wsi) else { return 0 }
         let id = Int(bitPattern: tag) - 1
         switch reason {
@@ -168,8 +170,10 @@ private func withOptionalCString<R>(_ s: String?, _ body: (UnsafePointer<CChar>?
     return s.withCString { body($0) }
 }
 
-private func switchboardClientCallback(_ wsi: OpaquePointer?, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?,
-                                       _ input: UnsafeMutableRawPointer?, _ length: Int) -> Int32 {
+private func switchboardClientCallback(
+    _ wsi: OpaquePointer?, _ reason: lws_callback_reasons, _ user: UnsafeMutableRawPointer?,
+    _ input: UnsafeMutableRawPointer?, _ length: Int
+) -> Int32 {
     guard let wsi, let ctx = lws_get_context(wsi), let owner = lws_context_user(ctx) else { return 0 }
     let pool = Unmanaged<LWSClientPool>.fromOpaque(owner).takeUnretainedValue()
     return pool.event(wsi, reason, input, length)

@@ -13,8 +13,11 @@ struct LoadTool: ParsableCommand {
             Each worker process opens thousands of sockets from one source address: start the hub with \
             `--max-connections-per-ip 0 --max-handshakes-per-ip 0` (no per-address caps), or it refuses them at accept.
             """,
-        subcommands: [ConnectScenario.self, FanoutScenario.self, ChatScenario.self, ScansScenario.self, NotifyScenario.self, FloorScenario.self,
-                      WorkerCommand.self, ChatWorkerCommand.self, FloorReaderCommand.self])
+        subcommands: [
+            ConnectScenario.self, FanoutScenario.self, ChatScenario.self, ScansScenario.self, NotifyScenario.self,
+            FloorScenario.self,
+            WorkerCommand.self, ChatWorkerCommand.self, FloorReaderCommand.self,
+        ])
 
     static func main() {
         // A worker that finished closes its pipes; writing STOP to it must

@@ -8,7 +8,8 @@ import SwitchboardPostgres
 import SwitchboardWire
 
 struct NotifyScenario: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "notify",
+    static let configuration = CommandConfiguration(
+        commandName: "notify",
         abstract: "Notify N connected users M times; commit→delivery latency p50/p99, notifications/s, rows checked in SQL.")
     @OptionGroup var target: TargetOptions
     @Option(help: "Connected users (one connection each), the recipients of every call.") var users = 10_000
@@ -28,15 +29,20 @@ struct NotifyScenario: ParsableCommand {
         let (secret, apiKey) = try target.secrets()
         let run = String(UInt32.random(in: 0..<UInt32.max), radix: 36)
         var unused = 0
-        let workers = try Coordinator.spawn(target: target, secret: secret, connections: users, processes: processes,
-                                            rate: connectRate, hold: 0, channel: nil, run: run, distinctUsers: true)
-        guard Coordinator.wait(workers, timeout: Double(users) / connectRate + 60, hub: nil, maxRSS: &unused, until: { $0.ready != nil }) else {
+        let workers = try Coordinator.spawn(
+            target: target, secret: secret, connections: users, processes: processes,
+            rate: connectRate, hold: 0, channel: nil, run: run, distinctUsers: true)
+        guard
+            Coordinator.wait(
+                workers, timeout: Double(users) / connectRate + 60, hub: nil, maxRSS: &unused, until: { $0.ready != nil })
+        else {
             for w in workers { w.stop() }
             throw ValidationError("users did not all connect")
         }
         let online = workers.compactMap(\.ready).map(\.authenticated).reduce(0, +)
         let recipients = Coordinator.users(run: run, connections: users, processes: processes)
-        let body = #"{"user_ids":\#(JSON.array(recipients.map(JSON.string)).serialized),"kind":"project_update","title":"Load notice","data":{"run":"\#(run)"}}"#
+        let body =
+            #"{"user_ids":\#(JSON.array(recipients.map(JSON.string)).serialized),"kind":"project_update","title":"Load notice","data":{"run":"\#(run)"}}"#
         let client = try Publisher(host: target.host, port: target.port, apiKey: apiKey)
         var commit = Histogram<UInt64>(highestTrackableValue: 60_000_000)
         var created = 0, failed = 0
@@ -47,7 +53,11 @@ struct NotifyScenario: ParsableCommand {
             let sent = nowMicros()
             let r = try client.post("/v1/notify", headers: ["X-API-Key": apiKey], body: body)
             _ = commit.record(UInt64(nowMicros() - sent))
-            if r.status == 201, let n = (try? JSON.parse(r.body))?["notified"]?.intValue { created += Int(n) } else { failed += 1 }
+            if r.status == 201, let n = (try? JSON.parse(r.body))?["notified"]?.intValue {
+                created += Int(n)
+            } else {
+                failed += 1
+            }
         }
         Thread.sleep(forTimeInterval: 2)
         for w in workers { w.stop() }
@@ -66,7 +76,10 @@ struct NotifyScenario: ParsableCommand {
             ("rows in SQL", stored == created ? "yes (\(stored))" : "NO: \(stored)"),
             ("deliveries", "\(deliveries)/\(online * calls)"),
             ("notify call (commit) p50 / max (ms)", "\(ms(commit, 50)) / " + String(format: "%.1f", Double(commit.max) / 1000)),
-            ("commit → delivery p50 / p99 / max (ms)", "\(ms(latency, 50)) / \(ms(latency, 99)) / " + String(format: "%.1f", Double(latency.max) / 1000)),
+            (
+                "commit → delivery p50 / p99 / max (ms)",
+                "\(ms(latency, 50)) / \(ms(latency, 99)) / " + String(format: "%.1f", Double(latency.max) / 1000)
+            ),
             ("deliveries/s (first → last)", String(format: "%.0f", Double(deliveries) / (Double(max(1, last - first)) / 1e6))),
         ]
         Report.print(title: "notify", rows: rows, json: target.json)

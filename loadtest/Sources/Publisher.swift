@@ -16,7 +16,9 @@ final class Publisher {
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
         let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard rc == 0 else { throw CocoaError(.fileReadNoPermission) }
     }
@@ -49,7 +51,8 @@ final class Publisher {
             response += chunk[0..<n]
             if let end = response.firstRange(of: Array("\r\n\r\n".utf8)) {
                 let head = String(decoding: response[..<end.lowerBound], as: UTF8.self).lowercased()
-                let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                let length =
+                    head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
                     .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
                 if response.count >= end.upperBound + length {
                     let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0

@@ -11,7 +11,8 @@ import SwitchboardPostgres
 import SwitchboardWire
 
 struct ScansScenario: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "scans",
+    static let configuration = CommandConfiguration(
+        commandName: "scans",
         abstract: "Batched scan ingest with D dashboards watching; durable scans/s and counter latency p50/p99.")
     @OptionGroup var target: TargetOptions
     @Option(help: "QR codes (one ingest client each).") var codes = 10
@@ -35,16 +36,18 @@ struct ScansScenario: ParsableCommand {
         let token = JWTSigner.hs256(Claims(subject: owner, expiresAt: now + 3600), secret: Array(secret.utf8))
         let setup = try Publisher(host: target.host, port: target.port, apiKey: apiKey)
         let ids: [String] = try (0..<codes).map { k in
-            let r = try setup.post("/v1/qr-codes", headers: ["Authorization": "Bearer " + token],
-                                   body: #"{"label":"load \#(k)","target":"https://example.com/\#(k)"}"#)
+            let r = try setup.post(
+                "/v1/qr-codes", headers: ["Authorization": "Bearer " + token],
+                body: #"{"label":"load \#(k)","target":"https://example.com/\#(k)"}"#)
             guard r.status == 201, let id = (try? JSON.parse(r.body))?["id"]?.stringValue else {
                 throw ValidationError("could not register a code: HTTP \(r.status)")
             }
             return id
         }
 
-        let watchers = DashboardPool(host: target.host, port: target.port, token: token,
-                                     channels: (0..<dashboards).map { "scans:" + ids[$0 % codes] })
+        let watchers = DashboardPool(
+            host: target.host, port: target.port, token: token,
+            channels: (0..<dashboards).map { "scans:" + ids[$0 % codes] })
         try watchers.start()
         guard watchers.waitUntilSubscribed(timeout: 30) else { throw ValidationError("dashboards did not all subscribe") }
 
@@ -55,9 +58,11 @@ struct ScansScenario: ParsableCommand {
         let group = DispatchGroup()
         for (k, qr) in ids.enumerated() {
             let devices = ["mobile", "mobile", "desktop", "tablet"], countries = ["RO", "DE", "AT", "FR", "HU"]
-            let body = #"{"scans":["# + (0..<batch).map { i in
-                #"{"qr":"\#(qr)","device":"\#(devices[(i + k) % 4])","country":"\#(countries[i % 5])","os":"Android"}"#
-            }.joined(separator: ",") + "]}"
+            let body =
+                #"{"scans":["#
+                + (0..<batch).map { i in
+                    #"{"qr":"\#(qr)","device":"\#(devices[(i + k) % 4])","country":"\#(countries[i % 5])","os":"Android"}"#
+                }.joined(separator: ",") + "]}"
             let thread = Thread { [target] in
                 defer { group.leave() }
                 guard let client = try? Publisher(host: target.host, port: target.port, apiKey: apiKey) else { return }
@@ -72,7 +77,8 @@ struct ScansScenario: ParsableCommand {
                     n += 1
                     let sent = nowMicros()
                     guard let r = try? client.post("/v1/scans", headers: ["X-API-Key": apiKey], body: body), r.status == 200,
-                          let got = (try? JSON.parse(r.body))?["accepted"]?.intValue else { localFailed += 1; continue }
+                        let got = (try? JSON.parse(r.body))?["accepted"]?.intValue
+                    else { localFailed += 1; continue }
                     total += Int(got)
                     timeline.append((sent, nowMicros(), total))
                 }
@@ -122,11 +128,15 @@ struct ScansScenario: ParsableCommand {
             ("accepted scans / failed posts", "\(accepted) / \(failed)"),
             ("durable scans/s (first post → last 200)", String(format: "%.0f", Double(accepted) / seconds)),
             ("rows in SQL = accepted", stored == accepted ? "yes (\(stored))" : "NO: \(stored) rows"),
-            ("counter latency after the 200, p50 / p99 / max (ms)",
-             "\(ms(latency, 50)) / \(ms(latency, 99)) / " + String(format: "%.1f", Double(latency.max) / 1000)),
+            (
+                "counter latency after the 200, p50 / p99 / max (ms)",
+                "\(ms(latency, 50)) / \(ms(latency, 99)) / " + String(format: "%.1f", Double(latency.max) / 1000)
+            ),
             ("frames that arrived before the 200", String(format: "%.0f%%", 100 * Double(beforeAck) / Double(observations))),
-            ("post sent → counter frame, p50 / p99 / max (ms)",
-             "\(ms(fromPost, 50)) / \(ms(fromPost, 99)) / " + String(format: "%.1f", Double(fromPost.max) / 1000)),
+            (
+                "post sent → counter frame, p50 / p99 / max (ms)",
+                "\(ms(fromPost, 50)) / \(ms(fromPost, 99)) / " + String(format: "%.1f", Double(fromPost.max) / 1000)
+            ),
             ("batches never seen by a dashboard", String(missing)),
         ]
         Report.print(title: "scans", rows: rows, json: target.json)

@@ -5,7 +5,8 @@ import Foundation
 import Histogram
 
 struct ConnectScenario: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "connect",
+    static let configuration = CommandConfiguration(
+        commandName: "connect",
         abstract: "Open N authenticated connections, hold them, report connect rate, failures and hub RSS.")
     @OptionGroup var target: TargetOptions
     @Option(help: "Connections in total.") var connections = 1000
@@ -23,8 +24,9 @@ struct ConnectScenario: ParsableCommand {
         let hub = HubProcessInfo.find(target.hubPID)
         let baseline = hub?.rssKB()
         var maxRSS = baseline ?? 0
-        let workers = try Coordinator.spawn(target: target, secret: secret, connections: connections, processes: processes,
-                                            rate: rate, hold: hold, channel: nil)
+        let workers = try Coordinator.spawn(
+            target: target, secret: secret, connections: connections, processes: processes,
+            rate: rate, hold: hold, channel: nil)
         let connectTimeout = Double(connections) / rate + 60
         _ = Coordinator.wait(workers, timeout: connectTimeout, hub: hub, maxRSS: &maxRSS) { $0.ready != nil }
         let heldRSS = hub?.rssKB()
@@ -50,10 +52,12 @@ struct ConnectScenario: ParsableCommand {
             ("connect rate (conn/s)", String(format: "%.0f", Double(opened) / seconds)),
         ]
         if let baseline, let heldRSS {
-            rows += [("hub RSS idle (MiB)", String(format: "%.1f", Double(baseline) / 1024)),
-                     ("hub RSS held (MiB)", String(format: "%.1f", Double(heldRSS) / 1024)),
-                     ("hub RSS max (MiB)", String(format: "%.1f", Double(maxRSS) / 1024)),
-                     ("RSS per connection (KB)", String(format: "%.2f", Double(heldRSS - baseline) / Double(max(1, opened))))]
+            rows += [
+                ("hub RSS idle (MiB)", String(format: "%.1f", Double(baseline) / 1024)),
+                ("hub RSS held (MiB)", String(format: "%.1f", Double(heldRSS) / 1024)),
+                ("hub RSS max (MiB)", String(format: "%.1f", Double(maxRSS) / 1024)),
+                ("RSS per connection (KB)", String(format: "%.2f", Double(heldRSS - baseline) / Double(max(1, opened)))),
+            ]
         } else {
             rows.append(("hub RSS", "hub process not found (--hub-pid)"))
         }
@@ -64,7 +68,8 @@ struct ConnectScenario: ParsableCommand {
 }
 
 struct FanoutScenario: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "fanout",
+    static let configuration = CommandConfiguration(
+        commandName: "fanout",
         abstract: "Subscribe N connections to one channel, publish M times, report delivery latency and deliveries/s.")
     @OptionGroup var target: TargetOptions
     @Option(help: "Subscribers in total.") var subscribers = 1000
@@ -77,9 +82,13 @@ struct FanoutScenario: ParsableCommand {
         let (secret, apiKey) = try target.secrets()
         let channel = "topic:fanout-" + String(UInt32.random(in: 0..<UInt32.max), radix: 36)
         var maxRSS = 0
-        let workers = try Coordinator.spawn(target: target, secret: secret, connections: subscribers, processes: processes,
-                                            rate: connectRate, hold: 0, channel: channel)
-        guard Coordinator.wait(workers, timeout: Double(subscribers) / connectRate + 60, hub: nil, maxRSS: &maxRSS, until: { $0.ready != nil }) else {
+        let workers = try Coordinator.spawn(
+            target: target, secret: secret, connections: subscribers, processes: processes,
+            rate: connectRate, hold: 0, channel: channel)
+        guard
+            Coordinator.wait(
+                workers, timeout: Double(subscribers) / connectRate + 60, hub: nil, maxRSS: &maxRSS, until: { $0.ready != nil })
+        else {
             for w in workers { w.stop() }
             throw ValidationError("subscribers did not all connect and subscribe")
         }
@@ -117,8 +126,12 @@ struct FanoutScenario: ParsableCommand {
             ("deliveries", "\(deliveries)/\(expected)"),
             ("latency p50 (ms)", ms(50)), ("latency p99 (ms)", ms(99)), ("latency p99.9 (ms)", ms(99.9)),
             ("latency max (ms)", String(format: "%.2f", Double(latency.max) / 1000)),
-            ("from hub encode p50 / p99 (ms)", String(format: "%.2f / %.2f", Double(fromHub.valueAtPercentile(50)) / 1000,
-                                                     Double(fromHub.valueAtPercentile(99)) / 1000)),
+            (
+                "from hub encode p50 / p99 (ms)",
+                String(
+                    format: "%.2f / %.2f", Double(fromHub.valueAtPercentile(50)) / 1000,
+                    Double(fromHub.valueAtPercentile(99)) / 1000)
+            ),
             ("deliveries/s (first→last delivery)", String(format: "%.0f", Double(deliveries) / span)),
             ("hub CPU while publishing (s)", cpuBefore.flatMap { b in cpuAfter.map { String(format: "%.3f", $0 - b) } } ?? "n/a"),
         ]

@@ -30,7 +30,8 @@ func nowMicros() -> Int64 {
 }
 
 struct WorkerCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "worker", abstract: "(internal) one load process.", shouldDisplay: false)
+    static let configuration = CommandConfiguration(
+        commandName: "worker", abstract: "(internal) one load process.", shouldDisplay: false)
     @Option var host: String
     @Option var port: Int
     @Option var connections: Int
@@ -86,14 +87,16 @@ final class LoadWorker: LWSClientDelegate {
             let due = min(options.connections, Int(elapsed * options.rate) + 1)
             while attempted < due {
                 let path = "/?token=" + tokens[attempted % tokens.count]
-                if !pool.connect(id: attempted, host: options.host, port: options.port, path: path, sourceAddress: options.source) {
+                if !pool.connect(id: attempted, host: options.host, port: options.port, path: path, sourceAddress: options.source)
+                {
                     report.failed += 1
                     resolved += 1
                 }
                 attempted += 1
             }
             pool.service()
-            let settled = resolved == options.connections && report.authenticated == report.opened
+            let settled =
+                resolved == options.connections && report.authenticated == report.opened
                 && (options.channel == nil || subscribed == report.opened)
             if settled && !ready {
                 ready = true

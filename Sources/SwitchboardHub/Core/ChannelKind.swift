@@ -47,7 +47,8 @@ public enum ChannelName {
     /// only `[A-Za-z0-9_.:@=+-]`, a non-empty part after the first colon.
     public static func split(_ name: String) -> (kind: String, rest: String)? {
         guard name.utf8.count <= maxLength, name.utf8.allSatisfy(isAllowed),
-              let colon = name.firstIndex(of: ":") else { return nil }
+            let colon = name.firstIndex(of: ":")
+        else { return nil }
         let rest = String(name[name.index(after: colon)...])
         guard !rest.isEmpty else { return nil }
         return (String(name[..<colon]), rest)
@@ -65,7 +66,7 @@ public enum ChannelName {
     private static func isAllowed(_ c: UInt8) -> Bool {
         switch c {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-             UInt8(ascii: "0")...UInt8(ascii: "9"):
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
             return true
         default:
             return "_.:@=+-".utf8.contains(c)
@@ -83,8 +84,9 @@ final class UserChannels: ChannelKind {
     var acceptsServerPublish: Bool { true }
     func subscribe(_ request: SubscribeRequest) {
         guard request.rest == request.principal.user else {
-            hub.refuse(HubError(.forbidden, "not allowed to subscribe to this channel"), requestID: request.requestID,
-                       on: request.connection)
+            hub.refuse(
+                HubError(.forbidden, "not allowed to subscribe to this channel"), requestID: request.requestID,
+                on: request.connection)
             return
         }
         hub.confirm(request)

@@ -23,9 +23,11 @@ public struct HTTPRequest: Sendable {
     public var body: [UInt8]
 
     /// A request.
-    public init(method: String, path: String, query: [String: String] = [:], authorization: String? = nil,
-                apiKey: String? = nil, contentType: String? = nil, idempotencyKey: String? = nil,
-                clientAddress: String? = nil, body: [UInt8] = []) {
+    public init(
+        method: String, path: String, query: [String: String] = [:], authorization: String? = nil,
+        apiKey: String? = nil, contentType: String? = nil, idempotencyKey: String? = nil,
+        clientAddress: String? = nil, body: [UInt8] = []
+    ) {
         self.idempotencyKey = idempotencyKey
         self.clientAddress = clientAddress
         self.method = method
@@ -63,9 +65,11 @@ public struct HTTPResponse: Sendable, Equatable {
     }
 
     /// The uniform error body: `{"error":{"code","message"}}`.
-    public static func error(_ status: Int, _ code: ErrorCode, _ message: String, headers: [String: String] = [:]) -> HTTPResponse {
-        json(status, .object(["error": .object(["code": .string(code.rawValue), "message": .string(message)])]),
-             headers: headers)
+    public static func error(_ status: Int, _ code: ErrorCode, _ message: String, headers: [String: String] = [:]) -> HTTPResponse
+    {
+        json(
+            status, .object(["error": .object(["code": .string(code.rawValue), "message": .string(message)])]),
+            headers: headers)
     }
 
     /// Parses a query string (`a=1&b=x%20y`).
@@ -93,7 +97,6 @@ public struct HTTPResponse: Sendable, Equatable {
         return String(validating: bytes, as: UTF8.self)
     }
 }
-
 
 /// A stable digest of a request body, to tell a retry (same idempotency key,
 /// same body) from a different call that reuses the key.

@@ -15,8 +15,10 @@ extension Hub {
     /// publication); the frame is encoded once.
     @discardableResult
     public func publish(channel: String, data: [UInt8]) -> Int {
-        publish(Publication(channel: channel,
-                            frame: ServerFrame.publication(channel: channel, data: data, sentAtMicros: clock.nowMicros())))
+        publish(
+            Publication(
+                channel: channel,
+                frame: ServerFrame.publication(channel: channel, data: data, sentAtMicros: clock.nowMicros())))
     }
 
     /// Sends a publication to this node's subscribers of its channel.
@@ -28,7 +30,9 @@ extension Hub {
         }
         guard !subscribers.isEmpty, let transport else { return 0 }
         if let watched = publication.unlessWatching,
-           subscribers.contains(where: { registry.subscribers(of: watched).contains($0) || seams.isWaiting($0, stream: watched) }) {
+            subscribers.contains(where: { registry.subscribers(of: watched).contains($0) || seams.isWaiting($0, stream: watched) }
+            )
+        {
             return 0
         }
         var delivered = 0
@@ -78,8 +82,10 @@ extension Hub {
     /// live publications at or below the mark are not sent again. Returns
     /// the connection's position.
     @discardableResult
-    public func completeResume(_ connection: ConnectionID, stream: String, _ entry: StreamSeams.Entry,
-                               deliveredUpTo position: Int64) -> Int64 {
+    public func completeResume(
+        _ connection: ConnectionID, stream: String, _ entry: StreamSeams.Entry,
+        deliveredUpTo position: Int64
+    ) -> Int64 {
         var last = position
         for (seq, frame) in entry.buffered where seq > last {
             send(frame, to: connection)

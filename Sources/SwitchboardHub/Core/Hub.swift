@@ -54,8 +54,10 @@ public final class Hub {
     var scheduled: [ScheduledWork] = []
 
     /// A hub with no features; `install` adds them.
-    public init(configuration: HubConfiguration, loop: any HubLoop, clock: HubClock, store: HubStore,
-                broker: Broker = InProcessBroker(), metrics: HubMetrics, logger: Logger) {
+    public init(
+        configuration: HubConfiguration, loop: any HubLoop, clock: HubClock, store: HubStore,
+        broker: Broker = InProcessBroker(), metrics: HubMetrics, logger: Logger
+    ) {
         self.configuration = configuration
         self.loop = loop
         self.verifier = JWTVerifier(configuration.jwt)
@@ -83,9 +85,11 @@ public final class Hub {
     /// `Authorization` header or `?token=`, if any; `since` the `?since=` cursor.
     public func connectionOpened(_ id: ConnectionID, token: String?, since: Int64? = nil) {
         let now = clock.nowMillis()
-        var connection = Connection(session: ConnectionSession(deadlineMillis: now + configuration.authTimeoutMillis),
-                                    limiter: TokenBucket(ratePerSecond: configuration.framesPerSecond,
-                                                         burst: configuration.frameBurst, nowMillis: now))
+        var connection = Connection(
+            session: ConnectionSession(deadlineMillis: now + configuration.authTimeoutMillis),
+            limiter: TokenBucket(
+                ratePerSecond: configuration.framesPerSecond,
+                burst: configuration.frameBurst, nowMillis: now))
         connection.since = since
         connections[id] = connection
         metrics.connections.record(connections.count)
@@ -211,8 +215,10 @@ public final class Hub {
             refuse(HubError(.tooManySubscriptions, "at most \(cap) subscriptions per connection"), requestID: requestID, on: id)
             return
         }
-        kind.subscribe(SubscribeRequest(connection: id, principal: principal, channel: name, rest: rest, since: since,
-                                        requestID: requestID))
+        kind.subscribe(
+            SubscribeRequest(
+                connection: id, principal: principal, channel: name, rest: rest, since: since,
+                requestID: requestID))
     }
 
     private func requirePrincipal(_ id: ConnectionID, _ requestID: String?) -> Principal? {
@@ -255,8 +261,10 @@ public final class Hub {
         registry.subscribe(id, to: ChannelName.user(principal.user))
         let count = connectionsPerUser[principal.user, default: 0] + 1
         connectionsPerUser[principal.user] = count
-        send(ServerFrame.welcome(id: requestID, connection: String(id), user: principal.user, role: principal.role,
-                                 expiresAt: principal.expiresAtMillis.map { $0 / 1000 }), to: id)
+        send(
+            ServerFrame.welcome(
+                id: requestID, connection: String(id), user: principal.user, role: principal.role,
+                expiresAt: principal.expiresAtMillis.map { $0 / 1000 }), to: id)
         if count == 1 {
             store.recordConnect(user: principal.user, role: principal.role, atMillis: clock.nowMillis())
         }

@@ -37,7 +37,7 @@ public struct HubError: Error, Equatable, Sendable {
     public static func httpStatus(of code: ErrorCode) -> Int {
         switch code {
         case .badJSON, .badFrame, .unknownType, .missingField, .binaryNotSupported, .badChannel, .badRequest,
-             .alreadyAuthenticated:
+            .alreadyAuthenticated:
             return 400
         case .unauthorized, .tokenExpired, .notAuthenticated: return 401
         case .forbidden: return 403
@@ -64,8 +64,9 @@ public struct HubError: Error, Equatable, Sendable {
     /// The store failed in a way retrying will not fix.
     public static let storeFailed = HubError(.internalError, "the store failed")
     /// A value the database cannot hold (NUL, a number out of range).
-    public static let invalidValue = HubError(.badRequest,
-                                              "a value cannot be stored (NUL characters and out-of-range numbers are refused)")
+    public static let invalidValue = HubError(
+        .badRequest,
+        "a value cannot be stored (NUL characters and out-of-range numbers are refused)")
 }
 
 extension HTTPResponse {

@@ -46,8 +46,10 @@ public struct Publication: Sendable {
     public var unlessWatching: String?
 
     /// A publication.
-    public init(channel: String, frame: OutboundFrame, position: StreamPosition? = nil,
-                excluding: PublicationExclusion? = nil, unlessWatching: String? = nil) {
+    public init(
+        channel: String, frame: OutboundFrame, position: StreamPosition? = nil,
+        excluding: PublicationExclusion? = nil, unlessWatching: String? = nil
+    ) {
         self.channel = channel
         self.frame = frame
         self.position = position

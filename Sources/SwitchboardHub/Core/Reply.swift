@@ -36,8 +36,10 @@ public struct Reply<Success: Sendable>: Sendable {
     /// A reply for a loop-owned `owner` (a feature, the hub): on the loop,
     /// the body gets the owner back — if it still exists — with the result.
     /// The body itself cannot capture loop state: it is `@Sendable`.
-    public init<Owner: AnyObject>(on loop: any HubLoop, to owner: Owner,
-                                  _ body: @escaping @Sendable (Owner, Result<Success, HubError>) -> Void) {
+    public init<Owner: AnyObject>(
+        on loop: any HubLoop, to owner: Owner,
+        _ body: @escaping @Sendable (Owner, Result<Success, HubError>) -> Void
+    ) {
         let bound = LoopBound(owner)
         self.loop = loop
         self.body = { result in

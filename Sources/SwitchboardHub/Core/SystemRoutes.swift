@@ -19,11 +19,13 @@ extension Hub {
 
     private func readiness() -> HTTPResponse {
         let up = store.isAvailable
-        return .json(up ? 200 : 503, .object([
-            "status": .string(up ? "ready" : "not_ready"),
-            "database": .string(up ? "up" : "down"),
-            "connections": .int(Int64(connections.count)),
-        ]))
+        return .json(
+            up ? 200 : 503,
+            .object([
+                "status": .string(up ? "ready" : "not_ready"),
+                "database": .string(up ? "up" : "down"),
+                "connections": .int(Int64(connections.count)),
+            ]))
     }
 
     /// POST /v1/publish: a backend's publication to `user:` or `topic:` channels.
@@ -36,8 +38,10 @@ extension Hub {
         guard let data = body["data"] else { throw HubError(.missingField, "missing field 'data'") }
         let frame = ServerFrame.publication(channel: nameText, data: data.bytes, sentAtMicros: clock.nowMicros())
         guard frame.payloadCount <= configuration.maxPublicationBytes else {
-            throw HubError(.payloadTooLarge,
-                           "the publication frame would be \(frame.payloadCount) bytes; subscribers queue at most \(configuration.maxPublicationBytes)")
+            throw HubError(
+                .payloadTooLarge,
+                "the publication frame would be \(frame.payloadCount) bytes; subscribers queue at most \(configuration.maxPublicationBytes)"
+            )
         }
         let delivered = publish(Publication(channel: nameText, frame: frame))
         return .json(200, .object(["channel": .string(nameText), "subscribers": .int(Int64(delivered))]))
@@ -47,24 +51,26 @@ extension Hub {
     private func me(_ call: RouteCall) throws(HubError) -> HTTPResponse? {
         guard store.isAvailable else { throw .unavailable }
         let id = call.id
-        store.fetchUser(id: call.user, reply: Reply(on: loop, to: self) { hub, result in
-            let response: HTTPResponse
-            switch result {
-            case .success(let record?):
-                var fields: [String: JSON] = [
-                    "id": .string(record.id), "role": .string(record.role),
-                    "created_at": .int(record.createdAtMillis),
-                    "online": .bool(hub.connectionCount(of: record.id) > 0),
-                ]
-                fields["last_seen_at"] = record.lastSeenAtMillis.map(JSON.int) ?? .null
-                response = .json(200, .object(fields))
-            case .success(nil):
-                response = .error(HubError(.notFound, "user has not connected yet"))
-            case .failure(let error):
-                response = .error(error)
-            }
-            hub.respond(id, response)
-        })
+        store.fetchUser(
+            id: call.user,
+            reply: Reply(on: loop, to: self) { hub, result in
+                let response: HTTPResponse
+                switch result {
+                case .success(let record?):
+                    var fields: [String: JSON] = [
+                        "id": .string(record.id), "role": .string(record.role),
+                        "created_at": .int(record.createdAtMillis),
+                        "online": .bool(hub.connectionCount(of: record.id) > 0),
+                    ]
+                    fields["last_seen_at"] = record.lastSeenAtMillis.map(JSON.int) ?? .null
+                    response = .json(200, .object(fields))
+                case .success(nil):
+                    response = .error(HubError(.notFound, "user has not connected yet"))
+                case .failure(let error):
+                    response = .error(error)
+                }
+                hub.respond(id, response)
+            })
         return nil
     }
 }

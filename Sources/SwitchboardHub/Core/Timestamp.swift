@@ -20,7 +20,8 @@ enum Timestamp {
         if let ms = Int64(text) { return ms }
         let b = Array(text.utf8)
         guard b.count >= 20, b[4] == 45, b[7] == 45, b[10] == 84 || b[10] == 116 || b[10] == 32,
-              b[13] == 58, b[16] == 58 else { return nil }
+            b[13] == 58, b[16] == 58
+        else { return nil }
         func number(_ from: Int, _ count: Int) -> Int64? {
             var n: Int64 = 0
             for i in from..<(from + count) {
@@ -30,8 +31,9 @@ enum Timestamp {
             return n
         }
         guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
-              let minute = number(14, 2), let second = number(17, 2),
-              (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
+            let minute = number(14, 2), let second = number(17, 2),
+            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+        else { return nil }
         var i = 19
         var fractionMillis: Int64 = 0
         if i < b.count, b[i] == 46 {
@@ -49,7 +51,8 @@ enum Timestamp {
         var offsetMinutes: Int64 = 0
         if b[i] == 90 || b[i] == 122 {
             i += 1
-        } else if b[i] == 43 || b[i] == 45, let oh = number(i + 1, 2), i + 3 < b.count, b[i + 3] == 58, let om = number(i + 4, 2) {
+        } else if b[i] == 43 || b[i] == 45, let oh = number(i + 1, 2), i + 3 < b.count, b[i + 3] == 58, let om = number(i + 4, 2)
+        {
             offsetMinutes = (oh * 60 + om) * (b[i] == 45 ? -1 : 1)
             i += 6
         } else {

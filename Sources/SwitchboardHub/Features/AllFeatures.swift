@@ -4,9 +4,11 @@ import Logging
 
 extension Hub {
     /// A hub with every feature, over these stores .
-    public convenience init(configuration: HubConfiguration, loop: any HubLoop, clock: HubClock, store: HubStore,
-                            chat: ChatStore, scans: ScanStore, notifications: NotificationStore, quotes: QuoteStore,
-                            market: MarketStore, metrics: HubMetrics, logger: Logger) {
+    public convenience init(
+        configuration: HubConfiguration, loop: any HubLoop, clock: HubClock, store: HubStore,
+        chat: ChatStore, scans: ScanStore, notifications: NotificationStore, quotes: QuoteStore,
+        market: MarketStore, metrics: HubMetrics, logger: Logger
+    ) {
         self.init(configuration: configuration, loop: loop, clock: clock, store: store, metrics: metrics, logger: logger)
         install(TypingFeature())
         let presence = PresenceFeature(store: chat, graceMillis: configuration.presenceGraceMillis)

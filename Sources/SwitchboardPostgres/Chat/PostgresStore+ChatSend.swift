@@ -79,21 +79,24 @@ extension PostgresStore {
 
     /// Merges send jobs (each `[record]`) into one array: same statement,
     /// one row per job found by `ord`.
-    static let sendMerger = WriteMerger(key: "chat.send", combine: { jobs in
-        var array: [UInt8] = [UInt8(ascii: "[")]
-        for (index, values) in jobs.enumerated() {
-            if index > 0 { array.append(UInt8(ascii: ",")) }
-            // Each job's only value is `[record]`: its record is inside the brackets.
-            let single = Array((values.first?.wireText ?? "[]").utf8)
-            array.append(contentsOf: single.dropFirst().dropLast())
-        }
-        array.append(UInt8(ascii: "]"))
-        return (sendSQL, [.json(array)])
-    }, split: { rows, count in
-        var perJob = [[Row]](repeating: [], count: count)
-        for row in rows {
-            if let ord = try? row.int("ord"), ord >= 1, ord <= count { perJob[ord - 1] = [row] }
-        }
-        return perJob
-    })
+    static let sendMerger = WriteMerger(
+        key: "chat.send",
+        combine: { jobs in
+            var array: [UInt8] = [UInt8(ascii: "[")]
+            for (index, values) in jobs.enumerated() {
+                if index > 0 { array.append(UInt8(ascii: ",")) }
+                // Each job's only value is `[record]`: its record is inside the brackets.
+                let single = Array((values.first?.wireText ?? "[]").utf8)
+                array.append(contentsOf: single.dropFirst().dropLast())
+            }
+            array.append(UInt8(ascii: "]"))
+            return (sendSQL, [.json(array)])
+        },
+        split: { rows, count in
+            var perJob = [[Row]](repeating: [], count: count)
+            for row in rows {
+                if let ord = try? row.int("ord"), ord >= 1, ord <= count { perJob[ord - 1] = [row] }
+            }
+            return perJob
+        })
 }

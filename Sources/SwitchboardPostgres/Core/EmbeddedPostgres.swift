@@ -39,7 +39,9 @@ public final class EmbeddedPostgres: @unchecked Sendable {
 
     static func findBinDirectory() -> String? {
         let fm = FileManager.default
-        let versions = ((try? fm.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []).sorted { (Int($0) ?? 0) > (Int($1) ?? 0) }
+        let versions = ((try? fm.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []).sorted {
+            (Int($0) ?? 0) > (Int($1) ?? 0)
+        }
         for v in versions where fm.isExecutableFile(atPath: "/usr/lib/postgresql/\(v)/bin/initdb") {
             return "/usr/lib/postgresql/\(v)/bin"
         }
@@ -53,8 +55,10 @@ public final class EmbeddedPostgres: @unchecked Sendable {
     /// Runs a PostgreSQL tool, as `postgres` when we are root, and waits.
     @discardableResult
     private func tool(_ name: String, _ arguments: [String]) throws -> Int32 {
-        let argv = isRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--", "\(binDirectory)/\(name)"] + arguments
-                          : ["\(binDirectory)/\(name)"] + arguments
+        let argv =
+            isRoot
+            ? ["/usr/sbin/runuser", "-u", "postgres", "--", "\(binDirectory)/\(name)"] + arguments
+            : ["\(binDirectory)/\(name)"] + arguments
         return try Subprocess.run(argv)
     }
 
@@ -76,8 +80,12 @@ public final class EmbeddedPostgres: @unchecked Sendable {
             }
         }
         if !fm.fileExists(atPath: dataDirectory + "/PG_VERSION") {
-            let status = try tool("initdb", ["-D", dataDirectory, "-U", "switchboard", "-A", "trust", "-E", "UTF8",
-                                             "--locale=C", "--no-instructions"])
+            let status = try tool(
+                "initdb",
+                [
+                    "-D", dataDirectory, "-U", "switchboard", "-A", "trust", "-E", "UTF8",
+                    "--locale=C", "--no-instructions",
+                ])
             guard status == 0 else { throw Failure(description: "initdb failed in \(directory) (exit \(status))") }
         }
         if try tool("pg_ctl", ["-D", dataDirectory, "status"]) != 0 {

@@ -24,8 +24,10 @@ public struct WriteJob: Sendable {
     public var merger: WriteMerger?
 
     /// A job: `sql` with `values` bound to $1, $2, …
-    public init(_ sql: String, _ values: [SQLValue], survivesOutage: Bool = false, merger: WriteMerger? = nil,
-                answer: (@Sendable (Result<[Row], HubError>) -> Void)? = nil) {
+    public init(
+        _ sql: String, _ values: [SQLValue], survivesOutage: Bool = false, merger: WriteMerger? = nil,
+        answer: (@Sendable (Result<[Row], HubError>) -> Void)? = nil
+    ) {
         self.sql = sql
         self.values = values
         self.survivesOutage = survivesOutage
@@ -45,8 +47,10 @@ public struct WriteMerger: Sendable {
     public let split: @Sendable ([Row], Int) -> [[Row]]
 
     /// A merger.
-    public init(key: String, combine: @escaping @Sendable ([[SQLValue]]) -> (sql: String, values: [SQLValue]),
-                split: @escaping @Sendable ([Row], Int) -> [[Row]]) {
+    public init(
+        key: String, combine: @escaping @Sendable ([[SQLValue]]) -> (sql: String, values: [SQLValue]),
+        split: @escaping @Sendable ([Row], Int) -> [[Row]]
+    ) {
         self.key = key
         self.combine = combine
         self.split = split
@@ -109,9 +113,10 @@ public final class GroupCommitWriter: @unchecked Sendable {
         // (such jobs are few: one per admitted payment).
         let mustRecord = job.survivesOutage && job.answer != nil
         condition.lock()
-        let refusal: HubError? = if (queue.count >= capacity && !mustRecord) || congested { .overloaded }
-            else if !job.survivesOutage && !keeper.isHealthy && keeper.secondsUntilRetry > 0 { .unavailable }
-            else { nil }
+        let refusal: HubError? =
+            if (queue.count >= capacity && !mustRecord) || congested {
+                .overloaded
+            } else if !job.survivesOutage && !keeper.isHealthy && keeper.secondsUntilRetry > 0 { .unavailable } else { nil }
         if refusal == nil {
             queue.append(job)
             condition.signal()
@@ -228,7 +233,11 @@ public final class GroupCommitWriter: @unchecked Sendable {
                 var again: [Unit] = []
                 var done: [(Unit, Result<[Row], PostgresError>)] = []
                 for (unit, result) in zip(units, salvage.results) {
-                    if unit.merger != nil, case .failure = result { again += singles(unit, batch) } else { done.append((unit, result)) }
+                    if unit.merger != nil, case .failure = result {
+                        again += singles(unit, batch)
+                    } else {
+                        done.append((unit, result))
+                    }
                 }
                 onBatch?(done.reduce(0) { n, d in if case .success = d.1 { n + d.0.jobs.count } else { n } })
                 report(done.map(\.0), done.map(\.1), batch)

@@ -154,7 +154,8 @@ package final class PGConnection {
     /// transaction is rolled back and `.failure` marks the culprit(s), the
     /// others `.success([])` that were not applied; `committed` says which.
     func pipelineTransaction(_ statements: [Statement]) throws(PostgresError)
-        -> (committed: Bool, results: [Result<[Row], PostgresError>]) {
+        -> (committed: Bool, results: [Result<[Row], PostgresError>])
+    {
         guard PQenterPipelineMode(conn) == 1 else { throw PostgresError(kind: .connection, sqlState: nil) }
         defer { _ = PQexitPipelineMode(conn) }
         var sent = PQsendQueryParams(conn, "BEGIN", 0, nil, nil, nil, nil, 0) == 1
@@ -208,7 +209,8 @@ extension PGConnection {
     /// resumed after it). `committed` is false only if the COMMIT itself
     /// failed (then nothing was applied).
     func savepointTransaction(_ statements: [Statement]) throws(PostgresError)
-        -> (committed: Bool, results: [Result<[Row], PostgresError>]) {
+        -> (committed: Bool, results: [Result<[Row], PostgresError>])
+    {
         var results: [Result<[Row], PostgresError>] = []
         results.reserveCapacity(statements.count)
         // Commands that go before the next round: BEGIN, then the undo of a

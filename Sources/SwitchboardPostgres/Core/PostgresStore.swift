@@ -16,8 +16,11 @@ public final class PostgresStore: HubStore, @unchecked Sendable {
     /// A store; `deliver` runs a closure on the loop thread (the mailbox) and
     /// must not drop it; while `congested` is true, new requests are refused
     /// with `overloaded` instead of queued.
-    public init(conninfo: String, logger: Logger, metrics: HubMetrics, deliver: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void,
-                congested: (@Sendable () -> Bool)? = nil) {
+    public init(
+        conninfo: String, logger: Logger, metrics: HubMetrics,
+        deliver: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void,
+        congested: (@Sendable () -> Bool)? = nil
+    ) {
         writer = GroupCommitWriter(conninfo: conninfo, logger: logger)
         reader = StoreReader(conninfo: conninfo, logger: logger)
         self.deliver = deliver
@@ -43,31 +46,38 @@ public final class PostgresStore: HubStore, @unchecked Sendable {
     public var isAvailable: Bool { writer.isHealthy && reader.isHealthy }
 
     public func recordConnect(user: String, role: String, atMillis: Int64) {
-        writer.submit(WriteJob("""
-            INSERT INTO users (id, role, last_connected_at) VALUES ($1, $2, to_timestamp($3::bigint / 1000.0))
-            ON CONFLICT (id) DO UPDATE SET role = EXCLUDED.role,
-                last_connected_at = GREATEST(users.last_connected_at, EXCLUDED.last_connected_at)
-            """, [.text(user), .text(role), .int64(atMillis)], survivesOutage: true))
+        writer.submit(
+            WriteJob(
+                """
+                INSERT INTO users (id, role, last_connected_at) VALUES ($1, $2, to_timestamp($3::bigint / 1000.0))
+                ON CONFLICT (id) DO UPDATE SET role = EXCLUDED.role,
+                    last_connected_at = GREATEST(users.last_connected_at, EXCLUDED.last_connected_at)
+                """, [.text(user), .text(role), .int64(atMillis)], survivesOutage: true))
     }
 
     public func recordDisconnect(user: String, atMillis: Int64) {
-        writer.submit(WriteJob("""
-            INSERT INTO users (id, last_seen_at) VALUES ($1, to_timestamp($2::bigint / 1000.0))
-            ON CONFLICT (id) DO UPDATE SET
-                last_seen_at = GREATEST(users.last_seen_at, EXCLUDED.last_seen_at)
-            """, [.text(user), .int64(atMillis)], survivesOutage: true))
+        writer.submit(
+            WriteJob(
+                """
+                INSERT INTO users (id, last_seen_at) VALUES ($1, to_timestamp($2::bigint / 1000.0))
+                ON CONFLICT (id) DO UPDATE SET
+                    last_seen_at = GREATEST(users.last_seen_at, EXCLUDED.last_seen_at)
+                """, [.text(user), .int64(atMillis)], survivesOutage: true))
     }
 
     public func fetchUser(id: String, reply: Reply<UserRecord?>) {
-        reader.read({ (conn: PGConnection) throws(PostgresError) -> UserRecord? in
-            let rows = try conn.query("""
-                SELECT id, role, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms,
-                       (extract(epoch FROM last_seen_at) * 1000)::bigint AS last_seen_ms
-                FROM users WHERE id = $1
-                """, [.text(id)])
-            guard let row = rows.first else { return nil }
-            return UserRecord(id: try row.text("id"), role: try row.text("role"), createdAtMillis: try row.int64("created_ms"),
-                              lastSeenAtMillis: try row.optionalInt64("last_seen_ms"))
-        }, reply: reply)
+        reader.read(
+            { (conn: PGConnection) throws(PostgresError) -> UserRecord? in
+                let rows = try conn.query(
+                    """
+                    SELECT id, role, (extract(epoch FROM created_at) * 1000)::bigint AS created_ms,
+                           (extract(epoch FROM last_seen_at) * 1000)::bigint AS last_seen_ms
+                    FROM users WHERE id = $1
+                    """, [.text(id)])
+                guard let row = rows.first else { return nil }
+                return UserRecord(
+                    id: try row.text("id"), role: try row.text("role"), createdAtMillis: try row.int64("created_ms"),
+                    lastSeenAtMillis: try row.optionalInt64("last_seen_ms"))
+            }, reply: reply)
     }
 }

@@ -47,7 +47,6 @@ public struct SQLValue: Sendable, Equatable, CustomStringConvertible {
         return out + "\""
     }
 
-
     public var description: String { wireText.map { "'\($0)'" } ?? "NULL" }
 }
 
@@ -71,11 +70,6 @@ public struct Row: Sendable {
     let columns: Columns
     /// The row's values in text format, by position (nil: NULL).
     public let values: [String?]
-
-    init(columns: Columns, values: [String?]) {
-        self.columns = columns
-        self.values = values
-    }
 
     /// The raw text of `column` (nil: NULL); throws if there is no such column.
     package func raw(_ column: String) throws(PostgresError) -> String? {

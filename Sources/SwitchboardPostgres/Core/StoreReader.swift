@@ -40,8 +40,10 @@ public final class StoreReader: @unchecked Sendable {
 
     /// Runs `query` on the reader thread; `answer` gets its result there
     /// (a failure is already the caller-facing `HubError`).
-    package func read<T>(_ query: @escaping @Sendable (PGConnection) throws(PostgresError) -> T,
-                         then answer: @escaping @Sendable (Result<T, HubError>) -> Void) {
+    package func read<T>(
+        _ query: @escaping @Sendable (PGConnection) throws(PostgresError) -> T,
+        then answer: @escaping @Sendable (Result<T, HubError>) -> Void
+    ) {
         let job: (PGConnection?) -> Void = { [keeper] conn in
             guard let conn else { answer(.failure(.unavailable)); return }
             do throws(PostgresError) {

@@ -114,9 +114,10 @@ struct TaggedRows {
     func systemMessages() throws(HubError) -> [MarketSystemMessage] {
         var out: [MarketSystemMessage] = []
         for r in try records("s") {
-            let message = StoredMessage(conversation: try r.int64("conversation"), id: try r.int64("id"), seq: try r.int64("seq"),
-                                        sender: "system", clientMessageID: try r.text("client_msg_id"), kind: "system",
-                                        body: try r.json("body"), createdAtMillis: try r.int64("created_at"))
+            let message = StoredMessage(
+                conversation: try r.int64("conversation"), id: try r.int64("id"), seq: try r.int64("seq"),
+                sender: "system", clientMessageID: try r.text("client_msg_id"), kind: "system",
+                body: try r.json("body"), createdAtMillis: try r.int64("created_at"))
             out.append(MarketSystemMessage(message: message, members: try r.texts("members")))
         }
         return out
@@ -134,43 +135,48 @@ struct TaggedRows {
 
 extension Project {
     init(_ r: Record) throws(HubError) {
-        self.init(id: try r.int64("id"), client: try r.text("client"), craftsman: try r.text("craftsman"), title: try r.text("title"),
-                  status: try r.text("status"), estimatedBudget: try r.optionalInt64("estimated_budget"),
-                  currency: try r.text("currency"), paymentStatus: try r.text("payment_status"),
-                  conversation: try r.optionalInt64("conversation"), createdAtMillis: try r.int64("created_at"))
+        self.init(
+            id: try r.int64("id"), client: try r.text("client"), craftsman: try r.text("craftsman"), title: try r.text("title"),
+            status: try r.text("status"), estimatedBudget: try r.optionalInt64("estimated_budget"),
+            currency: try r.text("currency"), paymentStatus: try r.text("payment_status"),
+            conversation: try r.optionalInt64("conversation"), createdAtMillis: try r.int64("created_at"))
     }
 }
 
 extension Contract {
     init(_ r: Record) throws(HubError) {
-        self.init(id: try r.int64("id"), project: try r.int64("project"), number: try r.text("number"), terms: try r.json("terms"),
-                  parent: try r.optionalInt64("parent"), supersededBy: try r.optionalInt64("superseded_by"),
-                  clientSignedAtMillis: try r.optionalInt64("client_signed_at"),
-                  craftsmanSignedAtMillis: try r.optionalInt64("craftsman_signed_at"),
-                  signedAtMillis: try r.optionalInt64("signed_at"), expiresAtMillis: try r.int64("expires_at"),
-                  status: try r.text("status"))
+        self.init(
+            id: try r.int64("id"), project: try r.int64("project"), number: try r.text("number"), terms: try r.json("terms"),
+            parent: try r.optionalInt64("parent"), supersededBy: try r.optionalInt64("superseded_by"),
+            clientSignedAtMillis: try r.optionalInt64("client_signed_at"),
+            craftsmanSignedAtMillis: try r.optionalInt64("craftsman_signed_at"),
+            signedAtMillis: try r.optionalInt64("signed_at"), expiresAtMillis: try r.int64("expires_at"),
+            status: try r.text("status"))
     }
 }
 
 extension Milestone {
     init(_ r: Record) throws(HubError) {
-        self.init(id: try r.int64("id"), project: try r.int64("project"), title: try r.text("title"), dueOn: try r.optionalText("due_on"),
-                  amount: try r.optionalInt64("amount"), percentage: try r.optionalDouble("percentage"),
-                  requiresApproval: try r.bool("requires_approval"), completedAtMillis: try r.optionalInt64("completed_at"),
-                  approvedAtMillis: try r.optionalInt64("approved_at"))
+        self.init(
+            id: try r.int64("id"), project: try r.int64("project"), title: try r.text("title"),
+            dueOn: try r.optionalText("due_on"),
+            amount: try r.optionalInt64("amount"), percentage: try r.optionalDouble("percentage"),
+            requiresApproval: try r.bool("requires_approval"), completedAtMillis: try r.optionalInt64("completed_at"),
+            approvedAtMillis: try r.optionalInt64("approved_at"))
     }
 }
 
 extension Payment {
     init(_ r: Record) throws(HubError) {
-        self.init(id: try r.int64("id"), project: try r.int64("project"), milestone: try r.optionalInt64("milestone"),
-                  type: try r.text("type"), amount: try r.int64("amount"), currency: try r.text("currency"),
-                  status: try r.text("status"), method: try r.text("method"), escrow: try r.bool("escrow"),
-                  releasedAtMillis: try r.optionalInt64("released_at"), refundedAmount: try r.int64("refunded_amount"),
-                  platformFee: try r.int64("platform_fee"), providerFee: try r.int64("provider_fee"),
-                  netAmount: try r.int64("net_amount"), installmentNumber: try r.optionalInt64("installment_number"),
-                  installmentCount: try r.optionalInt64("installment_count"),
-                  providerReference: try r.text("provider_reference"), createdAtMillis: try r.int64("created_at"))
+        self.init(
+            id: try r.int64("id"), project: try r.int64("project"), milestone: try r.optionalInt64("milestone"),
+            type: try r.text("type"), amount: try r.int64("amount"), currency: try r.text("currency"),
+            status: try r.text("status"), method: try r.text("method"), escrow: try r.bool("escrow"),
+            releasedAtMillis: try r.optionalInt64("released_at"), refundedAmount: try r.int64("refunded_amount"),
+            platformFee: try r.int64("platform_fee"), providerFee: try r.int64("provider_fee"),
+            netAmount: try r.int64("net_amount"), installmentNumber: try r.optionalInt64("installment_number"),
+            installmentCount: try r.optionalInt64("installment_count"),
+            providerReference: try r.text("provider_reference"), createdAtMillis: try r.int64("created_at"))
     }
 }
 
@@ -179,8 +185,10 @@ extension PostgresStore {
     /// with what `decode` reads from its rows. When `decode` finds no
     /// result, the statement's refusal ('x': "code:message", stated once in
     /// its SQL) is the answer, or `missing` when there was no row to act on.
-    func market<T: Sendable>(_ sql: String, _ values: [SQLValue], write: Bool = true, survivesOutage: Bool = false,
-                             missing: HubError, decode: @escaping @Sendable (TaggedRows) throws(HubError) -> T?, reply: Reply<T>) {
+    func market<T: Sendable>(
+        _ sql: String, _ values: [SQLValue], write: Bool = true, survivesOutage: Bool = false,
+        missing: HubError, decode: @escaping @Sendable (TaggedRows) throws(HubError) -> T?, reply: Reply<T>
+    ) {
         let finish: @Sendable (Result<[Row], HubError>) -> Void = { result in
             do throws(HubError) {
                 let tagged = try TaggedRows(result.get())
@@ -199,7 +207,8 @@ extension PostgresStore {
         if write {
             writer.submit(WriteJob(sql, values, survivesOutage: survivesOutage) { finish($0) })
         } else {
-            reader.read({ (conn: PGConnection) throws(PostgresError) -> [Row] in try conn.query(sql, values) }, then: { finish($0) })
+            reader.read(
+                { (conn: PGConnection) throws(PostgresError) -> [Row] in try conn.query(sql, values) }, then: { finish($0) })
         }
     }
 

@@ -55,19 +55,23 @@ extension PostgresStore: MarketStore {
     /// row that returns it. `project` and `text` are SQL expressions over
     /// `source`; values in them are bound parameters.
     static func systemMessage(project: String, text: String, from source: String) -> (cte: String, row: String) {
-        (", s AS (SELECT m.* FROM (SELECT \(project) AS project, \(text) AS text FROM \(source) LIMIT 1) q, "
-            + "LATERAL market_system_message(q.project, q.text) m)",
-         """
+        (
+            ", s AS (SELECT m.* FROM (SELECT \(project) AS project, \(text) AS text FROM \(source) LIMIT 1) q, "
+                + "LATERAL market_system_message(q.project, q.text) m)",
+            """
             UNION ALL SELECT 's', \(record("""
                 sm.conversation_id AS conversation, sm.id, sm.seq, sm.client_msg_id, sm.body, epoch_ms(sm.created_at) AS created_at,
                 chat_members(sm.conversation_id)::json AS members
                 """))::text
             FROM s sm
-            """)
+            """
+        )
     }
 
-    public func createProject(client: String, craftsman: String, title: String, budget: Int64?, currency: String,
-                              conversation: Int64?, actor: Actor, reply: Reply<MarketChange<Project>>) {
+    public func createProject(
+        client: String, craftsman: String, title: String, budget: Int64?, currency: String,
+        conversation: Int64?, actor: Actor, reply: Reply<MarketChange<Project>>
+    ) {
         let sql = """
             WITH p0 AS (
                 -- The project's system messages go to every member of its
@@ -91,9 +95,14 @@ extension PostgresStore: MarketStore {
             UNION ALL SELECT 'r', \(Self.record(Self.projectColumns("pj")))::text FROM pj
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             """
-        market(sql, [.text(client), .text(craftsman), .text(title), .int64(budget), .text(currency), .int64(conversation), .text(actor.id),
-                     .text(actor.ip)],
-               missing: .storeFailed, decode: { rows throws(HubError) in try rows.change(Project.init) }, reply: reply)
+        market(
+            sql,
+            [
+                .text(client), .text(craftsman), .text(title), .int64(budget), .text(currency), .int64(conversation),
+                .text(actor.id),
+                .text(actor.ip),
+            ],
+            missing: .storeFailed, decode: { rows throws(HubError) in try rows.change(Project.init) }, reply: reply)
     }
 
     public func project(_ id: Int64, actor: Actor, reply: Reply<ProjectDetail>) {
@@ -110,17 +119,22 @@ extension PostgresStore: MarketStore {
             UNION ALL SELECT 'c', \(Self.record(Self.contractColumns("ct")))::text FROM pj JOIN contracts ct ON ct.project_id = pj.id
             UNION ALL SELECT 'm', \(Self.record(Self.milestoneColumns("m")))::text FROM pj JOIN milestones m ON m.project_id = pj.id
             """
-        market(sql, [.int64(id), .text(actor.id), .bool(actor.isBackend)], write: false,
-               missing: HubError(.notFound, "no such project"), decode: { rows throws(HubError) in
-                   guard let project = try rows.record("r") else { return nil }
-                   return ProjectDetail(project: try Project(project),
-                                        contracts: try rows.records("c").map(Contract.init).sorted { $0.id < $1.id },
-                                        milestones: try rows.records("m").map(Milestone.init).sorted { $0.id < $1.id })
-               }, reply: reply)
+        market(
+            sql, [.int64(id), .text(actor.id), .bool(actor.isBackend)], write: false,
+            missing: HubError(.notFound, "no such project"),
+            decode: { rows throws(HubError) in
+                guard let project = try rows.record("r") else { return nil }
+                return ProjectDetail(
+                    project: try Project(project),
+                    contracts: try rows.records("c").map(Contract.init).sorted { $0.id < $1.id },
+                    milestones: try rows.records("m").map(Milestone.init).sorted { $0.id < $1.id })
+            }, reply: reply)
     }
 
-    public func createContract(project: Int64, terms: [UInt8], milestones: [MilestoneInput], actor: Actor,
-                               reply: Reply<MarketChange<Contract>>) {
+    public func createContract(
+        project: Int64, terms: [UInt8], milestones: [MilestoneInput], actor: Actor,
+        reply: Reply<MarketChange<Contract>>
+    ) {
         let sys = Self.systemMessage(project: "ct.project_id", text: "'Contract ' || ct.number || ' was proposed'", from: "ct")
         let sql = """
             WITH p0 AS (
@@ -160,16 +174,22 @@ extension PostgresStore: MarketStore {
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [.int64(project), .json(terms), .text(actor.id), .text(actor.ip), .bool(actor.isBackend),
-                     .json(JSON.array(milestones.map(Self.milestoneRecord)).bytes)],
-               missing: HubError(.notFound, "no such project"),
-               decode: { rows throws(HubError) in try rows.change(Contract.init) }, reply: reply)
+        market(
+            sql,
+            [
+                .int64(project), .json(terms), .text(actor.id), .text(actor.ip), .bool(actor.isBackend),
+                .json(JSON.array(milestones.map(Self.milestoneRecord)).bytes),
+            ],
+            missing: HubError(.notFound, "no such project"),
+            decode: { rows throws(HubError) in try rows.change(Contract.init) }, reply: reply)
     }
 
     /// A proposed milestone as `jsonb_to_recordset` reads it.
     static func milestoneRecord(_ m: MilestoneInput) -> JSON {
-        .object(["title": .string(m.title), "due_on": m.dueOn.map(JSON.string) ?? .null, "amount": m.amount.map(JSON.int) ?? .null,
-                 "percentage": m.percentage.map(JSON.double) ?? .null, "requires_approval": .bool(m.requiresApproval)])
+        .object([
+            "title": .string(m.title), "due_on": m.dueOn.map(JSON.string) ?? .null, "amount": m.amount.map(JSON.int) ?? .null,
+            "percentage": m.percentage.map(JSON.double) ?? .null, "requires_approval": .bool(m.requiresApproval),
+        ])
     }
 
     public func contract(_ id: Int64, actor: Actor, reply: Reply<Contract>) {
@@ -182,13 +202,18 @@ extension PostgresStore: MarketStore {
             \(Self.refusalRow(from: "c0"))
             UNION ALL SELECT 'r', \(Self.record(Self.contractColumns("ct")))::text FROM c0 ct WHERE ct.refusal IS NULL
             """
-        market(sql, [.int64(id), .text(actor.id), .bool(actor.isBackend)], write: false,
-               missing: HubError(.notFound, "no such contract"),
-               decode: { rows throws(HubError) in try rows.record("r").map(Contract.init) }, reply: reply)
+        market(
+            sql, [.int64(id), .text(actor.id), .bool(actor.isBackend)], write: false,
+            missing: HubError(.notFound, "no such contract"),
+            decode: { rows throws(HubError) in try rows.record("r").map(Contract.init) }, reply: reply)
     }
 
     public func sign(contract: Int64, actor: Actor, reply: Reply<MarketChange<Contract>>) {
-        let sys = Self.systemMessage(project: "ct.project_id", text: "CASE WHEN ct.signed_at IS NOT NULL THEN 'Contract ' || ct.number || ' is signed by both parties' ELSE 'Contract ' || ct.number || ' was signed by ' || $2 END", from: "ct")
+        let sys = Self.systemMessage(
+            project: "ct.project_id",
+            text:
+                "CASE WHEN ct.signed_at IS NOT NULL THEN 'Contract ' || ct.number || ' is signed by both parties' ELSE 'Contract ' || ct.number || ' was signed by ' || $2 END",
+            from: "ct")
         // Backends are no party (their ids are reserved), so they cannot sign.
         let sql = """
             WITH c0 AS (
@@ -233,12 +258,14 @@ extension PostgresStore: MarketStore {
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [.int64(contract), .text(actor.id), .text(actor.ip)], missing: HubError(.notFound, "no such contract"),
-               decode: { rows throws(HubError) in try rows.change(Contract.init) }, reply: reply)
+        market(
+            sql, [.int64(contract), .text(actor.id), .text(actor.ip)], missing: HubError(.notFound, "no such contract"),
+            decode: { rows throws(HubError) in try rows.change(Contract.init) }, reply: reply)
     }
 
     public func amend(contract: Int64, terms: [UInt8], actor: Actor, reply: Reply<MarketChange<Contract>>) {
-        let sys = Self.systemMessage(project: "ct.project_id", text: "'Contract ' || ct.number || ' amends the earlier version'", from: "ct")
+        let sys = Self.systemMessage(
+            project: "ct.project_id", text: "'Contract ' || ct.number || ' amends the earlier version'", from: "ct")
         let sql = """
             WITH c0 AS (
                 SELECT c.*, pj.client_id, pj.craftsman_id, CASE
@@ -271,8 +298,9 @@ extension PostgresStore: MarketStore {
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [.int64(contract), .json(terms), .text(actor.id), .text(actor.ip), .bool(actor.isBackend)],
-               missing: HubError(.notFound, "no such contract"),
-               decode: { rows throws(HubError) in try rows.change(Contract.init) }, reply: reply)
+        market(
+            sql, [.int64(contract), .json(terms), .text(actor.id), .text(actor.ip), .bool(actor.isBackend)],
+            missing: HubError(.notFound, "no such contract"),
+            decode: { rows throws(HubError) in try rows.change(Contract.init) }, reply: reply)
     }
 }

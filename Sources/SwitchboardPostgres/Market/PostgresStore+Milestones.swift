@@ -5,7 +5,8 @@ import SwitchboardHub
 import SwitchboardWire
 
 extension PostgresStore {
-    public func createMilestone(project: Int64, _ milestone: MilestoneInput, actor: Actor, reply: Reply<MarketChange<Milestone>>) {
+    public func createMilestone(project: Int64, _ milestone: MilestoneInput, actor: Actor, reply: Reply<MarketChange<Milestone>>)
+    {
         let sql = """
             WITH p0 AS (
                 SELECT pj.*, CASE
@@ -30,16 +31,26 @@ extension PostgresStore {
             UNION ALL SELECT 'r', \(Self.record(Self.milestoneColumns("ms")))::text FROM ms
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             """
-        market(sql, [.int64(project), .text(milestone.title), .text(milestone.dueOn), .int64(milestone.amount), .double(milestone.percentage),
-                     .bool(milestone.requiresApproval), .text(actor.id), .text(actor.ip), .bool(actor.isBackend)],
-               missing: HubError(.notFound, "no such project"),
-               decode: { rows throws(HubError) in try rows.change(Milestone.init) }, reply: reply)
+        market(
+            sql,
+            [
+                .int64(project), .text(milestone.title), .text(milestone.dueOn), .int64(milestone.amount),
+                .double(milestone.percentage),
+                .bool(milestone.requiresApproval), .text(actor.id), .text(actor.ip), .bool(actor.isBackend),
+            ],
+            missing: HubError(.notFound, "no such project"),
+            decode: { rows throws(HubError) in try rows.change(Milestone.init) }, reply: reply)
     }
 
     /// complete ($5 false: the craftsman, not yet completed) or approve ($5
     /// true: the client, completed, needing approval, not yet approved).
-    private func milestoneStep(project: Int64, milestone: Int64, actor: Actor, approve: Bool, reply: Reply<MarketChange<Milestone>>) {
-        let sys = Self.systemMessage(project: "ms.project_id", text: "'Milestone ' || CASE WHEN ms.approved_at IS NOT NULL THEN 'approved' ELSE 'completed' END || ': ' || ms.title", from: "ms")
+    private func milestoneStep(
+        project: Int64, milestone: Int64, actor: Actor, approve: Bool, reply: Reply<MarketChange<Milestone>>
+    ) {
+        let sys = Self.systemMessage(
+            project: "ms.project_id",
+            text: "'Milestone ' || CASE WHEN ms.approved_at IS NOT NULL THEN 'approved' ELSE 'completed' END || ': ' || ms.title",
+            from: "ms")
         let sql = """
             WITH m0 AS (
                 SELECT m.id, pj.client_id, pj.craftsman_id, pj.title AS project_title, CASE WHEN $5::bool THEN CASE
@@ -72,9 +83,10 @@ extension PostgresStore {
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [.int64(project), .int64(milestone), .text(actor.id), .text(actor.ip), .bool(approve)],
-               missing: HubError(.notFound, "no such milestone in this project"),
-               decode: { rows throws(HubError) in try rows.change(Milestone.init) }, reply: reply)
+        market(
+            sql, [.int64(project), .int64(milestone), .text(actor.id), .text(actor.ip), .bool(approve)],
+            missing: HubError(.notFound, "no such milestone in this project"),
+            decode: { rows throws(HubError) in try rows.change(Milestone.init) }, reply: reply)
     }
 
     public func completeMilestone(project: Int64, milestone: Int64, actor: Actor, reply: Reply<MarketChange<Milestone>>) {
@@ -86,7 +98,8 @@ extension PostgresStore {
     }
 
     public func providerEvent(reference: String, succeeded: Bool, actor: Actor, reply: Reply<MarketChange<Payment>>) {
-        let sys = Self.systemMessage(project: "pay.project_id", text: "'Payment ' || pay.status || ' at the provider'", from: "pay")
+        let sys = Self.systemMessage(
+            project: "pay.project_id", text: "'Payment ' || pay.status || ' at the provider'", from: "pay")
         let sql = """
             WITH p0 AS (
                 SELECT pay.id, pj.craftsman_id,
@@ -115,7 +128,9 @@ extension PostgresStore {
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [.text(reference), .bool(succeeded), .text(actor.id)], missing: HubError(.notFound, "no payment with this provider reference"),
-               decode: { rows throws(HubError) in try rows.change(Payment.init) }, reply: reply)
+        market(
+            sql, [.text(reference), .bool(succeeded), .text(actor.id)],
+            missing: HubError(.notFound, "no payment with this provider reference"),
+            decode: { rows throws(HubError) in try rows.change(Payment.init) }, reply: reply)
     }
 }

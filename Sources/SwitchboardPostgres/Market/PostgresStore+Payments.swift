@@ -11,8 +11,10 @@ extension PostgresStore {
     /// contract, a milestone of this project) and the idempotency key, the
     /// payment is stored `pending` with no provider reference yet. Nothing is
     /// charged before this committed; a replay or a refusal creates nothing.
-    public func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, actor: Actor,
-                              idempotencyKey: String?, fingerprint: String, reply: Reply<PaymentStart>) {
+    public func createPayment(
+        project: Int64, _ payment: NewPayment, fees: FeeBreakdown, actor: Actor,
+        idempotencyKey: String?, fingerprint: String, reply: Reply<PaymentStart>
+    ) {
         let sql = """
             WITH prior AS (
                 SELECT status, response, fingerprint FROM idempotency_keys WHERE scope = $2 AND key = $12
@@ -42,31 +44,41 @@ extension PostgresStore {
             UNION ALL \(Self.refusalRow(from: "p0"))
             UNION ALL SELECT 'c', json_build_object('id', pay.id, 'currency', pay.currency)::text FROM pay
             """
-        let params: [SQLValue] = [.int64(project), .text(actor.id), .int64(payment.amount), .text(payment.method.rawValue),
-                                  .int64(payment.milestone), .text(payment.type), .int(payment.installmentNumber),
-                                  .int(payment.installmentCount), .int64(fees.platformFee), .int64(fees.providerFee),
-                                  .int64(fees.net), .text(idempotencyKey), .text(fingerprint), .text(actor.ip)]
-        market(sql, params, missing: HubError(.notFound, "no such project"), decode: { rows throws(HubError) -> PaymentStart? in
-            if let prior = try rows.record("p") {
-                guard try prior.bool("same_request") else {
-                    throw HubError(.idempotencyMismatch, "this idempotency key was used with a different request")
+        let params: [SQLValue] = [
+            .int64(project), .text(actor.id), .int64(payment.amount), .text(payment.method.rawValue),
+            .int64(payment.milestone), .text(payment.type), .int(payment.installmentNumber),
+            .int(payment.installmentCount), .int64(fees.platformFee), .int64(fees.providerFee),
+            .int64(fees.net), .text(idempotencyKey), .text(fingerprint), .text(actor.ip),
+        ]
+        market(
+            sql, params, missing: HubError(.notFound, "no such project"),
+            decode: { rows throws(HubError) -> PaymentStart? in
+                if let prior = try rows.record("p") {
+                    guard try prior.bool("same_request") else {
+                        throw HubError(.idempotencyMismatch, "this idempotency key was used with a different request")
+                    }
+                    guard case .object(let fields)? = prior.fields["response"] else { throw HubError.storeFailed }
+                    return .replay(try Payment(Record(fields: fields)))
                 }
-                guard case .object(let fields)? = prior.fields["response"] else { throw HubError.storeFailed }
-                return .replay(try Payment(Record(fields: fields)))
-            }
-            guard let created = try rows.record("c") else { return nil }
-            return .created(id: try created.int64("id"), currency: try created.text("currency"))
-        }, reply: reply)
+                guard let created = try rows.record("c") else { return nil }
+                return .created(id: try created.int64("id"), currency: try created.text("currency"))
+            }, reply: reply)
     }
 
     /// Step two: the provider's answer for a payment of step one. Captured
     /// (`completed`) puts it into escrow and tells the craftsman; `pending`
     /// waits for the webhook; `failed` ends it. Only a payment still waiting
     /// for its charge is changed, so no answer is recorded twice.
-    public func recordCharge(payment: Int64, charge: ProviderCharge, actor: Actor, idempotencyKey: String?,
-                             reply: Reply<MarketChange<Payment>>) {
+    public func recordCharge(
+        payment: Int64, charge: ProviderCharge, actor: Actor, idempotencyKey: String?,
+        reply: Reply<MarketChange<Payment>>
+    ) {
         let status = ["completed", "pending", "failed"].contains(charge.status) ? charge.status : "failed"
-        let sys = Self.systemMessage(project: "pay.project_id", text: "'Payment of ' || market_money(pay.amount, pay.currency) || CASE pay.status WHEN 'completed' THEN ' is held in escrow' WHEN 'pending' THEN ' is pending' ELSE ' failed at the provider' END", from: "pay")
+        let sys = Self.systemMessage(
+            project: "pay.project_id",
+            text:
+                "'Payment of ' || market_money(pay.amount, pay.currency) || CASE pay.status WHEN 'completed' THEN ' is held in escrow' WHEN 'pending' THEN ' is pending' ELSE ' failed at the provider' END",
+            from: "pay")
         let sql = """
             WITH p0 AS (
                 SELECT pay.id, pj.craftsman_id, CASE WHEN pay.status <> 'pending' OR pay.provider_reference <> ''
@@ -102,13 +114,18 @@ extension PostgresStore {
             """
         // The provider has charged: the record must not be lost to an outage
         // or a full queue (kept until the database takes it).
-        market(sql, [.int64(payment), .text(status), .text(charge.reference), .text(actor.id), .text(idempotencyKey), .text(actor.ip)], survivesOutage: true,
-               missing: HubError(.notFound, "no such payment"),
-               decode: { rows throws(HubError) in try rows.change(Payment.init) }, reply: reply)
+        market(
+            sql,
+            [.int64(payment), .text(status), .text(charge.reference), .text(actor.id), .text(idempotencyKey), .text(actor.ip)],
+            survivesOutage: true,
+            missing: HubError(.notFound, "no such payment"),
+            decode: { rows throws(HubError) in try rows.change(Payment.init) }, reply: reply)
     }
 
     public func release(payment: Int64, actor: Actor, reply: Reply<MarketChange<Payment>>) {
-        let sys = Self.systemMessage(project: "pay.project_id", text: "'Payment of ' || market_money(pay.amount, pay.currency) || ' was released'", from: "pay")
+        let sys = Self.systemMessage(
+            project: "pay.project_id", text: "'Payment of ' || market_money(pay.amount, pay.currency) || ' was released'",
+            from: "pay")
         let sql = """
             WITH p0 AS (
                 SELECT pay.id, pj.client_id, pj.craftsman_id, CASE
@@ -143,12 +160,15 @@ extension PostgresStore {
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        market(sql, [.int64(payment), .text(actor.id), .text(actor.ip), .bool(actor.isBackend)], missing: HubError(.notFound, "no such payment"),
-               decode: { rows throws(HubError) in try rows.change(Payment.init) }, reply: reply)
+        market(
+            sql, [.int64(payment), .text(actor.id), .text(actor.ip), .bool(actor.isBackend)],
+            missing: HubError(.notFound, "no such payment"),
+            decode: { rows throws(HubError) in try rows.change(Payment.init) }, reply: reply)
     }
 
     public func refund(payment: Int64, amount: Int64?, reason: String, actor: Actor, reply: Reply<MarketChange<Refund>>) {
-        let sys = Self.systemMessage(project: "pay.project_id", text: "'Refund of ' || market_money(pay.refunded_now, pay.currency)", from: "pay")
+        let sys = Self.systemMessage(
+            project: "pay.project_id", text: "'Refund of ' || market_money(pay.refunded_now, pay.currency)", from: "pay")
         // $7 platform basis points, $8 provider basis points by method, $9
         // basis points per whole: Fees.swift's constants, bound.
         let captured = "(payments.amount - payments.refunded_amount - r.amount)"
@@ -200,12 +220,19 @@ extension PostgresStore {
             UNION ALL SELECT 'n', \(Self.notificationJSON) FROM n
             \(sys.row)
             """
-        let providerBasisPoints = JSON.object(Dictionary(uniqueKeysWithValues: PaymentMethod.allCases.map { ($0.rawValue, JSON.int($0.providerBasisPoints)) }))
-        market(sql, [.int64(payment), .int64(amount), .text(reason), .text(actor.id), .text(actor.ip), .bool(actor.isBackend),
-                     .int64(Fees.platformBasisPoints), .json(providerBasisPoints.bytes), .int64(Fees.basisPointsPerWhole)],
-               missing: HubError(.notFound, "no such payment"), decode: { rows throws(HubError) in
-                   try rows.change { r throws(HubError) in Refund(payment: try Payment(r), refundedNow: try r.int64("refunded_now")) }
-               }, reply: reply)
+        let providerBasisPoints = JSON.object(
+            Dictionary(uniqueKeysWithValues: PaymentMethod.allCases.map { ($0.rawValue, JSON.int($0.providerBasisPoints)) }))
+        market(
+            sql,
+            [
+                .int64(payment), .int64(amount), .text(reason), .text(actor.id), .text(actor.ip), .bool(actor.isBackend),
+                .int64(Fees.platformBasisPoints), .json(providerBasisPoints.bytes), .int64(Fees.basisPointsPerWhole),
+            ],
+            missing: HubError(.notFound, "no such payment"),
+            decode: { rows throws(HubError) in
+                try rows.change { r throws(HubError) in Refund(payment: try Payment(r), refundedNow: try r.int64("refunded_now"))
+                }
+            }, reply: reply)
     }
 
     public func payments(project: Int64, page: Int, actor: Actor, reply: Reply<PaymentPage>) {
@@ -229,13 +256,16 @@ extension PostgresStore {
             SELECT 'y', \(Self.record(Self.paymentColumns("pay")))::text FROM (
                 SELECT pay.* FROM pj JOIN payments pay ON pay.project_id = pj.id ORDER BY pay.id LIMIT 50 OFFSET ($4::int - 1) * 50) pay
             """
-        market(sql, [.int64(project), .text(actor.id), .bool(actor.isBackend), .int(page)], write: false,
-               missing: HubError(.notFound, "no such project"), decode: { rows throws(HubError) in
-                   guard let totals = try rows.record("r") else { return nil }
-                   return PaymentPage(page: page, payments: try rows.records("y").map(Payment.init).sorted { $0.id < $1.id },
-                                      paid: try totals.int64("paid"), refunded: try totals.int64("refunded"),
-                                      platformFees: try totals.int64("platform_fees"), providerFees: try totals.int64("provider_fees"),
-                                      net: try totals.int64("net"))
-               }, reply: reply)
+        market(
+            sql, [.int64(project), .text(actor.id), .bool(actor.isBackend), .int(page)], write: false,
+            missing: HubError(.notFound, "no such project"),
+            decode: { rows throws(HubError) in
+                guard let totals = try rows.record("r") else { return nil }
+                return PaymentPage(
+                    page: page, payments: try rows.records("y").map(Payment.init).sorted { $0.id < $1.id },
+                    paid: try totals.int64("paid"), refunded: try totals.int64("refunded"),
+                    platformFees: try totals.int64("platform_fees"), providerFees: try totals.int64("provider_fees"),
+                    net: try totals.int64("net"))
+            }, reply: reply)
     }
 }

@@ -10,18 +10,21 @@ extension QuoteMatch {
     /// A row of `quote_match_out` columns.
     init(row: Row) throws(PostgresError) {
         guard let status = MatchStatus(rawValue: try row.text("status")) else { throw .decode("status") }
-        self.init(id: try row.int64("match_id"), request: try row.int64("request_id"), builder: try row.text("builder_id"),
-                  score: try row.int("score"), breakdown: try row.bytes("breakdown"), status: status,
-                  estimateMin: try row.optionalInt64("estimate_min"), estimateMax: try row.optionalInt64("estimate_max"),
-                  proposalSummary: try row.optionalText("proposal_summary"), createdAtMillis: try row.int64("matched_ms"),
-                  respondedAtMillis: try row.optionalInt64("responded_ms"))
+        self.init(
+            id: try row.int64("match_id"), request: try row.int64("request_id"), builder: try row.text("builder_id"),
+            score: try row.int("score"), breakdown: try row.bytes("breakdown"), status: status,
+            estimateMin: try row.optionalInt64("estimate_min"), estimateMax: try row.optionalInt64("estimate_max"),
+            proposalSummary: try row.optionalText("proposal_summary"), createdAtMillis: try row.int64("matched_ms"),
+            respondedAtMillis: try row.optionalInt64("responded_ms"))
     }
 }
 
 extension PostgresStore: QuoteStore {
     /// Runs `decode` over a write's rows; a decode failure is the store's.
-    private static func decoding<T>(_ result: Result<[Row], HubError>,
-                                     _ decode: ([Row]) throws(PostgresError) -> Result<T, HubError>) -> Result<T, HubError> {
+    private static func decoding<T>(
+        _ result: Result<[Row], HubError>,
+        _ decode: ([Row]) throws(PostgresError) -> Result<T, HubError>
+    ) -> Result<T, HubError> {
         result.flatMap { rows in
             do throws(PostgresError) { return try decode(rows) } catch { return .failure(error.hubError) }
         }
@@ -29,21 +32,29 @@ extension PostgresStore: QuoteStore {
 
     public func createQuoteRequest(_ q: QuoteRequest, reply: Reply<QuoteRequest>) {
         let services = JSON.array(q.services.map(JSON.string)).bytes
-        writer.submit(WriteJob("""
-            INSERT INTO quote_requests (requester_id, event, city, starts_on, ends_on, stand_size_sqm, budget_min, budget_max,
-                                        currency, services, urgency)
-            VALUES ($1, $2, $3, $4::date, $5::date, $6::numeric, $7::bigint, $8::bigint, $9, $10::jsonb, $11)
-            RETURNING id, epoch_ms(created_at) AS created_ms
-            """, [.text(q.requester), .text(q.event), .text(q.city), .text(q.startsOn), .text(q.endsOn), .double(q.standSizeSqm),
-                  .int64(q.budgetMin), .int64(q.budgetMax), .text(q.currency), .json(services), .text(q.urgency)]) { result in
-            reply(Self.decoding(result) { (rows: [Row]) throws(PostgresError) -> Result<QuoteRequest, HubError> in
-                guard let row = rows.first else { return .failure(.storeFailed) }
-                var stored = q
-                stored.id = try row.int64("id")
-                stored.createdAtMillis = try row.int64("created_ms")
-                return .success(stored)
+        writer.submit(
+            WriteJob(
+                """
+                INSERT INTO quote_requests (requester_id, event, city, starts_on, ends_on, stand_size_sqm, budget_min, budget_max,
+                                            currency, services, urgency)
+                VALUES ($1, $2, $3, $4::date, $5::date, $6::numeric, $7::bigint, $8::bigint, $9, $10::jsonb, $11)
+                RETURNING id, epoch_ms(created_at) AS created_ms
+                """,
+                [
+                    .text(q.requester), .text(q.event), .text(q.city), .text(q.startsOn), .text(q.endsOn),
+                    .double(q.standSizeSqm),
+                    .int64(q.budgetMin), .int64(q.budgetMax), .text(q.currency), .json(services), .text(q.urgency),
+                ]
+            ) { result in
+                reply(
+                    Self.decoding(result) { (rows: [Row]) throws(PostgresError) -> Result<QuoteRequest, HubError> in
+                        guard let row = rows.first else { return .failure(.storeFailed) }
+                        var stored = q
+                        stored.id = try row.int64("id")
+                        stored.createdAtMillis = try row.int64("created_ms")
+                        return .success(stored)
+                    })
             })
-        })
     }
 
     static let addMatchesSQL = """
@@ -78,25 +89,32 @@ extension PostgresStore: QuoteStore {
 
     public func addMatches(request: Int64, _ matches: [QuoteMatchInput], reply: Reply<AddedMatches>) {
         // The batch as one bound JSON document (jsonb_to_recordset).
-        let input = JSON.array(matches.enumerated().map { o, match in
-            .object(["o": .int(Int64(o)), "builder": .string(match.builder), "score": .int(Int64(match.score)),
-                     "breakdown": .object(match.breakdown.mapValues { .int(Int64($0)) })])
-        })
-        writer.submit(WriteJob(Self.addMatchesSQL, [.int64(request), .json(input.bytes)]) { result in
-            reply(Self.decoding(result) { (rows: [Row]) throws(PostgresError) -> Result<AddedMatches, HubError> in
-                guard !rows.isEmpty else { return .failure(HubError(.notFound, "no such quote request")) }
-                var created: [QuoteMatch] = [], existing: [QuoteMatch] = []
-                for row in rows {
-                    switch try row.optionalText("tag") {
-                    case "c"?: created.append(try QuoteMatch(row: row))
-                    case "e"?: existing.append(try QuoteMatch(row: row))
-                    default: break
-                    }
-                }
-                return .success(AddedMatches(created: created.sorted { $0.id < $1.id }, existing: existing.sorted { $0.id < $1.id },
-                                             notifications: try Self.notifications(in: rows)))
+        let input = JSON.array(
+            matches.enumerated().map { o, match in
+                .object([
+                    "o": .int(Int64(o)), "builder": .string(match.builder), "score": .int(Int64(match.score)),
+                    "breakdown": .object(match.breakdown.mapValues { .int(Int64($0)) }),
+                ])
             })
-        })
+        writer.submit(
+            WriteJob(Self.addMatchesSQL, [.int64(request), .json(input.bytes)]) { result in
+                reply(
+                    Self.decoding(result) { (rows: [Row]) throws(PostgresError) -> Result<AddedMatches, HubError> in
+                        guard !rows.isEmpty else { return .failure(HubError(.notFound, "no such quote request")) }
+                        var created: [QuoteMatch] = [], existing: [QuoteMatch] = []
+                        for row in rows {
+                            switch try row.optionalText("tag") {
+                            case "c"?: created.append(try QuoteMatch(row: row))
+                            case "e"?: existing.append(try QuoteMatch(row: row))
+                            default: break
+                            }
+                        }
+                        return .success(
+                            AddedMatches(
+                                created: created.sorted { $0.id < $1.id }, existing: existing.sorted { $0.id < $1.id },
+                                notifications: try Self.notifications(in: rows)))
+                    })
+            })
     }
 
     static let respondSQL = """
@@ -128,46 +146,59 @@ extension PostgresStore: QuoteStore {
         """
 
     public func respond(match: Int64, builder: String, _ response: MatchResponse, reply: Reply<AnsweredMatch>) {
-        let values: [SQLValue] = [.int64(match), .text(builder), .text(response.status.rawValue), .int64(response.estimateMin),
-                                  .int64(response.estimateMax), .text(response.proposalSummary)]
-        writer.submit(WriteJob(Self.respondSQL, values) { result in
-            reply(Self.decoding(result) { (rows: [Row]) throws(PostgresError) -> Result<AnsweredMatch, HubError> in
-                guard let row = rows.first else { return .failure(HubError(.notFound, "no such quote match")) }
-                guard try row.text("owner") == builder else {
-                    return .failure(HubError(.forbidden, "only the matched builder may answer"))
-                }
-                guard try row.optionalInt64("match_id") != nil, try row.optionalInt64("notification_id") != nil else {
-                    let current = try row.text("current_status")
-                    return .failure(HubError(.conflict, "a match that is \(current) cannot become \(response.status.rawValue)"))
-                }
-                return .success(AnsweredMatch(match: try QuoteMatch(row: row), notification: try StoredNotification(row: row)))
+        let values: [SQLValue] = [
+            .int64(match), .text(builder), .text(response.status.rawValue), .int64(response.estimateMin),
+            .int64(response.estimateMax), .text(response.proposalSummary),
+        ]
+        writer.submit(
+            WriteJob(Self.respondSQL, values) { result in
+                reply(
+                    Self.decoding(result) { (rows: [Row]) throws(PostgresError) -> Result<AnsweredMatch, HubError> in
+                        guard let row = rows.first else { return .failure(HubError(.notFound, "no such quote match")) }
+                        guard try row.text("owner") == builder else {
+                            return .failure(HubError(.forbidden, "only the matched builder may answer"))
+                        }
+                        guard try row.optionalInt64("match_id") != nil, try row.optionalInt64("notification_id") != nil else {
+                            let current = try row.text("current_status")
+                            return .failure(
+                                HubError(.conflict, "a match that is \(current) cannot become \(response.status.rawValue)"))
+                        }
+                        return .success(
+                            AnsweredMatch(match: try QuoteMatch(row: row), notification: try StoredNotification(row: row)))
+                    })
             })
-        })
     }
 
     public func matches(request: Int64, requester: String, reply: Reply<[QuoteMatch]>) {
-        reader.read({ (conn: PGConnection) throws(PostgresError) -> Result<[QuoteMatch], HubError> in
-            guard let owner = try conn.query("SELECT requester_id FROM quote_requests WHERE id = $1", [.int64(request)]).first else {
-                return .failure(HubError(.notFound, "no such quote request"))
-            }
-            guard try owner.text("requester_id") == requester else {
-                return .failure(HubError(.forbidden, "only the requester sees the matches"))
-            }
-            var out: [QuoteMatch] = []
-            for row in try conn.query("""
-                SELECT (quote_match_out(m)).* FROM quote_matches m WHERE m.request_id = $1 ORDER BY m.score DESC, m.id
-                """, [.int64(request)]) { out.append(try QuoteMatch(row: row)) }
-            return .success(out)
-        }, then: { reply($0.flatMap { $0 }) })
+        reader.read(
+            { (conn: PGConnection) throws(PostgresError) -> Result<[QuoteMatch], HubError> in
+                guard let owner = try conn.query("SELECT requester_id FROM quote_requests WHERE id = $1", [.int64(request)]).first
+                else {
+                    return .failure(HubError(.notFound, "no such quote request"))
+                }
+                guard try owner.text("requester_id") == requester else {
+                    return .failure(HubError(.forbidden, "only the requester sees the matches"))
+                }
+                var out: [QuoteMatch] = []
+                for row in try conn.query(
+                    """
+                    SELECT (quote_match_out(m)).* FROM quote_matches m WHERE m.request_id = $1 ORDER BY m.score DESC, m.id
+                    """, [.int64(request)])
+                { out.append(try QuoteMatch(row: row)) }
+                return .success(out)
+            }, then: { reply($0.flatMap { $0 }) })
     }
 
     public func matches(builder: String, limit: Int, reply: Reply<[QuoteMatch]>) {
-        reader.read({ (conn: PGConnection) throws(PostgresError) -> [QuoteMatch] in
-            var out: [QuoteMatch] = []
-            for row in try conn.query("""
-                SELECT (quote_match_out(m)).* FROM quote_matches m WHERE m.builder_id = $1 ORDER BY m.id DESC LIMIT $2
-                """, [.text(builder), .int(limit)]) { out.append(try QuoteMatch(row: row)) }
-            return out
-        }, reply: reply)
+        reader.read(
+            { (conn: PGConnection) throws(PostgresError) -> [QuoteMatch] in
+                var out: [QuoteMatch] = []
+                for row in try conn.query(
+                    """
+                    SELECT (quote_match_out(m)).* FROM quote_matches m WHERE m.builder_id = $1 ORDER BY m.id DESC LIMIT $2
+                    """, [.text(builder), .int(limit)])
+                { out.append(try QuoteMatch(row: row)) }
+                return out
+            }, reply: reply)
     }
 }

@@ -52,9 +52,10 @@ extension PostgresStore: ScanStore {
         let count = scans.count
         // The batch travels as ONE bound JSON value: one statement per request,
         // whatever its size.
-        writer.submit(WriteJob(Self.ingestSQL, [.json(Self.scanJSON(scans))]) { result in
-            reply(Self.decoded(result) { rows throws(PostgresError) in try Self.ingestOutcome(rows, requested: count) })
-        })
+        writer.submit(
+            WriteJob(Self.ingestSQL, [.json(Self.scanJSON(scans))]) { result in
+                reply(Self.decoded(result) { rows throws(PostgresError) in try Self.ingestOutcome(rows, requested: count) })
+            })
     }
 
     /// A store failure as the scan routes word it: a full queue keeps the
@@ -65,8 +66,10 @@ extension PostgresStore: ScanStore {
 
     /// The writer's rows decoded, or the refusal; a row that does not decode
     /// is a store failure.
-    static func decoded<T>(_ result: Result<[Row], HubError>,
-                           _ decode: ([Row]) throws(PostgresError) -> T) -> Result<T, HubError> {
+    static func decoded<T>(
+        _ result: Result<[Row], HubError>,
+        _ decode: ([Row]) throws(PostgresError) -> T
+    ) -> Result<T, HubError> {
         switch result {
         case .failure(let error): return .failure(scanRefusal(error))
         case .success(let rows):
@@ -104,8 +107,9 @@ extension PostgresStore: ScanStore {
             }
         }
         unknown.sort()
-        return IngestOutcome(accepted: accepted, duplicates: requested - accepted - unknown.count, unknownCodes: unknown,
-                             counts: try counts(from: rows))
+        return IngestOutcome(
+            accepted: accepted, duplicates: requested - accepted - unknown.count, unknownCodes: unknown,
+            counts: try counts(from: rows))
     }
 
     /// Rows of (kind, qr, key, label, n) → counts per code. Kinds: `t` total
@@ -132,31 +136,38 @@ extension PostgresStore: ScanStore {
     }
 
     public func createCode(owner: String, label: String, target: String, reply: Reply<QRCode>) {
-        writer.submit(WriteJob("""
-            INSERT INTO qr_codes (owner_id, label, target) VALUES ($1, $2, $3)
-            RETURNING \(Self.codeColumns)
-            """, [.text(owner), .text(label), .text(target)]) { result in
-            reply(Self.decoded(result) { rows throws(PostgresError) in
-                guard let row = rows.first else { throw .decode("id") }
-                return try Self.code(row)
+        writer.submit(
+            WriteJob(
+                """
+                INSERT INTO qr_codes (owner_id, label, target) VALUES ($1, $2, $3)
+                RETURNING \(Self.codeColumns)
+                """, [.text(owner), .text(label), .text(target)]
+            ) { result in
+                reply(
+                    Self.decoded(result) { rows throws(PostgresError) in
+                        guard let row = rows.first else { throw .decode("id") }
+                        return try Self.code(row)
+                    })
             })
-        })
     }
 
     /// The columns `code(_:)` reads (a constant list: no values in it).
     static let codeColumns = "id, owner_id, label, target, total_scans, epoch_ms(created_at) AS created_at_ms"
 
     static func code(_ row: Row) throws(PostgresError) -> QRCode {
-        QRCode(id: try row.int64("id"), owner: try row.text("owner_id"), label: try row.text("label"),
-               target: try row.text("target"), total: try row.int64("total_scans"),
-               createdAtMillis: try row.int64("created_at_ms"))
+        QRCode(
+            id: try row.int64("id"), owner: try row.text("owner_id"), label: try row.text("label"),
+            target: try row.text("target"), total: try row.int64("total_scans"),
+            createdAtMillis: try row.int64("created_at_ms"))
     }
 
     public func listCodes(owner: String, limit: Int, reply: Reply<[QRCode]>) {
         read(reply) { (conn: PGConnection) throws(PostgresError) -> [QRCode] in
             var codes: [QRCode] = []
-            for row in try conn.query("SELECT \(Self.codeColumns) FROM qr_codes WHERE owner_id = $1 ORDER BY id LIMIT $2",
-                                      [.text(owner), .int(limit)]) {
+            for row in try conn.query(
+                "SELECT \(Self.codeColumns) FROM qr_codes WHERE owner_id = $1 ORDER BY id LIMIT $2",
+                [.text(owner), .int(limit)])
+            {
                 codes.append(try Self.code(row))
             }
             return codes
@@ -165,16 +176,21 @@ extension PostgresStore: ScanStore {
 
     public func counters(qr: QRCodeID, sinceMinute: Int64, sinceDay: Int64, reply: Reply<ScanCounts?>) {
         read(reply) { (conn: PGConnection) throws(PostgresError) -> ScanCounts? in
-            try Self.counts(snapshot: conn.query("SELECT * FROM scan_counters(ARRAY[$1::bigint], $2, $3)",
-                                                 [.int64(qr), .int64(sinceMinute), .int64(sinceDay)])).first
+            try Self.counts(
+                snapshot: conn.query(
+                    "SELECT * FROM scan_counters(ARRAY[$1::bigint], $2, $3)",
+                    [.int64(qr), .int64(sinceMinute), .int64(sinceDay)])
+            ).first
         }
     }
 
     public func counters(owner: String, sinceMinute: Int64, sinceDay: Int64, limit: Int, reply: Reply<[ScanCounts]>) {
         read(reply) { (conn: PGConnection) throws(PostgresError) -> [ScanCounts] in
-            try Self.counts(snapshot: conn.query("""
-                SELECT * FROM scan_counters(ARRAY(SELECT id FROM qr_codes WHERE owner_id = $1 ORDER BY id LIMIT $2), $3, $4)
-                """, [.text(owner), .int(limit), .int64(sinceMinute), .int64(sinceDay)]))
+            try Self.counts(
+                snapshot: conn.query(
+                    """
+                    SELECT * FROM scan_counters(ARRAY(SELECT id FROM qr_codes WHERE owner_id = $1 ORDER BY id LIMIT $2), $3, $4)
+                    """, [.text(owner), .int(limit), .int64(sinceMinute), .int64(sinceDay)]))
         }
     }
 
@@ -189,7 +205,8 @@ extension PostgresStore: ScanStore {
             guard let owner = try conn.query("SELECT owner_id FROM qr_codes WHERE id = $1", [.int64(qr)]).first else {
                 return nil
             }
-            let rows = try conn.query("""
+            let rows = try conn.query(
+                """
                 SELECT epoch_ms(minute) / $4 * $4 AS bucket, sum(count)::bigint AS n
                 FROM scan_minutes
                 WHERE qr_id = $1 AND minute >= at_epoch_ms($2) AND minute < at_epoch_ms($3)
@@ -197,7 +214,9 @@ extension PostgresStore: ScanStore {
                 """, [.int64(qr), .int64(fromMillis), .int64(toMillis), .int64(bucket.millis)])
             var byBucket: [Int64: Int64] = [:]
             for row in rows { byBucket[try row.int64("bucket")] = try row.int64("n") }
-            let points = stride(from: fromMillis, to: toMillis, by: Int(bucket.millis)).map { (atMillis: $0, count: byBucket[$0] ?? 0) }
+            let points = stride(from: fromMillis, to: toMillis, by: Int(bucket.millis)).map {
+                (atMillis: $0, count: byBucket[$0] ?? 0)
+            }
             return ScanStats(owner: try owner.text("owner_id"), points: points)
         }
     }

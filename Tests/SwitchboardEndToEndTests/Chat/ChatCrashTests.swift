@@ -7,12 +7,15 @@ import Testing
 
 @Suite struct ChatCrashTests {
     /// Reads frames until the connection breaks (or `stop` says so).
-    func drain(_ client: WebSocketTestClient, timeout: TimeInterval = 10, stop: ([String: Any]) -> Bool = { _ in false },
-               _ each: ([String: Any]) -> Void) {
+    func drain(
+        _ client: WebSocketTestClient, timeout: TimeInterval = 10, stop: ([String: Any]) -> Bool = { _ in false },
+        _ each: ([String: Any]) -> Void
+    ) {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             guard case .text(let text)? = try? client.receive(timeout: max(0.05, deadline.timeIntervalSinceNow)),
-                  let frame = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return }
+                let frame = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+            else { return }
             each(frame)
             if stop(frame) { return }
         }
@@ -26,10 +29,11 @@ import Testing
         let total = 1_000
 
         var acked: [String: Int] = [:]  // client_msg_id → seq
-        var seen: [Int: String] = [:]   // seq → client_msg_id, as bob saw it
+        var seen: [Int: String] = [:]  // seq → client_msg_id, as bob saw it
         var duplicatesSeen = 0
         func record(_ frame: [String: Any]) {
-            if frame["type"] as? String == "message", let seq = frame["seq"] as? Int, let cid = frame["client_msg_id"] as? String {
+            if frame["type"] as? String == "message", let seq = frame["seq"] as? Int, let cid = frame["client_msg_id"] as? String
+            {
                 if seen[seq] != nil { duplicatesSeen += 1 }
                 seen[seq] = cid
             }
@@ -81,14 +85,15 @@ import Testing
         try b2.sendText(#"{"type":"subscribe","channel":"conversation:\#(conv)","since":\#(lastSeen)}"#)
         if seen.count < total { drain(b2, timeout: 30, stop: { _ in seen.count == total }, record) }
 
-        let rows = try TestDatabase.query("SELECT seq, client_msg_id FROM messages WHERE conversation_id = $1 ORDER BY seq", [conv])
+        let rows = try TestDatabase.query(
+            "SELECT seq, client_msg_id FROM messages WHERE conversation_id = $1 ORDER BY seq", [conv])
         #expect(rows.count == total)
-        #expect(rows.map { Int($0[0]!)! } == Array(1...total))                 // gapless
-        #expect(Set(rows.map { $0[1]! }).count == total)                       // each client_msg_id once
+        #expect(rows.map { Int($0[0]!)! } == Array(1...total))  // gapless
+        #expect(Set(rows.map { $0[1]! }).count == total)  // each client_msg_id once
         #expect(duplicatesSeen == 0)
         #expect(seen.count == total)
         for row in rows { #expect(seen[Int(row[0]!)!] == row[1]!, "bob's view differs at seq \(row[0]!)") }
-        for (cid, seq) in acked { #expect(rows[seq - 1][1] == cid) }          // every ack names the stored seq
+        for (cid, seq) in acked { #expect(rows[seq - 1][1] == cid) }  // every ack names the stored seq
     }
 }
 
@@ -118,11 +123,12 @@ import Testing
         #expect(try eventually(timeout: 20) { try httpRequest(port: hub.port, "GET", "/readyz").status == 200 })
         // The client retries with the same client_msg_id and gets seq 2: nothing was half-written.
         var ack: [String: Any] = [:]
-        #expect(try eventually(timeout: 20) {
-            try a.sendText(sendFrame(conv, "during", "two"))
-            ack = try a.receiveJSON()
-            return ack["type"] as? String == "ack"
-        })
+        #expect(
+            try eventually(timeout: 20) {
+                try a.sendText(sendFrame(conv, "during", "two"))
+                ack = try a.receiveJSON()
+                return ack["type"] as? String == "ack"
+            })
         #expect(ack["seq"] as? Int == 2)
     }
 }

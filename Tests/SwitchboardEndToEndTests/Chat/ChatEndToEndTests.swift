@@ -7,8 +7,9 @@ extension HubProcess {
     func conversation(_ creator: String, with others: [String], project: String? = nil) throws -> String {
         let participants = others.map { "\"\($0)\"" }.joined(separator: ",")
         let projectField = project.map { #","project_id":"\#($0)""# } ?? ""
-        let r = try httpRequest(port: port, "POST", "/v1/conversations", headers: ["Authorization": "Bearer " + token(creator)],
-                                body: #"{"participants":[\#(participants)]\#(projectField)}"#)
+        let r = try httpRequest(
+            port: port, "POST", "/v1/conversations", headers: ["Authorization": "Bearer " + token(creator)],
+            body: #"{"participants":[\#(participants)]\#(projectField)}"#)
         guard r.status == 201 || r.status == 200, let id = r.json?["id"] as? String else {
             throw TestClientError.handshake("create conversation: \(r.status) \(String(decoding: r.body, as: UTF8.self))")
         }
@@ -74,12 +75,14 @@ func sendFrame(_ conversation: String, _ clientID: String, _ text: String, id: S
         try a.sendText(sendFrame(conv, "m6", "live"))
         #expect(try b.receive(type: "message")["seq"] as? Int == 6)
         // History pages by seq.
-        let page = try httpRequest(port: hub.port, "GET", "/v1/conversations/\(conv)/messages?after=4&limit=10",
-                                   headers: ["Authorization": "Bearer " + hub.token(bob)])
+        let page = try httpRequest(
+            port: hub.port, "GET", "/v1/conversations/\(conv)/messages?after=4&limit=10",
+            headers: ["Authorization": "Bearer " + hub.token(bob)])
         #expect(page.status == 200)
         #expect((page.json?["messages"] as? [[String: Any]])?.compactMap { $0["seq"] as? Int } == [5, 6])
-        let latest = try httpRequest(port: hub.port, "GET", "/v1/conversations/\(conv)/messages?limit=2",
-                                     headers: ["Authorization": "Bearer " + hub.token(bob)])
+        let latest = try httpRequest(
+            port: hub.port, "GET", "/v1/conversations/\(conv)/messages?limit=2",
+            headers: ["Authorization": "Bearer " + hub.token(bob)])
         #expect((latest.json?["messages"] as? [[String: Any]])?.compactMap { $0["seq"] as? Int } == [5, 6])
     }
 
@@ -97,12 +100,14 @@ func sendFrame(_ conversation: String, _ clientID: String, _ text: String, id: S
         #expect(try m.receive(type: "error")["code"] as? String == "forbidden")
         try m.sendText(#"{"type":"typing","conversation":"\#(conv)","active":true}"#)
         #expect(try m.receive(type: "error")["code"] as? String == "forbidden")
-        let history = try httpRequest(port: hub.port, "GET", "/v1/conversations/\(conv)/messages",
-                                      headers: ["Authorization": "Bearer " + hub.token(mallory)])
+        let history = try httpRequest(
+            port: hub.port, "GET", "/v1/conversations/\(conv)/messages",
+            headers: ["Authorization": "Bearer " + hub.token(mallory)])
         #expect(history.status == 403)
-        let post = try httpRequest(port: hub.port, "POST", "/v1/conversations/\(conv)/messages",
-                                   headers: ["Authorization": "Bearer " + hub.token(mallory)],
-                                   body: #"{"client_msg_id":"x2","kind":"text","body":{"text":"hi"}}"#)
+        let post = try httpRequest(
+            port: hub.port, "POST", "/v1/conversations/\(conv)/messages",
+            headers: ["Authorization": "Bearer " + hub.token(mallory)],
+            body: #"{"client_msg_id":"x2","kind":"text","body":{"text":"hi"}}"#)
         #expect(post.status == 403)
         #expect(try TestDatabase.query("SELECT count(*) FROM messages WHERE conversation_id = $1", [conv]).first?.first == "0")
     }
@@ -117,13 +122,15 @@ func sendFrame(_ conversation: String, _ clientID: String, _ text: String, id: S
             try c.sendText(#"{"type":"subscribe","channel":"conversation:\#(conv)"}"#)
             _ = try c.receive(type: "subscribed")
         }
-        let post = try httpRequest(port: hub.port, "POST", "/v1/conversations/\(conv)/messages",
-                                   headers: ["Authorization": "Bearer " + hub.token(alice)],
-                                   body: #"{"client_msg_id":"rest-1","kind":"quote","body":{"amount":125000,"currency":"RON"}}"#)
+        let post = try httpRequest(
+            port: hub.port, "POST", "/v1/conversations/\(conv)/messages",
+            headers: ["Authorization": "Bearer " + hub.token(alice)],
+            body: #"{"client_msg_id":"rest-1","kind":"quote","body":{"amount":125000,"currency":"RON"}}"#)
         #expect(post.status == 201)
         #expect(post.json?["seq"] as? Int == 1)
         #expect(try b.receive(type: "message")["kind"] as? String == "quote")
-        let stored = try TestDatabase.query("SELECT quote_amount, quote_currency FROM messages WHERE conversation_id = $1", [conv])
+        let stored = try TestDatabase.query(
+            "SELECT quote_amount, quote_currency FROM messages WHERE conversation_id = $1", [conv])
         #expect(stored.first == ["125000", "RON"])
         try a.sendText(#"{"type":"typing","conversation":"\#(conv)","active":true}"#)
         let typing = try b.receive(type: "typing")

@@ -15,21 +15,24 @@ import Testing
         let withCarol = try hub.conversation(alice, with: [carol])
         var lastID = ""
         for i in 1...3 {
-            let r = try post(hub, bob, "/v1/conversations/\(withBob)/messages", #"{"client_msg_id":"b\#(i)","body":{"text":"n\#(i)"}}"#)
+            let r = try post(
+                hub, bob, "/v1/conversations/\(withBob)/messages", #"{"client_msg_id":"b\#(i)","body":{"text":"n\#(i)"}}"#)
             #expect(r.status == 201)
             lastID = r.json?["message_id"] as? String ?? ""
         }
         _ = try post(hub, carol, "/v1/conversations/\(withCarol)/messages", #"{"client_msg_id":"c1","body":{"text":"hey"}}"#)
 
         // Alice's list: most recent first, unread counts others' messages.
-        let list = try httpRequest(port: hub.port, "GET", "/v1/conversations?limit=1", headers: ["Authorization": "Bearer " + hub.token(alice)])
+        let list = try httpRequest(
+            port: hub.port, "GET", "/v1/conversations?limit=1", headers: ["Authorization": "Bearer " + hub.token(alice)])
         #expect(list.status == 200)
         let first = (list.json?["conversations"] as? [[String: Any]])?.first
         #expect(first?["id"] as? String == withCarol)
         #expect(first?["unread"] as? Int == 1)
         let cursor = list.json?["next_cursor"] as? String ?? ""
-        let page2 = try httpRequest(port: hub.port, "GET", "/v1/conversations?limit=1&cursor=\(cursor)",
-                                    headers: ["Authorization": "Bearer " + hub.token(alice)])
+        let page2 = try httpRequest(
+            port: hub.port, "GET", "/v1/conversations?limit=1&cursor=\(cursor)",
+            headers: ["Authorization": "Bearer " + hub.token(alice)])
         let second = (page2.json?["conversations"] as? [[String: Any]])?.first
         #expect(second?["id"] as? String == withBob)
         #expect(second?["unread"] as? Int == 3)
@@ -45,20 +48,25 @@ import Testing
         _ = try a.receive(type: "welcome")
         try a.sendText(#"{"type":"subscribe","channel":"conversation:\#(withBob)"}"#)
         _ = try a.receive(type: "subscribed")
-        let byAlice = try httpRequest(port: hub.port, "PATCH", "/v1/messages/\(lastID)", headers: ["Authorization": "Bearer " + hub.token(alice)],
-                                      body: #"{"body":{"text":"hijacked"}}"#)
+        let byAlice = try httpRequest(
+            port: hub.port, "PATCH", "/v1/messages/\(lastID)", headers: ["Authorization": "Bearer " + hub.token(alice)],
+            body: #"{"body":{"text":"hijacked"}}"#)
         #expect(byAlice.status == 403)
-        let byMallory = try httpRequest(port: hub.port, "DELETE", "/v1/messages/\(lastID)", headers: ["Authorization": "Bearer " + hub.token(mallory)])
+        let byMallory = try httpRequest(
+            port: hub.port, "DELETE", "/v1/messages/\(lastID)", headers: ["Authorization": "Bearer " + hub.token(mallory)])
         #expect(byMallory.status == 403)
-        let edit = try httpRequest(port: hub.port, "PATCH", "/v1/messages/\(lastID)", headers: ["Authorization": "Bearer " + hub.token(bob)],
-                                   body: #"{"body":{"text":"n3, corrected"}}"#)
+        let edit = try httpRequest(
+            port: hub.port, "PATCH", "/v1/messages/\(lastID)", headers: ["Authorization": "Bearer " + hub.token(bob)],
+            body: #"{"body":{"text":"n3, corrected"}}"#)
         #expect(edit.status == 200)
         let edited = try a.receive(type: "message_edited")
         #expect((edited["body"] as? [String: Any])?["text"] as? String == "n3, corrected")
-        let delete = try httpRequest(port: hub.port, "DELETE", "/v1/messages/\(lastID)", headers: ["Authorization": "Bearer " + hub.token(bob)])
+        let delete = try httpRequest(
+            port: hub.port, "DELETE", "/v1/messages/\(lastID)", headers: ["Authorization": "Bearer " + hub.token(bob)])
         #expect(delete.status == 200)
         #expect(try a.receive(type: "message_deleted")["message_id"] as? String == lastID)
-        let row = try TestDatabase.query("SELECT deleted_at IS NOT NULL, edited_at IS NOT NULL FROM messages WHERE id = $1", [lastID])
+        let row = try TestDatabase.query(
+            "SELECT deleted_at IS NOT NULL, edited_at IS NOT NULL FROM messages WHERE id = $1", [lastID])
         #expect(row.first == ["t", "t"])
     }
 }

@@ -10,9 +10,13 @@ import SwitchboardHub
 @Suite struct IdempotencyEndToEndTests {
     /// A conversation of `users`, made directly in SQL.
     static func conversation(_ users: [String]) throws -> Int64 {
-        let id = try TestDatabase.query("INSERT INTO conversations (participants_key, created_by) VALUES ($1, $2) RETURNING id",
-                                        [UUID().uuidString, users[0]]).first?.first??.description
-        for u in users { _ = try TestDatabase.query("INSERT INTO conversation_members (conversation_id, user_id) VALUES ($1, $2)", [id, u]) }
+        let id = try TestDatabase.query(
+            "INSERT INTO conversations (participants_key, created_by) VALUES ($1, $2) RETURNING id",
+            [UUID().uuidString, users[0]]
+        ).first?.first??.description
+        for u in users {
+            _ = try TestDatabase.query("INSERT INTO conversation_members (conversation_id, user_id) VALUES ($1, $2)", [id, u])
+        }
         return Int64(id ?? "") ?? 0
     }
 
@@ -42,8 +46,9 @@ import SwitchboardHub
         #expect(try answer(a) == "duplicate")
         try b.sendText(sendFrame(one, "k", "mine"))  // keys are per sender
         #expect(try answer(b) == "ack")
-        let r = try httpRequest(port: hub.port, "POST", "/v1/conversations/\(two)/messages", headers: ["Authorization": "Bearer " + hub.token(alice)],
-                                body: #"{"client_msg_id":"k","kind":"text","body":{"text":"hello"}}"#)
+        let r = try httpRequest(
+            port: hub.port, "POST", "/v1/conversations/\(two)/messages", headers: ["Authorization": "Bearer " + hub.token(alice)],
+            body: #"{"client_msg_id":"k","kind":"text","body":{"text":"hello"}}"#)
         #expect(r.status == 422)
         #expect(try TestDatabase.query("SELECT count(*) FROM messages WHERE conversation_id = $1", [one]).first == ["2"])
         #expect(try TestDatabase.query("SELECT count(*) FROM messages WHERE conversation_id = $1", [two]).first == ["0"])
@@ -52,37 +57,52 @@ import SwitchboardHub
     @Test func inOneBatchAndInTheSingleForm() throws {
         let alice = uniqueUser("alice"), bob = uniqueUser("bob")
         let one = try Self.conversation([alice, bob]), two = try Self.conversation([alice, bob])
-        let store = PostgresStore(conninfo: TestDatabase.conninfo, logger: Logger(label: "test"), metrics: HubMetrics(), deliver: { $0() })
+        let store = PostgresStore(
+            conninfo: TestDatabase.conninfo, logger: Logger(label: "test"), metrics: HubMetrics(), deliver: { $0() })
         let results = Locked<[Int: String]>([:])
         let batches = Locked<[Int]>([])
         store.writer.onBatch = { n in batches.withLock { $0.append(n) } }
         func message(_ c: Int64, _ text: String, kind: MessageKind = .text) -> NewMessage {
-            NewMessage(conversation: c, sender: alice, clientMessageID: "k", kind: kind, body: Array(#"{"text":"\#(text)"}"#.utf8))
+            NewMessage(
+                conversation: c, sender: alice, clientMessageID: "k", kind: kind, body: Array(#"{"text":"\#(text)"}"#.utf8))
         }
-        let sends = [message(one, "a"), message(two, "a"), message(one, "b"), message(one, "a", kind: .document),
-                     NewMessage(conversation: one, sender: alice, clientMessageID: "k", kind: .text, body: Array(#"{ "text" : "a" }"#.utf8))]
+        let sends = [
+            message(one, "a"), message(two, "a"), message(one, "b"), message(one, "a", kind: .document),
+            NewMessage(
+                conversation: one, sender: alice, clientMessageID: "k", kind: .text, body: Array(#"{ "text" : "a" }"#.utf8)),
+        ]
         // Queued before the writer starts: one batch, one merged statement.
         for (i, m) in sends.enumerated() {
-            store.send(m, reply: Reply(on: InlineLoop()) { r in
-                let text = switch r {
-                case .success(let o): o.duplicate ? "duplicate" : "ack"
-                case .failure(let f): f.testName
-                }
-                results.withLock { $0[i] = text }
-            })
+            store.send(
+                m,
+                reply: Reply(on: InlineLoop()) { r in
+                    let text =
+                        switch r {
+                        case .success(let o): o.duplicate ? "duplicate" : "ack"
+                        case .failure(let f): f.testName
+                        }
+                    results.withLock { $0[i] = text }
+                })
         }
         store.start()
         #expect(eventually { results.withLock { $0.count } == sends.count })
         store.stop(timeout: 5)
-        #expect(results.withLock { $0 } == [0: "ack", 1: "idempotencyMismatch", 2: "idempotencyMismatch", 3: "idempotencyMismatch",
-                                            4: "duplicate"])
+        #expect(
+            results.withLock { $0 } == [
+                0: "ack", 1: "idempotencyMismatch", 2: "idempotencyMismatch", 3: "idempotencyMismatch",
+                4: "duplicate",
+            ])
         #expect(batches.withLock { $0 } == [sends.count])
         // The single form (the writer's fallback) answers the same.
         func single(_ c: Int64, _ body: String) throws -> Bool? {
-            let record = PostgresStore.sendRecord(NewMessage(conversation: c, sender: alice, clientMessageID: "k", kind: .text,
-                                                             body: Array(body.utf8)))
-            return try PGConnection(TestDatabase.conninfo).query(PostgresStore.sendSQL, [.json(Array("[".utf8) + record + Array("]".utf8))])
-                .first?.bool("mismatch")
+            let record = PostgresStore.sendRecord(
+                NewMessage(
+                    conversation: c, sender: alice, clientMessageID: "k", kind: .text,
+                    body: Array(body.utf8)))
+            return try PGConnection(TestDatabase.conninfo).query(
+                PostgresStore.sendSQL, [.json(Array("[".utf8) + record + Array("]".utf8))]
+            )
+            .first?.bool("mismatch")
         }
         #expect(try single(one, #"{"text":"a"}"#) == false)
         #expect(try single(two, #"{"text":"a"}"#) == true)

@@ -14,9 +14,11 @@ final class Browser {
         guard let path = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: FileManager.default.isExecutableFile)
         else { throw TestClientError.handshake("chromium is not installed (scripts/setup --tests installs it)") }
         process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
-                             "--user-data-dir=" + profile, "--window-size=1280,900", "about:blank"]
+        process.arguments = [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+            "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+            "--user-data-dir=" + profile, "--window-size=1280,900", "about:blank",
+        ]
         let stderr = Pipe()
         process.standardError = stderr
         process.standardOutput = FileHandle.nullDevice
@@ -109,7 +111,8 @@ final class BrowserPage {
 }
 
 /// Where screenshots go: the package's .build folder.
-let buildFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let buildFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
     .deletingLastPathComponent().appendingPathComponent(".build").path
 
 @Suite(.serialized) struct BrowserTests {
@@ -124,7 +127,8 @@ let buildFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         let owner = uniqueUser("shop")
         let door = try hub.registerCode(owner, label: "Front door")
         let menu = try hub.registerCode(owner, label: "Menu")
-        _ = try hub.postScans((0..<40).map { #"{"qr":"\#(door)","device":"\#($0 % 3 == 0 ? "desktop" : "mobile")","country":"RO"}"# })
+        _ = try hub.postScans(
+            (0..<40).map { #"{"qr":"\#(door)","device":"\#($0 % 3 == 0 ? "desktop" : "mobile")","country":"RO"}"# })
         let browser = try Browser()
         let page = try browser.open("http://127.0.0.1:\(hub.port)/?token=" + hub.token(owner))
         #expect(page.wait(for: "document.getElementById('status').dataset.state", toBe: "live", timeout: 15) != nil)
@@ -150,7 +154,8 @@ let buildFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         let hub = try HubProcess()
         let builder = uniqueUser("builder"), stranger = uniqueUser("stranger")
         func notify(_ user: String, _ title: String) throws {
-            let r = try hub.backend("POST", "/v1/notify", #"{"user_ids":["\#(user)"],"kind":"quote_match","title":"\#(title)","body":"Munich"}"#)
+            let r = try hub.backend(
+                "POST", "/v1/notify", #"{"user_ids":["\#(user)"],"kind":"quote_match","title":"\#(title)","body":"Munich"}"#)
             #expect(r.status == 201)
         }
         try notify(builder, "before")
@@ -207,7 +212,9 @@ let buildFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         let lastText = "document.querySelector('#messages li:last-child .text')?.textContent ?? ''"
 
         // Typing: a keystroke on one page shows up on the other.
-        _ = try a.evaluate("document.getElementById('compose-text').value = 'hel'; document.getElementById('compose-text').dispatchEvent(new Event('input'))")
+        _ = try a.evaluate(
+            "document.getElementById('compose-text').value = 'hel'; document.getElementById('compose-text').dispatchEvent(new Event('input'))"
+        )
         #expect(b.wait(for: "document.getElementById('typing').textContent", toBe: "\(alice) is typing…", timeout: 5) != nil)
 
         // A message both ways; the sender's copy loses `pending` when acked.
@@ -215,22 +222,30 @@ let buildFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         _ = try a.evaluate("document.getElementById('compose-text').value = 'hello from alice'; \(submit)")
         #expect(b.wait(for: lastText, toBe: "hello from alice", timeout: 5) != nil)
         #expect(b.wait(for: "document.getElementById('typing').textContent", toBe: "", timeout: 5) != nil)
-        #expect(a.wait(for: "document.querySelector('#messages li.mine:last-child').classList.contains('pending')", toBe: "0", timeout: 5) != nil)
+        #expect(
+            a.wait(
+                for: "document.querySelector('#messages li.mine:last-child').classList.contains('pending')", toBe: "0", timeout: 5
+            ) != nil)
         _ = try b.evaluate("document.getElementById('compose-text').value = 'hi alice'; \(submit)")
         #expect(a.wait(for: lastText, toBe: "hi alice", timeout: 5) != nil)
 
         // Receipts: bob had the conversation open, so alice's message is read.
-        #expect(a.wait(for: "document.querySelector('#messages li.mine').classList.contains('read')", toBe: "1", timeout: 5) != nil)
+        #expect(
+            a.wait(for: "document.querySelector('#messages li.mine').classList.contains('read')", toBe: "1", timeout: 5) != nil)
         // Presence: each sees the other online.
-        #expect(a.wait(for: #"document.querySelector('#thread-head .member[data-user="\#(bob)"]')?.dataset.online"#, toBe: "true", timeout: 5) != nil)
+        #expect(
+            a.wait(
+                for: #"document.querySelector('#thread-head .member[data-user="\#(bob)"]')?.dataset.online"#, toBe: "true",
+                timeout: 5) != nil)
 
         // Recovery: alice's connection drops; what bob sends meanwhile shows
         // up once each, in order, after the page reconnects by itself.
         _ = try a.evaluate("state.ws.close()")
         for i in 1...3 {
-            let r = try httpRequest(port: hub.port, "POST", "/v1/conversations/\(conversation)/messages",
-                                    headers: ["Authorization": "Bearer " + hub.token(bob)],
-                                    body: #"{"client_msg_id":"gap-\#(i)","kind":"text","body":{"text":"while away \#(i)"}}"#)
+            let r = try httpRequest(
+                port: hub.port, "POST", "/v1/conversations/\(conversation)/messages",
+                headers: ["Authorization": "Bearer " + hub.token(bob)],
+                body: #"{"client_msg_id":"gap-\#(i)","kind":"text","body":{"text":"while away \#(i)"}}"#)
             #expect(r.status == 201)
         }
         #expect(a.wait(for: "document.getElementById('status').dataset.state", toBe: "live", timeout: 10) != nil)

@@ -51,7 +51,9 @@ import Testing
         }
         // A user route refuses a backend key the same way.
         let raw = try RawHTTPConnection(port: hub.port)
-        #expect(raw.send("POST /v1/conversations HTTP/1.1\r\nHost: x\r\nX-API-Key: \(HubProcess.apiKey)\r\nContent-Length: 5000\r\n\r\n"))
+        #expect(
+            raw.send(
+                "POST /v1/conversations HTTP/1.1\r\nHost: x\r\nX-API-Key: \(HubProcess.apiKey)\r\nContent-Length: 5000\r\n\r\n"))
         #expect(raw.readResponse(timeout: 5)?.status == 403)
     }
 
@@ -81,7 +83,8 @@ import Testing
             let raw = try RawHTTPConnection(port: hub.port)
             #expect(raw.send(Self.publishHead + key + request))
             let response = raw.readResponse(timeout: 5)
-            #expect(response.map { [400, 411].contains($0.status) } == true, "\(request.debugDescription) → \(response?.status ?? 0)")
+            #expect(
+                response.map { [400, 411].contains($0.status) } == true, "\(request.debugDescription) → \(response?.status ?? 0)")
             #expect(raw.waitForClose(timeout: 5), "connection left open after \(request.debugDescription)")
             #expect(raw.readResponse(timeout: 0.2) == nil, "a second (smuggled) response followed")
         }
@@ -93,9 +96,14 @@ import Testing
         let publish = #"{"channel":"topic:pipe","data":true}"#
         let pairs: [(String, String)] = [
             ("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"),
-            ("GET /v1/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\n", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
-            (Self.publishHead + "X-API-Key: \(HubProcess.apiKey)\r\nContent-Length: \(publish.utf8.count)\r\n\r\n" + publish,
-             "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+            (
+                "GET /v1/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\n\r\n",
+                "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            ),
+            (
+                Self.publishHead + "X-API-Key: \(HubProcess.apiKey)\r\nContent-Length: \(publish.utf8.count)\r\n\r\n" + publish,
+                "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            ),
         ]
         for (first, second) in pairs {
             let raw = try RawHTTPConnection(port: hub.port)
@@ -165,7 +173,9 @@ import Testing
         let token = "metrics-token-0123456789"
         let hub = try HubProcess(extra: ["--metrics-token", token])
         #expect(try httpRequest(port: hub.port, "GET", "/metrics").status == 401)
-        #expect(try httpRequest(port: hub.port, "GET", "/metrics", headers: ["Authorization": "Bearer wrong-token-0123456789"]).status == 401)
+        #expect(
+            try httpRequest(port: hub.port, "GET", "/metrics", headers: ["Authorization": "Bearer wrong-token-0123456789"]).status
+                == 401)
         #expect(try httpRequest(port: hub.port, "GET", "/metrics", headers: ["Authorization": "Bearer \(token)x"]).status == 401)
         let r = try httpRequest(port: hub.port, "GET", "/metrics", headers: ["Authorization": "Bearer \(token)"])
         #expect(r.status == 200)
@@ -193,13 +203,16 @@ extension HTTPEdgeLimitsEndToEndTests {
         let hub = try HubProcess(extra: ["--http-request-timeout", "60"])
         for (header, size, status) in [("Authorization", 5000, 431), ("Cookie", 20000, 431), ("X-Padding", 9000, nil)] {
             let raw = try RawHTTPConnection(port: hub.port)
-            #expect(raw.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\(header): " + String(repeating: "a", count: size) + "\r\n\r\n"))
+            #expect(
+                raw.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\(header): " + String(repeating: "a", count: size) + "\r\n\r\n"))
             let response = raw.readResponse(timeout: 5)
             #expect(response?.status == status, "\(header) of \(size) bytes")
             #expect(raw.waitForClose(timeout: 5), "oversized \(header) held open")
         }
         let raw = try RawHTTPConnection(port: hub.port)
-        #expect(raw.send("GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + String(repeating: "a", count: 3000) + "\r\n\r\n"))
+        #expect(
+            raw.send(
+                "GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + String(repeating: "a", count: 3000) + "\r\n\r\n"))
         #expect(raw.readResponse()?.status == 200)
     }
 }

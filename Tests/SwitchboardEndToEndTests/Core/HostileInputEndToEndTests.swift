@@ -10,10 +10,13 @@ import Testing
     @Test func statsAtTheInt64ExtremesAre400AndTheHubStaysUp() throws {
         let hub = try HubProcess()
         let user = uniqueUser("mallory")
-        for query in ["to=9223372036854775807", "from=-9223372036854775808", "to=-9223372036854775808",
-                      "from=-9223372036854775807&to=1000000000000"] {
-            let r = try httpRequest(port: hub.port, "GET", "/v1/qr-codes/999999/stats?" + query,
-                                    headers: ["Authorization": "Bearer " + hub.token(user)])
+        for query in [
+            "to=9223372036854775807", "from=-9223372036854775808", "to=-9223372036854775808",
+            "from=-9223372036854775807&to=1000000000000",
+        ] {
+            let r = try httpRequest(
+                port: hub.port, "GET", "/v1/qr-codes/999999/stats?" + query,
+                headers: ["Authorization": "Bearer " + hub.token(user)])
             #expect(r.status == 400, "\(query)")
         }
         #expect(try httpRequest(port: hub.port, "GET", "/healthz").status == 200)
@@ -26,16 +29,18 @@ import Testing
         let victims = try hub.conversation(alice, with: [bob])
         let own = try hub.conversation(mallory, with: [crafty])
         func project(_ conversation: String) throws -> HTTPResult {
-            try httpRequest(port: hub.port, "POST", "/v1/projects", headers: ["Authorization": "Bearer " + hub.token(mallory)],
-                            body: #"{"client":"\#(mallory)","craftsman":"\#(crafty)","title":"Stand","conversation_id":"\#(conversation)"}"#)
+            try httpRequest(
+                port: hub.port, "POST", "/v1/projects", headers: ["Authorization": "Bearer " + hub.token(mallory)],
+                body: #"{"client":"\#(mallory)","craftsman":"\#(crafty)","title":"Stand","conversation_id":"\#(conversation)"}"#)
         }
         let refused = try project(victims)
         #expect(refused.status == 403)
         #expect(refused.errorCode == "forbidden")
         #expect(try project(own).status == 201)
         // A backend may not attach it either.
-        let viaBackend = try httpRequest(port: hub.port, "POST", "/v1/projects", headers: ["X-API-Key": HubProcess.apiKey],
-                                         body: #"{"client":"\#(mallory)","craftsman":"\#(crafty)","title":"S","conversation_id":"\#(victims)"}"#)
+        let viaBackend = try httpRequest(
+            port: hub.port, "POST", "/v1/projects", headers: ["X-API-Key": HubProcess.apiKey],
+            body: #"{"client":"\#(mallory)","craftsman":"\#(crafty)","title":"S","conversation_id":"\#(victims)"}"#)
         #expect(viaBackend.status == 403)
         let rows = try TestDatabase.query("SELECT count(*) FROM projects WHERE conversation_id = $1", [victims])
         #expect(rows.first?[0] == "0")
@@ -46,12 +51,14 @@ import Testing
         let hub = try HubProcess()
         let alice = uniqueUser("alice"), bob = uniqueUser("bob")
         let auth = ["Authorization": "Bearer " + hub.token(alice)]
-        let label = try httpRequest(port: hub.port, "POST", "/v1/qr-codes", headers: auth,
-                                    body: #"{"label":"Front\u0000door","target":"https://example.com"}"#)
+        let label = try httpRequest(
+            port: hub.port, "POST", "/v1/qr-codes", headers: auth,
+            body: #"{"label":"Front\u0000door","target":"https://example.com"}"#)
         #expect(label.status == 400)
         // lws itself drops a request whose URL decodes to NUL (no answer);
         // either way the NUL never reaches the hub or PostgreSQL.
-        let owner = try? httpRequest(port: hub.port, "GET", "/v1/qr-codes?owner=\(alice)%00x", headers: ["X-API-Key": HubProcess.apiKey])
+        let owner = try? httpRequest(
+            port: hub.port, "GET", "/v1/qr-codes?owner=\(alice)%00x", headers: ["X-API-Key": HubProcess.apiKey])
         #expect(owner == nil || owner?.status == 400)
         let conv = try hub.conversation(alice, with: [bob])
         let ws = try hub.connect(alice)
@@ -80,12 +87,16 @@ import Testing
     @Test func aNULOrInvalidUTF8InAHeaderIsNeverReadAsSomethingElse() throws {
         let hub = try HubProcess()
         let user = uniqueUser("hdr")
-        let nul = Array("GET /v1/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(hub.token(user))".utf8) + [0] + Array("junk\r\n".utf8)
+        let nul =
+            Array("GET /v1/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(hub.token(user))".utf8) + [0]
+            + Array("junk\r\n".utf8)
         #expect(try answer(hub, nul) == 401)
         let clean = Array("GET /v1/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(hub.token(user))\r\n".utf8)
         #expect(try answer(hub, clean) != 401)
         let body = #"{"user_ids":["\#(user)"],"kind":"project_update","title":"t"}"#
-        let key = Array("POST /v1/notify HTTP/1.1\r\nHost: x\r\nX-API-Key: \(HubProcess.apiKey)\r\nIdempotency-Key: k".utf8) + [0xFF] + Array("\r\n".utf8)
+        let key =
+            Array("POST /v1/notify HTTP/1.1\r\nHost: x\r\nX-API-Key: \(HubProcess.apiKey)\r\nIdempotency-Key: k".utf8) + [0xFF]
+            + Array("\r\n".utf8)
         #expect(try answer(hub, key, body: body) == 400)
     }
 }
@@ -106,8 +117,9 @@ import Testing
         let second = try HubProcess(embeddedIn: dir)
         #expect(eventually(timeout: 30) { (try? httpRequest(port: second.port, "GET", "/readyz"))?.status == 200 })
         let user = uniqueUser("after-crash")
-        let created = try httpRequest(port: second.port, "POST", "/v1/qr-codes", headers: ["Authorization": "Bearer " + second.token(user)],
-                                      body: #"{"label":"door","target":"https://example.com"}"#)
+        let created = try httpRequest(
+            port: second.port, "POST", "/v1/qr-codes", headers: ["Authorization": "Bearer " + second.token(user)],
+            body: #"{"label":"door","target":"https://example.com"}"#)
         #expect(created.status == 201)
         #expect(second.terminate().status == 0)
     }

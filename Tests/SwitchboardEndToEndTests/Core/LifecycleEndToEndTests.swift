@@ -51,8 +51,10 @@ import Testing
 
         try cluster.restart()
         #expect(try eventually(timeout: 20) { try httpRequest(port: hub.port, "GET", "/readyz").status == 200 })
-        #expect(try eventually(timeout: 20) {
-            try httpRequest(port: hub.port, "GET", "/v1/me", headers: ["Authorization": "Bearer " + hub.token(user)]).status == 200
-        })
+        #expect(
+            try eventually(timeout: 20) {
+                try httpRequest(port: hub.port, "GET", "/v1/me", headers: ["Authorization": "Bearer " + hub.token(user)]).status
+                    == 200
+            })
     }
 }

@@ -30,7 +30,9 @@ import Testing
         let ran = Ran()
         mailbox.post(ran.work(1))
         let done = Locked(false)
-        Thread { mailbox.deliver(ran.work(2)); done.withLock { $0 = true } }.start()
+        Thread {
+            mailbox.deliver(ran.work(2)); done.withLock { $0 = true }
+        }.start()
         #expect(eventually { mailbox.waitingProducers == 1 })
         #expect(!done.withLock { $0 })
         mailbox.drain()  // makes room and wakes the producer

@@ -6,7 +6,8 @@ import Foundation
 import Testing
 
 @Suite struct ModuleBoundaryTests {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
     static let owners = ["CLibWebSockets": "SwitchboardLWS", "CLibPQ": "SwitchboardPostgres", "CCrypto": "SwitchboardAuth"]
     /// Single files outside the wrappers allowed to import a C module (privately).
     static let exceptions = ["CLibWebSockets": "loadtest/Sources/LWSClientPool.swift"]
@@ -23,7 +24,8 @@ import Testing
                 for line in text.split(separator: "\n") {
                     let words = line.split(separator: " ").map(String.init)
                     guard let at = words.firstIndex(of: "import"), at + 1 < words.count,
-                          let owner = Self.owners[words[at + 1]] else { continue }
+                        let owner = Self.owners[words[at + 1]]
+                    else { continue }
                     let path = "\(folder)/\(file)"
                     if !(folder == "Sources" && file.hasPrefix(owner + "/")) && Self.exceptions[words[at + 1]] != path {
                         offenders.append(path)
@@ -46,7 +48,8 @@ import Testing
         files += Self.exceptions.map { ($0.key, $0.value) }
         for (cModule, path) in files {
             let text = try String(contentsOf: Self.root.appendingPathComponent(path), encoding: .utf8)
-            #expect(!text.contains("\nimport \(cModule)") && !text.hasPrefix("import \(cModule)")
+            #expect(
+                !text.contains("\nimport \(cModule)") && !text.hasPrefix("import \(cModule)")
                     && !text.contains("public import \(cModule)"), "\(path) must use internal/private import")
         }
     }

@@ -69,9 +69,10 @@ import Testing
         print("slow subscriber: \(seen) frames then close \(code.map(String.init) ?? "none")")
         #expect(seen < publications, "the slow subscriber got everything: nothing was bounded")
         #expect(code == 4009)
-        #expect(try eventually(timeout: 20) {
-            try httpRequest(port: hub.port, "GET", "/readyz").json?["connections"] as? Int == 1
-        })
+        #expect(
+            try eventually(timeout: 20) {
+                try httpRequest(port: hub.port, "GET", "/readyz").json?["connections"] as? Int == 1
+            })
         try fast.sendText(#"{"type":"ping","id":"p"}"#)
         #expect(try fast.receive(type: "pong")["id"] as? String == "p")
     }
@@ -81,8 +82,9 @@ import Testing
         let noKey = try httpRequest(port: hub.port, "POST", "/v1/publish", body: #"{"channel":"topic:x","data":1}"#)
         #expect(noKey.status == 401)
         #expect(noKey.errorCode == "unauthorized")
-        let userToken = try httpRequest(port: hub.port, "POST", "/v1/publish", headers: ["Authorization": "Bearer " + hub.token("u")],
-                                        body: #"{"channel":"topic:x","data":1}"#)
+        let userToken = try httpRequest(
+            port: hub.port, "POST", "/v1/publish", headers: ["Authorization": "Bearer " + hub.token("u")],
+            body: #"{"channel":"topic:x","data":1}"#)
         #expect(userToken.status == 403)
         let bad = try httpRequest(port: hub.port, "POST", "/v1/publish", headers: ["X-API-Key": HubProcess.apiKey], body: "{")
         #expect(bad.status == 400)
@@ -98,11 +100,14 @@ import Testing
         let metrics = try httpRequest(port: hub.port, "GET", "/metrics")
         let text = String(decoding: metrics.body, as: UTF8.self)
         #expect(metrics.status == 200)
-        for name in ["switchboard_connections", "switchboard_frames_out_total", "switchboard_bytes_out_total",
-                     "switchboard_publications_total", "switchboard_mailbox_depth", "switchboard_group_commit_batch_size"] {
+        for name in [
+            "switchboard_connections", "switchboard_frames_out_total", "switchboard_bytes_out_total",
+            "switchboard_publications_total", "switchboard_mailbox_depth", "switchboard_group_commit_batch_size",
+        ] {
             #expect(text.contains(name), "missing \(name)")
         }
-        let me = try httpRequest(port: hub.port, "GET", "/v1/me", headers: ["Authorization": "Bearer " + hub.token("nobody-\(UUID())")])
+        let me = try httpRequest(
+            port: hub.port, "GET", "/v1/me", headers: ["Authorization": "Bearer " + hub.token("nobody-\(UUID())")])
         #expect(me.status == 404)
         #expect(try httpRequest(port: hub.port, "GET", "/nope").status == 404)
     }

@@ -21,7 +21,9 @@ func quoteRequestBody(_ requester: String) -> String {
 }
 
 func matchBody(_ builders: [(String, Int)]) -> String {
-    let items = builders.map { #"{"builder":"\#($0.0)","score":\#($0.1),"breakdown":{"geographic":90,"experience":80,"capability":85,"availability":70}}"# }
+    let items = builders.map {
+        #"{"builder":"\#($0.0)","score":\#($0.1),"breakdown":{"geographic":90,"experience":80,"capability":85,"availability":70}}"#
+    }
     return #"{"matches":[\#(items.joined(separator: ","))]}"#
 }
 
@@ -51,7 +53,8 @@ func matchBody(_ builders: [(String, Int)]) -> String {
         #expect(again.status == 200)
         #expect((again.json?["created"] as? [Any])?.isEmpty == true)
         #expect((again.json?["existing"] as? [Any])?.count == 2)
-        let count = try TestDatabase.query("SELECT count(*) FROM notifications WHERE kind = 'quote_match' AND user_id IN ($1, $2)", [online, offline])
+        let count = try TestDatabase.query(
+            "SELECT count(*) FROM notifications WHERE kind = 'quote_match' AND user_id IN ($1, $2)", [online, offline])
         #expect(count.first?[0] == "2")
 
         // The offline builder connects with since=0 and gets it, marked as replay.
@@ -66,8 +69,9 @@ func matchBody(_ builders: [(String, Int)]) -> String {
 
         // Only the matched builder may answer; forward only.
         #expect(try hub.user(mallory, "POST", "/v1/quote-matches/\(matchID)/respond", #"{"status":"interested"}"#).status == 403)
-        let answer = try hub.user(online, "POST", "/v1/quote-matches/\(matchID)/respond",
-                                  #"{"status":"responded","estimate_min":2500000,"estimate_max":3000000,"proposal_summary":"Two-storey stand"}"#)
+        let answer = try hub.user(
+            online, "POST", "/v1/quote-matches/\(matchID)/respond",
+            #"{"status":"responded","estimate_min":2500000,"estimate_max":3000000,"proposal_summary":"Two-storey stand"}"#)
         #expect(answer.status == 200)
         #expect(answer.json?["status"] as? String == "responded")
         let heard = try r.receive(type: "notification")
@@ -95,7 +99,8 @@ func matchBody(_ builders: [(String, Int)]) -> String {
         let idOfOther = replayed["notification_id"] as? String ?? "0"
         let markOther = try hub.user(online, "POST", "/v1/notifications/read", #"{"ids":[\#(idOfOther)]}"#)
         #expect(markOther.json?["marked"] as? Int == 0)  // the offline builder's: not mine
-        let markMine = try hub.user(online, "POST", "/v1/notifications/read", #"{"up_to":\#(items.first?["notification_id"] as? String ?? "0")}"#)
+        let markMine = try hub.user(
+            online, "POST", "/v1/notifications/read", #"{"up_to":\#(items.first?["notification_id"] as? String ?? "0")}"#)
         #expect(markMine.json?["marked"] as? Int == 1)
         #expect(markMine.json?["unread_count"] as? Int == 0)
     }

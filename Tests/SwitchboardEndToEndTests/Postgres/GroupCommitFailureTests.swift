@@ -14,7 +14,11 @@ import Testing
         let batches = Locked<[Int]>([])
         func record(_ i: Int) -> @Sendable (Result<[Row], HubError>) -> Void {
             { r in
-                let text = switch r { case .success: "ok"; case .failure(let e): e.testName }
+                let text =
+                    switch r {
+                    case .success: "ok";
+                    case .failure(let e): e.testName
+                    }
                 self.results.withLock { $0[i] = text }
             }
         }
@@ -30,8 +34,10 @@ import Testing
         let bad: Set<Int> = [0, 250, 502]
         for i in 0...502 {
             let value = bad.contains(i) ? "not a number \(i)" : String(i)
-            writer.submit(WriteJob("INSERT INTO \(table) (id) VALUES ($1)", [.text(value)], survivesOutage: true,
-                                   answer: tally.record(i)))
+            writer.submit(
+                WriteJob(
+                    "INSERT INTO \(table) (id) VALUES ($1)", [.text(value)], survivesOutage: true,
+                    answer: tally.record(i)))
         }
         // Queued before the thread starts: one batch.
         writer.start()
@@ -48,15 +54,21 @@ import Testing
         let alice = uniqueUser("alice"), bob = uniqueUser("bob")
         let one = try IdempotencyEndToEndTests.conversation([alice, bob])
         let two = try IdempotencyEndToEndTests.conversation([alice, bob])
-        let store = PostgresStore(conninfo: TestDatabase.conninfo, logger: Logger(label: "test"), metrics: HubMetrics(), deliver: { $0() })
+        let store = PostgresStore(
+            conninfo: TestDatabase.conninfo, logger: Logger(label: "test"), metrics: HubMetrics(), deliver: { $0() })
         let batches = Locked<[Int]>([])
         store.writer.onBatch = { n in batches.withLock { $0.append(n) } }
         let results = Locked<[Int: String]>([:])
         for i in 0..<20 {
-            let m = NewMessage(conversation: i % 2 == 0 ? one : two, sender: i % 3 == 0 ? bob : alice, clientMessageID: "m\(i)",
-                               kind: .text, body: Array(#"{"text":"n\#(i)"}"#.utf8))
+            let m = NewMessage(
+                conversation: i % 2 == 0 ? one : two, sender: i % 3 == 0 ? bob : alice, clientMessageID: "m\(i)",
+                kind: .text, body: Array(#"{"text":"n\#(i)"}"#.utf8))
             let answer = Reply<SendOutcome>(on: InlineLoop()) { r in
-                let text = switch r { case .success(let o): "\(o.conversation)/\(o.seq)"; case .failure(let f): f.testName }
+                let text =
+                    switch r {
+                    case .success(let o): "\(o.conversation)/\(o.seq)";
+                    case .failure(let f): f.testName
+                    }
                 results.withLock { $0[i] = text }
             }
             guard i == 7 else { store.send(m, reply: answer); continue }
@@ -77,22 +89,27 @@ import Testing
             #expect(seqs == Array(1...seqs.count) && seqs.count >= 9)
         }
         #expect(batches.withLock { $0 } == [19])
-        let stored = try TestDatabase.query("SELECT count(*) FROM messages WHERE conversation_id IN ($1, $2)", [String(one), String(two)])
+        let stored = try TestDatabase.query(
+            "SELECT count(*) FROM messages WHERE conversation_id IN ($1, $2)", [String(one), String(two)])
         #expect(stored.first?.first == "19")
     }
 
     @Test func unstorableSendsAreRefusedBeforeTheyJoinABatch() throws {
         // The writer never starts: an answer can only come from the check.
-        let store = PostgresStore(conninfo: TestDatabase.conninfo, logger: Logger(label: "test"), metrics: HubMetrics(), deliver: { $0() })
+        let store = PostgresStore(
+            conninfo: TestDatabase.conninfo, logger: Logger(label: "test"), metrics: HubMetrics(), deliver: { $0() })
         let answers = Locked<[HubError?]>([])
         let bodies = [#"{"text":"a\u0000b"}"#, #"{"text":"ok"}"#, #"{"text":"a\\u0000b"}"#]
         for (i, body) in bodies.enumerated() {
-            store.send(NewMessage(conversation: 1, sender: "alice", clientMessageID: "u\(i)", kind: .text, body: Array(body.utf8)),
-                       reply: Reply(on: InlineLoop()) { r in answers.withLock { $0.append(r.failure) } })
+            store.send(
+                NewMessage(conversation: 1, sender: "alice", clientMessageID: "u\(i)", kind: .text, body: Array(body.utf8)),
+                reply: Reply(on: InlineLoop()) { r in answers.withLock { $0.append(r.failure) } })
         }
-        store.send(NewMessage(conversation: 1, sender: "alice", clientMessageID: "u9", kind: .quote, body: Array("{}".utf8),
-                              quoteAmount: 1, quoteCurrency: "EUR", quoteValidUntilMillis: Int64.max),
-                   reply: Reply(on: InlineLoop()) { r in answers.withLock { $0.append(r.failure) } })
+        store.send(
+            NewMessage(
+                conversation: 1, sender: "alice", clientMessageID: "u9", kind: .quote, body: Array("{}".utf8),
+                quoteAmount: 1, quoteCurrency: "EUR", quoteValidUntilMillis: Int64.max),
+            reply: Reply(on: InlineLoop()) { r in answers.withLock { $0.append(r.failure) } })
         // The first and the last are refused at once; the other two (an
         // escaped backslash is not a NUL) wait for the writer.
         #expect(answers.withLock { $0 } == [.invalidValue, .invalidValue])

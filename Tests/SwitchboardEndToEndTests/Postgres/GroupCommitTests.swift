@@ -12,7 +12,9 @@ import Testing
     final class Tally: @unchecked Sendable {
         let lock = NSLock()
         var ok = 0, failed = 0, batches: [Int] = []
-        func add(_ r: Result<[Row], HubError>) { lock.lock(); if case .success = r { ok += 1 } else { failed += 1 }; lock.unlock() }
+        func add(_ r: Result<[Row], HubError>) {
+            lock.lock(); if case .success = r { ok += 1 } else { failed += 1 }; lock.unlock()
+        }
         func batch(_ n: Int) { lock.lock(); batches.append(n); lock.unlock() }
         var snapshot: (Int, Int, [Int]) { lock.lock(); defer { lock.unlock() }; return (ok, failed, batches) }
     }
@@ -30,7 +32,8 @@ import Testing
         // Two bad jobs: a duplicate key, and a value the column cannot hold
         // (SQLSTATE class 22, the class any user can send; issue 10 #14).
         writer.submit(WriteJob("INSERT INTO \(table) (id) VALUES ($1)", [.int(7)], survivesOutage: true) { tally.add($0) })
-        writer.submit(WriteJob("INSERT INTO \(table) (id) VALUES ($1)", [.text("not-a-number")], survivesOutage: true) { tally.add($0) })
+        writer.submit(
+            WriteJob("INSERT INTO \(table) (id) VALUES ($1)", [.text("not-a-number")], survivesOutage: true) { tally.add($0) })
         writer.start()
         #expect(writer.drainAndStop(timeout: 30))
         let (ok, failed, batches) = tally.snapshot
@@ -44,7 +47,8 @@ import Testing
     }
 
     @Test func unavailableDatabaseFailsFastUnlessTheJobSurvivesOutages() throws {
-        let writer = GroupCommitWriter(conninfo: "host=/nonexistent-\(UUID().uuidString.prefix(6)) connect_timeout=1", logger: Logger(label: "test"))
+        let writer = GroupCommitWriter(
+            conninfo: "host=/nonexistent-\(UUID().uuidString.prefix(6)) connect_timeout=1", logger: Logger(label: "test"))
         let tally = Tally()
         writer.start()
         #expect(try eventually { !writer.isHealthy })
@@ -69,14 +73,18 @@ import Testing
         #expect(writer.submit(WriteJob("SELECT 1", [], survivesOutage: false) { _ in }))
         #expect(writer.submit(WriteJob("SELECT 1", [], survivesOutage: false) { _ in }))
         let refused = Locked<HubError?>(nil)
-        #expect(!writer.submit(WriteJob("SELECT 1", [], survivesOutage: false) { r in
-            if case .failure(let e) = r { refused.withLock { $0 = e } }
-        }))
+        #expect(
+            !writer.submit(
+                WriteJob("SELECT 1", [], survivesOutage: false) { r in
+                    if case .failure(let e) = r { refused.withLock { $0 = e } }
+                }))
         #expect(refused.withLock { $0 } == .overloaded)
         let recorded = Locked<Bool>(false)
-        #expect(writer.submit(WriteJob("SELECT 1", [], survivesOutage: true) { r in
-            if case .success = r { recorded.withLock { $0 = true } }
-        }))
+        #expect(
+            writer.submit(
+                WriteJob("SELECT 1", [], survivesOutage: true) { r in
+                    if case .success = r { recorded.withLock { $0 = true } }
+                }))
         writer.start()
         #expect(writer.drainAndStop(timeout: 30))
         #expect(recorded.withLock { $0 })

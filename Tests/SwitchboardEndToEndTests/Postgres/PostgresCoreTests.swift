@@ -38,10 +38,11 @@ import Testing
     }
 
     @Test func undecodableRowsThrowInsteadOfDefaulting() throws {
-        let row = try #require(try PGConnection(TestDatabase.conninfo).query("SELECT 'abc' AS word, NULL::bigint AS nothing").first)
-        #expect(throws: PostgresError.self) { try row.int64("word") }      // not a number
-        #expect(throws: PostgresError.self) { try row.int64("nothing") }   // NULL where a value is required
-        #expect(throws: PostgresError.self) { try row.text("absent") }     // no such column
+        let row = try #require(
+            try PGConnection(TestDatabase.conninfo).query("SELECT 'abc' AS word, NULL::bigint AS nothing").first)
+        #expect(throws: PostgresError.self) { try row.int64("word") }  // not a number
+        #expect(throws: PostgresError.self) { try row.int64("nothing") }  // NULL where a value is required
+        #expect(throws: PostgresError.self) { try row.text("absent") }  // no such column
         #expect(throws: PostgresError.self) { try row.bool("word") }
         #expect((try? row.text("absent")) == nil)
         do {
@@ -69,9 +70,10 @@ import Testing
         let writer = GroupCommitWriter(conninfo: TestDatabase.conninfo, logger: Logger(label: "test"))
         let answers = Locked<[String: Result<[Row], HubError>]>([:])
         for name in ["one", "bad\u{0}", "two"] {
-            writer.submit(WriteJob("INSERT INTO \(table) (name) VALUES ($1) RETURNING name", [.text(name)]) { r in
-                answers.withLock { $0[name] = r }
-            })
+            writer.submit(
+                WriteJob("INSERT INTO \(table) (name) VALUES ($1) RETURNING name", [.text(name)]) { r in
+                    answers.withLock { $0[name] = r }
+                })
         }
         writer.start()
         #expect(eventually { answers.withLock { $0.count } == 3 })
@@ -79,7 +81,11 @@ import Testing
         let got = answers.withLock { $0 }
         #expect(try got["one"]?.get().first?.text("name") == "one")
         #expect(try got["two"]?.get().first?.text("name") == "two")
-        if case .failure(let error)? = got["bad\u{0}"] { #expect(error == .invalidValue) } else { Issue.record("the NUL job was not refused") }
+        if case .failure(let error)? = got["bad\u{0}"] {
+            #expect(error == .invalidValue)
+        } else {
+            Issue.record("the NUL job was not refused")
+        }
         #expect(try TestDatabase.query("SELECT count(*) FROM \(table)").first?.first == "2")
     }
 }

@@ -26,8 +26,9 @@ import Testing
         let answer = try m.receiveJSON()
         #expect(answer["type"] as? String == "presence")
         #expect((answer["users"] as? [Any])?.isEmpty == true)
-        let rest = try httpRequest(port: hub.port, "GET", "/v1/presence?users=\(alice),\(mallory)",
-                                   headers: ["Authorization": "Bearer " + hub.token(bob)])
+        let rest = try httpRequest(
+            port: hub.port, "GET", "/v1/presence?users=\(alice),\(mallory)",
+            headers: ["Authorization": "Bearer " + hub.token(bob)])
         #expect(rest.status == 200)
         let users = rest.json?["users"] as? [[String: Any]] ?? []
         #expect(users.map { $0["user"] as? String } == [alice])
@@ -63,8 +64,9 @@ import Testing
         let v = try hub.connect(victim)
         _ = try v.receive(type: "welcome")
         func ask() throws -> [[String: Any]] {
-            let r = try httpRequest(port: hub.port, "GET", "/v1/presence?users=\(victim)",
-                                    headers: ["Authorization": "Bearer " + hub.token(mallory)])
+            let r = try httpRequest(
+                port: hub.port, "GET", "/v1/presence?users=\(victim)",
+                headers: ["Authorization": "Bearer " + hub.token(mallory)])
             #expect(r.status == 200)
             return r.json?["users"] as? [[String: Any]] ?? []
         }

@@ -5,8 +5,9 @@ import Testing
 
 extension HubProcess {
     func registerCode(_ owner: String, label: String = "code") throws -> String {
-        let r = try httpRequest(port: port, "POST", "/v1/qr-codes", headers: ["Authorization": "Bearer " + token(owner)],
-                                body: #"{"label":"\#(label)","target":"https://example.com/\#(label.replacingOccurrences(of: " ", with: "%20"))"}"#)
+        let r = try httpRequest(
+            port: port, "POST", "/v1/qr-codes", headers: ["Authorization": "Bearer " + token(owner)],
+            body: #"{"label":"\#(label)","target":"https://example.com/\#(label.replacingOccurrences(of: " ", with: "%20"))"}"#)
         guard r.status == 201, let id = r.json?["id"] as? String else {
             throw TestClientError.handshake("register code: \(r.status) \(String(decoding: r.body, as: UTF8.self))")
         }
@@ -14,14 +15,17 @@ extension HubProcess {
     }
 
     func postScans(_ scans: [String]) throws -> HTTPResult {
-        try httpRequest(port: port, "POST", "/v1/scans", headers: ["X-API-Key": Self.apiKey],
-                        body: #"{"scans":[\#(scans.joined(separator: ","))]}"#)
+        try httpRequest(
+            port: port, "POST", "/v1/scans", headers: ["X-API-Key": Self.apiKey],
+            body: #"{"scans":[\#(scans.joined(separator: ","))]}"#)
     }
 }
 
 /// The last counter frame's entry for `qr` within `timeout`, once `until` holds.
-func counter(of qr: String, on client: WebSocketTestClient, timeout: TimeInterval = 20,
-             until: ([String: Any]) -> Bool = { _ in true }) -> [String: Any]? {
+func counter(
+    of qr: String, on client: WebSocketTestClient, timeout: TimeInterval = 20,
+    until: ([String: Any]) -> Bool = { _ in true }
+) -> [String: Any]? {
     let deadline = Date().addingTimeInterval(timeout)
     var last: [String: Any]?
     while Date() < deadline {
@@ -71,11 +75,13 @@ func counter(of qr: String, on client: WebSocketTestClient, timeout: TimeInterva
         let rows = try TestDatabase.query("SELECT count(*) FROM scans WHERE qr_id = $1", [qr])
         #expect(rows.first?[0] == String(sent))
 
-        let stats = try httpRequest(port: hub.port, "GET", "/v1/qr-codes/\(qr)/stats?bucket=day",
-                                    headers: ["Authorization": "Bearer " + hub.token(owner)])
+        let stats = try httpRequest(
+            port: hub.port, "GET", "/v1/qr-codes/\(qr)/stats?bucket=day",
+            headers: ["Authorization": "Bearer " + hub.token(owner)])
         #expect(stats.status == 200)
         #expect(stats.json?["total"] as? Int == sent)
-        let list = try httpRequest(port: hub.port, "GET", "/v1/qr-codes", headers: ["Authorization": "Bearer " + hub.token(owner)])
+        let list = try httpRequest(
+            port: hub.port, "GET", "/v1/qr-codes", headers: ["Authorization": "Bearer " + hub.token(owner)])
         #expect((list.json?["codes"] as? [[String: Any]])?.first?["total"] as? Int == sent)
     }
 
@@ -90,14 +96,17 @@ func counter(of qr: String, on client: WebSocketTestClient, timeout: TimeInterva
         #expect(try m.receive(type: "error")["code"] as? String == "forbidden")
         try m.sendText(#"{"type":"subscribe","id":"2","channel":"scans:owner:\#(owner)"}"#)
         #expect(try m.receive(type: "error")["code"] as? String == "forbidden")
-        let stats = try httpRequest(port: hub.port, "GET", "/v1/qr-codes/\(qr)/stats",
-                                    headers: ["Authorization": "Bearer " + hub.token(mallory)])
+        let stats = try httpRequest(
+            port: hub.port, "GET", "/v1/qr-codes/\(qr)/stats",
+            headers: ["Authorization": "Bearer " + hub.token(mallory)])
         #expect(stats.status == 403)
-        let listed = try httpRequest(port: hub.port, "GET", "/v1/qr-codes?owner=\(owner)",
-                                     headers: ["Authorization": "Bearer " + hub.token(mallory)])
+        let listed = try httpRequest(
+            port: hub.port, "GET", "/v1/qr-codes?owner=\(owner)",
+            headers: ["Authorization": "Bearer " + hub.token(mallory)])
         #expect(listed.status == 403)
-        let ingestAsUser = try httpRequest(port: hub.port, "POST", "/v1/scans", headers: ["Authorization": "Bearer " + hub.token(owner)],
-                                           body: #"{"qr":"\#(qr)"}"#)
+        let ingestAsUser = try httpRequest(
+            port: hub.port, "POST", "/v1/scans", headers: ["Authorization": "Bearer " + hub.token(owner)],
+            body: #"{"qr":"\#(qr)"}"#)
         #expect(ingestAsUser.status == 403)
 
         let admin = try WebSocketTestClient(port: hub.port, path: "/?token=" + hub.token(root, role: "admin"))
@@ -134,7 +143,9 @@ func counter(of qr: String, on client: WebSocketTestClient, timeout: TimeInterva
                 for batch in 0..<200 {
                     let scans = (0..<50).map { i in #"{"qr":"\#(codes[(sender + batch + i) % 3])","device":"mobile"}"# }
                     let body = #"{"scans":[\#(scans.joined(separator: ","))]}"#
-                    guard let r = try? httpRequest(port: port, "POST", "/v1/scans", headers: ["X-API-Key": HubProcess.apiKey], body: body)
+                    guard
+                        let r = try? httpRequest(
+                            port: port, "POST", "/v1/scans", headers: ["X-API-Key": HubProcess.apiKey], body: body)
                     else { return }
                     statuses.withLock { $0[r.status, default: 0] += 1 }
                 }
@@ -145,8 +156,12 @@ func counter(of qr: String, on client: WebSocketTestClient, timeout: TimeInterva
         let progress = Date().addingTimeInterval(30)
         var before = 0
         while Date() < progress {
-            before = Int(try TestDatabase.query("SELECT count(*) FROM scans WHERE qr_id = ANY($1::bigint[])",
-                                                ["{" + codes.joined(separator: ",") + "}"]).first?[0] ?? "") ?? 0
+            before =
+                Int(
+                    try TestDatabase.query(
+                        "SELECT count(*) FROM scans WHERE qr_id = ANY($1::bigint[])",
+                        ["{" + codes.joined(separator: ",") + "}"]
+                    ).first?[0] ?? "") ?? 0
             if before >= 1_000 { break }
             usleep(20_000)
         }
@@ -161,12 +176,14 @@ func counter(of qr: String, on client: WebSocketTestClient, timeout: TimeInterva
         try ws.sendText(#"{"type":"subscribe","channel":"scans:owner:\#(owner)"}"#)
         _ = try ws.receive(type: "subscribed")
         let snapshot = try ws.receive(type: "counter")
-        let entries = Dictionary(uniqueKeysWithValues: ((snapshot["codes"] as? [[String: Any]]) ?? []).map {
-            ($0["qr"] as? String ?? "", $0["total"] as? Int ?? -1)
-        })
+        let entries = Dictionary(
+            uniqueKeysWithValues: ((snapshot["codes"] as? [[String: Any]]) ?? []).map {
+                ($0["qr"] as? String ?? "", $0["total"] as? Int ?? -1)
+            })
         var stored = 0
         for qr in codes {
-            let rows = try TestDatabase.query("""
+            let rows = try TestDatabase.query(
+                """
                 SELECT (SELECT count(*) FROM scans WHERE qr_id = $1), (SELECT total_scans FROM qr_codes WHERE id = $1),
                        (SELECT coalesce(sum(count), 0) FROM scan_minutes WHERE qr_id = $1)
                 """, [qr])

@@ -50,21 +50,26 @@ final class HubProcess: Sendable {
             let path = candidate.appendingPathComponent("switchboard").path
             if FileManager.default.isExecutableFile(atPath: path) { return path }
         }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
         return root.appendingPathComponent(".build/debug/switchboard").path
     }
 
     /// A hub on `database`; with `embeddedIn` instead, a hub that runs its
     /// own embedded cluster in that data folder (DATABASE_URL unset).
-    init(database: String = TestDatabase.conninfo, embeddedIn dataDirectory: String? = nil, extra: [String] = [],
-         environment: [String: String] = [:]) throws {
+    init(
+        database: String = TestDatabase.conninfo, embeddedIn dataDirectory: String? = nil, extra: [String] = [],
+        environment: [String: String] = [:]
+    ) throws {
         let id = UUID().uuidString.prefix(8)
         readyFile = NSTemporaryDirectory() + "sb-ready-\(id)"
         logFile = NSTemporaryDirectory() + "sb-log-\(id)"
         process.executableURL = URL(fileURLWithPath: Self.binary)
         let store = dataDirectory.map { ["--data-dir", $0] } ?? ["--database-url", database]
-        process.arguments = ["serve", "--port", "0", "--ready-file", readyFile] + store +
-                            ["--jwt-secret", Self.secret, "--api-key", "e2e:" + Self.apiKey, "--log-level", "warning"] + extra
+        process.arguments =
+            ["serve", "--port", "0", "--ready-file", readyFile] + store + [
+                "--jwt-secret", Self.secret, "--api-key", "e2e:" + Self.apiKey, "--log-level", "warning",
+            ] + extra
         if !environment.isEmpty || dataDirectory != nil {
             var merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
             if dataDirectory != nil { merged["DATABASE_URL"] = nil }
@@ -83,7 +88,8 @@ final class HubProcess: Sendable {
         }
         guard bound > 0 else {
             process.terminate()
-            throw TestClientError.handshake("hub did not start: " + ((try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""))
+            throw TestClientError.handshake(
+                "hub did not start: " + ((try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""))
         }
         port = bound
     }
@@ -115,19 +121,23 @@ final class HubProcess: Sendable {
         let deadline = Date().addingTimeInterval(30)
         var left = databaseSessions()
         while Date() < deadline, left != 0 { usleep(20_000); left = databaseSessions() }
-        if left != 0 { print("crash(): the killed hub still holds \(left.map(String.init) ?? "unknown") database sessions after 30 s") }
+        if left != 0 {
+            print("crash(): the killed hub still holds \(left.map(String.init) ?? "unknown") database sessions after 30 s")
+        }
     }
 
     /// How many PostgreSQL sessions this hub process holds (nil if the query failed).
     func databaseSessions() -> Int? {
-        let rows = try? TestDatabase.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-                                           ["switchboard/\(process.processIdentifier)"])
+        let rows = try? TestDatabase.query(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            ["switchboard/\(process.processIdentifier)"])
         return rows?.first?[0].flatMap { Int($0) }
     }
 
     func token(_ user: String, ttl: Int64 = 600, role: String = "user") -> String {
         let now = Int64(Date().timeIntervalSince1970)
-        return JWTSigner.hs256(Claims(subject: user, role: role, expiresAt: now + ttl, issuedAt: now), secret: Array(Self.secret.utf8))
+        return JWTSigner.hs256(
+            Claims(subject: user, role: role, expiresAt: now + ttl, issuedAt: now), secret: Array(Self.secret.utf8))
     }
 
     func connect(_ user: String? = nil, path: String? = nil, headers: [String: String] = [:]) throws -> WebSocketTestClient {
@@ -142,8 +152,9 @@ final class HubProcess: Sendable {
     }
 
     func publish(_ channel: String, _ data: String) throws -> HTTPResult {
-        try httpRequest(port: port, "POST", "/v1/publish", headers: ["X-API-Key": Self.apiKey],
-                        body: #"{"channel":"\#(channel)","data":\#(data)}"#)
+        try httpRequest(
+            port: port, "POST", "/v1/publish", headers: ["X-API-Key": Self.apiKey],
+            body: #"{"channel":"\#(channel)","data":\#(data)}"#)
     }
 }
 

@@ -24,8 +24,10 @@ final class WebSocketTestClient: @unchecked Sendable {
     /// Answer the server's close frame with ours (a conforming client does).
     var answersClose = true
 
-    init(port: Int, path: String = "/", headers: [String: String] = [:], subprotocol: String? = "switchboard.v1",
-         sourceAddress: String? = nil, receiveBuffer: Int32? = nil) throws {
+    init(
+        port: Int, path: String = "/", headers: [String: String] = [:], subprotocol: String? = "switchboard.v1",
+        sourceAddress: String? = nil, receiveBuffer: Int32? = nil
+    ) throws {
         fd = try TCP.connect(port: port, receiveBuffer: receiveBuffer)
         var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
@@ -66,9 +68,13 @@ final class WebSocketTestClient: @unchecked Sendable {
         var frame: [UInt8] = [(fin ? 0x80 : 0) | opcode]
         let n = payload.count
         let maskBit: UInt8 = masked ? 0x80 : 0
-        if n < 126 { frame.append(maskBit | UInt8(n)) }
-        else if n < 65536 { frame.append(maskBit | 126); frame += [UInt8(n >> 8), UInt8(n & 0xFF)] }
-        else { frame.append(maskBit | 127); frame += (0..<8).reversed().map { UInt8((n >> ($0 * 8)) & 0xFF) } }
+        if n < 126 {
+            frame.append(maskBit | UInt8(n))
+        } else if n < 65536 {
+            frame.append(maskBit | 126); frame += [UInt8(n >> 8), UInt8(n & 0xFF)]
+        } else {
+            frame.append(maskBit | 127); frame += (0..<8).reversed().map { UInt8((n >> ($0 * 8)) & 0xFF) }
+        }
         guard masked else { return try TCP.writeAll(fd, frame + payload) }
         let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
         frame += mask
@@ -131,7 +137,7 @@ final class WebSocketTestClient: @unchecked Sendable {
     /// The next text message parsed as a JSON object (fails the caller otherwise).
     func receiveJSON(timeout: TimeInterval = 10) throws -> [String: Any] {
         guard case .text(let text) = try receive(timeout: timeout),
-              let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+            let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
         else { throw TestClientError.closed }
         return object
     }
@@ -168,7 +174,9 @@ enum TCP {
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard rc == 0 else { Glibc.close(fd); throw TestClientError.connect }
         return fd
@@ -193,7 +201,9 @@ struct HTTPResult {
     var errorCode: String? { (json?["error"] as? [String: Any])?["code"] as? String }
 }
 
-func httpRequest(port: Int, _ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil) throws -> HTTPResult {
+func httpRequest(port: Int, _ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil) throws
+    -> HTTPResult
+{
     let fd = try TCP.connect(port: port)
     defer { close(fd) }
     var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
@@ -214,7 +224,8 @@ func httpRequest(port: Int, _ method: String, _ path: String, headers: [String: 
         if let end = response.firstRange(of: Array("\r\n\r\n".utf8)) {
             if expected == nil {
                 let head = String(decoding: response[..<end.lowerBound], as: UTF8.self).lowercased()
-                let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                let length =
+                    head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
                     .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
                 expected = end.upperBound + length
             }

@@ -15,11 +15,15 @@ import SwitchboardHubTesting
 
     /// Sends a request as `user` (nil: no credentials), runs the store's
     /// answers and returns the response.
-    func call(_ method: String, _ path: String, query: [String: String] = [:], body: String = "",
-              as user: String? = "alice") -> HTTPResponse? {
+    func call(
+        _ method: String, _ path: String, query: [String: String] = [:], body: String = "",
+        as user: String? = "alice"
+    ) -> HTTPResponse? {
         let id = HTTPRequestID(f.transport.responses.count + 1)
-        f.hub.handleHTTP(HTTPRequest(method: method, path: path, query: query, authorization: user.map { "Bearer " + f.token($0) },
-                                     body: Array(body.utf8)), id: id)
+        f.hub.handleHTTP(
+            HTTPRequest(
+                method: method, path: path, query: query, authorization: user.map { "Bearer " + f.token($0) },
+                body: Array(body.utf8)), id: id)
         f.chat.flush()
         return f.transport.responses[id]
     }
@@ -30,7 +34,9 @@ import SwitchboardHubTesting
 
     func storeMessages(_ n: Int) {
         for i in 1...n {
-            f.chat.commit(NewMessage(conversation: 1, sender: "bob", clientMessageID: "m\(i)", kind: .text, body: Array(#"{"n":\#(i)}"#.utf8)))
+            f.chat.commit(
+                NewMessage(
+                    conversation: 1, sender: "bob", clientMessageID: "m\(i)", kind: .text, body: Array(#"{"n":\#(i)}"#.utf8)))
         }
     }
 
@@ -81,7 +87,10 @@ import SwitchboardHubTesting
         storeMessages(3)
         let page = call("GET", "/v1/conversations/1/messages", query: ["after": "0", "limit": "2"])
         #expect(page?.status == 200)
-        #expect(f.chat.historyQueries.last.map { [$0.conversation, $0.after ?? -1, $0.before ?? -1, Int64($0.limit)] } == [1, 0, -1, 2])
+        #expect(
+            f.chat.historyQueries.last.map { [$0.conversation, $0.after ?? -1, $0.before ?? -1, Int64($0.limit)] } == [
+                1, 0, -1, 2,
+            ])
         #expect(json(page)?["first_seq"] == .int(1))
         #expect(json(page)?["last_seq"] == .int(2))
         guard case .array(let items)? = json(page)?["messages"] else { Issue.record("no messages"); return }
@@ -117,8 +126,12 @@ import SwitchboardHubTesting
         #expect(json(first)?["duplicate"] == .bool(false))
         #expect(json(first)?["conversation"] == .string("1"))
         let stored = f.chat.messages[1]![0]
-        f.chat.scriptedSends = [.success(SendOutcome(id: stored.id, conversation: 1, seq: 1, createdAtMillis: stored.createdAtMillis,
-                                                     duplicate: true, members: ["alice", "bob"]))]
+        f.chat.scriptedSends = [
+            .success(
+                SendOutcome(
+                    id: stored.id, conversation: 1, seq: 1, createdAtMillis: stored.createdAtMillis,
+                    duplicate: true, members: ["alice", "bob"]))
+        ]
         let repeated = call("POST", "/v1/conversations/1/messages", body: body)
         #expect(repeated?.status == 200)
         #expect(json(repeated)?["duplicate"] == .bool(true))
@@ -127,11 +140,15 @@ import SwitchboardHubTesting
 
     @Test func sendRefusals() {
         let big = String(repeating: "x", count: SendRequest.maxBodyBytes)
-        let tooLarge = call("POST", "/v1/conversations/1/messages", body: #"{"client_msg_id":"k","kind":"text","body":{"text":"\#(big)"}}"#)
+        let tooLarge = call(
+            "POST", "/v1/conversations/1/messages", body: #"{"client_msg_id":"k","kind":"text","body":{"text":"\#(big)"}}"#)
         #expect(tooLarge?.status == 413 && code(tooLarge) == "payload_too_large")
-        let notMember = call("POST", "/v1/conversations/1/messages", body: #"{"client_msg_id":"k","kind":"text","body":{"text":"x"}}"#, as: "mallory")
+        let notMember = call(
+            "POST", "/v1/conversations/1/messages", body: #"{"client_msg_id":"k","kind":"text","body":{"text":"x"}}"#,
+            as: "mallory")
         #expect(notMember?.status == 403 && code(notMember) == "forbidden")
-        #expect(code(call("POST", "/v1/conversations/1/messages", body: #"{"kind":"text","body":{"text":"x"}}"#)) == "missing_field")
+        #expect(
+            code(call("POST", "/v1/conversations/1/messages", body: #"{"kind":"text","body":{"text":"x"}}"#)) == "missing_field")
         f.chat.available = false
         let down = call("POST", "/v1/conversations/1/messages", body: #"{"client_msg_id":"k","kind":"text","body":{"text":"x"}}"#)
         #expect(down?.status == 503 && code(down) == "unavailable")

@@ -19,7 +19,8 @@ import SwitchboardHubTesting
     @Test func replayThenLiveWithNoGapAndNoDuplicateAtTheSeam() {
         let f = fixture()
         for i in 1...4 {
-            f.chat.commit(NewMessage(conversation: 1, sender: "bob", clientMessageID: "m\(i)", kind: .text, body: Array("{}".utf8)))
+            f.chat.commit(
+                NewMessage(conversation: 1, sender: "bob", clientMessageID: "m\(i)", kind: .text, body: Array("{}".utf8)))
         }
         f.hub.connectionOpened(1, token: f.token("alice"))
         f.hub.connectionOpened(2, token: f.token("bob"))
@@ -80,7 +81,8 @@ import SwitchboardHubTesting
     @Test func pastTheCapRecoveredIsFalseAndNothingIsReplayed() {
         let f = fixture()
         for i in 1...(ChatFeature.replayCap + 5) {
-            f.chat.commit(NewMessage(conversation: 1, sender: "bob", clientMessageID: "m\(i)", kind: .text, body: Array("{}".utf8)))
+            f.chat.commit(
+                NewMessage(conversation: 1, sender: "bob", clientMessageID: "m\(i)", kind: .text, body: Array("{}".utf8)))
         }
         f.hub.connectionOpened(1, token: f.token("alice"))
         f.send(1, #"{"type":"subscribe","id":"s","channel":"conversation:1","since":1}"#)
@@ -97,7 +99,9 @@ import SwitchboardHubTesting
         f.send(1, #"{"type":"read","id":"r","conversation":"1","seq":1}"#)
         f.send(1, #"{"type":"typing","conversation":"1","active":true}"#)
         f.chat.flush()
-        let errors = f.transport.frames(to: 1).filter { $0["type"]?.stringValue == "error" }.compactMap { $0["code"]?.stringValue }
+        let errors = f.transport.frames(to: 1).filter { $0["type"]?.stringValue == "error" }.compactMap {
+            $0["code"]?.stringValue
+        }
         #expect(errors == ["forbidden", "forbidden", "forbidden", "forbidden"])
         #expect(f.chat.messages[1] == nil)
         #expect(f.hub.publish(channel: "conversation:1", data: [49]) == 0)
@@ -113,8 +117,12 @@ import SwitchboardHubTesting
         f.chat.flush()
         // The store recognises the repeat (its rule is SQL): the original, marked duplicate.
         let first = f.chat.messages[1]!.last!
-        f.chat.scriptedSends = [.success(SendOutcome(id: first.id, conversation: 1, seq: first.seq, createdAtMillis: first.createdAtMillis,
-                                                     duplicate: true, members: ["alice", "bob"]))]
+        f.chat.scriptedSends = [
+            .success(
+                SendOutcome(
+                    id: first.id, conversation: 1, seq: first.seq, createdAtMillis: first.createdAtMillis,
+                    duplicate: true, members: ["alice", "bob"]))
+        ]
         f.send(1, text(1, "same"))
         f.chat.flush()
         let acks = f.transport.frames(to: 1).filter { $0["type"]?.stringValue == "ack" }
@@ -152,7 +160,8 @@ import SwitchboardHubTesting
     @Test func receiptsCarryTheStoredPositionAndAreRelayed() {
         let f = fixture()
         for i in 1...5 {
-            f.chat.commit(NewMessage(conversation: 1, sender: "bob", clientMessageID: "m\(i)", kind: .text, body: Array("{}".utf8)))
+            f.chat.commit(
+                NewMessage(conversation: 1, sender: "bob", clientMessageID: "m\(i)", kind: .text, body: Array("{}".utf8)))
         }
         f.hub.connectionOpened(1, token: f.token("alice"))
         f.hub.connectionOpened(2, token: f.token("bob"))

@@ -46,11 +46,14 @@ import SwitchboardHubTesting
         f.chat.members[1] = ["alice", "bob"]
         let auth = "Bearer " + f.token("alice")
         f.chat.scriptedSends = [.failure(.clientMessageIDReused)]
-        f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/conversations/1/messages", authorization: auth,
-                                     body: Array(#"{"client_msg_id":"k","kind":"text","body":{"text":"x"}}"#.utf8)), id: 1)
+        f.hub.handleHTTP(
+            HTTPRequest(
+                method: "POST", path: "/v1/conversations/1/messages", authorization: auth,
+                body: Array(#"{"client_msg_id":"k","kind":"text","body":{"text":"x"}}"#.utf8)), id: 1)
         f.chat.flush()
         #expect(f.transport.responses[1]?.status == 422)
-        #expect(f.transport.responses[1].flatMap { try? JSON.parse($0.body) }?["error"]?["code"] == .string("idempotency_mismatch"))
+        #expect(
+            f.transport.responses[1].flatMap { try? JSON.parse($0.body) }?["error"]?["code"] == .string("idempotency_mismatch"))
         #expect(f.chat.messages[1] == nil)
     }
 }

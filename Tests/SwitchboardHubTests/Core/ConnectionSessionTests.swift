@@ -11,7 +11,8 @@ import SwitchboardHubTesting
         var session = ConnectionSession(deadlineMillis: 5_000)
         let admitted = session.authenticate(requestID: "1", .success(claims))
         #expect(admitted == .admit(requestID: "1", Principal(user: "alice", role: "client", expiresAtMillis: 2_000_000)))
-        guard case .reject(_, .alreadyAuthenticated, _, close: nil) = session.authenticate(requestID: "2", .success(claims)) else {
+        guard case .reject(_, .alreadyAuthenticated, _, close: nil) = session.authenticate(requestID: "2", .success(claims))
+        else {
             Issue.record("second auth must be rejected without closing"); return
         }
     }
@@ -26,7 +27,10 @@ import SwitchboardHubTesting
 
     @Test func badTokenClosesWith4001() {
         var session = ConnectionSession(deadlineMillis: 5_000)
-        guard case .reject(_, .unauthorized, _, close: .unauthorized?) = session.authenticate(requestID: nil, .failure(AuthError(.badSignature))) else {
+        guard
+            case .reject(_, .unauthorized, _, close: .unauthorized?) = session.authenticate(
+                requestID: nil, .failure(AuthError(.badSignature)))
+        else {
             Issue.record("expected reject + close"); return
         }
         #expect(session.state == .closing)
@@ -45,7 +49,10 @@ import SwitchboardHubTesting
     @Test func refreshForAnotherUserIsForbiddenAndKeepsTheOldToken() {
         var session = ConnectionSession(deadlineMillis: 5_000)
         _ = session.authenticate(requestID: nil, .success(claims))
-        guard case .reject(_, .forbidden, _, close: nil) = session.refresh(requestID: nil, .success(Claims(subject: "mallory", expiresAt: 9_999))) else {
+        guard
+            case .reject(_, .forbidden, _, close: nil) = session.refresh(
+                requestID: nil, .success(Claims(subject: "mallory", expiresAt: 9_999)))
+        else {
             Issue.record("expected forbidden"); return
         }
         #expect(session.principal?.user == "alice")

@@ -11,7 +11,8 @@ import SwitchboardHubTesting
         let f = HubFixture()
         f.chat.members[1] = ["alice", "bob"]
         for i in 1...3 {
-            f.chat.commit(NewMessage(conversation: 1, sender: "bob", clientMessageID: "m\(i)", kind: .text, body: Array("{}".utf8)))
+            f.chat.commit(
+                NewMessage(conversation: 1, sender: "bob", clientMessageID: "m\(i)", kind: .text, body: Array("{}".utf8)))
         }
         f.hub.connectionOpened(1, token: f.token("alice"))
         f.hub.connectionOpened(2, token: f.token("bob"))
@@ -35,7 +36,9 @@ import SwitchboardHubTesting
         #expect(done?["recovered"] == .bool(false))
         #expect(done?["last_id"] == .int(2))
         f.hub.feature(NotificationsFeature.self)!.publish([f.notes.commit("bob")])
-        let ids = f.transport.frames(to: 1).filter { $0["type"] == .string("notification") }.compactMap { $0["notification_id"]?.stringValue }
+        let ids = f.transport.frames(to: 1).filter { $0["type"] == .string("notification") }.compactMap {
+            $0["notification_id"]?.stringValue
+        }
         #expect(ids == ["3"])
     }
 }

@@ -25,17 +25,19 @@ import SwitchboardHubTesting
     ])
     func statsRangesAtTheInt64ExtremesAre400(query: String) {
         let f = HubFixture()
-        let request = HTTPRequest(method: "GET", path: "/v1/qr-codes/999999/stats",
-                                  query: HTTPResponse.parseQuery(query + "&bucket=day"),
-                                  authorization: "Bearer " + f.token("alice"))
+        let request = HTTPRequest(
+            method: "GET", path: "/v1/qr-codes/999999/stats",
+            query: HTTPResponse.parseQuery(query + "&bucket=day"),
+            authorization: "Bearer " + f.token("alice"))
         #expect(status(f, request, id: 1) == 400)
     }
 
     @Test func statsAtTheLatestAcceptedInstantStillAnswers() {
         let f = HubFixture()
         let query = "bucket=day&from=253402214400000&to=253402300799999"
-        let request = HTTPRequest(method: "GET", path: "/v1/qr-codes/999999/stats", query: HTTPResponse.parseQuery(query),
-                                  authorization: "Bearer " + f.token("alice"))
+        let request = HTTPRequest(
+            method: "GET", path: "/v1/qr-codes/999999/stats", query: HTTPResponse.parseQuery(query),
+            authorization: "Bearer " + f.token("alice"))
         #expect(status(f, request, id: 1) == 404)  // a valid range; the code does not exist
     }
 
@@ -52,7 +54,9 @@ import SwitchboardHubTesting
 
     /// Defect 4: `victim\0evil` acted as `victim` once libpq cut it at NUL.
     /// Defect 5: `system` and `backend:<name>` are the hub's own identities.
-    @Test(arguments: ["victim\u{0}evil", "sys\u{1b}[0m", "system", "backend:dev", "line\nbreak", String(repeating: "x", count: 257)])
+    @Test(arguments: [
+        "victim\u{0}evil", "sys\u{1b}[0m", "system", "backend:dev", "line\nbreak", String(repeating: "x", count: 257),
+    ])
     func reservedOrControlCharacterSubjectsAreRefused(subject: String) {
         let f = HubFixture()
         f.hub.connectionOpened(1, token: f.token(subject))
@@ -99,8 +103,9 @@ import SwitchboardHubTesting
         let f = HubFixture()
         let owner = HTTPRequest(method: "GET", path: "/v1/qr-codes", query: ["owner": "alice\u{0}x"], apiKey: HubFixture.apiKey)
         #expect(status(f, owner, id: 1) == 400)
-        let key = HTTPRequest(method: "POST", path: "/v1/notify", apiKey: HubFixture.apiKey, idempotencyKey: "k\u{1}",
-                              body: Array(#"{"user_ids":["bob"],"kind":"project_update","title":"t"}"#.utf8))
+        let key = HTTPRequest(
+            method: "POST", path: "/v1/notify", apiKey: HubFixture.apiKey, idempotencyKey: "k\u{1}",
+            body: Array(#"{"user_ids":["bob"],"kind":"project_update","title":"t"}"#.utf8))
         #expect(status(f, key, id: 2) == 400)
     }
 
@@ -110,14 +115,17 @@ import SwitchboardHubTesting
         let f = HubFixture()
         let json = JSON.string(user).bytes
         let quoted = String(decoding: json, as: UTF8.self)
-        let notify = HTTPRequest(method: "POST", path: "/v1/notify", apiKey: HubFixture.apiKey,
-                                 body: Array(#"{"user_ids":[\#(quoted)],"kind":"project_update","title":"t"}"#.utf8))
+        let notify = HTTPRequest(
+            method: "POST", path: "/v1/notify", apiKey: HubFixture.apiKey,
+            body: Array(#"{"user_ids":[\#(quoted)],"kind":"project_update","title":"t"}"#.utf8))
         #expect(status(f, notify, id: 1) == 400)
-        let project = HTTPRequest(method: "POST", path: "/v1/projects", apiKey: HubFixture.apiKey,
-                                  body: Array(#"{"client":"alice","craftsman":\#(quoted),"title":"t"}"#.utf8))
+        let project = HTTPRequest(
+            method: "POST", path: "/v1/projects", apiKey: HubFixture.apiKey,
+            body: Array(#"{"client":"alice","craftsman":\#(quoted),"title":"t"}"#.utf8))
         #expect(status(f, project, id: 2) == 400)
-        let conversation = HTTPRequest(method: "POST", path: "/v1/conversations", authorization: "Bearer " + f.token("alice"),
-                                       body: Array(#"{"participants":[\#(quoted)]}"#.utf8))
+        let conversation = HTTPRequest(
+            method: "POST", path: "/v1/conversations", authorization: "Bearer " + f.token("alice"),
+            body: Array(#"{"participants":[\#(quoted)]}"#.utf8))
         #expect(status(f, conversation, id: 3) == 400)
     }
 
@@ -127,7 +135,8 @@ import SwitchboardHubTesting
         f.hub.connectionOpened(1, token: f.token("alice"))
         func publish(_ size: Int, id: HTTPRequestID) -> Int? {
             let body = #"{"channel":"user:alice","data":""# + String(repeating: "x", count: size) + #""}"#
-            return status(f, HTTPRequest(method: "POST", path: "/v1/publish", apiKey: HubFixture.apiKey, body: Array(body.utf8)), id: id)
+            return status(
+                f, HTTPRequest(method: "POST", path: "/v1/publish", apiKey: HubFixture.apiKey, body: Array(body.utf8)), id: id)
         }
         #expect(publish(5_000, id: 1) == 413)
         #expect(f.transport.types(to: 1) == ["welcome"])
@@ -142,7 +151,10 @@ import SwitchboardHubTesting
         let f = HubFixture()
         f.chat.members[1] = ["alice", "bob"]
         f.hub.connectionOpened(1, token: f.token("alice"))
-        f.send(1, #"{"type":"send","id":"q","conversation":"1","client_msg_id":"q1","kind":"quote","body":{"amount":100,"currency":"RON","valid_until":\#(until)}}"#)
+        f.send(
+            1,
+            #"{"type":"send","id":"q","conversation":"1","client_msg_id":"q1","kind":"quote","body":{"amount":100,"currency":"RON","valid_until":\#(until)}}"#
+        )
         f.chat.flush()
         #expect(f.transport.lastError(to: 1) == "bad_frame")
         #expect(f.chat.messages[1] == nil)
@@ -156,16 +168,19 @@ import SwitchboardHubTesting
         f.chat.members[1] = ["alice", "bob"]
         let big = String(repeating: "F", count: SendRequest.maxBodyBytes)
         let auth = "Bearer " + f.token("alice")
-        let send = HTTPRequest(method: "POST", path: "/v1/conversations/1/messages", authorization: auth,
-                               body: Array(#"{"client_msg_id":"c1","body":{"text":"\#(big)"}}"#.utf8))
+        let send = HTTPRequest(
+            method: "POST", path: "/v1/conversations/1/messages", authorization: auth,
+            body: Array(#"{"client_msg_id":"c1","body":{"text":"\#(big)"}}"#.utf8))
         #expect(status(f, send, id: 1) == 413)
         f.hub.connectionOpened(1, token: f.token("alice"))
         f.send(1, #"{"type":"send","id":"s","conversation":"1","client_msg_id":"c2","kind":"text","body":{"text":"\#(big)"}}"#)
         #expect(f.transport.lastError(to: 1) == "payload_too_large")
-        f.chat.commit(NewMessage(conversation: 1, sender: "alice", clientMessageID: "c3", kind: .text, body: Array(#"{"text":"hi"}"#.utf8)))
+        f.chat.commit(
+            NewMessage(conversation: 1, sender: "alice", clientMessageID: "c3", kind: .text, body: Array(#"{"text":"hi"}"#.utf8)))
         let id = f.chat.messages[1]!.last!.id
-        let editing = HTTPRequest(method: "PATCH", path: "/v1/messages/\(id)", authorization: auth,
-                                  body: Array(#"{"body":{"text":"\#(big)"}}"#.utf8))
+        let editing = HTTPRequest(
+            method: "PATCH", path: "/v1/messages/\(id)", authorization: auth,
+            body: Array(#"{"body":{"text":"\#(big)"}}"#.utf8))
         #expect(status(f, editing, id: 2) == 413)
         #expect(f.chat.messages[1]?.count == 1)
     }
@@ -177,7 +192,10 @@ import SwitchboardHubTesting
         f.chat.members[1] = ["alice", "bob"]
         let text = String(repeating: "x", count: 1_000)
         for i in 1...10 {
-            f.chat.commit(NewMessage(conversation: 1, sender: "bob", clientMessageID: "m\(i)", kind: .text, body: Array(#"{"text":"\#(text)"}"#.utf8)))
+            f.chat.commit(
+                NewMessage(
+                    conversation: 1, sender: "bob", clientMessageID: "m\(i)", kind: .text,
+                    body: Array(#"{"text":"\#(text)"}"#.utf8)))
         }
         f.hub.connectionOpened(1, token: f.token("alice"))
         f.send(1, #"{"type":"subscribe","id":"s","channel":"conversation:1","since":0}"#)
@@ -206,12 +224,15 @@ import SwitchboardHubTesting
     }
 
     /// The redirect service sends scanners to `target`.
-    @Test(arguments: ["javascript:alert(1)", "data:text/html,<script>x</script>", "file:///etc/passwd", "//evil.example",
-                      "https://x\r\nSet-Cookie: a=b", "https://", "https:///path", "ftp://x.example", "https://a b.example"])
+    @Test(arguments: [
+        "javascript:alert(1)", "data:text/html,<script>x</script>", "file:///etc/passwd", "//evil.example",
+        "https://x\r\nSet-Cookie: a=b", "https://", "https:///path", "ftp://x.example", "https://a b.example",
+    ])
     func aQRTargetMustBeAnAbsoluteHTTPURL(target: String) {
         let f = HubFixture()
         let body = #"{"label":"door","target":"# + String(decoding: JSON.string(target).bytes, as: UTF8.self) + "}"
-        let request = HTTPRequest(method: "POST", path: "/v1/qr-codes", authorization: "Bearer " + f.token("alice"), body: Array(body.utf8))
+        let request = HTTPRequest(
+            method: "POST", path: "/v1/qr-codes", authorization: "Bearer " + f.token("alice"), body: Array(body.utf8))
         #expect(status(f, request, id: 1) == 400)
         #expect(ScansFeature.isRedirectTarget("https://example.com/a?b=c") && ScansFeature.isRedirectTarget("HTTP://x.example"))
     }
@@ -219,15 +240,17 @@ import SwitchboardHubTesting
     @Test(arguments: ["limit=abc", "limit=1.5", "limit=0", "limit=-1", "limit=99999999999999999999"])
     func aLimitThatIsNotAnIntegerInRangeIs400(query: String) {
         let f = HubFixture()
-        let request = HTTPRequest(method: "GET", path: "/v1/notifications", query: HTTPResponse.parseQuery(query),
-                                  authorization: "Bearer " + f.token("alice"))
+        let request = HTTPRequest(
+            method: "GET", path: "/v1/notifications", query: HTTPResponse.parseQuery(query),
+            authorization: "Bearer " + f.token("alice"))
         #expect(status(f, request, id: 1) == 400)
     }
 
     @Test func aConversationProjectIdFollowsTheIdRules() {
         let f = HubFixture()
-        let request = HTTPRequest(method: "POST", path: "/v1/conversations", authorization: "Bearer " + f.token("alice"),
-                                  body: Array(#"{"participants":["bob"],"project_id":"\u001b[2J\r\nx"}"#.utf8))
+        let request = HTTPRequest(
+            method: "POST", path: "/v1/conversations", authorization: "Bearer " + f.token("alice"),
+            body: Array(#"{"participants":["bob"],"project_id":"\u001b[2J\r\nx"}"#.utf8))
         #expect(status(f, request, id: 1) == 400)
     }
 

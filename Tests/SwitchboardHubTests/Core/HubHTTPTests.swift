@@ -13,14 +13,16 @@ import SwitchboardHubTesting
         let payload = Array(#"{"channel":"user:alice","data":{"k":"v"}}"#.utf8)
         f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/publish", body: payload), id: 1)
         #expect(f.transport.responses[1]?.status == 401)
-        f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/publish", authorization: "Bearer " + f.token("alice"), body: payload), id: 2)
+        f.hub.handleHTTP(
+            HTTPRequest(method: "POST", path: "/v1/publish", authorization: "Bearer " + f.token("alice"), body: payload), id: 2)
         #expect(f.transport.responses[2]?.status == 403)
         f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/publish", apiKey: "wrong-key-0123456789", body: payload), id: 3)
         #expect(f.transport.responses[3]?.status == 401)
         f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/publish", apiKey: HubFixture.apiKey, body: payload), id: 4)
         #expect(f.transport.responses[4]?.status == 200)
         #expect(body(f.transport.responses[4])?["subscribers"] == .int(1))
-        f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/publish", authorization: "Bearer " + HubFixture.apiKey, body: payload), id: 5)
+        f.hub.handleHTTP(
+            HTTPRequest(method: "POST", path: "/v1/publish", authorization: "Bearer " + HubFixture.apiKey, body: payload), id: 5)
         #expect(f.transport.responses[5]?.status == 200)
         #expect(f.transport.types(to: 1).filter { $0 == "publication" }.count == 2)
     }
@@ -28,7 +30,8 @@ import SwitchboardHubTesting
     @Test func publishValidatesTheBody() {
         let f = HubFixture()
         func post(_ text: String, _ id: HTTPRequestID) -> JSON? {
-            f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/publish", apiKey: HubFixture.apiKey, body: Array(text.utf8)), id: id)
+            f.hub.handleHTTP(
+                HTTPRequest(method: "POST", path: "/v1/publish", apiKey: HubFixture.apiKey, body: Array(text.utf8)), id: id)
             #expect(f.transport.responses[id]?.status == 400)
             return body(f.transport.responses[id])?["error"]?["code"]
         }

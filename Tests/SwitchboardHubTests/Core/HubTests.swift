@@ -129,7 +129,9 @@ import SwitchboardHubTesting
 
 @Suite struct HubLimitTests {
     @Test func badInputGetsErrorsThenACloseAfterTheLimit() {
-        let f = HubFixture { $0.badFrameLimit = 3; $0.frameBurst = 1000 }
+        let f = HubFixture {
+            $0.badFrameLimit = 3; $0.frameBurst = 1000
+        }
         f.hub.connectionOpened(1, token: f.token("alice"))
         f.send(1, "not json")
         #expect(f.transport.lastError(to: 1) == "bad_json")
@@ -144,7 +146,9 @@ import SwitchboardHubTesting
     }
 
     @Test func floodIsRateLimitedThenClosed() {
-        let f = HubFixture { $0.framesPerSecond = 10; $0.frameBurst = 20; $0.rateLimitGrace = 50 }
+        let f = HubFixture {
+            $0.framesPerSecond = 10; $0.frameBurst = 20; $0.rateLimitGrace = 50
+        }
         f.hub.connectionOpened(1, token: f.token("alice"))
         for _ in 0..<20 { f.send(1, #"{"type":"ping"}"#) }
         #expect(f.transport.types(to: 1).filter { $0 == "pong" }.count == 20)

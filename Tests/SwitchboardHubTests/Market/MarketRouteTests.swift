@@ -15,8 +15,10 @@ import SwitchboardHubTesting
         init() { f.market.refusal = nil }
 
         /// Sends a request as `user` (a backend when nil) and returns the answer.
-        mutating func http(_ method: String, _ path: String, _ body: String? = nil, as user: String? = "alice",
-                           key: String? = nil, query: [String: String] = [:]) -> (status: Int, json: JSON) {
+        mutating func http(
+            _ method: String, _ path: String, _ body: String? = nil, as user: String? = "alice",
+            key: String? = nil, query: [String: String] = [:]
+        ) -> (status: Int, json: JSON) {
             nextID += 1
             var request = HTTPRequest(method: method, path: path, query: query, body: Array((body ?? "").utf8))
             if let user { request.authorization = "Bearer " + f.token(user) } else { request.apiKey = HubFixture.apiKey }
@@ -34,10 +36,14 @@ import SwitchboardHubTesting
         var c = Call()
         let created = c.http("POST", "/v1/projects", #"{"client":"alice","craftsman":"bob","title":"Kitchen"}"#)
         #expect(created.status == 201)
-        #expect(created.json == .object(["id": .string("7"), "client": .string("alice"), "craftsman": .string("bob"),
-                                         "title": .string("Kitchen"), "status": .string("inquiry"), "estimated_budget": .null,
-                                         "currency": .string("RON"), "payment_status": .string("unpaid"), "conversation": .null,
-                                         "created_at": .int(1_000)]))
+        #expect(
+            created.json
+                == .object([
+                    "id": .string("7"), "client": .string("alice"), "craftsman": .string("bob"),
+                    "title": .string("Kitchen"), "status": .string("inquiry"), "estimated_budget": .null,
+                    "currency": .string("RON"), "payment_status": .string("unpaid"), "conversation": .null,
+                    "created_at": .int(1_000),
+                ]))
         #expect(c.f.market.calls.last?.actor == Actor(id: "alice", isBackend: false, ip: nil))
         let byBackend = c.http("POST", "/v1/projects", #"{"client":"alice","craftsman":"bob","title":"Kitchen"}"#, as: nil)
         #expect(byBackend.status == 201)
@@ -47,8 +53,11 @@ import SwitchboardHubTesting
         #expect(notClient.status == 403)
         #expect(Self.message(notClient.json) == "a project is opened by its client or a backend")
         #expect(c.http("POST", "/v1/projects", #"{"client":"alice","craftsman":"alice","title":"K"}"#).status == 400)
-        #expect(c.http("POST", "/v1/projects", #"{"client":"alice","craftsman":"bob","title":"K","currency":"ron"}"#).status == 400)
-        #expect(c.http("POST", "/v1/projects", #"{"client":"alice","craftsman":"bob","title":"K","estimated_budget":-1}"#).status == 400)
+        #expect(
+            c.http("POST", "/v1/projects", #"{"client":"alice","craftsman":"bob","title":"K","currency":"ron"}"#).status == 400)
+        #expect(
+            c.http("POST", "/v1/projects", #"{"client":"alice","craftsman":"bob","title":"K","estimated_budget":-1}"#).status
+                == 400)
         let notJSON = c.http("POST", "/v1/projects", "[1]")
         #expect(notJSON.status == 400 && Self.error(notJSON.json) == "bad_json")
         #expect(c.f.market.callNames == ["createProject", "createProject"])
@@ -58,7 +67,8 @@ import SwitchboardHubTesting
         var c = Call()
         let detail = c.http("GET", "/v1/projects/7")
         #expect(detail.status == 200)
-        guard case .array(let milestones)? = detail.json["milestones"], case .array(let contracts)? = detail.json["contracts"] else {
+        guard case .array(let milestones)? = detail.json["milestones"], case .array(let contracts)? = detail.json["contracts"]
+        else {
             Issue.record("no lists in \(detail.json)"); return
         }
         #expect(milestones.first?["project"] == nil)
@@ -76,16 +86,24 @@ import SwitchboardHubTesting
     @Test func contractsValidateTermsAndMilestonesBeforeTheStore() {
         var c = Call()
         #expect(c.http("POST", "/v1/projects/7/contracts", #"{"terms":"x"}"#).status == 400)
-        let bad = c.http("POST", "/v1/projects/7/contracts", #"{"terms":{},"milestones":[{"title":"a","amount":1},{"title":"b","amount":1,"percentage":2}]}"#)
+        let bad = c.http(
+            "POST", "/v1/projects/7/contracts",
+            #"{"terms":{},"milestones":[{"title":"a","amount":1},{"title":"b","amount":1,"percentage":2}]}"#)
         #expect(bad.status == 400)
         #expect(Self.message(bad.json) == "milestones[1]: give exactly one of 'amount' (minor units) or 'percentage'")
         #expect(c.f.market.callNames.isEmpty)
-        let ok = c.http("POST", "/v1/projects/7/contracts",
-                        #"{"terms":{},"milestones":[{"title":"a","amount":5,"due_on":"2026-12-01"},{"title":"b","percentage":12.5,"requires_client_approval":false}]}"#)
+        let ok = c.http(
+            "POST", "/v1/projects/7/contracts",
+            #"{"terms":{},"milestones":[{"title":"a","amount":5,"due_on":"2026-12-01"},{"title":"b","percentage":12.5,"requires_client_approval":false}]}"#
+        )
         #expect(ok.status == 201 && ok.json["number"] == .string("CTR-202601-000001") && ok.json["signed_at"] == .null)
-        #expect(c.f.market.proposedMilestones == [[
-            MilestoneInput(title: "a", dueOn: "2026-12-01", amount: 5, percentage: nil, requiresApproval: true),
-            MilestoneInput(title: "b", dueOn: nil, amount: nil, percentage: 12.5, requiresApproval: false)]])
+        #expect(
+            c.f.market.proposedMilestones == [
+                [
+                    MilestoneInput(title: "a", dueOn: "2026-12-01", amount: 5, percentage: nil, requiresApproval: true),
+                    MilestoneInput(title: "b", dueOn: nil, amount: nil, percentage: 12.5, requiresApproval: false),
+                ]
+            ])
         #expect(c.http("GET", "/v1/contracts/3").status == 200)
         #expect(c.http("POST", "/v1/contracts/3/sign").status == 200)
         #expect(c.http("POST", "/v1/contracts/3/amend", #"{"terms":{"v":2}}"#).status == 201)
@@ -93,7 +111,9 @@ import SwitchboardHubTesting
         #expect(c.http("GET", "/v1/contracts/3/sign").status == 405)
         c.f.market.refusal = HubError(.conflict, "the contract is already signed")
         let again = c.http("POST", "/v1/contracts/3/sign")
-        #expect(again.status == 409 && Self.error(again.json) == "conflict" && Self.message(again.json) == "the contract is already signed")
+        #expect(
+            again.status == 409 && Self.error(again.json) == "conflict"
+                && Self.message(again.json) == "the contract is already signed")
     }
 
     @Test func milestonesAreAddedCompletedAndApproved() {
@@ -113,15 +133,20 @@ import SwitchboardHubTesting
         #expect(c.http("POST", "/v1/projects/7/payments", #"{"amount":0,"method":"card"}"#).status == 400)
         #expect(c.http("POST", "/v1/projects/7/payments", #"{"amount":10,"method":"cash"}"#).status == 400)
         #expect(c.http("POST", "/v1/projects/7/payments", #"{"amount":10,"method":"card","type":"installment"}"#).status == 400)
-        #expect(c.http("POST", "/v1/projects/7/payments", #"{"amount":10,"method":"card"}"#, key: String(repeating: "k", count: 129)).status == 400)
+        #expect(
+            c.http("POST", "/v1/projects/7/payments", #"{"amount":10,"method":"card"}"#, key: String(repeating: "k", count: 129))
+                .status == 400)
         #expect(c.f.market.callNames.isEmpty)
 
         let paid = c.http("POST", "/v1/projects/7/payments", #"{"amount":100000,"method":"card"}"#, key: "k1")
         #expect(paid.status == 201)
         #expect(paid.json["id"] == .string("9") && paid.json["milestone"] == .null && paid.json["net_amount"] == .int(92_100))
         #expect(c.f.market.callNames == ["createPayment", "recordCharge"])
-        #expect(c.f.market.newPayments.first?.payment == NewPayment(amount: 100_000, method: .card, milestone: nil, type: "deposit",
-                                                                   installmentNumber: nil, installmentCount: nil))
+        #expect(
+            c.f.market.newPayments.first?.payment
+                == NewPayment(
+                    amount: 100_000, method: .card, milestone: nil, type: "deposit",
+                    installmentNumber: nil, installmentCount: nil))
         #expect(c.f.market.newPayments.first?.idempotencyKey == "k1")
 
         // A replay answers the stored payment as created (201), charging nothing.
@@ -156,8 +181,12 @@ import SwitchboardHubTesting
         #expect(c.http("GET", "/v1/payments", query: ["project": "7", "page": "0"]).status == 400)
         let list = c.http("GET", "/v1/payments", query: ["project": "7", "page": "2"])
         #expect(list.status == 200 && list.json["page"] == .int(2))
-        #expect(list.json["totals"] == .object(["paid": .int(100_000), "refunded": .int(0), "platform_fees": .int(5_000),
-                                                "provider_fees": .int(2_900), "net": .int(92_100)]))
+        #expect(
+            list.json["totals"]
+                == .object([
+                    "paid": .int(100_000), "refunded": .int(0), "platform_fees": .int(5_000),
+                    "provider_fees": .int(2_900), "net": .int(92_100),
+                ]))
         let fee = c.http("POST", "/v1/payments/calculate-fee", #"{"amount":12345,"method":"klarna"}"#)
         #expect(fee.status == 200 && fee.json["net_amount"] == .int(11_247))
     }
@@ -166,7 +195,8 @@ import SwitchboardHubTesting
         var c = Call()
         let event = #"{"provider_reference":"sbx_1","event":"payment.succeeded"}"#
         #expect(c.http("POST", "/v1/payments/webhook/sandbox", event).status == 403)
-        #expect(c.http("POST", "/v1/payments/webhook/sandbox", #"{"provider_reference":"sbx_1","event":"x"}"#, as: nil).status == 400)
+        #expect(
+            c.http("POST", "/v1/payments/webhook/sandbox", #"{"provider_reference":"sbx_1","event":"x"}"#, as: nil).status == 400)
         let ok = c.http("POST", "/v1/payments/webhook/sandbox", event, as: nil)
         #expect(ok.status == 200 && ok.json["status"] == .string("completed"))
         #expect(c.f.market.callNames == ["providerEvent"])
@@ -187,13 +217,19 @@ import SwitchboardHubTesting
         var c = Call()
         c.f.hub.connectionOpened(1, token: c.f.token("bob"))
         c.f.hub.connectionOpened(2, token: c.f.token("mallory"))
-        c.f.market.notifications = [StoredNotification(id: 31, user: "bob", kind: "contract_signed", title: "Contract signed",
-                                                       body: "The other party signed.", data: Array("{}".utf8), entityType: "contract",
-                                                       entityID: "3", createdAtMillis: 1_000, readAtMillis: nil)]
-        c.f.market.systemMessages = [MarketSystemMessage(
-            message: StoredMessage(conversation: 12, id: 40, seq: 4, sender: "system", clientMessageID: "system-12-4", kind: "system",
-                                   body: Array(#"{"text":"Contract signed"}"#.utf8), createdAtMillis: 1_000),
-            members: ["alice", "bob"])]
+        c.f.market.notifications = [
+            StoredNotification(
+                id: 31, user: "bob", kind: "contract_signed", title: "Contract signed",
+                body: "The other party signed.", data: Array("{}".utf8), entityType: "contract",
+                entityID: "3", createdAtMillis: 1_000, readAtMillis: nil)
+        ]
+        c.f.market.systemMessages = [
+            MarketSystemMessage(
+                message: StoredMessage(
+                    conversation: 12, id: 40, seq: 4, sender: "system", clientMessageID: "system-12-4", kind: "system",
+                    body: Array(#"{"text":"Contract signed"}"#.utf8), createdAtMillis: 1_000),
+                members: ["alice", "bob"])
+        ]
         #expect(c.http("POST", "/v1/contracts/3/sign").status == 200)
         let bob = c.f.transport.frames(to: 1)
         #expect(bob.contains { $0["type"] == .string("notification") && $0["notification_id"] == .string("31") })

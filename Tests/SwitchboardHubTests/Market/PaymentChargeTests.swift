@@ -17,8 +17,10 @@ import SwitchboardHubTesting
     }
 
     func pay(_ f: HubFixture, id: HTTPRequestID) {
-        f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/projects/7/payments", authorization: "Bearer " + f.token("client"),
-                                     idempotencyKey: "key-1", body: Array(#"{"amount":1000,"method":"card"}"#.utf8)), id: id)
+        f.hub.handleHTTP(
+            HTTPRequest(
+                method: "POST", path: "/v1/projects/7/payments", authorization: "Bearer " + f.token("client"),
+                idempotencyKey: "key-1", body: Array(#"{"amount":1000,"method":"card"}"#.utf8)), id: id)
     }
 
     func fixture() -> (HubFixture, CountingProvider) {

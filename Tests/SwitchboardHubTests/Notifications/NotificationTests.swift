@@ -66,8 +66,10 @@ import SwitchboardHubTesting
     }
 
     func notify(_ f: HubFixture, _ body: String, key: String? = nil, auth: String? = nil, id: HTTPRequestID) -> HTTPResponse? {
-        f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/notify", authorization: auth,
-                                     apiKey: auth == nil ? HubFixture.apiKey : nil, idempotencyKey: key, body: Array(body.utf8)), id: id)
+        f.hub.handleHTTP(
+            HTTPRequest(
+                method: "POST", path: "/v1/notify", authorization: auth,
+                apiKey: auth == nil ? HubFixture.apiKey : nil, idempotencyKey: key, body: Array(body.utf8)), id: id)
         f.notes.flush()
         return f.transport.responses[id]
     }
@@ -90,7 +92,10 @@ import SwitchboardHubTesting
         #expect(ids(notes(f, 1)) == ["1"])
         // The store says it saw the key with this request: 200, nothing published.
         f.notes.notifyAnswer = .success(NotifyOutcome(notified: 2, duplicate: true, created: []))
-        let retry = notify(f, #"{"idempotency_key":"k-1","user_ids":["bob","carla","bob"],"kind":"quote_match","title":"Matched","data":{"q":1}}"#, id: 7)
+        let retry = notify(
+            f,
+            #"{"idempotency_key":"k-1","user_ids":["bob","carla","bob"],"kind":"quote_match","title":"Matched","data":{"q":1}}"#,
+            id: 7)
         #expect(retry?.status == 200)
         #expect(retry.flatMap { try? JSON.parse($0.body) }?["duplicate"] == .bool(true))
         #expect(ids(notes(f, 1)) == ["1"])
@@ -107,7 +112,8 @@ import SwitchboardHubTesting
         (try? JSON.parse(response.body))?["error"]?["code"]?.stringValue
     }
 
-    func get(_ f: HubFixture, _ path: String, query: [String: String] = [:], as user: String, id: HTTPRequestID) -> HTTPResponse? {
+    func get(_ f: HubFixture, _ path: String, query: [String: String] = [:], as user: String, id: HTTPRequestID) -> HTTPResponse?
+    {
         f.hub.handleHTTP(HTTPRequest(method: "GET", path: path, query: query, authorization: "Bearer " + f.token(user)), id: id)
         f.notes.flush()
         return f.transport.responses[id]
@@ -120,7 +126,9 @@ import SwitchboardHubTesting
         if case .array(let items)? = list?["notifications"] {
             #expect(items.compactMap { $0["notification_id"]?.stringValue } == ["1", "3"])
             #expect(items.allSatisfy { $0["user"] == .string("bob") })
-        } else { Issue.record("no list") }
+        } else {
+            Issue.record("no list")
+        }
         #expect(list?["unread_count"] == .int(2))
         #expect(list?["last_id"] == .int(3))
         let empty = get(f, "/v1/notifications", query: ["after": "3"], as: "bob", id: 2).flatMap { try? JSON.parse($0.body) }
@@ -139,8 +147,10 @@ import SwitchboardHubTesting
     @Test func readMarksTheCallersOwnAndAnswersTheStoresCounts() {
         let f = HubFixture()
         func read(_ body: String, id: HTTPRequestID) -> HTTPResponse? {
-            f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/notifications/read", authorization: "Bearer " + f.token("bob"),
-                                         body: Array(body.utf8)), id: id)
+            f.hub.handleHTTP(
+                HTTPRequest(
+                    method: "POST", path: "/v1/notifications/read", authorization: "Bearer " + f.token("bob"),
+                    body: Array(body.utf8)), id: id)
             f.notes.flush()
             return f.transport.responses[id]
         }
@@ -177,21 +187,25 @@ import SwitchboardHubTesting
 
 @Suite struct QuoteBodyTests {
     @Test func requestAndMatchBodiesAreValidated() throws {
-        let good = try JSON.parse(Array(#"""
-            {"requester":"ex-1","event":"Bauma 2026","city":"Munich","starts_on":"2026-04-07","ends_on":"2026-04-13",
-             "stand_size_sqm":120.5,"budget_min":2000000,"budget_max":3500000,"currency":"EUR","services":["design","build"],
-             "urgency":"high"}
-            """#.utf8))
+        let good = try JSON.parse(
+            Array(
+                #"""
+                {"requester":"ex-1","event":"Bauma 2026","city":"Munich","starts_on":"2026-04-07","ends_on":"2026-04-13",
+                 "stand_size_sqm":120.5,"budget_min":2000000,"budget_max":3500000,"currency":"EUR","services":["design","build"],
+                 "urgency":"high"}
+                """#.utf8))
         let request = try QuoteRequestDecoder.decode(good)
         #expect(request.budgetMax == 3_500_000)
         #expect(request.standSizeSqm == 120.5)
         var bad = good
         if case .object(var m) = bad { m["ends_on"] = .string("2026-04-01"); bad = .object(m) }
         #expect(throws: HubError.self) { try QuoteRequestDecoder.decode(bad) }
-        let matches = try JSON.parse(Array(#"""
-            {"matches":[{"builder":"b1","score":87,"breakdown":{"geographic":90,"experience":80,"capability":95,"availability":70}},
-                        {"builder":"b1","score":50,"breakdown":{"geographic":1,"experience":1,"capability":1,"availability":1}}]}
-            """#.utf8))
+        let matches = try JSON.parse(
+            Array(
+                #"""
+                {"matches":[{"builder":"b1","score":87,"breakdown":{"geographic":90,"experience":80,"capability":95,"availability":70}},
+                            {"builder":"b1","score":50,"breakdown":{"geographic":1,"experience":1,"capability":1,"availability":1}}]}
+                """#.utf8))
         #expect(try QuoteRequestDecoder.matches(matches).count == 1)
         let noBreakdown = try JSON.parse(Array(#"{"matches":[{"builder":"b1","score":101}]}"#.utf8))
         #expect(throws: HubError.self) { try QuoteRequestDecoder.matches(noBreakdown) }

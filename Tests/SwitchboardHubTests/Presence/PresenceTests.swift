@@ -73,8 +73,10 @@ import SwitchboardHubTesting
         let f = HubFixture()
         f.hub.connectionOpened(3, token: f.token("mallory"))
         f.chat.flush()
-        f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/conversations", authorization: "Bearer " + f.token("mallory"),
-                                     body: Array(#"{"participants":["alice"]}"#.utf8)), id: 1)
+        f.hub.handleHTTP(
+            HTTPRequest(
+                method: "POST", path: "/v1/conversations", authorization: "Bearer " + f.token("mallory"),
+                body: Array(#"{"participants":["alice"]}"#.utf8)), id: 1)
         f.chat.flush()
         #expect(f.transport.responses[1]?.status == 201)
         f.hub.connectionOpened(1, token: f.token("alice"))

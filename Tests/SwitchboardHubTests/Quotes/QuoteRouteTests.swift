@@ -21,7 +21,9 @@ import SwitchboardHubTesting
 
     enum Who { case backend, user(String) }
 
-    func call(_ f: HubFixture, _ method: String, _ path: String, _ body: String = "", as who: Who, id: HTTPRequestID) -> HTTPResponse? {
+    func call(_ f: HubFixture, _ method: String, _ path: String, _ body: String = "", as who: Who, id: HTTPRequestID)
+        -> HTTPResponse?
+    {
         var request = HTTPRequest(method: method, path: path, body: Array(body.utf8))
         switch who {
         case .backend: request.apiKey = HubFixture.apiKey
@@ -36,14 +38,16 @@ import SwitchboardHubTesting
     func code(_ response: HTTPResponse?) -> String? { json(response)?["error"]?["code"]?.stringValue }
 
     static func match(_ id: Int64, builder: String, status: MatchStatus = .matched) -> QuoteMatch {
-        QuoteMatch(id: id, request: 7, builder: builder, score: 87, breakdown: Array(#"{"geographic": 90}"#.utf8), status: status,
-                   estimateMin: status == .responded ? 100 : nil, estimateMax: status == .responded ? 200 : nil,
-                   proposalSummary: nil, createdAtMillis: 5, respondedAtMillis: status == .matched ? nil : 6)
+        QuoteMatch(
+            id: id, request: 7, builder: builder, score: 87, breakdown: Array(#"{"geographic": 90}"#.utf8), status: status,
+            estimateMin: status == .responded ? 100 : nil, estimateMax: status == .responded ? 200 : nil,
+            proposalSummary: nil, createdAtMillis: 5, respondedAtMillis: status == .matched ? nil : 6)
     }
 
     static func notice(_ id: Int64, to user: String, kind: String) -> StoredNotification {
-        StoredNotification(id: id, user: user, kind: kind, title: "t", body: "", data: Array("{}".utf8),
-                           entityType: "quote_match", entityID: "1", createdAtMillis: 5)
+        StoredNotification(
+            id: id, user: user, kind: kind, title: "t", body: "", data: Array("{}".utf8),
+            entityType: "quote_match", entityID: "1", createdAtMillis: 5)
     }
 
     @Test func aBackendCreatesARequestAndGetsItBack() {
@@ -84,14 +88,19 @@ import SwitchboardHubTesting
             fields[old] = .string(new)
             return String(decoding: JSON.object(fields).bytes, as: UTF8.self)
         }
-        #expect(code(call(f, "POST", "/v1/quote-requests", replacing("ends_on", "2026-04-01"), as: .backend, id: 1)) == "bad_request")
+        #expect(
+            code(call(f, "POST", "/v1/quote-requests", replacing("ends_on", "2026-04-01"), as: .backend, id: 1)) == "bad_request")
         #expect(code(call(f, "POST", "/v1/quote-requests", replacing("currency", "eur"), as: .backend, id: 2)) == "bad_request")
         #expect(code(call(f, "POST", "/v1/quote-requests", "[]", as: .backend, id: 3)) == "bad_json")
         #expect(code(call(f, "POST", "/v1/quote-requests/7/matches", #"{"matches":[]}"#, as: .backend, id: 4)) == "bad_request")
         #expect(call(f, "POST", "/v1/quote-requests/0/matches", Self.matchesBody, as: .backend, id: 5)?.status == 404)
         #expect(call(f, "POST", "/v1/quote-requests/x/matches", Self.matchesBody, as: .backend, id: 6)?.status == 404)
-        #expect(code(call(f, "POST", "/v1/quote-matches/3/respond", #"{"status":"matched"}"#, as: .user("b1"), id: 7)) == "bad_request")
-        #expect(code(call(f, "POST", "/v1/quote-matches/3/respond", #"{"status":"responded"}"#, as: .user("b1"), id: 8)) == "bad_request")
+        #expect(
+            code(call(f, "POST", "/v1/quote-matches/3/respond", #"{"status":"matched"}"#, as: .user("b1"), id: 7))
+                == "bad_request")
+        #expect(
+            code(call(f, "POST", "/v1/quote-matches/3/respond", #"{"status":"responded"}"#, as: .user("b1"), id: 8))
+                == "bad_request")
         #expect(call(f, "PUT", "/v1/quote-matches/3/respond", as: .user("b1"), id: 9)?.status == 405)
         #expect(f.quotes.createdRequests.isEmpty && f.quotes.addedMatches.isEmpty && f.quotes.responses.isEmpty)
     }
@@ -100,8 +109,10 @@ import SwitchboardHubTesting
         let f = HubFixture()
         f.hub.connectionOpened(1, token: f.token("b1"))
         f.hub.connectionOpened(2, token: f.token("b2"))
-        f.quotes.addAnswer = .success(AddedMatches(created: [Self.match(11, builder: "b1")], existing: [Self.match(9, builder: "b2")],
-                                                   notifications: [Self.notice(40, to: "b1", kind: "quote_match")]))
+        f.quotes.addAnswer = .success(
+            AddedMatches(
+                created: [Self.match(11, builder: "b1")], existing: [Self.match(9, builder: "b2")],
+                notifications: [Self.notice(40, to: "b1", kind: "quote_match")]))
         let added = call(f, "POST", "/v1/quote-requests/7/matches", Self.matchesBody, as: .backend, id: 1)
         #expect(added?.status == 201)
         #expect(f.quotes.addedMatches.first?.request == 7)
@@ -112,7 +123,9 @@ import SwitchboardHubTesting
             #expect(created.first?["breakdown"] == .object(["geographic": .int(90)]))
             #expect(created.first?["estimate_min"] == .null)
             #expect(existing.map { $0["builder"] } == [.string("b2")])
-        } else { Issue.record("no lists") }
+        } else {
+            Issue.record("no lists")
+        }
         // The new match's builder hears of it, live; the other does not.
         #expect(f.transport.frames(to: 1).filter { $0["type"] == .string("notification") }.count == 1)
         #expect(f.transport.frames(to: 2).filter { $0["type"] == .string("notification") }.isEmpty)
@@ -128,8 +141,10 @@ import SwitchboardHubTesting
     @Test func aBuilderAnswersAndTheRequesterIsNotified() {
         let f = HubFixture()
         f.hub.connectionOpened(1, token: f.token("ex-1"))
-        f.quotes.respondAnswer = .success(AnsweredMatch(match: Self.match(3, builder: "b1", status: .responded),
-                                                        notification: Self.notice(41, to: "ex-1", kind: "quote_response")))
+        f.quotes.respondAnswer = .success(
+            AnsweredMatch(
+                match: Self.match(3, builder: "b1", status: .responded),
+                notification: Self.notice(41, to: "ex-1", kind: "quote_response")))
         let body = #"{"status":"responded","estimate_min":100,"estimate_max":200,"proposal_summary":"We build it"}"#
         let answered = call(f, "POST", "/v1/quote-matches/3/respond", body, as: .user("b1"), id: 1)
         #expect(answered?.status == 200)
@@ -137,16 +152,24 @@ import SwitchboardHubTesting
         #expect(json(answered)?["estimate_max"] == .int(200))
         #expect(f.quotes.responses.first?.match == 3)
         #expect(f.quotes.responses.first?.builder == "b1")  // the caller, never a body field
-        #expect(f.quotes.responses.first?.response == MatchResponse(status: .responded, estimateMin: 100, estimateMax: 200,
-                                                                    proposalSummary: "We build it"))
-        #expect(f.transport.frames(to: 1).contains { $0["type"] == .string("notification") && $0["notification_id"] == .string("41") })
+        #expect(
+            f.quotes.responses.first?.response
+                == MatchResponse(
+                    status: .responded, estimateMin: 100, estimateMax: 200,
+                    proposalSummary: "We build it"))
+        #expect(
+            f.transport.frames(to: 1).contains { $0["type"] == .string("notification") && $0["notification_id"] == .string("41") }
+        )
         // The store's refusals keep their status, code and message.
-        for (n, refusal) in [HubError(.forbidden, "only the matched builder may answer"),
-                             HubError(.conflict, "a match that is declined cannot become interested"),
-                             HubError(.notFound, "no such quote match")].enumerated() {
+        for (n, refusal) in [
+            HubError(.forbidden, "only the matched builder may answer"),
+            HubError(.conflict, "a match that is declined cannot become interested"),
+            HubError(.notFound, "no such quote match"),
+        ].enumerated() {
             f.quotes.respondAnswer = .failure(refusal)
-            let refused = call(f, "POST", "/v1/quote-matches/3/respond", #"{"status":"interested"}"#, as: .user("b1"),
-                               id: HTTPRequestID(10 + n))
+            let refused = call(
+                f, "POST", "/v1/quote-matches/3/respond", #"{"status":"interested"}"#, as: .user("b1"),
+                id: HTTPRequestID(10 + n))
             #expect(refused?.status == refusal.httpStatus)
             #expect(json(refused)?["error"]?["message"] == .string(refusal.message))
         }
@@ -161,7 +184,9 @@ import SwitchboardHubTesting
         if case .array(let list)? = json(mine)?["matches"] {
             #expect(list.map { $0["id"] } == [.string("3"), .string("4")])
             #expect(list.first?["quote_request"] == .string("7"))
-        } else { Issue.record("no list") }
+        } else {
+            Issue.record("no list")
+        }
         #expect(call(f, "GET", "/v1/quote-matches", as: .user("b1"), id: 2)?.status == 200)
         #expect(f.quotes.listings == ["request:7:ex-1", "builder:b1:200"])
         f.quotes.matchesAnswer = .failure(HubError(.forbidden, "only the requester sees the matches"))

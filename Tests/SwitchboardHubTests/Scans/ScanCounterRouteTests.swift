@@ -24,8 +24,10 @@ enum ScanCaller {
 
 extension HubFixture {
     /// Sends one request, lets the fake store answer, returns the response.
-    func scanCall(_ method: String, _ path: String, as caller: ScanCaller, query: [String: String] = [:],
-              body: String = "") -> ScanAnswer? {
+    func scanCall(
+        _ method: String, _ path: String, as caller: ScanCaller, query: [String: String] = [:],
+        body: String = ""
+    ) -> ScanAnswer? {
         var request = HTTPRequest(method: method, path: path, query: query, body: Array(body.utf8))
         switch caller {
         case .user(let name): request.authorization = "Bearer " + token(name)
@@ -43,7 +45,8 @@ extension HubFixture {
 @Suite struct ScanRouteTests {
     @Test func codesAreRegisteredForTheCallerOrTheNamedOwner() {
         let f = HubFixture()
-        let mine = f.scanCall("POST", "/v1/qr-codes", as: .user("shop"), body: #"{"label":"Door","target":"https://shop.example/x"}"#)
+        let mine = f.scanCall(
+            "POST", "/v1/qr-codes", as: .user("shop"), body: #"{"label":"Door","target":"https://shop.example/x"}"#)
         #expect(mine?.status == 201)
         #expect(mine?.json?["owner"] == .string("shop"))
         #expect(mine?.json?["label"] == .string("Door"))
@@ -64,7 +67,8 @@ extension HubFixture {
         #expect(badLabel?.message == "'label' must be a string of 1 to 200 bytes")
         let script = f.scanCall("POST", "/v1/qr-codes", as: .user("shop"), body: #"{"label":"L","target":"javascript:alert(1)"}"#)
         #expect(script?.status == 400 && script?.code == "bad_request")
-        let badOwner = f.scanCall("POST", "/v1/qr-codes", as: .backend, body: #"{"label":"L","target":"https://x.example","owner":7}"#)
+        let badOwner = f.scanCall(
+            "POST", "/v1/qr-codes", as: .backend, body: #"{"label":"L","target":"https://x.example","owner":7}"#)
         #expect(badOwner?.status == 400 && badOwner?.message == "'owner' must be a user id")
         let notObject = f.scanCall("POST", "/v1/qr-codes", as: .user("shop"), body: "[1]")
         #expect(notObject?.status == 400 && notObject?.code == "bad_json" && notObject?.message == "body must be a JSON object")
@@ -82,8 +86,9 @@ extension HubFixture {
         #expect(f.scans.listsAsked.last?.limit == ScansFeature.codeListCap)
         let other = f.scanCall("GET", "/v1/qr-codes", as: .user("shop"), query: ["owner": "bob"])
         #expect(other?.status == 403 && other?.message == "users list their own codes")
-        #expect(f.scanCall("GET", "/v1/qr-codes", as: .admin("root"), query: ["owner": "bob"])?.json?["codes"]?[0]?["label"]
-            == .string("B"))
+        #expect(
+            f.scanCall("GET", "/v1/qr-codes", as: .admin("root"), query: ["owner": "bob"])?.json?["codes"]?[0]?["label"]
+                == .string("B"))
         let unnamed = f.scanCall("GET", "/v1/qr-codes", as: .backend)
         #expect(unnamed?.status == 400 && unnamed?.code == "missing_field")
         #expect(unnamed?.message == "missing query parameter 'owner'")
@@ -104,7 +109,8 @@ extension HubFixture {
         let deep = f.scanCall("GET", "/v1/scans/1", as: .user("shop"))
         #expect(deep?.status == 404 && deep?.message == "no such endpoint")
         #expect(f.scanCall("GET", "/v1/qr-codes", as: .anonymous)?.status == 401)
-        #expect(f.scanCall("GET", "/v1/qr-codes/\(qr + 1)/stats", as: .user("shop"))?.status == 404)  // the store knows no such code
+        // The store knows no such code.
+        #expect(f.scanCall("GET", "/v1/qr-codes/\(qr + 1)/stats", as: .user("shop"))?.status == 404)
     }
 
     @Test func aBatchHoldsOneToAThousandScansAndEachIsCheckedWhereItEnters() {
@@ -125,8 +131,10 @@ extension HubFixture {
             (#"{"scans":{}}"#, "bad_request", "'scans' must be an array"),
             (#"{"scans":[{"qr":\#(qr)},{"device":"x"}]}"#, "missing_field", "scans[1]: missing field 'qr'"),
             (#"{"qr":"x"}"#, "bad_request", "scans[0]: 'qr' must be a QR code id"),
-            (#"{"qr":\#(qr),"at":\#(f.clock.millis + 5 * 60_000 + 1)}"#, "bad_request",
-             "scans[0]: 'at' must be within the last 30 days and at most 5 minutes ahead"),
+            (
+                #"{"qr":\#(qr),"at":\#(f.clock.millis + 5 * 60_000 + 1)}"#, "bad_request",
+                "scans[0]: 'at' must be within the last 30 days and at most 5 minutes ahead"
+            ),
             (#"{"qr":\#(qr),"device":"a b"}"#, "bad_request", "scans[0]: 'device' must be letters, digits, '-' or '_'"),
             (#"{"qr":\#(qr),"country":"R1"}"#, "bad_request", "scans[0]: 'country' must be an ISO 3166-1 alpha-2 code"),
             (#"{"qr":\#(qr),"os":""}"#, "bad_request", "scans[0]: 'os' must be a string of 1 to 64 bytes"),
@@ -136,22 +144,32 @@ extension HubFixture {
             #expect(answer?.status == 400 && answer?.code == c.code && answer?.message == c.message, "\(c.body)")
         }
         #expect(f.scans.ingested.count == 1)  // refused bodies never reach the store
-        _ = f.scanCall("POST", "/v1/scans", as: .backend,
-                   body: #"{"qr":"\#(qr)","at":\#(f.clock.millis - 1000),"device":"Mobile","country":"ro","event_id":"e1"}"#)
-        #expect(f.scans.ingested.last == [ScanInput(qr: qr, atMillis: f.clock.millis - 1000, device: "mobile", country: "RO",
-                                                    eventID: "e1")])
+        _ = f.scanCall(
+            "POST", "/v1/scans", as: .backend,
+            body: #"{"qr":"\#(qr)","at":\#(f.clock.millis - 1000),"device":"Mobile","country":"ro","event_id":"e1"}"#)
+        #expect(
+            f.scans.ingested.last == [
+                ScanInput(
+                    qr: qr, atMillis: f.clock.millis - 1000, device: "mobile", country: "RO",
+                    eventID: "e1")
+            ])
     }
 
     @Test func theIngestAnswerCountsAcceptedDuplicatesAndNamesUnknownCodes() {
         let f = HubFixture()
         f.scans.nextIngest = IngestOutcome(accepted: 2, duplicates: 1, unknownCodes: [1, 4], counts: [])
-        let answer = f.scanCall("POST", "/v1/scans", as: .backend, body: #"{"scans":[{"qr":1},{"qr":2},{"qr":3},{"qr":4},{"qr":5}]}"#)
+        let answer = f.scanCall(
+            "POST", "/v1/scans", as: .backend, body: #"{"scans":[{"qr":1},{"qr":2},{"qr":3},{"qr":4},{"qr":5}]}"#)
         #expect(answer?.status == 200)
-        #expect(answer?.json == .object([
-            "accepted": .int(2), "duplicates": .int(1),
-            "rejected": .array([.object(["index": .int(1), "code": .string("unknown_qr")]),
-                                .object(["index": .int(4), "code": .string("unknown_qr")])]),
-        ]))
+        #expect(
+            answer?.json
+                == .object([
+                    "accepted": .int(2), "duplicates": .int(1),
+                    "rejected": .array([
+                        .object(["index": .int(1), "code": .string("unknown_qr")]),
+                        .object(["index": .int(4), "code": .string("unknown_qr")]),
+                    ]),
+                ]))
     }
 
     @Test func statsRangesAreWholeBucketsWithinTheCap() throws {
@@ -163,13 +181,18 @@ extension HubFixture {
         let standard = f.scanCall("GET", path, as: .user("shop"), query: ["bucket": "hour"])
         #expect(standard?.status == 200)
         let asked = try #require(f.scans.statsAsked.last)
-        #expect(asked.qr == qr && asked.bucket == .hour && asked.toMillis == endOfHour && asked.fromMillis == endOfHour - 24 * hour)
+        #expect(
+            asked.qr == qr && asked.bucket == .hour && asked.toMillis == endOfHour && asked.fromMillis == endOfHour - 24 * hour)
         #expect(standard?.json?["from"] == .int(endOfHour - 24 * hour) && standard?.json?["to"] == .int(endOfHour))
         #expect(standard?.json?["qr"] == .string(String(qr)) && standard?.json?["bucket"] == .string("hour"))
 
         // `from` rounds down, `to` up, to whole buckets.
-        _ = f.scanCall("GET", path, as: .user("shop"), query: ["bucket": "day", "from": "2026-11-21T10:00:00Z",
-                                                             "to": "2026-11-22T00:00:00.001Z"])
+        _ = f.scanCall(
+            "GET", path, as: .user("shop"),
+            query: [
+                "bucket": "day", "from": "2026-11-21T10:00:00Z",
+                "to": "2026-11-22T00:00:00.001Z",
+            ])
         let day = try #require(f.scans.statsAsked.last)
         #expect(day.fromMillis == 1_795_219_200_000 && day.toMillis == 1_795_219_200_000 + 2 * ScanTime.dayMillis)
 
@@ -205,13 +228,18 @@ extension HubFixture {
             (.unavailable, 503, "unavailable", "database unavailable; retry later", "1"),
             (.storeBusy, 503, "overloaded", "the store is busy; retry later", "1"),
             (.storeFailed, 500, "internal", "the store failed", nil),
-            (.invalidValue, 400, "bad_request", "a value cannot be stored (NUL characters and out-of-range numbers are refused)", nil),
+            (
+                .invalidValue, 400, "bad_request",
+                "a value cannot be stored (NUL characters and out-of-range numbers are refused)", nil
+            ),
         ]
         for (method, path, caller, body) in routes {
             for (error, status, code, message, retry) in refusals {
                 f.scans.failure = error
                 let answer = f.scanCall(method, path, as: caller, body: body)
-                #expect(answer?.status == status && answer?.code == code && answer?.message == message, "\(method) \(path) \(String(describing: answer))")
+                #expect(
+                    answer?.status == status && answer?.code == code && answer?.message == message,
+                    "\(method) \(path) \(String(describing: answer))")
                 #expect(answer?.headers["Retry-After"] == retry, "\(method) \(path)")
             }
             // The database known to be down: refused before the store is asked.
@@ -261,29 +289,36 @@ final class RecordingBroker: Broker {
         let transport = RecordingTransport()
         let clock = ManualClock()
         let scans = FakeScanStore()
-        let config = HubConfiguration(jwt: JWTConfiguration(hmacSecret: HubFixture.secret),
-                                      apiKeys: try! APIKeyRing(entries: ["matcher:" + HubFixture.apiKey]))
-        let hub = Hub(configuration: config, loop: ImmediateLoop(), clock: clock, store: RecordingStore(), broker: broker,
-                      metrics: HubMetrics(), logger: Logger(label: "test"))
+        let config = HubConfiguration(
+            jwt: JWTConfiguration(hmacSecret: HubFixture.secret),
+            apiKeys: try! APIKeyRing(entries: ["matcher:" + HubFixture.apiKey]))
+        let hub = Hub(
+            configuration: config, loop: ImmediateLoop(), clock: clock, store: RecordingStore(), broker: broker,
+            metrics: HubMetrics(), logger: Logger(label: "test"))
         hub.install(ScansFeature(store: scans, intervalMillis: 100))
         hub.transport = transport
         let qr = scans.register(owner: "shop")
-        let token = JWTSigner.hs256(Claims(subject: "shop", role: "user", expiresAt: clock.millis / 1000 + 600),
-                                    secret: HubFixture.secret)
+        let token = JWTSigner.hs256(
+            Claims(subject: "shop", role: "user", expiresAt: clock.millis / 1000 + 600),
+            secret: HubFixture.secret)
         hub.connectionOpened(1, token: token)
         Array(#"{"type":"subscribe","id":"s","channel":"scans:owner:shop"}"#.utf8).withUnsafeBytes { hub.textReceived(1, $0) }
         scans.flush()
         #expect(transport.types(to: 1).suffix(2) == ["subscribed", "counter"])  // the snapshot answers the subscriber
         #expect(broker.published.isEmpty)
 
-        hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/scans", apiKey: HubFixture.apiKey,
-                                   body: Array(#"{"qr":\#(qr)}"#.utf8)), id: 9)
+        hub.handleHTTP(
+            HTTPRequest(
+                method: "POST", path: "/v1/scans", apiKey: HubFixture.apiKey,
+                body: Array(#"{"qr":\#(qr)}"#.utf8)), id: 9)
         scans.flush()
         #expect(transport.responses[9]?.status == 200)
         #expect(broker.published.map(\.channel) == ["scans:owner:shop"])
         #expect(transport.frames(to: 1).last?["codes"]?[0]?["total"] == .int(1))
-        hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/scans", apiKey: HubFixture.apiKey,
-                                   body: Array(#"{"qr":\#(qr)}"#.utf8)), id: 10)
+        hub.handleHTTP(
+            HTTPRequest(
+                method: "POST", path: "/v1/scans", apiKey: HubFixture.apiKey,
+                body: Array(#"{"qr":\#(qr)}"#.utf8)), id: 10)
         scans.flush()
         #expect(broker.published.count == 1)  // within the interval: held back
         clock.advance(seconds: 0.1)

@@ -13,11 +13,15 @@ import SwitchboardHubTesting
         var board = CounterBoard(intervalMillis: 100)
         board.beginLoading(qr: 7)
         let minute = ScanTime.minute(now)
-        board.committed(ScanCounts(qr: 7, owner: "o", total: 12, minutes: [minute: 5], devices: ["mobile": 9]),
-                        nowMillis: now) { _ in true }
+        board.committed(
+            ScanCounts(qr: 7, owner: "o", total: 12, minutes: [minute: 5], devices: ["mobile": 9]),
+            nowMillis: now
+        ) { _ in true }
         // The snapshot was read before that commit.
-        board.loaded(ScanCounts(qr: 7, owner: "o", label: "Door", total: 10, minutes: [minute: 3, minute - 1: 4],
-                                devices: ["mobile": 7, "tablet": 1]), nowMillis: now)
+        board.loaded(
+            ScanCounts(
+                qr: 7, owner: "o", label: "Door", total: 10, minutes: [minute: 3, minute - 1: 4],
+                devices: ["mobile": 7, "tablet": 1]), nowMillis: now)
         let fields = board.codes[7]!.fields(nowMillis: now)
         #expect(fields.total == 12)
         #expect(fields.label == "Door")
@@ -59,8 +63,10 @@ import SwitchboardHubTesting
     @Test func windowDropsOldMinutesAndTodayIsTheCurrentUTCDay() {
         var board = CounterBoard(intervalMillis: 100)
         let minute = ScanTime.minute(now)
-        board.loaded(ScanCounts(qr: 1, owner: "o", label: "a", total: 9, days: [ScanTime.day(now): 9],
-                                minutes: [minute - 60: 4, minute - 59: 5]), nowMillis: now)
+        board.loaded(
+            ScanCounts(
+                qr: 1, owner: "o", label: "a", total: 9, days: [ScanTime.day(now): 9],
+                minutes: [minute - 60: 4, minute - 59: 5]), nowMillis: now)
         var fields = board.codes[1]!.fields(nowMillis: now)
         #expect(fields.minutes.first == 5)
         #expect(fields.today == 9)
@@ -87,7 +93,8 @@ import SwitchboardHubTesting
     }
 
     func ingest(_ f: HubFixture, _ body: String, id: HTTPRequestID = 100) {
-        f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/scans", apiKey: HubFixture.apiKey, body: Array(body.utf8)), id: id)
+        f.hub.handleHTTP(
+            HTTPRequest(method: "POST", path: "/v1/scans", apiKey: HubFixture.apiKey, body: Array(body.utf8)), id: id)
         f.scans.flush()
     }
 
@@ -122,8 +129,10 @@ import SwitchboardHubTesting
         let qr = f.scans.register(owner: "shop")
         f.hub.connectionOpened(1, token: f.token("shop"))
         f.send(1, #"{"type":"subscribe","channel":"scans:\#(qr)"}"#)  // snapshot taken now: total 0
-        f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/scans", apiKey: HubFixture.apiKey,
-                                     body: Array(#"{"qr":\#(qr)}"#.utf8)), id: 1)
+        f.hub.handleHTTP(
+            HTTPRequest(
+                method: "POST", path: "/v1/scans", apiKey: HubFixture.apiKey,
+                body: Array(#"{"qr":\#(qr)}"#.utf8)), id: 1)
         f.scans.flush()  // the snapshot (0) and the commit (1) arrive in either order
         f.clock.advance(seconds: 0.2)
         f.hub.tick()
@@ -174,8 +183,10 @@ import SwitchboardHubTesting
         let f = HubFixture()
         let qr = f.scans.register(owner: "shop")
         func post(_ body: String, apiKey: String? = HubFixture.apiKey, auth: String? = nil, id: HTTPRequestID) -> HTTPResponse? {
-            f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/scans", authorization: auth, apiKey: apiKey,
-                                         body: Array(body.utf8)), id: id)
+            f.hub.handleHTTP(
+                HTTPRequest(
+                    method: "POST", path: "/v1/scans", authorization: auth, apiKey: apiKey,
+                    body: Array(body.utf8)), id: id)
             f.scans.flush()
             return f.transport.responses[id]
         }
@@ -204,8 +215,10 @@ import SwitchboardHubTesting
         let hour = ScanBucket.hour.millis
         f.scans.statsPoints = [f.clock.millis / hour * hour: 2, f.clock.millis / hour * hour - hour: 0]
         func get(_ query: [String: String], user: String, id: HTTPRequestID) -> HTTPResponse? {
-            f.hub.handleHTTP(HTTPRequest(method: "GET", path: "/v1/qr-codes/\(qr)/stats", query: query,
-                                         authorization: "Bearer " + f.token(user)), id: id)
+            f.hub.handleHTTP(
+                HTTPRequest(
+                    method: "GET", path: "/v1/qr-codes/\(qr)/stats", query: query,
+                    authorization: "Bearer " + f.token(user)), id: id)
             f.scans.flush()
             return f.transport.responses[id]
         }

@@ -29,7 +29,9 @@ public final class ChatFeature: HubFeature {
         }
         hub.handleFrames("read") { [unowned self] call in
             guard case .read(let requestID, let conversation, let seq) = call.frame else { return }
-            markRead(conversation: conversation, seq: seq, user: call.principal.user, for: .frame(call.connection, requestID: requestID))
+            markRead(
+                conversation: conversation, seq: seq, user: call.principal.user,
+                for: .frame(call.connection, requestID: requestID))
         }
         installRoutes(on: hub)
     }
@@ -44,10 +46,11 @@ public final class ChatFeature: HubFeature {
         let id = request.connection
         hub.unsubscribe(id, from: channel)
         hub.beginResume(id, stream: channel, requestID: request.requestID, since: request.since)
-        store.openConversation(conversation, user: request.principal.user, since: request.since, limit: Self.replayCap + 1,
-                               reply: Reply(on: hub.loop, to: self) { chat, result in
-            chat.finishSubscribe(id, channel: channel, result: result)
-        })
+        store.openConversation(
+            conversation, user: request.principal.user, since: request.since, limit: Self.replayCap + 1,
+            reply: Reply(on: hub.loop, to: self) { chat, result in
+                chat.finishSubscribe(id, channel: channel, result: result)
+            })
     }
 
     private func finishSubscribe(_ id: ConnectionID, channel: String, result: Result<ConversationSnapshot, HubError>) {
@@ -62,7 +65,8 @@ public final class ChatFeature: HubFeature {
         var delivered = snapshot.lastSeq
         var recovered: Bool?
         if let since = pending.since {
-            let frames = since > snapshot.lastSeq || snapshot.messages.count > Self.replayCap
+            let frames =
+                since > snapshot.lastSeq || snapshot.messages.count > Self.replayCap
                 ? nil : hub.replayFrames(snapshot.messages.map { ServerFrame.message($0, replay: true) })
             if let frames {
                 recovered = true
@@ -75,8 +79,9 @@ public final class ChatFeature: HubFeature {
                 recovered = false
             }
         }
-        hub.send(ServerFrame.conversationSubscribed(id: pending.requestID, channel: channel, lastSeq: delivered, recovered: recovered),
-                 to: id)
+        hub.send(
+            ServerFrame.conversationSubscribed(id: pending.requestID, channel: channel, lastSeq: delivered, recovered: recovered),
+            to: id)
         // The seam: what was committed while waiting and is not in the
         // replay goes out now, in order, once.
         hub.completeResume(id, stream: channel, pending, deliveredUpTo: delivered)
@@ -95,25 +100,35 @@ public final class ChatFeature: HubFeature {
 
     /// Commits a message; the asker gets the ack (or the REST answer) or the error.
     func send(_ request: SendRequest, from user: String, for asker: Asker) {
-        let message = NewMessage(conversation: request.conversation, sender: user, clientMessageID: request.clientMessageID,
-                                 kind: MessageKind(rawValue: request.kind) ?? .text, body: request.body,
-                                 quoteAmount: request.quoteAmount, quoteCurrency: request.quoteCurrency,
-                                 quoteValidUntilMillis: request.quoteValidUntilMillis)
-        store.send(message, reply: Reply(on: hub.loop, to: self) { chat, result in
-            chat.sent(message, result, for: asker)
-        })
+        let message = NewMessage(
+            conversation: request.conversation, sender: user, clientMessageID: request.clientMessageID,
+            kind: MessageKind(rawValue: request.kind) ?? .text, body: request.body,
+            quoteAmount: request.quoteAmount, quoteCurrency: request.quoteCurrency,
+            quoteValidUntilMillis: request.quoteValidUntilMillis)
+        store.send(
+            message,
+            reply: Reply(on: hub.loop, to: self) { chat, result in
+                chat.sent(message, result, for: asker)
+            })
     }
 
     private func sent(_ message: NewMessage, _ result: Result<SendOutcome, HubError>, for asker: Asker) {
         switch (result, asker) {
         case (.success(let outcome), .frame(let connection, let requestID)):
-            hub.send(ServerFrame.ack(id: requestID, conversation: outcome.conversation, messageID: outcome.id, seq: outcome.seq,
-                                     createdAtMillis: outcome.createdAtMillis, duplicate: outcome.duplicate), to: connection)
+            hub.send(
+                ServerFrame.ack(
+                    id: requestID, conversation: outcome.conversation, messageID: outcome.id, seq: outcome.seq,
+                    createdAtMillis: outcome.createdAtMillis, duplicate: outcome.duplicate), to: connection)
         case (.success(let outcome), .request(let id)):
-            hub.respond(id, .json(outcome.duplicate ? 200 : 201, .object([
-                "conversation": .string(String(outcome.conversation)), "message_id": .string(String(outcome.id)),
-                "seq": .int(outcome.seq), "created_at": .int(outcome.createdAtMillis), "duplicate": .bool(outcome.duplicate),
-            ])))
+            hub.respond(
+                id,
+                .json(
+                    outcome.duplicate ? 200 : 201,
+                    .object([
+                        "conversation": .string(String(outcome.conversation)), "message_id": .string(String(outcome.id)),
+                        "seq": .int(outcome.seq), "created_at": .int(outcome.createdAtMillis),
+                        "duplicate": .bool(outcome.duplicate),
+                    ])))
         case (.failure(let error), .frame(let connection, let requestID)):
             hub.refuse(error, requestID: requestID, on: connection)
         case (.failure(let error), .request(let id)):
@@ -125,10 +140,14 @@ public final class ChatFeature: HubFeature {
     /// Publishes a `system` message committed by another action (contracts,
     /// payments) as if it had been sent.
     public func deliverSystemMessage(_ m: StoredMessage, members: [String]) {
-        let message = NewMessage(conversation: m.conversation, sender: m.sender, clientMessageID: m.clientMessageID,
-                                 kind: .system, body: m.body)
-        publish(message, SendOutcome(id: m.id, conversation: m.conversation, seq: m.seq, createdAtMillis: m.createdAtMillis,
-                                     duplicate: false, members: members), from: nil)
+        let message = NewMessage(
+            conversation: m.conversation, sender: m.sender, clientMessageID: m.clientMessageID,
+            kind: .system, body: m.body)
+        publish(
+            message,
+            SendOutcome(
+                id: m.id, conversation: m.conversation, seq: m.seq, createdAtMillis: m.createdAtMillis,
+                duplicate: false, members: members), from: nil)
     }
 
     /// A committed message: to the conversation's subscribers (at its place
@@ -137,21 +156,27 @@ public final class ChatFeature: HubFeature {
     private func publish(_ message: NewMessage, _ outcome: SendOutcome, from sender: ConnectionID?) {
         let channel = ConversationChannel.name(outcome.conversation)
         tookPart(message.sender, members: outcome.members)
-        let frame = ServerFrame.message(ServerFrame.MessageFields(
-            conversation: outcome.conversation, id: outcome.id, seq: outcome.seq, sender: message.sender,
-            clientMessageID: message.clientMessageID, kind: message.kind.rawValue, body: message.body,
-            createdAtMillis: outcome.createdAtMillis), replay: false)
+        let frame = ServerFrame.message(
+            ServerFrame.MessageFields(
+                conversation: outcome.conversation, id: outcome.id, seq: outcome.seq, sender: message.sender,
+                clientMessageID: message.clientMessageID, kind: message.kind.rawValue, body: message.body,
+                createdAtMillis: outcome.createdAtMillis), replay: false)
         // A commit visible to the subscribe's read before its answer reached
         // the loop was in the replay already: not again (the stream position).
         hub.publish(Publication(channel: channel, frame: frame, position: StreamPosition(stream: channel, seq: outcome.seq)))
         var notice: OutboundFrame?
         for member in outcome.members {
-            let shared = notice ?? ServerFrame.notice(conversation: outcome.conversation, messageID: outcome.id, seq: outcome.seq,
-                                                      sender: message.sender, kind: message.kind.rawValue)
+            let shared =
+                notice
+                ?? ServerFrame.notice(
+                    conversation: outcome.conversation, messageID: outcome.id, seq: outcome.seq,
+                    sender: message.sender, kind: message.kind.rawValue)
             notice = shared
             // The sending connection has its ack; its other devices the notice.
-            hub.publish(Publication(channel: ChannelName.user(member), frame: shared,
-                                    excluding: sender.map(PublicationExclusion.connection), unlessWatching: channel))
+            hub.publish(
+                Publication(
+                    channel: ChannelName.user(member), frame: shared,
+                    excluding: sender.map(PublicationExclusion.connection), unlessWatching: channel))
         }
     }
 
@@ -166,9 +191,11 @@ public final class ChatFeature: HubFeature {
     /// Moves the member's read position; the asker gets `receipt` (or the
     /// REST answer) or the error, the conversation's other subscribers the receipt.
     func markRead(conversation: ConversationID, seq: Int64, user: String, for asker: Asker) {
-        store.markRead(conversation, user: user, seq: seq, reply: Reply(on: hub.loop, to: self) { chat, result in
-            chat.read(conversation, user: user, result, for: asker)
-        })
+        store.markRead(
+            conversation, user: user, seq: seq,
+            reply: Reply(on: hub.loop, to: self) { chat, result in
+                chat.read(conversation, user: user, result, for: asker)
+            })
     }
 
     private func read(_ conversation: ConversationID, user: String, _ result: Result<Int64, HubError>, for asker: Asker) {
@@ -176,17 +203,25 @@ public final class ChatFeature: HubFeature {
         case (.success(let stored), .frame(let connection, let requestID)):
             hub.send(ServerFrame.receipt(id: requestID, conversation: conversation, user: user, seq: stored), to: connection)
         case (.success(let stored), .request(let id)):
-            hub.respond(id, .json(200, .object(["conversation": .string(String(conversation)), "user": .string(user),
-                                                "last_read_seq": .int(stored)])))
+            hub.respond(
+                id,
+                .json(
+                    200,
+                    .object([
+                        "conversation": .string(String(conversation)), "user": .string(user),
+                        "last_read_seq": .int(stored),
+                    ])))
         case (.failure(let error), .frame(let connection, let requestID)):
             hub.refuse(error, requestID: requestID, on: connection)
         case (.failure(let error), .request(let id)):
             hub.respond(id, .error(error))
         }
         if case .success(let stored) = result {
-            hub.publish(Publication(channel: ConversationChannel.name(conversation),
-                                    frame: ServerFrame.receipt(id: nil, conversation: conversation, user: user, seq: stored),
-                                    excluding: asker.connection.map(PublicationExclusion.connection)))
+            hub.publish(
+                Publication(
+                    channel: ConversationChannel.name(conversation),
+                    frame: ServerFrame.receipt(id: nil, conversation: conversation, user: user, seq: stored),
+                    excluding: asker.connection.map(PublicationExclusion.connection)))
         }
     }
 }

@@ -26,13 +26,15 @@ extension ChatFeature {
     /// The reply to a store call made for `call`: on the loop, `render`
     /// makes the response from the answer (and may act on the feature), an
     /// error is answered as itself.
-    private func reply<T: Sendable>(_ call: RouteCall, _ render: @escaping @Sendable (ChatFeature, T) -> HTTPResponse) -> Reply<T> {
+    private func reply<T: Sendable>(_ call: RouteCall, _ render: @escaping @Sendable (ChatFeature, T) -> HTTPResponse) -> Reply<T>
+    {
         let id = call.id
         return Reply(on: hub.loop, to: self) { chat, result in
-            let response: HTTPResponse = switch result {
-            case .success(let value): render(chat, value)
-            case .failure(let error): .error(error)
-            }
+            let response: HTTPResponse =
+                switch result {
+                case .success(let value): render(chat, value)
+                case .failure(let error): .error(error)
+                }
             chat.hub.respond(id, response)
         }
     }
@@ -43,7 +45,8 @@ extension ChatFeature {
         guard case .array(let list)? = json["participants"] else { throw HubError(.missingField, "missing array 'participants'") }
         let participants = list.compactMap(\.stringValue)
         guard participants.count == list.count, !participants.isEmpty, participants.count <= 50,
-              participants.allSatisfy(Identifier.isUserID) else {
+            participants.allSatisfy(Identifier.isUserID)
+        else {
             throw HubError(.badRequest, "'participants' must be 1 to 50 user ids")
         }
         var project: String?
@@ -59,8 +62,10 @@ extension ChatFeature {
             let memberIDs = Array(Set(participants + [user])).sorted()
             // Creating a conversation is taking part in it.
             chat.tookPart(user, members: memberIDs)
-            var fields: [String: JSON] = ["id": .string(String(created.id)), "members": .array(memberIDs.map(JSON.string)),
-                                          "created": .bool(created.created)]
+            var fields: [String: JSON] = [
+                "id": .string(String(created.id)), "members": .array(memberIDs.map(JSON.string)),
+                "created": .bool(created.created),
+            ]
             fields["project_id"] = project.map(JSON.string) ?? .null
             return .json(created.created ? 201 : 200, .object(fields))
         }
@@ -92,7 +97,8 @@ extension ChatFeature {
                 return .object(fields)
             }
             var page: [String: JSON] = ["conversations": .array(items)]
-            page["next_cursor"] = list.count == limit ? list.last.map { .string("\($0.activityMicros)_\($0.id)") } ?? .null : .null
+            page["next_cursor"] =
+                list.count == limit ? list.last.map { .string("\($0.activityMicros)_\($0.id)") } ?? .null : .null
             return .json(200, .object(page))
         }
         store.listConversations(user: call.user, after: cursor, limit: limit, reply: done)
@@ -114,7 +120,9 @@ extension ChatFeature {
         guard (1...200).contains(limit) else { throw HubError(.badRequest, "'limit' must be 1 to 200") }
         guard hub.isStoreAvailable else { throw .unavailable }
         let done = reply(call) { (_, messages: [StoredMessage]) -> HTTPResponse in
-            var page: [String: JSON] = ["conversation": .string(String(conversation)), "messages": .array(messages.map(Self.messageJSON))]
+            var page: [String: JSON] = [
+                "conversation": .string(String(conversation)), "messages": .array(messages.map(Self.messageJSON)),
+            ]
             page["first_seq"] = messages.first.map { .int($0.seq) } ?? .null
             page["last_seq"] = messages.last.map { .int($0.seq) } ?? .null
             return .json(200, .object(page))
@@ -141,7 +149,9 @@ extension ChatFeature {
     private func read(_ call: RouteCall) throws(HubError) -> HTTPResponse? {
         let conversation = try conversation(call)
         let json = try call.jsonObject()
-        guard let seq = json["seq"]?.intValue, seq >= 0 else { throw HubError(.missingField, "'seq' must be a non-negative integer") }
+        guard let seq = json["seq"]?.intValue, seq >= 0 else {
+            throw HubError(.missingField, "'seq' must be a non-negative integer")
+        }
         markRead(conversation: conversation, seq: seq, user: call.user, for: .request(call.id))
         return nil
     }

@@ -26,8 +26,10 @@ public struct NewMessage: Sendable, Equatable {
     public var quoteValidUntilMillis: Int64?
 
     /// A message.
-    public init(conversation: ConversationID, sender: String, clientMessageID: String, kind: MessageKind, body: [UInt8],
-                quoteAmount: Int64? = nil, quoteCurrency: String? = nil, quoteValidUntilMillis: Int64? = nil) {
+    public init(
+        conversation: ConversationID, sender: String, clientMessageID: String, kind: MessageKind, body: [UInt8],
+        quoteAmount: Int64? = nil, quoteCurrency: String? = nil, quoteValidUntilMillis: Int64? = nil
+    ) {
         self.conversation = conversation
         self.sender = sender
         self.clientMessageID = clientMessageID
@@ -88,8 +90,9 @@ extension HubError {
     public static let notAMember = HubError(.forbidden, "not a member of this conversation")
     /// The sender's client_msg_id is already stored for another conversation
     /// or another content (kind + body): nothing was written.
-    public static let clientMessageIDReused = HubError(.idempotencyMismatch,
-                                                       "this client_msg_id was already used for another conversation or content")
+    public static let clientMessageIDReused = HubError(
+        .idempotencyMismatch,
+        "this client_msg_id was already used for another conversation or content")
     /// An edit or delete of a message that is not the caller's own, or was deleted.
     public static let notTheSender = HubError(.forbidden, "only the sender can change a message, and not after deleting it")
 }
@@ -138,8 +141,10 @@ public struct ConversationSummary: Sendable, Equatable {
     public var activityMicros: Int64
 
     /// A summary.
-    public init(id: ConversationID, projectID: String?, members: [String], lastSeq: Int64, lastReadSeq: Int64, unread: Int64,
-                lastMessage: StoredMessage?, activityMicros: Int64) {
+    public init(
+        id: ConversationID, projectID: String?, members: [String], lastSeq: Int64, lastReadSeq: Int64, unread: Int64,
+        lastMessage: StoredMessage?, activityMicros: Int64
+    ) {
         self.id = id
         self.projectID = projectID
         self.members = members
@@ -154,11 +159,11 @@ public struct ConversationSummary: Sendable, Equatable {
 /// Edits and deletions by the sender, and the conversation list.
 public protocol ChatManagementStore: AnyObject {
     /// The user's conversations, most recently active first, after the cursor.
-    func listConversations(user: String, after cursor: (activityMicros: Int64, id: ConversationID)?, limit: Int,
-                           reply: Reply<[ConversationSummary]>)
+    func listConversations(
+        user: String, after cursor: (activityMicros: Int64, id: ConversationID)?, limit: Int,
+        reply: Reply<[ConversationSummary]>)
     /// Replaces the body of the sender's own, not deleted message (else `notTheSender`).
     func editMessage(_ id: Int64, sender: String, body: [UInt8], reply: Reply<StoredMessage>)
     /// Marks the sender's own message deleted, its body emptied (else `notTheSender`).
     func deleteMessage(_ id: Int64, sender: String, reply: Reply<StoredMessage>)
 }
-

@@ -18,8 +18,10 @@ public struct Project: Sendable, Equatable {
     public var createdAtMillis: Int64
 
     /// A project.
-    public init(id: Int64, client: String, craftsman: String, title: String, status: String, estimatedBudget: Int64?,
-                currency: String, paymentStatus: String, conversation: Int64?, createdAtMillis: Int64) {
+    public init(
+        id: Int64, client: String, craftsman: String, title: String, status: String, estimatedBudget: Int64?,
+        currency: String, paymentStatus: String, conversation: Int64?, createdAtMillis: Int64
+    ) {
         self.id = id
         self.client = client
         self.craftsman = craftsman
@@ -34,9 +36,11 @@ public struct Project: Sendable, Equatable {
 
     /// The REST rendering.
     public var json: JSON {
-        .object(["id": .id(id), "client": .string(client), "craftsman": .string(craftsman), "title": .string(title),
-                 "status": .string(status), "estimated_budget": .number(estimatedBudget), "currency": .string(currency),
-                 "payment_status": .string(paymentStatus), "conversation": .id(conversation), "created_at": .int(createdAtMillis)])
+        .object([
+            "id": .id(id), "client": .string(client), "craftsman": .string(craftsman), "title": .string(title),
+            "status": .string(status), "estimated_budget": .number(estimatedBudget), "currency": .string(currency),
+            "payment_status": .string(paymentStatus), "conversation": .id(conversation), "created_at": .int(createdAtMillis),
+        ])
     }
 }
 
@@ -80,9 +84,11 @@ public struct Contract: Sendable, Equatable {
     public var status: String
 
     /// A contract.
-    public init(id: Int64, project: Int64, number: String, terms: [UInt8], parent: Int64?, supersededBy: Int64?,
-                clientSignedAtMillis: Int64?, craftsmanSignedAtMillis: Int64?, signedAtMillis: Int64?,
-                expiresAtMillis: Int64, status: String) {
+    public init(
+        id: Int64, project: Int64, number: String, terms: [UInt8], parent: Int64?, supersededBy: Int64?,
+        clientSignedAtMillis: Int64?, craftsmanSignedAtMillis: Int64?, signedAtMillis: Int64?,
+        expiresAtMillis: Int64, status: String
+    ) {
         self.id = id
         self.project = project
         self.number = number
@@ -98,10 +104,12 @@ public struct Contract: Sendable, Equatable {
 
     /// The REST rendering.
     public var json: JSON {
-        .object(["id": .id(id), "project": .id(project), "number": .string(number),
-                 "terms": (try? JSON.parse(terms)) ?? .object([:]), "parent": .id(parent), "superseded_by": .id(supersededBy),
-                 "client_signed_at": .number(clientSignedAtMillis), "craftsman_signed_at": .number(craftsmanSignedAtMillis),
-                 "signed_at": .number(signedAtMillis), "expires_at": .int(expiresAtMillis), "status": .string(status)])
+        .object([
+            "id": .id(id), "project": .id(project), "number": .string(number),
+            "terms": (try? JSON.parse(terms)) ?? .object([:]), "parent": .id(parent), "superseded_by": .id(supersededBy),
+            "client_signed_at": .number(clientSignedAtMillis), "craftsman_signed_at": .number(craftsmanSignedAtMillis),
+            "signed_at": .number(signedAtMillis), "expires_at": .int(expiresAtMillis), "status": .string(status),
+        ])
     }
 }
 
@@ -119,8 +127,10 @@ public struct Milestone: Sendable, Equatable {
     public var approvedAtMillis: Int64?
 
     /// A milestone.
-    public init(id: Int64, project: Int64, title: String, dueOn: String?, amount: Int64?, percentage: Double?,
-                requiresApproval: Bool, completedAtMillis: Int64?, approvedAtMillis: Int64?) {
+    public init(
+        id: Int64, project: Int64, title: String, dueOn: String?, amount: Int64?, percentage: Double?,
+        requiresApproval: Bool, completedAtMillis: Int64?, approvedAtMillis: Int64?
+    ) {
         self.id = id
         self.project = project
         self.title = title
@@ -137,7 +147,8 @@ public struct Milestone: Sendable, Equatable {
         var fields: [String: JSON] = [
             "id": .id(id), "title": .string(title), "due_on": dueOn.map(JSON.string) ?? .null, "amount": .number(amount),
             "percentage": percentage.map(JSON.double) ?? .null, "requires_approval": .bool(requiresApproval),
-            "completed_at": .number(completedAtMillis), "approved_at": .number(approvedAtMillis)]
+            "completed_at": .number(completedAtMillis), "approved_at": .number(approvedAtMillis),
+        ]
         if withProject { fields["project"] = .id(project) }
         return .object(fields)
     }
@@ -165,10 +176,12 @@ public struct Payment: Sendable, Equatable {
     public var createdAtMillis: Int64
 
     /// A payment.
-    public init(id: Int64, project: Int64, milestone: Int64?, type: String, amount: Int64, currency: String, status: String,
-                method: String, escrow: Bool, releasedAtMillis: Int64?, refundedAmount: Int64, platformFee: Int64,
-                providerFee: Int64, netAmount: Int64, installmentNumber: Int64?, installmentCount: Int64?,
-                providerReference: String, createdAtMillis: Int64) {
+    public init(
+        id: Int64, project: Int64, milestone: Int64?, type: String, amount: Int64, currency: String, status: String,
+        method: String, escrow: Bool, releasedAtMillis: Int64?, refundedAmount: Int64, platformFee: Int64,
+        providerFee: Int64, netAmount: Int64, installmentNumber: Int64?, installmentCount: Int64?,
+        providerReference: String, createdAtMillis: Int64
+    ) {
         self.id = id
         self.project = project
         self.milestone = milestone
@@ -191,12 +204,14 @@ public struct Payment: Sendable, Equatable {
 
     /// The REST rendering.
     public var json: JSON {
-        .object(["id": .id(id), "project": .id(project), "milestone": .id(milestone), "type": .string(type),
-                 "amount": .number(amount), "currency": .string(currency), "status": .string(status), "method": .string(method),
-                 "escrow": .bool(escrow), "released_at": .number(releasedAtMillis), "refunded_amount": .int(refundedAmount),
-                 "platform_fee": .int(platformFee), "provider_fee": .int(providerFee), "net_amount": .int(netAmount),
-                 "installment_number": .number(installmentNumber), "installment_count": .number(installmentCount),
-                 "provider_reference": .string(providerReference), "created_at": .int(createdAtMillis)])
+        .object([
+            "id": .id(id), "project": .id(project), "milestone": .id(milestone), "type": .string(type),
+            "amount": .number(amount), "currency": .string(currency), "status": .string(status), "method": .string(method),
+            "escrow": .bool(escrow), "released_at": .number(releasedAtMillis), "refunded_amount": .int(refundedAmount),
+            "platform_fee": .int(platformFee), "provider_fee": .int(providerFee), "net_amount": .int(netAmount),
+            "installment_number": .number(installmentNumber), "installment_count": .number(installmentCount),
+            "provider_reference": .string(providerReference), "created_at": .int(createdAtMillis),
+        ])
     }
 }
 
@@ -231,7 +246,9 @@ public struct PaymentPage: Sendable, Equatable {
     public var net: Int64
 
     /// A page.
-    public init(page: Int, payments: [Payment], paid: Int64, refunded: Int64, platformFees: Int64, providerFees: Int64, net: Int64) {
+    public init(
+        page: Int, payments: [Payment], paid: Int64, refunded: Int64, platformFees: Int64, providerFees: Int64, net: Int64
+    ) {
         self.page = page
         self.payments = payments
         self.paid = paid
@@ -243,9 +260,13 @@ public struct PaymentPage: Sendable, Equatable {
 
     /// The REST rendering.
     public var json: JSON {
-        .object(["page": .int(Int64(page)), "payments": .array(payments.map(\.json)),
-                 "totals": .object(["paid": .int(paid), "refunded": .int(refunded), "platform_fees": .int(platformFees),
-                                    "provider_fees": .int(providerFees), "net": .int(net)])])
+        .object([
+            "page": .int(Int64(page)), "payments": .array(payments.map(\.json)),
+            "totals": .object([
+                "paid": .int(paid), "refunded": .int(refunded), "platform_fees": .int(platformFees),
+                "provider_fees": .int(providerFees), "net": .int(net),
+            ]),
+        ])
     }
 }
 

@@ -18,8 +18,10 @@ public final class MarketFeature: HubFeature {
 
     /// The market over `store`, charging through `paymentProvider`;
     /// notifications go out through `notifications`, system messages through `chat`.
-    public init(store: MarketStore, notifications: NotificationsFeature, chat: ChatFeature,
-                paymentProvider: PaymentProvider = SandboxPaymentProvider()) {
+    public init(
+        store: MarketStore, notifications: NotificationsFeature, chat: ChatFeature,
+        paymentProvider: PaymentProvider = SandboxPaymentProvider()
+    ) {
         self.store = store
         self.notifications = notifications
         self.chat = chat
@@ -28,8 +30,10 @@ public final class MarketFeature: HubFeature {
 
     public func install(on hub: Hub) {
         self.hub = hub
-        func route(_ method: String, _ pattern: String, caller: CallerRule = .userOrBackend,
-                   _ handler: @escaping (MarketFeature, RouteCall, Actor) throws(HubError) -> HTTPResponse?) {
+        func route(
+            _ method: String, _ pattern: String, caller: CallerRule = .userOrBackend,
+            _ handler: @escaping (MarketFeature, RouteCall, Actor) throws(HubError) -> HTTPResponse?
+        ) {
             hub.route(method, pattern, caller: caller) { [unowned self] call throws(HubError) in
                 try handler(self, call, Self.actor(call))
             }
@@ -55,14 +59,16 @@ public final class MarketFeature: HubFeature {
             let project = try Self.entity(call, "project")
             try f.storeUp()
             let milestone = try call.id("milestone", notFound: "no such milestone")
-            f.store.completeMilestone(project: project, milestone: milestone, actor: actor, reply: f.answer(call, 200) { $0.json() })
+            f.store.completeMilestone(
+                project: project, milestone: milestone, actor: actor, reply: f.answer(call, 200) { $0.json() })
             return nil
         }
         route("POST", "/v1/projects/{project}/milestones/{milestone}/approve") { f, call, actor throws(HubError) in
             let project = try Self.entity(call, "project")
             try f.storeUp()
             let milestone = try call.id("milestone", notFound: "no such milestone")
-            f.store.approveMilestone(project: project, milestone: milestone, actor: actor, reply: f.answer(call, 200) { $0.json() })
+            f.store.approveMilestone(
+                project: project, milestone: milestone, actor: actor, reply: f.answer(call, 200) { $0.json() })
             return nil
         }
         route("GET", "/v1/contracts/{contract}") { f, call, actor throws(HubError) in
@@ -116,8 +122,10 @@ public final class MarketFeature: HubFeature {
 
     /// The reply to a change: what it committed is published, then `status`
     /// with the changed entity rendered; or the error.
-    func answer<T: Sendable>(_ call: RouteCall, _ status: Int,
-                             _ render: @escaping @Sendable (T) -> JSON) -> Reply<MarketChange<T>> {
+    func answer<T: Sendable>(
+        _ call: RouteCall, _ status: Int,
+        _ render: @escaping @Sendable (T) -> JSON
+    ) -> Reply<MarketChange<T>> {
         let id = call.id
         return Reply(on: hub.loop, to: self) { market, result in
             switch result {
@@ -141,7 +149,8 @@ public final class MarketFeature: HubFeature {
 
     static func actor(_ call: RouteCall) -> Actor {
         switch call.caller {
-        case .backend(let name)?: return Actor(id: ReservedUser.backendPrefix + name, isBackend: true, ip: call.request.clientAddress)
+        case .backend(let name)?:
+            return Actor(id: ReservedUser.backendPrefix + name, isBackend: true, ip: call.request.clientAddress)
         case .user(let principal)?: return Actor(id: principal.user, isBackend: false, ip: call.request.clientAddress)
         case nil: preconditionFailure("market routes admit users and backends only")
         }
@@ -162,4 +171,3 @@ public final class MarketFeature: HubFeature {
         return terms.bytes
     }
 }
-

@@ -12,11 +12,16 @@ extension MarketFeature {
             return v
         }
         guard let client = text("client", max: 256), let craftsman = text("craftsman", max: 256), client != craftsman,
-              Identifier.isUserID(client), Identifier.isUserID(craftsman) else {
+            Identifier.isUserID(client), Identifier.isUserID(craftsman)
+        else {
             throw HubError(.badRequest, "'client' and 'craftsman' must be two different user ids")
         }
-        guard let title = text("title", max: 200) else { throw HubError(.badRequest, "'title' must be a string of 1 to 200 bytes") }
-        guard actor.isBackend || actor.id == client else { throw HubError(.forbidden, "a project is opened by its client or a backend") }
+        guard let title = text("title", max: 200) else {
+            throw HubError(.badRequest, "'title' must be a string of 1 to 200 bytes")
+        }
+        guard actor.isBackend || actor.id == client else {
+            throw HubError(.forbidden, "a project is opened by its client or a backend")
+        }
         var budget: Int64?
         if let field = body["estimated_budget"], field != .null {
             guard let v = field.intValue, v >= 0, v <= Fees.maxAmount else {
@@ -35,8 +40,9 @@ extension MarketFeature {
             }
             conversation = v
         }
-        store.createProject(client: client, craftsman: craftsman, title: title, budget: budget, currency: currency,
-                            conversation: conversation, actor: actor, reply: answer(call, 201, \.json))
+        store.createProject(
+            client: client, craftsman: craftsman, title: title, budget: budget, currency: currency,
+            conversation: conversation, actor: actor, reply: answer(call, 201, \.json))
         return nil
     }
 
@@ -58,7 +64,8 @@ extension MarketFeature {
                 }
             }
         }
-        store.createContract(project: project, terms: terms, milestones: milestones, actor: actor, reply: answer(call, 201, \.json))
+        store.createContract(
+            project: project, terms: terms, milestones: milestones, actor: actor, reply: answer(call, 201, \.json))
         return nil
     }
 
@@ -75,9 +82,13 @@ extension MarketFeature {
     static func calculateFee(_ body: JSON) throws(HubError) -> HTTPResponse {
         let (amount, method) = try paymentFields(body)
         let f = Fees.calculate(amount: amount, method: method)
-        return .json(200, .object(["amount": .int(f.amount), "method": .string(method.rawValue),
-                                   "platform_fee": .int(f.platformFee), "provider_fee": .int(f.providerFee),
-                                   "net_amount": .int(f.net), "rounding": .string("half up per fee, in minor units")]))
+        return .json(
+            200,
+            .object([
+                "amount": .int(f.amount), "method": .string(method.rawValue),
+                "platform_fee": .int(f.platformFee), "provider_fee": .int(f.providerFee),
+                "net_amount": .int(f.net), "rounding": .string("half up per fee, in minor units"),
+            ]))
     }
 
     func createPayment(_ call: RouteCall, _ actor: Actor) throws(HubError) -> HTTPResponse? {
@@ -107,26 +118,30 @@ extension MarketFeature {
         }
         let key = call.request.idempotencyKey
         if let key, key.isEmpty || key.utf8.count > 128 { throw HubError(.badRequest, "Idempotency-Key must be 1 to 128 bytes") }
-        let payment = NewPayment(amount: amount, method: method, milestone: milestone, type: type,
-                                 installmentNumber: number, installmentCount: count)
+        let payment = NewPayment(
+            amount: amount, method: method, milestone: milestone, type: type,
+            installmentNumber: number, installmentCount: count)
         // Stored first (pending, under the rules and the idempotency key),
         // charged only then, once, with the payment's own id as the
         // provider's idempotency key: a replay or a refused request (409)
         // never reaches the provider. A replay answers as the first request did.
         let charged: Reply<MarketChange<Payment>> = answer(call, 201, \.json)
         let id = call.id
-        store.createPayment(project: project, payment, fees: Fees.calculate(amount: amount, method: method), actor: actor,
-                            idempotencyKey: key, fingerprint: RequestFingerprint.of(.object(["project": .int(project), "body": body])),
-                            reply: Reply(on: hub.loop, to: self) { market, start in
-            switch start {
-            case .failure(let error): market.hub.respond(id, .error(error))
-            case .success(.replay(let stored)): market.hub.respond(id, .json(201, stored.json))
-            case .success(.created(let paymentID, let currency)):
-                let charge = market.paymentProvider.charge(amount: amount, currency: currency, method: method,
-                                                           idempotencyKey: "payment-\(paymentID)")
-                market.store.recordCharge(payment: paymentID, charge: charge, actor: actor, idempotencyKey: key, reply: charged)
-            }
-        })
+        store.createPayment(
+            project: project, payment, fees: Fees.calculate(amount: amount, method: method), actor: actor,
+            idempotencyKey: key, fingerprint: RequestFingerprint.of(.object(["project": .int(project), "body": body])),
+            reply: Reply(on: hub.loop, to: self) { market, start in
+                switch start {
+                case .failure(let error): market.hub.respond(id, .error(error))
+                case .success(.replay(let stored)): market.hub.respond(id, .json(201, stored.json))
+                case .success(.created(let paymentID, let currency)):
+                    let charge = market.paymentProvider.charge(
+                        amount: amount, currency: currency, method: method,
+                        idempotencyKey: "payment-\(paymentID)")
+                    market.store.recordCharge(
+                        payment: paymentID, charge: charge, actor: actor, idempotencyKey: key, reply: charged)
+                }
+            })
         return nil
     }
 
@@ -164,10 +179,12 @@ extension MarketFeature {
         try storeUp()
         guard actor.isBackend else { throw HubError(.forbidden, "provider callbacks come with the provider's API key") }
         guard let reference = body["provider_reference"]?.stringValue, !reference.isEmpty, reference.utf8.count <= 128,
-              let event = body["event"]?.stringValue, event == "payment.succeeded" || event == "payment.failed" else {
+            let event = body["event"]?.stringValue, event == "payment.succeeded" || event == "payment.failed"
+        else {
             throw HubError(.badRequest, "needs 'provider_reference' and 'event' (payment.succeeded or payment.failed)")
         }
-        store.providerEvent(reference: reference, succeeded: event == "payment.succeeded", actor: actor, reply: answer(call, 200, \.json))
+        store.providerEvent(
+            reference: reference, succeeded: event == "payment.succeeded", actor: actor, reply: answer(call, 200, \.json))
         return nil
     }
 }

@@ -64,7 +64,9 @@ public struct NewPayment: Sendable, Equatable {
     public var installmentCount: Int?
 
     /// A payment.
-    public init(amount: Int64, method: PaymentMethod, milestone: Int64?, type: String, installmentNumber: Int?, installmentCount: Int?) {
+    public init(
+        amount: Int64, method: PaymentMethod, milestone: Int64?, type: String, installmentNumber: Int?, installmentCount: Int?
+    ) {
         self.amount = amount
         self.method = method
         self.milestone = milestone
@@ -88,13 +90,15 @@ public enum PaymentStart: Sendable {
 /// `Reply` (on the loop); a refusal is a `HubError` (not found, forbidden,
 /// conflict, idempotency mismatch, or the store's own failure).
 public protocol MarketStore: AnyObject {
-    func createProject(client: String, craftsman: String, title: String, budget: Int64?, currency: String,
-                       conversation: Int64?, actor: Actor, reply: Reply<MarketChange<Project>>)
+    func createProject(
+        client: String, craftsman: String, title: String, budget: Int64?, currency: String,
+        conversation: Int64?, actor: Actor, reply: Reply<MarketChange<Project>>)
     /// A project with its contracts and milestones.
     func project(_ id: Int64, actor: Actor, reply: Reply<ProjectDetail>)
     /// Proposes a contract; `milestones` are created with it.
-    func createContract(project: Int64, terms: [UInt8], milestones: [MilestoneInput], actor: Actor,
-                        reply: Reply<MarketChange<Contract>>)
+    func createContract(
+        project: Int64, terms: [UInt8], milestones: [MilestoneInput], actor: Actor,
+        reply: Reply<MarketChange<Contract>>)
     func contract(_ id: Int64, actor: Actor, reply: Reply<Contract>)
     func sign(contract: Int64, actor: Actor, reply: Reply<MarketChange<Contract>>)
     /// Proposes a new contract superseding `contract`; answers the new one.
@@ -102,13 +106,15 @@ public protocol MarketStore: AnyObject {
     /// Creates the payment `pending` if the rules allow it, before anything
     /// is charged. With a key: a replay returns the stored answer (nothing
     /// created); the same key with another body is `idempotencyMismatch`.
-    func createPayment(project: Int64, _ payment: NewPayment, fees: FeeBreakdown, actor: Actor,
-                       idempotencyKey: String?, fingerprint: String, reply: Reply<PaymentStart>)
+    func createPayment(
+        project: Int64, _ payment: NewPayment, fees: FeeBreakdown, actor: Actor,
+        idempotencyKey: String?, fingerprint: String, reply: Reply<PaymentStart>)
     /// Records the provider's answer for a payment `createPayment` created
     /// (captured into escrow, pending, or failed); the idempotency key's
     /// stored answer becomes the final one.
-    func recordCharge(payment: Int64, charge: ProviderCharge, actor: Actor, idempotencyKey: String?,
-                      reply: Reply<MarketChange<Payment>>)
+    func recordCharge(
+        payment: Int64, charge: ProviderCharge, actor: Actor, idempotencyKey: String?,
+        reply: Reply<MarketChange<Payment>>)
     func release(payment: Int64, actor: Actor, reply: Reply<MarketChange<Payment>>)
     func refund(payment: Int64, amount: Int64?, reason: String, actor: Actor, reply: Reply<MarketChange<Refund>>)
     func payments(project: Int64, page: Int, actor: Actor, reply: Reply<PaymentPage>)

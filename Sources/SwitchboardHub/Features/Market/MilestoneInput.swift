@@ -34,13 +34,16 @@ public struct MilestoneInput: Sendable, Equatable {
             }
             due = text
         }
-        self.init(title: title, dueOn: due, amount: nil, percentage: nil,
-                  requiresApproval: body["requires_client_approval"]?.boolValue ?? body["requires_approval"]?.boolValue ?? true)
+        self.init(
+            title: title, dueOn: due, amount: nil, percentage: nil,
+            requiresApproval: body["requires_client_approval"]?.boolValue ?? body["requires_approval"]?.boolValue ?? true)
         let amount = body["amount"].flatMap { $0 == .null ? nil : $0 }
         let percentage = body["percentage"].flatMap { $0 == .null ? nil : $0 }
         switch (amount, percentage) {
         case (let a?, nil):
-            guard let v = a.intValue, v > 0, v <= Fees.maxAmount else { throw refuse("'amount' must be a positive integer in minor units") }
+            guard let v = a.intValue, v > 0, v <= Fees.maxAmount else {
+                throw refuse("'amount' must be a positive integer in minor units")
+            }
             self.amount = v
         case (nil, let p?):
             let v: Double? = p.intValue.map(Double.init) ?? { if case .double(let d) = p { return d } else { return nil } }()

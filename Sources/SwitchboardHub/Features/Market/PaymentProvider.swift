@@ -33,7 +33,8 @@ public struct SandboxPaymentProvider: PaymentProvider {
     public init() {}
 
     public func charge(amount: Int64, currency: String, method: PaymentMethod, idempotencyKey: String) -> ProviderCharge {
-        ProviderCharge(status: method == .bankTransfer ? "pending" : "completed",
-                       reference: "sbx_" + String(UInt64.random(in: 0..<UInt64.max), radix: 36))
+        ProviderCharge(
+            status: method == .bankTransfer ? "pending" : "completed",
+            reference: "sbx_" + String(UInt64.random(in: 0..<UInt64.max), radix: 36))
     }
 }

@@ -30,8 +30,10 @@ public struct NotifyRequest: Sendable, Equatable {
     public var fingerprint: String
 
     /// A request.
-    public init(recipients: [String], kind: NotificationKind, title: String, body: String, data: [UInt8],
-                entityType: String? = nil, entityID: String? = nil, idempotencyKey: String? = nil, fingerprint: String = "") {
+    public init(
+        recipients: [String], kind: NotificationKind, title: String, body: String, data: [UInt8],
+        entityType: String? = nil, entityID: String? = nil, idempotencyKey: String? = nil, fingerprint: String = ""
+    ) {
         self.recipients = recipients
         self.kind = kind
         self.title = title

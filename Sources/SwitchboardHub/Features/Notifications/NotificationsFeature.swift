@@ -28,12 +28,15 @@ public final class NotificationsFeature: HubFeature {
         self.hub = hub
         hub.route("POST", "/v1/notify", caller: .backend) { [unowned self] call throws(HubError) in try notifyRoute(call) }
         hub.route("GET", "/v1/notifications", caller: .user) { [unowned self] call throws(HubError) in try listRoute(call) }
-        hub.route("POST", "/v1/notifications/read", caller: .user) { [unowned self] call throws(HubError) in try markReadRoute(call) }
+        hub.route("POST", "/v1/notifications/read", caller: .user) { [unowned self] call throws(HubError) in
+            try markReadRoute(call)
+        }
         hub.onAdmission { [unowned self] admission in
             guard let since = admission.since else { return }
             guard since >= 0 else {
-                hub.refuse(HubError(.badRequest, "'since' must be a notification id (an integer ≥ 0)"),
-                           requestID: admission.requestID, on: admission.connection)
+                hub.refuse(
+                    HubError(.badRequest, "'since' must be a notification id (an integer ≥ 0)"),
+                    requestID: admission.requestID, on: admission.connection)
                 return
             }
             beginReplay(admission.connection, user: admission.principal.user, since: since, requestID: admission.requestID)
@@ -50,8 +53,10 @@ public final class NotificationsFeature: HubFeature {
         for n in notifications {
             // A connection replaying its missed notifications gets this one
             // after the replay, or in it: never twice (the stream position).
-            hub.publish(Publication(channel: ChannelName.user(n.user), frame: ServerFrame.notification(n, replay: false),
-                                    position: StreamPosition(stream: Self.stream(n.user), seq: n.id)))
+            hub.publish(
+                Publication(
+                    channel: ChannelName.user(n.user), frame: ServerFrame.notification(n, replay: false),
+                    position: StreamPosition(stream: Self.stream(n.user), seq: n.id)))
         }
     }
 
@@ -59,9 +64,11 @@ public final class NotificationsFeature: HubFeature {
 
     private func beginReplay(_ id: ConnectionID, user: String, since: Int64, requestID: String?) {
         hub.beginResume(id, stream: Self.stream(user), requestID: requestID, since: since)
-        store.notificationsSince(user: user, since: since, limit: Self.replayCap + 1, reply: Reply(on: hub.loop, to: self) { me, result in
-            me.finishReplay(id, user: user, since: since, result)
-        })
+        store.notificationsSince(
+            user: user, since: since, limit: Self.replayCap + 1,
+            reply: Reply(on: hub.loop, to: self) { me, result in
+                me.finishReplay(id, user: user, since: since, result)
+            })
     }
 
     private func finishReplay(_ id: ConnectionID, user: String, since: Int64, _ result: Result<MissedNotifications, HubError>) {
@@ -85,11 +92,15 @@ public final class NotificationsFeature: HubFeature {
             recovered = false
         case .failure:
             recovered = false
-            hub.send(ServerFrame.error(id: nil, code: .unavailable,
-                                       message: "notification replay failed; page GET /v1/notifications?after="), to: id)
+            hub.send(
+                ServerFrame.error(
+                    id: nil, code: .unavailable,
+                    message: "notification replay failed; page GET /v1/notifications?after="), to: id)
         }
-        hub.send(ServerFrame.notificationsReplayed(id: pending.requestID, channel: ChannelName.user(user),
-                                                   lastID: last, recovered: recovered), to: id)
+        hub.send(
+            ServerFrame.notificationsReplayed(
+                id: pending.requestID, channel: ChannelName.user(user),
+                lastID: last, recovered: recovered), to: id)
         // The seam: what was committed while the replay was read and is not
         // in it goes out now, in order, once.
         hub.completeResume(id, stream: Self.stream(user), pending, deliveredUpTo: last)
@@ -102,17 +113,23 @@ public final class NotificationsFeature: HubFeature {
         let notify = try NotifyRequestDecoder.decode(try call.jsonObject(), idempotencyKey: call.request.idempotencyKey)
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.notify(notify, reply: Reply(on: hub.loop, to: self) { me, result in
-            switch result {
-            case .success(let outcome):
-                me.publish(outcome.created)
-                me.hub.respond(id, .json(outcome.duplicate ? 200 : 201, .object([
-                    "notified": .int(Int64(outcome.notified)), "duplicate": .bool(outcome.duplicate),
-                ])))
-            case .failure(let error):
-                me.hub.respond(id, .error(error))
-            }
-        })
+        store.notify(
+            notify,
+            reply: Reply(on: hub.loop, to: self) { me, result in
+                switch result {
+                case .success(let outcome):
+                    me.publish(outcome.created)
+                    me.hub.respond(
+                        id,
+                        .json(
+                            outcome.duplicate ? 200 : 201,
+                            .object([
+                                "notified": .int(Int64(outcome.notified)), "duplicate": .bool(outcome.duplicate),
+                            ])))
+                case .failure(let error):
+                    me.hub.respond(id, .error(error))
+                }
+            })
         return nil
     }
 
@@ -130,10 +147,11 @@ public final class NotificationsFeature: HubFeature {
         guard unreadText == "true" || unreadText == "false" else { throw HubError(.badRequest, "'unread' must be true or false") }
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.notifications(user: call.user, after: after, unreadOnly: unreadText == "true", limit: limit,
-                            reply: Reply(on: hub.loop, to: self) { me, result in
-            me.hub.respond(id, result.map(Self.pageResponse).get(or: { .error($0) }))
-        })
+        store.notifications(
+            user: call.user, after: after, unreadOnly: unreadText == "true", limit: limit,
+            reply: Reply(on: hub.loop, to: self) { me, result in
+                me.hub.respond(id, result.map(Self.pageResponse).get(or: { .error($0) }))
+            })
         return nil
     }
 
@@ -174,11 +192,21 @@ public final class NotificationsFeature: HubFeature {
         }
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.markNotificationsRead(user: call.user, ids: ids, upTo: upTo, reply: Reply(on: hub.loop, to: self) { me, result in
-            me.hub.respond(id, result.map { .json(200, .object(["marked": .int(Int64($0.marked)),
-                                                                  "unread_count": .int(Int64($0.unread))])) }
-                .get(or: { .error($0) }))
-        })
+        store.markNotificationsRead(
+            user: call.user, ids: ids, upTo: upTo,
+            reply: Reply(on: hub.loop, to: self) { me, result in
+                me.hub.respond(
+                    id,
+                    result.map {
+                        .json(
+                            200,
+                            .object([
+                                "marked": .int(Int64($0.marked)),
+                                "unread_count": .int(Int64($0.unread)),
+                            ]))
+                    }
+                    .get(or: { .error($0) }))
+            })
         return nil
     }
 }

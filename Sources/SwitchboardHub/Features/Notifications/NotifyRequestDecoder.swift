@@ -8,11 +8,13 @@ enum NotifyRequestDecoder {
         guard case .array(let list)? = body["user_ids"] else { throw HubError(.missingField, "missing array 'user_ids'") }
         let users = list.compactMap(\.stringValue)
         guard users.count == list.count, !users.isEmpty, users.count <= NotificationsFeature.recipientCap,
-              users.allSatisfy(Identifier.isUserID) else {
+            users.allSatisfy(Identifier.isUserID)
+        else {
             throw HubError(.badRequest, "'user_ids' must be 1 to \(NotificationsFeature.recipientCap) user ids")
         }
         guard let kindText = body["kind"]?.stringValue, let kind = NotificationKind(rawValue: kindText) else {
-            throw HubError(.badRequest, "'kind' must be one of " + NotificationKind.allCases.map(\.rawValue).joined(separator: ", "))
+            throw HubError(
+                .badRequest, "'kind' must be one of " + NotificationKind.allCases.map(\.rawValue).joined(separator: ", "))
         }
         guard let title = body["title"]?.stringValue, !title.isEmpty, title.utf8.count <= 200 else {
             throw HubError(.badRequest, "'title' must be a string of 1 to 200 bytes")
@@ -39,9 +41,10 @@ enum NotifyRequestDecoder {
         // Deduplicated, order kept: a user listed twice is notified once.
         var seen = Set<String>()
         let recipients = users.filter { seen.insert($0).inserted }
-        var request = NotifyRequest(recipients: recipients, kind: kind, title: title, body: text, data: data,
-                                    entityType: try optionalText("entity_type"), entityID: try optionalText("entity_id"),
-                                    idempotencyKey: key)
+        var request = NotifyRequest(
+            recipients: recipients, kind: kind, title: title, body: text, data: data,
+            entityType: try optionalText("entity_type"), entityID: try optionalText("entity_id"),
+            idempotencyKey: key)
         // The key itself is not part of what a retry must repeat.
         var rest = body
         if case .object(var members) = rest { members["idempotency_key"] = nil; rest = .object(members) }

@@ -56,13 +56,15 @@ public final class PresenceFeature: HubFeature {
             if let change { announce(change) }
             return
         }
-        store.contacts(of: user, reply: Reply(on: hub.loop, to: self) { presence, result in
-            guard case .success(let list) = result else { return }
-            // Still online (or within the grace) by the time the answer came?
-            guard presence.tracker.isOnline(user) else { return }
-            presence.contacts[user] = Set(list)
-            if let change { presence.announce(change) }
-        })
+        store.contacts(
+            of: user,
+            reply: Reply(on: hub.loop, to: self) { presence, result in
+                guard case .success(let list) = result else { return }
+                // Still online (or within the grace) by the time the answer came?
+                guard presence.tracker.isOnline(user) else { return }
+                presence.contacts[user] = Set(list)
+                if let change { presence.announce(change) }
+            })
     }
 
     /// Tells the user's contacts.
@@ -88,9 +90,11 @@ public final class PresenceFeature: HubFeature {
     }
 
     private func query(asker: String, users: [String], for target: Asker) {
-        store.presence(asker: asker, users: users, reply: Reply(on: hub.loop, to: self) { presence, result in
-            presence.answer(target, users: users, result)
-        })
+        store.presence(
+            asker: asker, users: users,
+            reply: Reply(on: hub.loop, to: self) { presence, result in
+                presence.answer(target, users: users, result)
+            })
     }
 
     private func answer(_ target: Asker, users: [String], _ result: Result<[String: Int64?], HubError>) {
@@ -107,9 +111,19 @@ public final class PresenceFeature: HubFeature {
         case (.frame(let connection, let requestID), .failure(let error)):
             hub.refuse(error, requestID: requestID, on: connection)
         case (.request(let id), .success(let users)):
-            hub.respond(id, .json(200, .object(["users": .array(users.map { u in
-                .object(["user": .string(u.user), "online": .bool(u.online), "last_seen": u.lastSeenMillis.map(JSON.int) ?? .null])
-            })])))
+            hub.respond(
+                id,
+                .json(
+                    200,
+                    .object([
+                        "users": .array(
+                            users.map { u in
+                                .object([
+                                    "user": .string(u.user), "online": .bool(u.online),
+                                    "last_seen": u.lastSeenMillis.map(JSON.int) ?? .null,
+                                ])
+                            })
+                    ])))
         case (.request(let id), .failure(let error)):
             hub.respond(id, .error(error))
         }

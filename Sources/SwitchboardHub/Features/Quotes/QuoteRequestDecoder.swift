@@ -24,8 +24,12 @@ enum QuoteRequestDecoder {
         }
         let starts = try date("starts_on"), ends = try date("ends_on")
         guard starts <= ends else { throw HubError(.badRequest, "'starts_on' must not be after 'ends_on'") }
-        guard let size = body["stand_size_sqm"].flatMap({ $0.intValue.map(Double.init) ?? { if case .double(let d) = $0 { d } else { nil } }($0) }),
-              size > 0, size <= 100_000 else { throw HubError(.badRequest, "'stand_size_sqm' must be a positive number") }
+        guard
+            let size = body["stand_size_sqm"].flatMap({
+                $0.intValue.map(Double.init) ?? { if case .double(let d) = $0 { d } else { nil } }($0)
+            }),
+            size > 0, size <= 100_000
+        else { throw HubError(.badRequest, "'stand_size_sqm' must be a positive number") }
         guard let min = body["budget_min"]?.intValue, let max = body["budget_max"]?.intValue, min >= 0, max >= min else {
             throw HubError(.badRequest, "'budget_min' and 'budget_max' must be integers in minor units, min ≤ max")
         }
@@ -37,15 +41,17 @@ enum QuoteRequestDecoder {
         if let field = body["services"] {
             guard case .array(let list) = field else { throw HubError(.badRequest, "'services' must be an array of strings") }
             services = list.compactMap(\.stringValue)
-            guard services.count == list.count, services.count <= 50, services.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 100 }) else {
+            guard services.count == list.count, services.count <= 50, services.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 100 })
+            else {
                 throw HubError(.badRequest, "'services' must be at most 50 strings of 1 to 100 bytes")
             }
         }
         let urgency = body["urgency"]?.stringValue ?? "normal"
         guard urgencies.contains(urgency) else { throw HubError(.badRequest, "'urgency' must be low, normal, high or urgent") }
-        return QuoteRequest(requester: try text("requester", max: 256), event: try text("event"), city: try text("city", max: 100),
-                            startsOn: starts, endsOn: ends, standSizeSqm: size, budgetMin: min, budgetMax: max,
-                            currency: currency, services: services, urgency: urgency)
+        return QuoteRequest(
+            requester: try text("requester", max: 256), event: try text("event"), city: try text("city", max: 100),
+            startsOn: starts, endsOn: ends, standSizeSqm: size, budgetMin: min, budgetMax: max,
+            currency: currency, services: services, urgency: urgency)
     }
 
     static func matches(_ body: JSON) throws(HubError) -> [QuoteMatchInput] {
@@ -69,7 +75,9 @@ enum QuoteRequestDecoder {
                 breakdown[key] = Int(v)
             }
             // The same builder twice in one call counts once.
-            if seen.insert(builder).inserted { out.append(QuoteMatchInput(builder: builder, score: Int(score), breakdown: breakdown)) }
+            if seen.insert(builder).inserted {
+                out.append(QuoteMatchInput(builder: builder, score: Int(score), breakdown: breakdown))
+            }
         }
         return out
     }
@@ -80,14 +88,18 @@ enum QuoteRequestDecoder {
         }
         func amount(_ name: String) throws(HubError) -> Int64? {
             guard let field = body[name], field != .null else { return nil }
-            guard let v = field.intValue, v >= 0 else { throw HubError(.badRequest, "'\(name)' must be a non-negative integer (minor units)") }
+            guard let v = field.intValue, v >= 0 else {
+                throw HubError(.badRequest, "'\(name)' must be a non-negative integer (minor units)")
+            }
             return v
         }
         let min = try amount("estimate_min"), max = try amount("estimate_max")
         if let min, let max, min > max { throw HubError(.badRequest, "'estimate_min' must not exceed 'estimate_max'") }
         var summary: String?
         if let field = body["proposal_summary"], field != .null {
-            guard let s = field.stringValue, s.utf8.count <= 4000 else { throw HubError(.badRequest, "'proposal_summary' must be at most 4,000 bytes") }
+            guard let s = field.stringValue, s.utf8.count <= 4000 else {
+                throw HubError(.badRequest, "'proposal_summary' must be at most 4,000 bytes")
+            }
             summary = s
         }
         if status == .responded && (min == nil || max == nil) {

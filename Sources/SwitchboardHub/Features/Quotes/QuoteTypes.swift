@@ -20,8 +20,10 @@ public struct QuoteRequest: Sendable, Equatable {
     public var createdAtMillis: Int64 = 0
 
     /// A request.
-    public init(requester: String, event: String, city: String, startsOn: String, endsOn: String, standSizeSqm: Double,
-                budgetMin: Int64, budgetMax: Int64, currency: String, services: [String], urgency: String) {
+    public init(
+        requester: String, event: String, city: String, startsOn: String, endsOn: String, standSizeSqm: Double,
+        budgetMin: Int64, budgetMax: Int64, currency: String, services: [String], urgency: String
+    ) {
         self.requester = requester
         self.event = event
         self.city = city
@@ -89,8 +91,10 @@ public struct QuoteMatch: Sendable, Equatable {
     public var respondedAtMillis: Int64?
 
     /// A match.
-    public init(id: Int64, request: Int64, builder: String, score: Int, breakdown: [UInt8], status: MatchStatus,
-                estimateMin: Int64?, estimateMax: Int64?, proposalSummary: String?, createdAtMillis: Int64, respondedAtMillis: Int64?) {
+    public init(
+        id: Int64, request: Int64, builder: String, score: Int, breakdown: [UInt8], status: MatchStatus,
+        estimateMin: Int64?, estimateMax: Int64?, proposalSummary: String?, createdAtMillis: Int64, respondedAtMillis: Int64?
+    ) {
         self.id = id
         self.request = request
         self.builder = builder

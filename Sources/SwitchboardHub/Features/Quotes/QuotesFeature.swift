@@ -24,14 +24,17 @@ public final class QuotesFeature: HubFeature {
 
     public func install(on hub: Hub) {
         self.hub = hub
-        hub.route("POST", "/v1/quote-requests", caller: .backend) { [unowned self] call throws(HubError) in try createRoute(call) }
+        hub.route("POST", "/v1/quote-requests", caller: .backend) { [unowned self] call throws(HubError) in try createRoute(call)
+        }
         hub.route("POST", "/v1/quote-requests/{request}/matches", caller: .backend) { [unowned self] call throws(HubError) in
             try addMatchesRoute(call)
         }
         hub.route("GET", "/v1/quote-requests/{request}/matches", caller: .user) { [unowned self] call throws(HubError) in
             try requestMatchesRoute(call)
         }
-        hub.route("GET", "/v1/quote-matches", caller: .user) { [unowned self] call throws(HubError) in try builderMatchesRoute(call) }
+        hub.route("GET", "/v1/quote-matches", caller: .user) { [unowned self] call throws(HubError) in
+            try builderMatchesRoute(call)
+        }
         hub.route("POST", "/v1/quote-matches/{match}/respond", caller: .user) { [unowned self] call throws(HubError) in
             try respondRoute(call)
         }
@@ -42,9 +45,11 @@ public final class QuotesFeature: HubFeature {
         let quote = try QuoteRequestDecoder.decode(try call.jsonObject())
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.createQuoteRequest(quote, reply: Reply(on: hub.loop, to: self) { me, result in
-            me.hub.respond(id, result.map { .json(201, Self.quoteRequestJSON($0)) }.get(or: { .error($0) }))
-        })
+        store.createQuoteRequest(
+            quote,
+            reply: Reply(on: hub.loop, to: self) { me, result in
+                me.hub.respond(id, result.map { .json(201, Self.quoteRequestJSON($0)) }.get(or: { .error($0) }))
+            })
         return nil
     }
 
@@ -54,18 +59,24 @@ public final class QuotesFeature: HubFeature {
         let matches = try QuoteRequestDecoder.matches(try call.jsonObject())
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.addMatches(request: quote, matches, reply: Reply(on: hub.loop, to: self) { me, result in
-            switch result {
-            case .success(let outcome):
-                me.notifications.publish(outcome.notifications)
-                me.hub.respond(id, .json(outcome.created.isEmpty ? 200 : 201, .object([
-                    "created": .array(outcome.created.map(Self.matchJSON)),
-                    "existing": .array(outcome.existing.map(Self.matchJSON)),
-                ])))
-            case .failure(let error):
-                me.hub.respond(id, .error(error))
-            }
-        })
+        store.addMatches(
+            request: quote, matches,
+            reply: Reply(on: hub.loop, to: self) { me, result in
+                switch result {
+                case .success(let outcome):
+                    me.notifications.publish(outcome.notifications)
+                    me.hub.respond(
+                        id,
+                        .json(
+                            outcome.created.isEmpty ? 200 : 201,
+                            .object([
+                                "created": .array(outcome.created.map(Self.matchJSON)),
+                                "existing": .array(outcome.existing.map(Self.matchJSON)),
+                            ])))
+                case .failure(let error):
+                    me.hub.respond(id, .error(error))
+                }
+            })
         return nil
     }
 
@@ -75,15 +86,17 @@ public final class QuotesFeature: HubFeature {
         let response = try QuoteRequestDecoder.response(try call.jsonObject())
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.respond(match: match, builder: call.user, response, reply: Reply(on: hub.loop, to: self) { me, result in
-            switch result {
-            case .success(let answered):
-                me.notifications.publish([answered.notification])
-                me.hub.respond(id, .json(200, Self.matchJSON(answered.match)))
-            case .failure(let error):
-                me.hub.respond(id, .error(error))
-            }
-        })
+        store.respond(
+            match: match, builder: call.user, response,
+            reply: Reply(on: hub.loop, to: self) { me, result in
+                switch result {
+                case .success(let answered):
+                    me.notifications.publish([answered.notification])
+                    me.hub.respond(id, .json(200, Self.matchJSON(answered.match)))
+                case .failure(let error):
+                    me.hub.respond(id, .error(error))
+                }
+            })
         return nil
     }
 
@@ -92,9 +105,11 @@ public final class QuotesFeature: HubFeature {
         let quote = try call.id("request", notFound: "no such resource")
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.matches(request: quote, requester: call.user, reply: Reply(on: hub.loop, to: self) { me, result in
-            me.hub.respond(id, result.map(Self.matchList).get(or: { .error($0) }))
-        })
+        store.matches(
+            request: quote, requester: call.user,
+            reply: Reply(on: hub.loop, to: self) { me, result in
+                me.hub.respond(id, result.map(Self.matchList).get(or: { .error($0) }))
+            })
         return nil
     }
 
@@ -102,9 +117,11 @@ public final class QuotesFeature: HubFeature {
     private func builderMatchesRoute(_ call: RouteCall) throws(HubError) -> HTTPResponse? {
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.matches(builder: call.user, limit: Self.builderListLimit, reply: Reply(on: hub.loop, to: self) { me, result in
-            me.hub.respond(id, result.map(Self.matchList).get(or: { .error($0) }))
-        })
+        store.matches(
+            builder: call.user, limit: Self.builderListLimit,
+            reply: Reply(on: hub.loop, to: self) { me, result in
+                me.hub.respond(id, result.map(Self.matchList).get(or: { .error($0) }))
+            })
         return nil
     }
 

@@ -62,9 +62,10 @@ enum ScanRequest {
             }
             country = upper
         }
-        return ScanInput(qr: qr, atMillis: at, device: device, os: try text(item, "os", max: 64, index: index),
-                         country: country, referrer: try text(item, "referrer", max: 2048, index: index),
-                         eventID: try text(item, "event_id", max: 128, index: index))
+        return ScanInput(
+            qr: qr, atMillis: at, device: device, os: try text(item, "os", max: 64, index: index),
+            country: country, referrer: try text(item, "referrer", max: 2048, index: index),
+            eventID: try text(item, "event_id", max: 128, index: index))
     }
 
     private static func text(_ item: JSON, _ name: String, max: Int, index: Int) throws(HubError) -> String? {

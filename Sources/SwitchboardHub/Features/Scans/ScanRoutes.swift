@@ -27,24 +27,29 @@ extension ScansFeature {
         let scans = try ScanRequest.decode(try call.json(), nowMillis: hub.clock.nowMillis())
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.ingest(scans, reply: Reply(on: hub.loop, to: self) { me, result in
-            let response: HTTPResponse
-            switch result {
-            case .success(let outcome):
-                me.committed(outcome.counts)
-                me.hub.metrics.scansIngested.increment(by: outcome.accepted)
-                response = .json(200, .object([
-                    "accepted": .int(Int64(outcome.accepted)),
-                    "duplicates": .int(Int64(outcome.duplicates)),
-                    "rejected": .array(outcome.unknownCodes.map { index in
-                        .object(["index": .int(Int64(index)), "code": .string(ErrorCode.unknownQRCode.rawValue)])
-                    }),
-                ]))
-            case .failure(let error):
-                response = .error(error)
-            }
-            me.hub.respond(id, response)
-        })
+        store.ingest(
+            scans,
+            reply: Reply(on: hub.loop, to: self) { me, result in
+                let response: HTTPResponse
+                switch result {
+                case .success(let outcome):
+                    me.committed(outcome.counts)
+                    me.hub.metrics.scansIngested.increment(by: outcome.accepted)
+                    response = .json(
+                        200,
+                        .object([
+                            "accepted": .int(Int64(outcome.accepted)),
+                            "duplicates": .int(Int64(outcome.duplicates)),
+                            "rejected": .array(
+                                outcome.unknownCodes.map { index in
+                                    .object(["index": .int(Int64(index)), "code": .string(ErrorCode.unknownQRCode.rawValue)])
+                                }),
+                        ]))
+                case .failure(let error):
+                    response = .error(error)
+                }
+                me.hub.respond(id, response)
+            })
         return nil
     }
 
@@ -61,8 +66,9 @@ extension ScansFeature {
             throw HubError(.badRequest, "'label' must be a string of 1 to 200 bytes")
         }
         guard let targetField = field("target", max: 2048), let target = targetField, Self.isRedirectTarget(target) else {
-            throw HubError(.badRequest,
-                           "'target' must be an absolute http(s) URL of at most 2048 bytes without spaces or control characters")
+            throw HubError(
+                .badRequest,
+                "'target' must be an absolute http(s) URL of at most 2048 bytes without spaces or control characters")
         }
         guard let ownerField = field("owner", max: 256), ownerField.map(Identifier.isUserID) ?? true else {
             throw HubError(.badRequest, "'owner' must be a user id")
@@ -80,9 +86,11 @@ extension ScansFeature {
         }
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.createCode(owner: owner, label: label, target: target, reply: Reply(on: hub.loop, to: self) { me, result in
-            me.hub.respond(id, result.map { .json(201, Self.codeJSON($0)) }.get(or: { .error($0) }))
-        })
+        store.createCode(
+            owner: owner, label: label, target: target,
+            reply: Reply(on: hub.loop, to: self) { me, result in
+                me.hub.respond(id, result.map { .json(201, Self.codeJSON($0)) }.get(or: { .error($0) }))
+            })
         return nil
     }
 
@@ -102,10 +110,14 @@ extension ScansFeature {
         }
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.listCodes(owner: owner, limit: Self.codeListCap, reply: Reply(on: hub.loop, to: self) { me, result in
-            me.hub.respond(id, result.map { .json(200, .object(["codes": .array($0.map(Self.codeJSON))])) }
-                .get(or: { .error($0) }))
-        })
+        store.listCodes(
+            owner: owner, limit: Self.codeListCap,
+            reply: Reply(on: hub.loop, to: self) { me, result in
+                me.hub.respond(
+                    id,
+                    result.map { .json(200, .object(["codes": .array($0.map(Self.codeJSON))])) }
+                        .get(or: { .error($0) }))
+            })
         return nil
     }
 
@@ -142,24 +154,28 @@ extension ScansFeature {
         }
         guard hub.isStoreAvailable else { throw .unavailable }
         let id = call.id
-        store.stats(qr: qr, fromMillis: from, toMillis: to, bucket: bucket, reply: Reply(on: hub.loop, to: self) { [from, to] me, result in
-            let response: HTTPResponse
-            switch result {
-            case .success(let stats?) where stats.owner == principal.user || principal.isAdmin:
-                response = .json(200, .object([
-                    "qr": .string(String(qr)), "bucket": .string(bucket.rawValue), "from": .int(from), "to": .int(to),
-                    "total": .int(stats.points.reduce(0) { $0 + $1.count }),
-                    "points": .array(stats.points.map { .object(["at": .int($0.atMillis), "count": .int($0.count)]) }),
-                ]))
-            case .success(.some):
-                response = .error(HubError(.forbidden, "only the code's owner or an admin may read its stats"))
-            case .success(nil):
-                response = .error(HubError(.notFound, "no such QR code"))
-            case .failure(let error):
-                response = .error(error)
-            }
-            me.hub.respond(id, response)
-        })
+        store.stats(
+            qr: qr, fromMillis: from, toMillis: to, bucket: bucket,
+            reply: Reply(on: hub.loop, to: self) { [from, to] me, result in
+                let response: HTTPResponse
+                switch result {
+                case .success(let stats?) where stats.owner == principal.user || principal.isAdmin:
+                    response = .json(
+                        200,
+                        .object([
+                            "qr": .string(String(qr)), "bucket": .string(bucket.rawValue), "from": .int(from), "to": .int(to),
+                            "total": .int(stats.points.reduce(0) { $0 + $1.count }),
+                            "points": .array(stats.points.map { .object(["at": .int($0.atMillis), "count": .int($0.count)]) }),
+                        ]))
+                case .success(.some):
+                    response = .error(HubError(.forbidden, "only the code's owner or an admin may read its stats"))
+                case .success(nil):
+                    response = .error(HubError(.notFound, "no such QR code"))
+                case .failure(let error):
+                    response = .error(error)
+                }
+                me.hub.respond(id, response)
+            })
         return nil
     }
 
@@ -170,13 +186,16 @@ extension ScansFeature {
     static func isRedirectTarget(_ target: String) -> Bool {
         let lower = target.lowercased()
         guard let rest = ["https://", "http://"].first(where: lower.hasPrefix).map({ lower.dropFirst($0.count) }),
-              let first = rest.utf8.first, first != UInt8(ascii: "/") else { return false }
+            let first = rest.utf8.first, first != UInt8(ascii: "/")
+        else { return false }
         return target.utf8.allSatisfy { $0 > 0x20 && $0 != 0x7F }
     }
 
     static func codeJSON(_ code: QRCode) -> JSON {
-        .object(["id": .string(String(code.id)), "owner": .string(code.owner), "label": .string(code.label),
-                 "target": .string(code.target), "total": .int(code.total), "created_at": .int(code.createdAtMillis),
-                 "channel": .string(ScanChannel.code(code.id).name)])
+        .object([
+            "id": .string(String(code.id)), "owner": .string(code.owner), "label": .string(code.label),
+            "target": .string(code.target), "total": .int(code.total), "created_at": .int(code.createdAtMillis),
+            "channel": .string(ScanChannel.code(code.id).name),
+        ])
     }
 }

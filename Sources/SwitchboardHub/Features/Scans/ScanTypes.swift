@@ -40,8 +40,10 @@ public struct ScanInput: Sendable, Equatable {
     public var eventID: String?
 
     /// A scan.
-    public init(qr: QRCodeID, atMillis: Int64, device: String, os: String? = nil, country: String,
-                referrer: String? = nil, eventID: String? = nil) {
+    public init(
+        qr: QRCodeID, atMillis: Int64, device: String, os: String? = nil, country: String,
+        referrer: String? = nil, eventID: String? = nil
+    ) {
         self.qr = qr
         self.atMillis = atMillis
         self.device = device
@@ -74,8 +76,10 @@ public struct ScanCounts: Sendable, Equatable {
     public var countries: [String: Int64]
 
     /// Counts.
-    public init(qr: QRCodeID, owner: String, label: String? = nil, total: Int64, days: [Int64: Int64] = [:],
-                minutes: [Int64: Int64] = [:], devices: [String: Int64] = [:], countries: [String: Int64] = [:]) {
+    public init(
+        qr: QRCodeID, owner: String, label: String? = nil, total: Int64, days: [Int64: Int64] = [:],
+        minutes: [Int64: Int64] = [:], devices: [String: Int64] = [:], countries: [String: Int64] = [:]
+    ) {
         self.qr = qr
         self.owner = owner
         self.label = label
@@ -161,7 +165,8 @@ public struct ScanStats: Sendable, Equatable {
     }
 
     public static func == (a: ScanStats, b: ScanStats) -> Bool {
-        a.owner == b.owner && a.points.map(\.atMillis) == b.points.map(\.atMillis) && a.points.map(\.count) == b.points.map(\.count)
+        a.owner == b.owner && a.points.map(\.atMillis) == b.points.map(\.atMillis)
+            && a.points.map(\.count) == b.points.map(\.count)
     }
 }
 

@@ -52,8 +52,9 @@ public final class ScansFeature: HubFeature {
             codeWaiters[qr, default: []].append(request)
             guard codeWaiters[qr]!.count == 1 else { return }  // a snapshot is already on its way
             board.beginLoading(qr: qr)
-            store.counters(qr: qr, sinceMinute: sinceMinute, sinceDay: sinceDay,
-                           reply: Reply(on: hub.loop, to: self) { me, result in me.codeSnapshotArrived(qr, result) })
+            store.counters(
+                qr: qr, sinceMinute: sinceMinute, sinceDay: sinceDay,
+                reply: Reply(on: hub.loop, to: self) { me, result in me.codeSnapshotArrived(qr, result) })
         case .owner(let owner):
             guard owner == request.principal.user || request.principal.isAdmin else {
                 hub.refuse(Self.notTheOwner, requestID: request.requestID, on: request.connection)
@@ -66,8 +67,9 @@ public final class ScansFeature: HubFeature {
             ownerWaiters[owner, default: []].append(request)
             guard ownerWaiters[owner]!.count == 1 else { return }
             board.beginLoading(owner: owner)
-            store.counters(owner: owner, sinceMinute: sinceMinute, sinceDay: sinceDay, limit: Self.ownerCodeCap,
-                           reply: Reply(on: hub.loop, to: self) { me, result in me.ownerSnapshotArrived(owner, result) })
+            store.counters(
+                owner: owner, sinceMinute: sinceMinute, sinceDay: sinceDay, limit: Self.ownerCodeCap,
+                reply: Reply(on: hub.loop, to: self) { me, result in me.ownerSnapshotArrived(owner, result) })
         }
     }
 
@@ -123,8 +125,9 @@ public final class ScansFeature: HubFeature {
     private func counterFrame(channel: String, _ codes: [CodeCounter]) -> OutboundFrame {
         let now = hub.clock.nowMillis()
         let start = (ScanTime.minute(now) - Int64(CounterBoard.windowMinutes) + 1) * ScanTime.minuteMillis
-        return ServerFrame.counter(channel: channel, atMillis: now, minuteStartMillis: start,
-                                   codes: codes.map { $0.fields(nowMillis: now) })
+        return ServerFrame.counter(
+            channel: channel, atMillis: now, minuteStartMillis: start,
+            codes: codes.map { $0.fields(nowMillis: now) })
     }
 
     /// Committed scans: merge the new counts, then publish what is due.
@@ -147,7 +150,8 @@ public final class ScansFeature: HubFeature {
 
     /// Forgets counters nobody watches or waits for.
     private func sweep() {
-        board.sweep(nowMillis: hub.clock.nowMillis(), isWatched: { hub.hasSubscribers($0) },
-                    isAwaited: { codeWaiters[$0] != nil })
+        board.sweep(
+            nowMillis: hub.clock.nowMillis(), isWatched: { hub.hasSubscribers($0) },
+            isAwaited: { codeWaiters[$0] != nil })
     }
 }

@@ -15,8 +15,9 @@ public final class TypingFeature: HubFeature {
         self.hub = hub
         hub.handleFrames("typing") { [unowned self] call in
             guard case .typing(let conversation, let active) = call.frame else { return }
-            typing(conversation: conversation, active: active, user: call.principal.user, connection: call.connection,
-                   now: call.nowMillis)
+            typing(
+                conversation: conversation, active: active, user: call.principal.user, connection: call.connection,
+                now: call.nowMillis)
         }
         hub.every(millis: 250) { [unowned self] in
             for stop in tracker.tick(nowMillis: hub.clock.nowMillis()) {
@@ -38,8 +39,10 @@ public final class TypingFeature: HubFeature {
 
     /// Sends `typing` to the conversation's subscribers except the typist's own connections.
     private func relay(conversation: ConversationID, user: String, active: Bool) {
-        hub.publish(Publication(channel: ConversationChannel.name(conversation),
-                                frame: ServerFrame.typing(conversation: conversation, user: user, active: active),
-                                excluding: .user(user)))
+        hub.publish(
+            Publication(
+                channel: ConversationChannel.name(conversation),
+                frame: ServerFrame.typing(conversation: conversation, user: user, active: active),
+                excluding: .user(user)))
     }
 }

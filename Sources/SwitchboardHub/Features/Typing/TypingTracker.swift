@@ -71,7 +71,8 @@ public struct TypingTracker: Sendable {
                 }
                 entries[key] = entry
             } else if !entry.typing && !entry.shown
-                        && (entry.lastRelayMillis == .min || now - entry.lastRelayMillis >= throttleMillis) {
+                && (entry.lastRelayMillis == .min || now - entry.lastRelayMillis >= throttleMillis)
+            {
                 // (.min: never relayed — a stop without a start; `now - .min` would overflow.)
                 entries[key] = nil  // nothing left to remember
             }
