@@ -69,8 +69,7 @@ let package = Package(
 
         .testTarget(name: "SwitchboardWireTests", dependencies: ["SwitchboardWire"]),
         .testTarget(name: "SwitchboardAuthTests", dependencies: ["SwitchboardAuth"]),
-        .testTarget(name: "SwitchboardHubTests", dependencies: ["SwitchboardHub", "SwitchboardHubTesting"],
-                    ),
+        .testTarget(name: "SwitchboardHubTests", dependencies: ["SwitchboardHub", "SwitchboardHubTesting", "SwitchboardAuth"]),
         .testTarget(name: "SwitchboardFuzzingTests", dependencies: ["SwitchboardFuzzing"]),
         .testTarget(name: "SwitchboardEndToEndTests", dependencies: [
             "SwitchboardHub", "SwitchboardLWS", "SwitchboardPostgres", "SwitchboardAuth", "SwitchboardWire",
