@@ -186,16 +186,18 @@ struct Serve: ParsableCommand {
         hubConfig.authTimeoutMillis = Int64(authTimeout * 1000)
         hubConfig.framesPerSecond = framesPerSecond
         hubConfig.frameBurst = frameBurst
-        hubConfig.presenceGraceMillis = Int64(presenceGrace * 1000)
         hubConfig.maxConnectionsPerUser = maxConnectionsPerUser
         hubConfig.maxSubscriptionsPerConnection = maxSubscriptionsPerConnection
         hubConfig.maxPublicationBytes = maxQueueBytes
+        var features = FeatureSettings()
+        features.presenceGraceMillis = Int64(presenceGrace * 1000)
         // Fault injection, for the crash tests only.
-        hubConfig.failpoints = Set(
+        features.failpoints = Set(
             (Env.string("SWITCHBOARD_FAILPOINTS") ?? "").split(separator: ",")
                 .compactMap { Failpoint(rawValue: String($0)) })
         let hub = Hub(
-            configuration: hubConfig, loop: mailbox, clock: SystemClock(), store: store, chat: store, scans: store,
+            configuration: hubConfig, features: features, loop: mailbox, clock: SystemClock(), store: store, chat: store,
+            scans: store,
             notifications: store, quotes: store, market: store, metrics: metrics, logger: logger)
         hub.metricsRenderer = { registry.emitToString() }
 

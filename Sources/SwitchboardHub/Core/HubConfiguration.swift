@@ -17,8 +17,6 @@ public struct HubConfiguration: Sendable {
     public var rateLimitGrace: Int = 100
     /// Malformed frames tolerated before the connection is closed.
     public var badFrameLimit: Int = 50
-    /// How long a user without connections still counts as online.
-    public var presenceGraceMillis: Int64 = 5_000
     /// Largest publication frame, in bytes: the per-connection outbound queue
     /// bound. A larger one could only be turned into slow-consumer closes of
     /// every subscriber, so the server API refuses it (413).
@@ -28,22 +26,9 @@ public struct HubConfiguration: Sendable {
     public var maxSubscriptionsPerConnection: Int = 1_000
     /// Most WebSocket connections one user may hold on this node (0: no cap).
     public var maxConnectionsPerUser: Int = 100
-    /// Least time between two `counter` frames on one channel, in ms.
-    public var counterIntervalMillis: Int64 = 100
-
-    /// Fault injection for tests (never set in production).
-    public var failpoints: Set<Failpoint> = []
-
     /// A configuration with default limits.
     public init(jwt: JWTConfiguration, apiKeys: APIKeyRing) {
         self.jwt = jwt
         self.apiKeys = apiKeys
     }
-}
-
-/// Places where a test may make the hub fail on purpose
-/// (`SWITCHBOARD_FAILPOINTS`, comma-separated; for tests only).
-public enum Failpoint: String, Sendable, CaseIterable {
-    /// abort() after notifications are committed, before they are pushed.
-    case crashAfterNotifyCommit = "crash-after-notify-commit"
 }

@@ -20,8 +20,6 @@ public final class HubMetrics: Sendable {
     public let publications = Counter(label: "switchboard_publications_total")
     /// Frames queued for subscribers by publications.
     public let deliveries = Counter(label: "switchboard_deliveries_total")
-    /// QR scans durably stored.
-    public let scansIngested = Counter(label: "switchboard_scans_ingested_total")
     /// Frames rejected as malformed.
     public let badFrames = Counter(label: "switchboard_bad_frames_total")
     /// Connections closed by the hub, any reason but shutdown.

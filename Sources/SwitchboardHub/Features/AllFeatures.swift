@@ -3,22 +3,23 @@
 import Logging
 
 extension Hub {
-    /// A hub with every feature, over these stores .
+    /// A hub with every feature, over these stores.
     public convenience init(
-        configuration: HubConfiguration, loop: any HubLoop, clock: HubClock, store: HubStore,
-        chat: ChatStore, scans: ScanStore, notifications: NotificationStore, quotes: QuoteStore,
-        market: MarketStore, metrics: HubMetrics, logger: Logger
+        configuration: HubConfiguration, features settings: FeatureSettings = FeatureSettings(), loop: any HubLoop,
+        clock: HubClock, store: HubStore, chat: ChatStore, scans: ScanStore, notifications: NotificationStore,
+        quotes: QuoteStore, market: MarketStore, metrics: HubMetrics, logger: Logger
     ) {
         self.init(configuration: configuration, loop: loop, clock: clock, store: store, metrics: metrics, logger: logger)
         install(TypingFeature())
-        let presence = PresenceFeature(store: chat, graceMillis: configuration.presenceGraceMillis)
+        let presence = PresenceFeature(store: chat, graceMillis: settings.presenceGraceMillis)
         install(presence)
         let chatFeature = ChatFeature(store: chat, presence: presence)
         install(chatFeature)
-        let notices = NotificationsFeature(store: notifications)
+        let notices = NotificationsFeature(
+            store: notifications, crashAfterCommit: settings.failpoints.contains(.crashAfterNotifyCommit))
         install(notices)
         install(QuotesFeature(store: quotes, notifications: notices))
-        install(ScansFeature(store: scans, intervalMillis: configuration.counterIntervalMillis))
+        install(ScansFeature(store: scans, intervalMillis: settings.counterIntervalMillis))
         install(MarketFeature(store: market, notifications: notices, chat: chatFeature))
     }
 }

@@ -18,10 +18,13 @@ public final class NotificationsFeature: HubFeature {
 
     private let store: NotificationStore
     private unowned var hub: Hub!
+    private let crashAfterCommit: Bool
 
-    /// Notifications kept by `store`.
-    public init(store: NotificationStore) {
+    /// Notifications kept by `store`; `crashAfterCommit` is the crash tests'
+    /// failpoint (abort after the commit, before the push).
+    public init(store: NotificationStore, crashAfterCommit: Bool = false) {
         self.store = store
+        self.crashAfterCommit = crashAfterCommit
     }
 
     public func install(on hub: Hub) {
@@ -49,7 +52,7 @@ public final class NotificationsFeature: HubFeature {
     /// Publishes committed notifications on their users' channels.
     public func publish(_ notifications: [StoredNotification]) {
         // Fault injection for the crash test: die after the commit, before the push.
-        if hub.configuration.failpoints.contains(.crashAfterNotifyCommit) { abort() }
+        if crashAfterCommit { abort() }
         for n in notifications {
             // A connection replaying its missed notifications gets this one
             // after the replay, or in it: never twice (the stream position).

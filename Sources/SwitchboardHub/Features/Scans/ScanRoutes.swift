@@ -34,7 +34,7 @@ extension ScansFeature {
                 switch result {
                 case .success(let outcome):
                     me.committed(outcome.counts)
-                    me.hub.metrics.scansIngested.increment(by: outcome.accepted)
+                    me.ingested.increment(by: outcome.accepted)
                     response = .json(
                         200,
                         .object([

@@ -1,6 +1,7 @@
 // Live QR-scan counters: who may watch which code, the snapshot a new
 // subscriber gets at once, the counts of every commit merged on the loop, and
 // at most one `counter` publication per channel and interval.
+import Metrics
 import SwitchboardWire
 
 /// The QR-scan feature: the `scans:` channels, the scan and QR-code routes,
@@ -18,6 +19,8 @@ public final class ScansFeature: HubFeature {
 
     let store: ScanStore
     unowned var hub: Hub!
+    /// QR scans durably stored.
+    let ingested = Counter(label: "switchboard_scans_ingested_total")
     private var board: CounterBoard
     /// Subscribers waiting for the snapshot of a code / of an owner's codes.
     private var codeWaiters: [QRCodeID: [SubscribeRequest]] = [:]
