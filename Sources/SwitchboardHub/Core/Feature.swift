@@ -68,8 +68,11 @@ extension Hub {
     }
 
     /// Adds a REST route.
-    public func route(_ method: String, _ pattern: String, caller: CallerRule, _ handler: @escaping RouteHandler) {
-        routes.add(method, pattern, caller: caller, handler)
+    /// `exact`: no trailing or doubled slash (see `Route.exact`).
+    public func route(
+        _ method: String, _ pattern: String, caller: CallerRule, exact: Bool = false, _ handler: @escaping RouteHandler
+    ) {
+        routes.add(method, pattern, caller: caller, exact: exact, handler)
     }
 
     /// Runs `hook` after each connection is admitted (welcome sent).

@@ -180,6 +180,13 @@ import Testing
         let r = try httpRequest(port: hub.port, "GET", "/metrics", headers: ["Authorization": "Bearer \(token)"])
         #expect(r.status == 200)
         #expect(String(decoding: r.body, as: UTF8.self).contains("switchboard_"))
+        // The edge guards the exact path: a spelling the hub would also take
+        // as /metrics must not get past the token (it is no endpoint at all).
+        for path in ["/metrics/", "//metrics", "/metrics//"] {
+            let sneaky = try httpRequest(port: hub.port, "GET", path)
+            #expect(sneaky.status == 404 || sneaky.status == 401, "\(path): \(sneaky.status)")
+            #expect(!String(decoding: sneaky.body, as: UTF8.self).contains("switchboard_"), "\(path)")
+        }
         let open = try HubProcess()
         #expect(try httpRequest(port: open.port, "GET", "/metrics").status == 200)
     }

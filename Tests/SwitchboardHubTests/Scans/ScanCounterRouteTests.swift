@@ -172,6 +172,19 @@ extension HubFixture {
                 ]))
     }
 
+    /// Stats answered a backend as they did before the route table: a path
+    /// naming no code is 404 whoever asks, a backend is refused in the
+    /// route's own words.
+    @Test func statsRefuseABackendInTheirOwnWordsAfterThePath() {
+        let f = HubFixture()
+        let qr = f.scans.register(owner: "shop")
+        let backend = f.scanCall("GET", "/v1/qr-codes/\(qr)/stats", as: .backend)
+        #expect(backend?.status == 403 && backend?.message == "stats are for the code's owner")
+        let nothing = f.scanCall("GET", "/v1/qr-codes/abc/stats", as: .backend)
+        #expect(nothing?.status == 404 && nothing?.message == "no such QR code")
+        #expect(f.scans.statsAsked.isEmpty)
+    }
+
     @Test func statsRangesAreWholeBucketsWithinTheCap() throws {
         let f = HubFixture()
         let qr = f.scans.register(owner: "shop")
@@ -210,7 +223,8 @@ extension HubFixture {
 
         #expect(f.scanCall("GET", path, as: .admin("root"))?.status == 200)
         let backend = f.scanCall("GET", path, as: .backend)
-        #expect(backend?.status == 403 && backend?.message == "this endpoint is for users")
+        // As before the route table (46150cd): a backend is told who stats are for.
+        #expect(backend?.status == 403 && backend?.message == "stats are for the code's owner")
         let stranger = f.scanCall("GET", path, as: .user("mallory"))
         #expect(stranger?.status == 403 && stranger?.message == "only the code's owner or an admin may read its stats")
     }

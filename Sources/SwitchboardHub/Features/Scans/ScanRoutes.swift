@@ -16,7 +16,9 @@ extension ScansFeature {
         hub.route("GET", "/v1/qr-codes", caller: .userOrBackend) { [unowned self] call throws(HubError) in
             try listCodesRoute(call)
         }
-        hub.route("GET", "/v1/qr-codes/{qr}/stats", caller: .user) { [unowned self] call throws(HubError) in
+        // Backends reach the handler: it answers 404 for a path naming no
+        // code first, then refuses them in its own words (as it always did).
+        hub.route("GET", "/v1/qr-codes/{qr}/stats", caller: .userOrBackend) { [unowned self] call throws(HubError) in
             try statsRoute(call)
         }
     }
