@@ -361,6 +361,53 @@ public enum Migrations {
                       RETURNING * $$;
             """
         ),
+        // Market (issue 11): the records its statements answer, one function
+        // per row type, called on whole rows. Scalar SQL functions without a
+        // FROM, so the planner inlines them; the names are the columns the
+        // store decodes by (MarketRows.swift).
+        (
+            10,
+            """
+            CREATE FUNCTION market_project_record(p projects) RETURNS jsonb LANGUAGE sql STABLE
+                AS $$ SELECT jsonb_build_object('id', p.id, 'client', p.client_id, 'craftsman', p.craftsman_id, 'title', p.title,
+                          'status', p.status, 'estimated_budget', p.estimated_budget, 'currency', p.currency,
+                          'payment_status', p.payment_status, 'conversation', p.conversation_id,
+                          'created_at', epoch_ms(p.created_at)) $$;
+            -- A contract's status is derived: superseded, signed, expired or pending.
+            CREATE FUNCTION market_contract_record(c contracts) RETURNS jsonb LANGUAGE sql STABLE
+                AS $$ SELECT jsonb_build_object('id', c.id, 'project', c.project_id, 'number', c.number, 'terms', c.terms,
+                          'parent', c.parent_id, 'superseded_by', c.superseded_by,
+                          'client_signed_at', epoch_ms(c.client_signed_at), 'craftsman_signed_at', epoch_ms(c.craftsman_signed_at),
+                          'signed_at', epoch_ms(c.signed_at), 'expires_at', epoch_ms(c.expires_at),
+                          'status', CASE WHEN c.superseded_by IS NOT NULL THEN 'superseded' WHEN c.signed_at IS NOT NULL THEN 'signed'
+                                         WHEN c.expires_at <= now() THEN 'expired' ELSE 'pending' END) $$;
+            CREATE FUNCTION market_milestone_record(m milestones) RETURNS jsonb LANGUAGE sql STABLE
+                AS $$ SELECT jsonb_build_object('id', m.id, 'project', m.project_id, 'title', m.title, 'due_on', m.due_on,
+                          'amount', m.amount, 'percentage', m.percentage, 'requires_approval', m.requires_approval,
+                          'completed_at', epoch_ms(m.completed_at), 'approved_at', epoch_ms(m.approved_at)) $$;
+            -- Also the answer stored for an idempotency key (idempotency_keys.response).
+            CREATE FUNCTION market_payment_record(p payments) RETURNS jsonb LANGUAGE sql STABLE
+                AS $$ SELECT jsonb_build_object('id', p.id, 'project', p.project_id, 'milestone', p.milestone_id, 'type', p.type,
+                          'amount', p.amount, 'currency', p.currency, 'status', p.status, 'method', p.method, 'escrow', p.escrow,
+                          'released_at', epoch_ms(p.released_at), 'refunded_amount', p.refunded_amount,
+                          'platform_fee', p.platform_fee, 'provider_fee', p.provider_fee, 'net_amount', p.net_amount,
+                          'installment_number', p.installment_number, 'installment_count', p.installment_count,
+                          'provider_reference', p.provider_reference, 'created_at', epoch_ms(p.created_at)) $$;
+            -- A notification to push ('n' rows), as PostgresStore.notification(_:) reads it.
+            CREATE FUNCTION market_notification_record(n notifications) RETURNS text LANGUAGE sql STABLE
+                AS $$ SELECT json_build_object('id', n.id, 'user_id', n.user_id, 'kind', n.kind, 'title', n.title, 'body', n.body,
+                          'data', n.data, 'entity_type', n.entity_type, 'entity_id', n.entity_id,
+                          'created_at', epoch_ms(n.created_at), 'read_at', epoch_ms(n.read_at))::text $$;
+            -- A system message to deliver ('s' rows), with its conversation's members.
+            CREATE FUNCTION market_message_record(m messages) RETURNS jsonb LANGUAGE sql STABLE
+                AS $$ SELECT jsonb_build_object('conversation', m.conversation_id, 'id', m.id, 'seq', m.seq,
+                          'client_msg_id', m.client_msg_id, 'body', m.body, 'created_at', epoch_ms(m.created_at),
+                          'members', chat_members(m.conversation_id)::jsonb) $$;
+            -- A statement's refusal ('x' row): "code:message".
+            CREATE FUNCTION market_refusal(refusal text) RETURNS text LANGUAGE sql STABLE
+                AS $$ SELECT json_build_object('refusal', refusal)::text $$;
+            """
+        ),
     ]
 
     /// Applies the missing migrations; returns the versions applied.

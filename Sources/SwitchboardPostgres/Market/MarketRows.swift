@@ -3,8 +3,8 @@
 // One action is ONE statement (locks, rule, change, audit, notifications,
 // system messages commit together), so its answer mixes several kinds of
 // row. Each row is (tag, record): the tag says what it is, the record is a
-// named row (`to_jsonb` of a sub-select, or `json_build_object`) read BY
-// COLUMN NAME into the entity it stands for:
+// JSON object (the market_*_record functions of migration 10, or
+// `json_build_object`) read BY COLUMN NAME into the entity it stands for:
 //   'x' the state before (explains a refusal), 'r' the result, 'c'/'m'/'y'
 //   contracts, milestones, payments of a result, 'p' a stored idempotent
 //   answer, 'n' a notification to push, 's' a system message to deliver.
@@ -130,8 +130,8 @@ struct TaggedRows {
     }
 }
 
-// Entities from records: the column names are the statements' (see the
-// column lists in PostgresStore+Market).
+// Entities from records: the column names are those of the market_*_record
+// functions (Migrations.swift, migration 10).
 
 extension Project {
     init(_ r: Record) throws(HubError) {

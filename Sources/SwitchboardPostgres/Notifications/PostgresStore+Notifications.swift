@@ -137,14 +137,7 @@ extension PostgresStore: NotificationStore {
 
     // MARK: Transitional, for Market's statements until its slice reads typed rows
 
-    /// A notification row as JSON text (alias `n`).
-    static let notificationJSON = """
-        json_build_object('id', n.id, 'user_id', n.user_id, 'kind', n.kind, 'title', n.title, 'body', n.body, 'data', n.data,
-                          'entity_type', n.entity_type, 'entity_id', n.entity_id,
-                          'created_at', (extract(epoch FROM n.created_at) * 1000)::bigint,
-                          'read_at', (extract(epoch FROM n.read_at) * 1000)::bigint)::text
-        """
-
+    /// A notification record (market_notification_record, migration 10).
     static func notification(_ text: String?) -> StoredNotification? {
         guard let text, let j = try? JSON.parse(Array(text.utf8)), let id = j["id"]?.intValue else { return nil }
         return StoredNotification(
