@@ -83,7 +83,10 @@ public struct RouteTable {
     /// Matches a method and a path (without the query).
     public func match(method: String, path: String) -> Match {
         guard path.hasPrefix("/") else { return .notFound }
-        let segments = path.split(separator: "/")
+        // Empty segments are kept, and match nothing: `/v1//me`, `/v1/me/`
+        // and `/v1/projects//milestones` are not `/v1/me` or `/v1/projects/{id}`.
+        let segments = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        guard !segments.contains(where: \.isEmpty) else { return .notFound }
         var best: (route: Route, parameters: [String: String])?
         var allowed: Set<String> = []
         for route in routes {

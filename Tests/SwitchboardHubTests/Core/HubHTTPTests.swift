@@ -73,4 +73,21 @@ import SwitchboardHubTesting
         #expect(f.transport.responses[2]?.status == 503)
         #expect(f.transport.responses[2]?.headers["Retry-After"] == "1")
     }
+    // A path with an empty segment names no route: `/v1//me`, `/v1/me/` and
+    // `/v1/projects//milestones` are not `/v1/me` or `/v1/projects/{id}`.
+    @Test func emptyPathSegmentsMatchNoRoute() {
+        let f = HubFixture()
+        let user = "Bearer " + f.token("alice")
+        let paths = ["/v1//me", "/v1/me/", "//v1/me", "/healthz/", "//healthz", "/v1/notifications/read/"]
+        for (n, path) in paths.enumerated() {
+            let id = HTTPRequestID(n + 1)
+            f.hub.handleHTTP(HTTPRequest(method: "GET", path: path, authorization: user), id: id)
+            #expect(f.transport.responses[id]?.status == 404, "\(path)")
+        }
+        f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/projects//milestones", authorization: user), id: 10)
+        #expect(f.transport.responses[10]?.status == 404)
+        // Under /v1 a stranger still gets 401 first.
+        f.hub.handleHTTP(HTTPRequest(method: "GET", path: "/v1//me"), id: 11)
+        #expect(f.transport.responses[11]?.status == 401)
+    }
 }
