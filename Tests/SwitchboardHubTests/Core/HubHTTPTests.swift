@@ -90,4 +90,17 @@ import SwitchboardHubTesting
         f.hub.handleHTTP(HTTPRequest(method: "GET", path: "/v1//me"), id: 11)
         #expect(f.transport.responses[11]?.status == 401)
     }
+    /// RFC 9110 §15.5.6: a 405 names the methods the path has, also when
+    /// the preflight answers it from the headers.
+    @Test func methodNotAllowedListsTheAllowedMethods() {
+        let f = HubFixture()
+        f.hub.handleHTTP(HTTPRequest(method: "DELETE", path: "/v1/publish", apiKey: HubFixture.apiKey), id: 1)
+        #expect(f.transport.responses[1]?.status == 405)
+        #expect(f.transport.responses[1]?.headers["Allow"] == "POST")
+        f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/healthz"), id: 2)
+        #expect(f.transport.responses[2]?.headers["Allow"] == "GET, HEAD")
+        let early = f.hub.preflightHTTP(HTTPRequest(method: "PUT", path: "/v1/publish", apiKey: HubFixture.apiKey))
+        #expect(early?.status == 405)
+        #expect(early?.headers["Allow"] == "POST")
+    }
 }
