@@ -127,7 +127,12 @@ extension LWSServer {
             }
         }
         var query: [String: String] = [:]
-        for args in queryFragments(wsi) { query.merge(HTTPResponse.parseQuery(args)) { _, new in new } }
+        // lws hands each `key=value` already percent-decoded (and split at
+        // `&`): decoding it again read `%2B` as a space and `%2541` as `A`.
+        for args in queryFragments(wsi) where !args.isEmpty {
+            let pair = args.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            query[String(pair[0])] = pair.count > 1 ? String(pair[1]) : ""
+        }
         let request = HTTPRequest(
             method: method, path: path, query: query,
             authorization: headerValue(wsi, WSI_TOKEN_HTTP_AUTHORIZATION),

@@ -110,10 +110,13 @@ extension LWSServer: Transport {
             conn.oversized = false
         }
         if conn.receiving.count + length > options.maxFrameBytes {
-            // Close 1009 as RFC 6455 says; nothing more is read.
+            // Close 1009 as RFC 6455 says, like every other close: the rest
+            // is read and discarded. Closing the socket at once, with the
+            // message's next fragments unread, lost the close frame.
             metrics.badFrames.increment()
-            setCloseReason(wsi, CloseCode.messageTooBig)
-            return -1
+            conn.receiving.removeAll()
+            close(id, code: .messageTooBig)
+            return 0
         }
         if let input, length > 0 {
             conn.receiving.append(contentsOf: UnsafeRawBufferPointer(start: input, count: length))

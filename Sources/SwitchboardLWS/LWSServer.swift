@@ -111,7 +111,10 @@ public final class LWSServer: @unchecked Sendable {
         if options.backend == .uv { info.options |= UInt64(LWS_SERVER_OPTION_LIBUV) }
         info.user = Unmanaged.passUnretained(self).toOpaque()
         info.retry_and_idle_policy = UnsafePointer(retry)
-        info.timeout_secs = 10
+        // lws's own body timeout (re-armed per chunk) stays a backstop behind
+        // the request deadline: equal to it (10 s each by default), it won the
+        // race and closed the connection without the documented 408.
+        info.timeout_secs = UInt32(max(10, options.requestTimeoutSeconds + 2))
         // Bounds the header phase (lws sets it once when the header table is
         // attached); the body is bounded by sweepRequestDeadlines.
         info.timeout_secs_ah_idle = UInt32(options.requestTimeoutSeconds)

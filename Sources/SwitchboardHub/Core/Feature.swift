@@ -68,11 +68,8 @@ extension Hub {
     }
 
     /// Adds a REST route.
-    /// `exact`: no trailing or doubled slash (see `Route.exact`).
-    public func route(
-        _ method: String, _ pattern: String, caller: CallerRule, exact: Bool = false, _ handler: @escaping RouteHandler
-    ) {
-        routes.add(method, pattern, caller: caller, exact: exact, handler)
+    public func route(_ method: String, _ pattern: String, caller: CallerRule, _ handler: @escaping RouteHandler) {
+        routes.add(method, pattern, caller: caller, handler)
     }
 
     /// Runs `hook` after each connection is admitted (welcome sent).

@@ -28,7 +28,7 @@ extension Hub {
             let (route, parameters, caller) = try admit(request)
             return try route.handler(RouteCall(request: request, id: id, caller: caller, parameters: parameters))
         } catch {
-            return Self.refusal(error)
+            return refusal(error, to: request)
         }
     }
 
@@ -73,10 +73,17 @@ extension Hub {
         }
     }
 
-    /// A refusal before the handler: credentials refused carry the scheme to use.
-    static func refusal(_ error: HubError) -> HTTPResponse {
-        let challenge = error.code == .unauthorized || error.code == .tokenExpired
-        return .error(error, headers: challenge ? ["WWW-Authenticate": "Bearer"] : [:])
+    /// A refusal before the handler: credentials refused carry the scheme to
+    /// use, a 405 the methods the path has (RFC 9110 §15.5.6).
+    func refusal(_ error: HubError, to request: HTTPRequest) -> HTTPResponse {
+        var headers: [String: String] = [:]
+        if error.code == .unauthorized || error.code == .tokenExpired { headers["WWW-Authenticate"] = "Bearer" }
+        if error.code == .methodNotAllowed,
+            case .methodNotAllowed(let allowed) = routes.match(method: request.method, path: request.path)
+        {
+            headers["Allow"] = allowed.joined(separator: ", ")
+        }
+        return .error(error, headers: headers)
     }
 
     /// Authenticates a REST caller from `Authorization: Bearer` (JWT or API

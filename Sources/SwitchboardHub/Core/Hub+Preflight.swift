@@ -13,7 +13,7 @@ extension Hub {
             _ = try admit(request)
             return nil
         } catch {
-            return Self.refusal(error)
+            return refusal(error, to: request)
         }
     }
 }

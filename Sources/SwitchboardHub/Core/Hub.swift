@@ -211,7 +211,10 @@ public final class Hub {
             return
         }
         let cap = configuration.maxSubscriptionsPerConnection
-        if registry.subscriptionCount(of: id) >= cap, !registry.subscribers(of: name).contains(id) {
+        // Subscribes still opening (waiting for the store) count too, or a
+        // pipelined burst would pass the cap before any of them lands.
+        let held = registry.subscriptionCount(of: id) + seams.waitingCount(of: id)
+        if held >= cap, !registry.subscribers(of: name).contains(id), !seams.isWaiting(id, stream: name) {
             refuse(HubError(.tooManySubscriptions, "at most \(cap) subscriptions per connection"), requestID: requestID, on: id)
             return
         }

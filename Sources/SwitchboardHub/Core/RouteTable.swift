@@ -28,10 +28,6 @@ public struct Route {
     public let pattern: String
     /// Who may call it.
     public let caller: CallerRule
-    /// Only the path exactly as written matches: no trailing or doubled
-    /// slash (the routes that were matched as whole strings before the
-    /// route table; the others always ignored empty segments).
-    public let exact: Bool
     let segments: [Segment]
     let handler: RouteHandler
 
@@ -67,13 +63,13 @@ public struct RouteTable {
     /// Adds a route. Registering the same method and pattern twice is a
     /// programming error.
     public mutating func add(
-        _ method: String, _ pattern: String, caller: CallerRule, exact: Bool = false, _ handler: @escaping RouteHandler
+        _ method: String, _ pattern: String, caller: CallerRule, _ handler: @escaping RouteHandler
     ) {
         let segments = pattern.split(separator: "/").map { part -> Route.Segment in
             part.hasPrefix("{") && part.hasSuffix("}") ? .parameter(String(part.dropFirst().dropLast())) : .literal(part)
         }
         precondition(!routes.contains { $0.method == method && $0.segments == segments }, "duplicate route \(method) \(pattern)")
-        routes.append(Route(method: method, pattern: pattern, caller: caller, exact: exact, segments: segments, handler: handler))
+        routes.append(Route(method: method, pattern: pattern, caller: caller, segments: segments, handler: handler))
     }
 
     /// The outcome of matching a request line.
@@ -89,12 +85,13 @@ public struct RouteTable {
     /// Matches a method and a path (without the query).
     public func match(method: String, path: String) -> Match {
         guard path.hasPrefix("/") else { return .notFound }
-        let segments = path.split(separator: "/")
-        // Empty segments (a trailing or doubled slash) are ignored, except by exact routes.
-        let canonical = !path.dropFirst().split(separator: "/", omittingEmptySubsequences: false).contains { $0.isEmpty }
+        // Empty segments are kept, and match nothing: `/v1//me`, `/v1/me/`
+        // and `/v1/projects//milestones` are not `/v1/me` or `/v1/projects/{id}`.
+        let segments = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        guard !segments.contains(where: \.isEmpty) else { return .notFound }
         var best: (route: Route, parameters: [String: String])?
         var allowed: Set<String> = []
-        for route in routes where canonical || !route.exact {
+        for route in routes {
             guard let parameters = route.parameters(of: segments) else { continue }
             guard route.method == method else { allowed.insert(route.method); continue }
             if best == nil || route.literalCount > best!.route.literalCount { best = (route, parameters) }

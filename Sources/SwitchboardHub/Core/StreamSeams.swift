@@ -55,6 +55,9 @@ public struct StreamSeams: Sendable {
         byConnection[connection]?[stream] != nil
     }
 
+    /// How many streams a connection is still opening.
+    public func waitingCount(of connection: ConnectionID) -> Int { byConnection[connection]?.count ?? 0 }
+
     /// Whether anyone waits on the stream.
     public func hasWaiters(_ stream: String) -> Bool { byStream[stream] != nil }
 }

@@ -5,18 +5,18 @@ import SwitchboardWire
 extension Hub {
     func installSystemRoutes() {
         let health: RouteHandler = { _ in .json(200, .object(["status": .string("ok")])) }
-        route("GET", "/healthz", caller: .anyone, exact: true, health)
-        route("HEAD", "/healthz", caller: .anyone, exact: true, health)
+        route("GET", "/healthz", caller: .anyone, health)
+        route("HEAD", "/healthz", caller: .anyone, health)
         let ready: RouteHandler = { [unowned self] _ in readiness() }
-        route("GET", "/readyz", caller: .anyone, exact: true, ready)
-        route("HEAD", "/readyz", caller: .anyone, exact: true, ready)
-        route("GET", "/metrics", caller: .anyone, exact: true) { [unowned self] _ in
+        route("GET", "/readyz", caller: .anyone, ready)
+        route("HEAD", "/readyz", caller: .anyone, ready)
+        route("GET", "/metrics", caller: .anyone) { [unowned self] _ in
             HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Array((metricsRenderer?() ?? "").utf8))
         }
-        route("POST", "/v1/publish", caller: .backend, exact: true) { [unowned self] call throws(HubError) in
+        route("POST", "/v1/publish", caller: .backend) { [unowned self] call throws(HubError) in
             try serverPublish(call)
         }
-        route("GET", "/v1/me", caller: .user, exact: true) { [unowned self] call throws(HubError) in try me(call) }
+        route("GET", "/v1/me", caller: .user) { [unowned self] call throws(HubError) in try me(call) }
     }
 
     private func readiness() -> HTTPResponse {

@@ -36,6 +36,20 @@ import Testing
         #expect(try httpRequest(port: hub.port, "GET", "/healthz").status == 200)
     }
 
+    /// A fragmented message past the bound, with more fragments already on
+    /// the way: the close frame must not be lost to the unread data (the
+    /// socket closed at once lost it on every try here).
+    @Test func fragmentsPastTheBoundStillGetClose1009() throws {
+        let hub = try HubProcess()  // 64 KiB
+        for _ in 0..<3 {
+            let c = try hub.connect(uniqueUser("frags"))
+            _ = try c.receive(type: "welcome")
+            try c.sendFrame(opcode: 1, payload: Array("[".utf8), fin: false)
+            for _ in 0..<40 { try? c.sendFrame(opcode: 0, payload: Array(String(repeating: "1,", count: 1000).utf8), fin: false) }
+            #expect(try c.receiveClose() == 1009)
+        }
+    }
+
     @Test func floodIsRateLimitedThenClosedWith4008() throws {
         // Issue 10 #16: a hub that drops TCP right after its close frame, with
         // flood still arriving, lost that frame for about one flooder in six

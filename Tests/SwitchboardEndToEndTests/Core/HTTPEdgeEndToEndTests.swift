@@ -25,6 +25,15 @@ import Testing
         if let response = raw.readResponse(timeout: 1) { #expect(response.status == 408) }
     }
 
+    /// With the default 10 s deadline, lws's own 10 s body timeout raced the
+    /// hub's and closed the connection without the documented 408.
+    @Test func aBodyThatNeverComesGets408AtTheDefaultDeadline() throws {
+        let hub = try HubProcess()
+        let raw = try RawHTTPConnection(port: hub.port)
+        #expect(raw.send(Self.publishHead + "X-API-Key: \(HubProcess.apiKey)\r\nContent-Length: 50\r\n\r\n{"))
+        #expect(raw.readResponse(timeout: 20)?.status == 408)
+    }
+
     @Test func aBodyOnAGetIsNotWaitedFor() throws {
         let hub = try HubProcess(extra: ["--http-request-timeout", "60"])
         let raw = try RawHTTPConnection(port: hub.port)

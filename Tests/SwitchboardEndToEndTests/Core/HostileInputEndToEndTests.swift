@@ -123,4 +123,27 @@ import Testing
         #expect(created.status == 201)
         #expect(second.terminate().status == 0)
     }
+    /// libwebsockets hands the query already percent-decoded: decoding it a
+    /// second time read `%2B` as a space (another user's codes for
+    /// `owner=p%2Bq`, an RFC 3339 offset refused) and `%2541` as `A`.
+    @Test func queryValuesArePercentDecodedOnce() throws {
+        let hub = try HubProcess()
+        let suffix = UUID().uuidString.prefix(8).lowercased()
+        let plus = "p+q-" + suffix, space = "p q-" + suffix
+        for user in [plus, space] {
+            let made = try httpRequest(
+                port: hub.port, "POST", "/v1/qr-codes", headers: ["Authorization": "Bearer " + hub.token(user)],
+                body: #"{"label":"L","target":"https://example.com"}"#)
+            #expect(made.status == 201)
+        }
+        let listed = try httpRequest(
+            port: hub.port, "GET", "/v1/qr-codes?owner=p%2Bq-" + suffix, headers: ["X-API-Key": HubProcess.apiKey])
+        #expect(listed.status == 200)
+        let owners = (listed.json?["codes"] as? [[String: Any]])?.compactMap { $0["owner"] as? String }
+        #expect(owners == [plus])
+        let stats = try httpRequest(
+            port: hub.port, "GET", "/v1/qr-codes/999999/stats?bucket=ho%2575r",
+            headers: ["Authorization": "Bearer " + hub.token(plus)])
+        #expect(stats.status == 400)
+    }
 }

@@ -223,6 +223,23 @@ import SwitchboardHubTesting
         #expect(f.transport.types(to: 1).last == "subscribed")
     }
 
+    /// Subscribes still waiting for the store (a conversation's membership
+    /// and replay) count against the cap: pipelined, they cannot pass it.
+    @Test func pipelinedConversationSubscribesAreCapped() {
+        let f = HubFixture { $0.maxSubscriptionsPerConnection = 3 }
+        for c in 1...5 { f.chat.members[Int64(c)] = ["alice", "bob"] }
+        f.hub.connectionOpened(1, token: f.token("alice"))  // user:alice is one
+        for c in 1...5 { f.send(1, #"{"type":"subscribe","id":"\#(c)","channel":"conversation:\#(c)"}"#) }
+        f.chat.flush()
+        #expect(f.transport.types(to: 1).filter { $0 == "subscribed" }.count == 2)
+        #expect(f.transport.types(to: 1).filter { $0 == "error" }.count == 3)
+        #expect(f.transport.lastError(to: 1) == "too_many_subscriptions")
+        // Resubscribing to a conversation already held (or still opening) is not one more.
+        f.send(1, #"{"type":"subscribe","id":"again","channel":"conversation:1","since":0}"#)
+        f.chat.flush()
+        #expect(f.transport.types(to: 1).last == "subscribed")
+    }
+
     /// The redirect service sends scanners to `target`.
     @Test(arguments: [
         "javascript:alert(1)", "data:text/html,<script>x</script>", "file:///etc/passwd", "//evil.example",

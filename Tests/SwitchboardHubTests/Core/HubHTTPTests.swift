@@ -73,4 +73,34 @@ import SwitchboardHubTesting
         #expect(f.transport.responses[2]?.status == 503)
         #expect(f.transport.responses[2]?.headers["Retry-After"] == "1")
     }
+    // A path with an empty segment names no route: `/v1//me`, `/v1/me/` and
+    // `/v1/projects//milestones` are not `/v1/me` or `/v1/projects/{id}`.
+    @Test func emptyPathSegmentsMatchNoRoute() {
+        let f = HubFixture()
+        let user = "Bearer " + f.token("alice")
+        let paths = ["/v1//me", "/v1/me/", "//v1/me", "/healthz/", "//healthz", "/v1/notifications/read/"]
+        for (n, path) in paths.enumerated() {
+            let id = HTTPRequestID(n + 1)
+            f.hub.handleHTTP(HTTPRequest(method: "GET", path: path, authorization: user), id: id)
+            #expect(f.transport.responses[id]?.status == 404, "\(path)")
+        }
+        f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/v1/projects//milestones", authorization: user), id: 10)
+        #expect(f.transport.responses[10]?.status == 404)
+        // Under /v1 a stranger still gets 401 first.
+        f.hub.handleHTTP(HTTPRequest(method: "GET", path: "/v1//me"), id: 11)
+        #expect(f.transport.responses[11]?.status == 401)
+    }
+    /// RFC 9110 §15.5.6: a 405 names the methods the path has, also when
+    /// the preflight answers it from the headers.
+    @Test func methodNotAllowedListsTheAllowedMethods() {
+        let f = HubFixture()
+        f.hub.handleHTTP(HTTPRequest(method: "DELETE", path: "/v1/publish", apiKey: HubFixture.apiKey), id: 1)
+        #expect(f.transport.responses[1]?.status == 405)
+        #expect(f.transport.responses[1]?.headers["Allow"] == "POST")
+        f.hub.handleHTTP(HTTPRequest(method: "POST", path: "/healthz"), id: 2)
+        #expect(f.transport.responses[2]?.headers["Allow"] == "GET, HEAD")
+        let early = f.hub.preflightHTTP(HTTPRequest(method: "PUT", path: "/v1/publish", apiKey: HubFixture.apiKey))
+        #expect(early?.status == 405)
+        #expect(early?.headers["Allow"] == "POST")
+    }
 }

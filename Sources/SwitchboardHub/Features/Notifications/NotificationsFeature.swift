@@ -29,13 +29,13 @@ public final class NotificationsFeature: HubFeature {
 
     public func install(on hub: Hub) {
         self.hub = hub
-        hub.route("POST", "/v1/notify", caller: .backend, exact: true) { [unowned self] call throws(HubError) in
+        hub.route("POST", "/v1/notify", caller: .backend) { [unowned self] call throws(HubError) in
             try notifyRoute(call)
         }
-        hub.route("GET", "/v1/notifications", caller: .user, exact: true) { [unowned self] call throws(HubError) in
+        hub.route("GET", "/v1/notifications", caller: .user) { [unowned self] call throws(HubError) in
             try listRoute(call)
         }
-        hub.route("POST", "/v1/notifications/read", caller: .user, exact: true) { [unowned self] call throws(HubError) in
+        hub.route("POST", "/v1/notifications/read", caller: .user) { [unowned self] call throws(HubError) in
             try markReadRoute(call)
         }
         hub.onAdmission { [unowned self] admission in

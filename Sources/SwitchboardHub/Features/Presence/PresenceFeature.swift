@@ -24,7 +24,7 @@ public final class PresenceFeature: HubFeature {
             guard case .presence(let requestID, let users) = call.frame else { return }
             query(asker: call.principal.user, users: users, for: .frame(call.connection, requestID: requestID))
         }
-        hub.route("GET", "/v1/presence", caller: .user, exact: true) { [unowned self] call throws(HubError) in
+        hub.route("GET", "/v1/presence", caller: .user) { [unowned self] call throws(HubError) in
             try presenceRoute(call)
         }
         hub.onAdmission { [unowned self] admission in admitted(admission.principal.user) }
