@@ -87,7 +87,7 @@ extension PostgresStore: ChatStore {
                 if let since, since < lastSeq {
                     messages = try Self.messages(
                         conn.query(
-                            Self.messageColumns + " WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                            "SELECT * FROM chat_message_out WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                             [.int64(id), .int64(since), .int(limit)]))
                 }
                 return ConversationSnapshot(
@@ -157,29 +157,21 @@ extension PostgresStore: ChatStore {
                 if let after {
                     return try Self.messages(
                         conn.query(
-                            Self.messageColumns + " WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                            "SELECT * FROM chat_message_out WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
                             [.int64(id), .int64(after), .int(limit)]))
                 }
                 return try Self.messages(
                     conn.query(
-                        Self.messageColumns
-                            + " WHERE conversation_id = $1 AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3",
+                        """
+                        SELECT * FROM chat_message_out
+                        WHERE conversation_id = $1 AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3
+                        """,
                         [.int64(id), .int64(before), .int(limit)])
                 ).reversed()
             }, then: { result in reply(result.flatMap { $0.map { .success($0) } ?? .failure(.notAMember) }) })
     }
 
-    /// What `message(_:)` reads, computed from a `messages` row (a SELECT
-    /// list, also used after RETURNING).
-    static let messageFields = """
-        id, conversation_id, seq, sender_id, client_msg_id, kind, body::text AS body, epoch_ms(created_at) AS created_ms,
-        epoch_ms(edited_at) AS edited_ms, deleted_at IS NOT NULL AS deleted
-        """
-
-    /// `messageFields` from `messages`.
-    static let messageColumns = "SELECT " + messageFields + " FROM messages"
-
-    /// A message from the columns of `messageColumns`, each name after `prefix`.
+    /// A message from the columns of `chat_message_out` (migration 11), each name after `prefix`.
     static func message(_ row: Row, prefix: String = "") throws(PostgresError) -> StoredMessage {
         StoredMessage(
             conversation: try row.int64(prefix + "conversation_id"), id: try row.int64(prefix + "id"),

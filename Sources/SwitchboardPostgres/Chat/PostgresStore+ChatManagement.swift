@@ -22,7 +22,7 @@ extension PostgresStore: ChatManagementStore {
                            lm.deleted AS last_deleted
                     FROM conversation_members m
                     JOIN conversations c ON c.id = m.conversation_id
-                    LEFT JOIN LATERAL (\(Self.messageColumns) WHERE conversation_id = c.id ORDER BY seq DESC LIMIT 1) lm ON true
+                    LEFT JOIN LATERAL (SELECT * FROM chat_message_out WHERE conversation_id = c.id ORDER BY seq DESC LIMIT 1) lm ON true
                     WHERE m.user_id = $1 AND NOT m.archived
                       AND ($2::bigint IS NULL OR (date_trunc('microseconds', coalesce(c.last_message_at, c.created_at)), c.id)
                                                  < (to_timestamp($2::bigint / 1000000.0), $3::bigint))
@@ -48,6 +48,7 @@ extension PostgresStore: ChatManagementStore {
             """
             UPDATE messages SET body = $3::jsonb, edited_at = now()
             WHERE id = $1 AND chat_may_change(sender_id, kind, deleted_at, $2)
+            RETURNING (chat_message_out(messages)).*
             """, [.int64(id), .text(sender), .json(body)], reply: reply)
     }
 
@@ -56,13 +57,14 @@ extension PostgresStore: ChatManagementStore {
             """
             UPDATE messages SET body = '{}'::jsonb, deleted_at = now()
             WHERE id = $1 AND chat_may_change(sender_id, kind, deleted_at, $2)
+            RETURNING (chat_message_out(messages)).*
             """, [.int64(id), .text(sender)], reply: reply)
     }
 
-    /// Runs an UPDATE of one message through the writer and returns the row.
+    /// Runs an UPDATE … RETURNING one message through the writer and answers the row.
     private func change(_ sql: String, _ values: [SQLValue], reply: Reply<StoredMessage>) {
         writer.submit(
-            WriteJob(sql + " RETURNING " + Self.messageFields, values) { result in
+            WriteJob(sql, values) { result in
                 reply(
                     result.flatMap { rows in
                         guard let row = rows.first else { return .failure(.notTheSender) }

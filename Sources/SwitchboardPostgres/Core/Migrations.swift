@@ -408,6 +408,22 @@ public enum Migrations {
                 AS $$ SELECT json_build_object('refusal', refusal)::text $$;
             """
         ),
+        (
+            11,
+            """
+            -- A message as the hub reads it (history, replays, the conversation
+            -- list, edits): one projection for every chat statement. The view
+            -- is inlined by the planner (indexes on messages still serve it);
+            -- the function gives an UPDATE's RETURNING the same columns.
+            CREATE VIEW chat_message_out AS
+                SELECT id, conversation_id, seq, sender_id, client_msg_id, kind, body::text AS body,
+                       epoch_ms(created_at) AS created_ms, epoch_ms(edited_at) AS edited_ms, deleted_at IS NOT NULL AS deleted
+                FROM messages;
+            CREATE FUNCTION chat_message_out(m messages) RETURNS chat_message_out LANGUAGE sql STABLE
+                AS $$ SELECT m.id, m.conversation_id, m.seq, m.sender_id, m.client_msg_id, m.kind, m.body::text,
+                             epoch_ms(m.created_at), epoch_ms(m.edited_at), m.deleted_at IS NOT NULL $$;
+            """
+        ),
     ]
 
     /// Applies the missing migrations; returns the versions applied.
