@@ -59,9 +59,10 @@ final class ChatWorker: LWSClientDelegate {
     var subscribed = 0
     /// Client message id → when it was sent and by which pair.
     var inFlight: [String: (sent: Int64, pair: Int)] = [:]
-    /// Pairs whose sender or recipient connection closed: no more sends, no
-    /// more deliveries awaited.
-    var broken = Set<Int>()
+    /// Pairs whose sender connection closed: no more sends from them.
+    var senderClosed = Set<Int>()
+    /// Recipient connections that closed: their deliveries are not awaited.
+    var recipientsClosed = 0
     var commands: StdinCommands?
 
     init(_ options: ChatWorkerCommand) throws {
@@ -105,15 +106,16 @@ final class ChatWorker: LWSClientDelegate {
         while current() != "GO" && current() != "STOP" { pool.service() }
         let start = Date()
         report.firstSendMicros = nowMicros()
-        // `issued` paces the sends; a broken pair's turn passes unsent. The
-        // run ends early when every pair is broken (the hub went away).
+        // `issued` paces the sends; the turn of a pair whose sender closed
+        // passes unsent. The run ends early when every sender closed (the
+        // hub went away).
         var issued = 0
-        while Date().timeIntervalSince(start) < o.duration && current() != "STOP" && broken.count < o.pairs {
+        while Date().timeIntervalSince(start) < o.duration && current() != "STOP" && senderClosed.count < o.pairs {
             let due = Int(Date().timeIntervalSince(start) * o.rate)
             while issued < due {
                 let pair = issued % o.pairs
                 issued += 1
-                if broken.contains(pair) { continue }
+                if senderClosed.contains(pair) { continue }
                 let cid = "\(o.userPrefix)-\(issued)"
                 let sent = nowMicros()
                 inFlight[cid] = (sent, pair)
@@ -126,9 +128,9 @@ final class ChatWorker: LWSClientDelegate {
             }
             pool.service()
         }
-        // Answers still due, and deliveries while no recipient is gone.
+        // Answers still due, and deliveries while every recipient is connected.
         let drainUntil = Date().addingTimeInterval(10)
-        while (!inFlight.isEmpty || (broken.isEmpty && report.delivered < report.acked)) && Date() < drainUntil {
+        while (!inFlight.isEmpty || (recipientsClosed == 0 && report.delivered < report.acked)) && Date() < drainUntil {
             pool.service()
         }
         report.unanswered += inFlight.count
@@ -199,13 +201,11 @@ final class ChatWorker: LWSClientDelegate {
     func clientClosed(_ id: Int, failed: Bool, reason: String) {
         report.closed += 1
         report.closeReasons[String(reason.prefix(40)), default: 0] += 1
-        let pair = id % o.pairs
-        broken.insert(pair)
+        guard id < o.pairs else { recipientsClosed += 1; return }
+        senderClosed.insert(id)
         // Its sends will get no answer: stop waiting for them.
-        if id < o.pairs {
-            let lost = inFlight.filter { $0.value.pair == pair }
-            report.unanswered += lost.count
-            for cid in lost.keys { inFlight.removeValue(forKey: cid) }
-        }
+        let lost = inFlight.filter { $0.value.pair == id }
+        report.unanswered += lost.count
+        for cid in lost.keys { inFlight.removeValue(forKey: cid) }
     }
 }
