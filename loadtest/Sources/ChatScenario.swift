@@ -140,12 +140,12 @@ struct ChatResult: Encodable {
         (unanswered, connectionsClosed, errorCodes) = (total.unanswered, total.closed, total.errorCodes)
         closeReasons = total.closeReasons
         (self.workers, self.workersReported) = (workers, workersReported)
-        self.persistedPerSecond = persistedPerSecond
+        self.persistedPerSecond = rounded(persistedPerSecond)
         (ackMs, deliveryMs, refusalMs) = (Percentiles(total.ack), Percentiles(total.delivery), Percentiles(total.refusal))
-        calibrationRowsPerSecond = Nullable(calibration?.rowsPerSecond)
-        calibrationSeconds = Nullable(calibration?.seconds)
+        calibrationRowsPerSecond = Nullable(calibration.map { rounded($0.rowsPerSecond) })
+        calibrationSeconds = Nullable(calibration.map { rounded($0.seconds) })
         calibrationAt = Nullable(calibration?.at)
-        ratio = Nullable(calibration.map { persistedPerSecond / $0.rowsPerSecond })
+        ratio = Nullable(calibration.map { rounded(persistedPerSecond / $0.rowsPerSecond, places: 4) })
         exactlyOnce = check.exactlyOnce
         (ackedMissing, conversationsBad, stored, refusedStored) =
             (check.ackedMissing, check.conversationsBad, check.stored, check.refusedStored)

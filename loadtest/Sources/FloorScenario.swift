@@ -92,7 +92,7 @@ struct FloorScenario: ParsableCommand {
             ],
             result: FloorResult(
                 sockets: done.connected, deliveries: done.deliveries, expectedDeliveries: connections * rounds,
-                sendLoopMs: Percentiles(sendLoop), sendPerMessageMicros: sendLoop.mean / Double(connections),
+                sendLoopMs: Percentiles(sendLoop), sendPerMessageMicros: rounded(sendLoop.mean / Double(connections)),
                 deliveryMs: Percentiles(done.latency)),
             json: json)
         if done.deliveries < connections * rounds { throw ExitCode(1) }

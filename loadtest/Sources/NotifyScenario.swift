@@ -86,7 +86,7 @@ struct NotifyScenario: ParsableCommand {
             usersOnline: online, recipients: recipients.count, calls: calls, created: created, errors: failed, stored: stored,
             storedMatches: stored == created, deliveries: deliveries, expectedDeliveries: online * calls,
             notifyMs: Percentiles(commit), deliveryMs: Percentiles(latency),
-            deliveriesPerSecond: Double(deliveries) / (Double(max(1, last - first)) / 1e6))
+            deliveriesPerSecond: rounded(Double(deliveries) / (Double(max(1, last - first)) / 1e6)))
         Report.print(title: "notify", rows: rows, result: result, json: target.json)
         if stored != created || deliveries < online * calls || failed > 0 { throw ExitCode(1) }
     }

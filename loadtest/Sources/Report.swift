@@ -45,6 +45,12 @@ struct Percentiles: Encodable {
     }
 }
 
+/// `x` to `places` decimals: the JSON's figures without float noise.
+func rounded(_ x: Double, places: Int = 3) -> Double {
+    let scale = pow(10, Double(places))
+    return x.isFinite ? (x * scale).rounded() / scale : 0
+}
+
 /// "k×n; …" for a table row, most frequent first.
 func countsText(_ counts: [String: Int]) -> String {
     counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key)×\($0.value)" }.joined(separator: "; ")

@@ -147,7 +147,8 @@ struct ScansScenario: ParsableCommand {
         let result = ScansResult(
             codes: codes, dashboards: dashboards, batch: batch, offeredPerSecond: rate, accepted: accepted, errors: failed,
             persistedPerSecond: durable, stored: stored, storedMatches: stored == accepted, counterMs: Percentiles(latency),
-            postToCounterMs: Percentiles(fromPost), framesBeforeAckPercent: 100 * Double(beforeAck) / Double(observations),
+            postToCounterMs: Percentiles(fromPost),
+            framesBeforeAckPercent: rounded(100 * Double(beforeAck) / Double(observations)),
             missingBatches: missing, calibration: calibrated)
         Report.print(title: "scans", rows: rows, result: result, json: target.json)
         if stored != accepted || missing > 0 || failed > 0 { throw ExitCode(1) }
@@ -195,15 +196,15 @@ struct ScansResult: Encodable {
         framesBeforeAckPercent: Double, missingBatches: Int, calibration: Calibration?
     ) {
         (self.codes, self.dashboards, self.batch, self.offeredPerSecond) = (codes, dashboards, batch, offeredPerSecond)
-        (self.accepted, self.errors, self.persistedPerSecond) = (accepted, errors, persistedPerSecond)
+        (self.accepted, self.errors, self.persistedPerSecond) = (accepted, errors, rounded(persistedPerSecond))
         (self.stored, self.storedMatches, self.counterMs, self.postToCounterMs) = (
             stored, storedMatches, counterMs, postToCounterMs
         )
         (self.framesBeforeAckPercent, self.missingBatches) = (framesBeforeAckPercent, missingBatches)
-        calibrationRowsPerSecond = Nullable(calibration?.rowsPerSecond)
-        calibrationSeconds = Nullable(calibration?.seconds)
+        calibrationRowsPerSecond = Nullable(calibration.map { rounded($0.rowsPerSecond) })
+        calibrationSeconds = Nullable(calibration.map { rounded($0.seconds) })
         calibrationAt = Nullable(calibration?.at)
-        ratio = Nullable(calibration.map { persistedPerSecond / $0.rowsPerSecond })
+        ratio = Nullable(calibration.map { rounded(persistedPerSecond / $0.rowsPerSecond, places: 4) })
     }
 }
 

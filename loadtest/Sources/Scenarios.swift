@@ -62,13 +62,13 @@ struct ConnectScenario: ParsableCommand {
             rows.append(("hub RSS", "hub process not found (--hub-pid)"))
         }
         if !reasons.isEmpty { rows.append(("failure reasons", countsText(reasons))) }
-        func mib(_ kb: Int?) -> Nullable<Double> { Nullable(kb.map { Double($0) / 1024 }) }
+        func mib(_ kb: Int?) -> Nullable<Double> { Nullable(kb.map { rounded(Double($0) / 1024) }) }
         let result = ConnectResult(
             connectionsRequested: connections, opened: opened, failed: failed, closedDuringHold: closedDuringHold,
-            holdSeconds: hold, connectSeconds: seconds, connectPerSecond: Double(opened) / seconds,
+            holdSeconds: hold, connectSeconds: rounded(seconds), connectPerSecond: rounded(Double(opened) / seconds),
             hubRSSIdleMiB: mib(baseline), hubRSSHeldMiB: mib(heldRSS), hubRSSMaxMiB: mib(baseline == nil ? nil : maxRSS),
             rssPerConnectionKB: Nullable(
-                baseline.flatMap { b in heldRSS.map { Double($0 - b) / Double(max(1, opened)) } }),
+                baseline.flatMap { b in heldRSS.map { rounded(Double($0 - b) / Double(max(1, opened))) } }),
             failureReasons: reasons)
         Report.print(title: "connect", rows: rows, result: result, json: target.json)
         if failed > 0 || closedDuringHold > 0 { throw ExitCode(1) }
@@ -146,8 +146,8 @@ struct FanoutScenario: ParsableCommand {
         let result = FanoutResult(
             subscribers: subscribed, publications: publishes, publicationsAccepted: accepted, deliveries: deliveries,
             expectedDeliveries: expected, deliveryMs: Percentiles(latency), hubEncodeMs: Percentiles(fromHub),
-            deliveriesPerSecond: Double(deliveries) / span,
-            hubCPUSeconds: Nullable(cpuBefore.flatMap { b in cpuAfter.map { $0 - b } }))
+            deliveriesPerSecond: rounded(Double(deliveries) / span),
+            hubCPUSeconds: Nullable(cpuBefore.flatMap { b in cpuAfter.map { rounded($0 - b) } }))
         Report.print(title: "fanout", rows: rows, result: result, json: target.json)
         if deliveries < expected { throw ExitCode(1) }
     }
