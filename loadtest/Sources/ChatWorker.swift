@@ -171,6 +171,9 @@ final class ChatWorker: LWSClientDelegate {
             report.lastAckMicros = now
             if let conversation = json["conversation"]?.stringValue.flatMap({ Int64($0) }), let seq = json["seq"]?.intValue {
                 ledger.acks.append(ChatLedger.Ack(conversation: conversation, seq: seq, clientMessageID: cid))
+            } else {
+                // Not checkable in SQL: shown, so that a check that passes is not taken for more than it is.
+                report.errorCodes["ack without conversation or seq", default: 0] += 1
             }
         case "message":
             if let sent = json["body"]?["sent_us"]?.intValue {
