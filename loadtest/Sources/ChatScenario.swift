@@ -81,6 +81,7 @@ struct ChatScenario: ParsableCommand {
             total.delivered += r.delivered
             total.errors += r.errors
             total.overloaded += r.overloaded
+            total.overloadedWithoutRetryAfter += r.overloadedWithoutRetryAfter
             total.unanswered += r.unanswered
             total.closed += r.closed
         }
@@ -103,6 +104,8 @@ struct ChatResult: Encodable {
     var offeredPerSecond: Double
     var durationSeconds: Double
     var sent, acked, delivered, errors, overloaded, unanswered, connectionsClosed: Int
+    /// Refusals that carried no `retry_after` hint.
+    var overloadedWithoutRetryAfter: Int
     var errorCodes: [String: Int]
     var workers: Int
     var workersReported: Int
@@ -118,6 +121,7 @@ struct ChatResult: Encodable {
     enum CodingKeys: String, CodingKey {
         case scenario, pairs, offeredPerSecond = "offered_per_s", durationSeconds = "duration_s"
         case sent, acked, delivered, errors, overloaded, unanswered, connectionsClosed = "connections_closed"
+        case overloadedWithoutRetryAfter = "overloaded_without_retry_after"
         case errorCodes = "error_codes", workers, workersReported = "workers_reported"
         case persistedPerSecond = "persisted_per_s", ackMs = "ack_ms", deliveryMs = "delivery_ms", refusalMs = "refusal_ms"
         case calibrationRowsPerSecond = "calibration_rows_per_s", calibrationSeconds = "calibration_s"
@@ -139,6 +143,7 @@ struct ChatResult: Encodable {
         (sent, acked, delivered, errors, overloaded) = (total.sent, total.acked, total.delivered, total.errors, total.overloaded)
         (unanswered, connectionsClosed, errorCodes) = (total.unanswered, total.closed, total.errorCodes)
         closeReasons = total.closeReasons
+        overloadedWithoutRetryAfter = total.overloadedWithoutRetryAfter
         (self.workers, self.workersReported) = (workers, workersReported)
         self.persistedPerSecond = rounded(persistedPerSecond)
         (ackMs, deliveryMs, refusalMs) = (Percentiles(total.ack), Percentiles(total.delivery), Percentiles(total.refusal))
@@ -158,7 +163,7 @@ struct ChatResult: Encodable {
             ("pairs", String(pairs)), ("target rate (msg/s)", String(format: "%.0f", offeredPerSecond)),
             ("sent / acked / delivered", "\(sent) / \(acked) / \(delivered)"),
             ("errors", String(errors)),
-            ("overloaded", String(overloaded)),
+            ("overloaded", overloaded > 0 ? "\(overloaded) (\(overloadedWithoutRetryAfter) without retry_after)" : "0"),
             ("persisted msg/s (first send → last ack)", String(format: "%.0f", persistedPerSecond)),
             ("ack p50 / p99 / p99.9 / max (ms)", ackMs.text()),
             ("delivery p50 / p99 / p99.9 / max (ms)", deliveryMs.text()),

@@ -13,8 +13,10 @@ struct ChatWorkerReport: Codable {
     var acked = 0
     /// Error frames other than `overloaded`.
     var errors = 0
-    /// Sends refused with `overloaded`.
+    /// Sends refused with `overloaded`, and those of them without a
+    /// `retry_after` hint.
     var overloaded = 0
+    var overloadedWithoutRetryAfter = 0
     /// Codes of every error frame, `overloaded` included.
     var errorCodes: [String: Int] = [:]
     /// Sends answered neither by an ack nor by an error (their connection
@@ -187,6 +189,7 @@ final class ChatWorker: LWSClientDelegate {
             report.errorCodes[code, default: 0] += 1
             if code == "overloaded" {
                 report.overloaded += 1
+                if json["retry_after"]?.intValue == nil { report.overloadedWithoutRetryAfter += 1 }
                 if let (cid, send) = send {
                     _ = report.refusal.record(UInt64(max(0, now - send.sent)))
                     if let conversation = Int64(conversations[send.pair]) {
