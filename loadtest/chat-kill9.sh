@@ -35,8 +35,8 @@ timeout $((duration + 240)) "$bin/switchboard-load" chat --port "$(cat "$work/po
   --acked-file "$work/acked.tsv" > "$work/chat.txt" 2> "$work/chat.err" &
 load=$!
 # The tool says on stderr when the traffic starts.
-for _ in $(seq 1 1200); do grep -q "sending" "$work/chat.err" && break; sleep 0.1; done
-grep -q "sending" "$work/chat.err" || { echo "the load never started:"; cat "$work/chat.err"; exit 2; }
+for _ in $(seq 1 1200); do grep -qs "sending" "$work/chat.err" && break; sleep 0.1; done
+grep -qs "sending" "$work/chat.err" || { echo "the load never started:"; cat "$work/chat.err"; exit 2; }
 sleep "$(awk "BEGIN {print $duration / 2}")"
 kill -KILL "$hub"; wait "$hub" 2>/dev/null
 echo "### hub SIGKILLed at $(date -u +%T)"
