@@ -11,15 +11,15 @@ import Foundation
 import SwitchboardPostgres
 
 /// The conversations, acks and refusals of a run.
-struct ChatLedger: Codable {
+struct ChatLedger {
     /// One acked send.
-    struct Ack: Codable {
+    struct Ack {
         var conversation: Int64
         var seq: Int64
         var clientMessageID: String
     }
     /// One send refused with `overloaded`.
-    struct Refusal: Codable {
+    struct Refusal {
         var conversation: Int64
         var clientMessageID: String
     }
