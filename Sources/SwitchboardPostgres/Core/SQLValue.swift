@@ -51,22 +51,29 @@ public struct SQLValue: Sendable, Equatable, CustomStringConvertible {
     /// made by the functions above), in order: how merged jobs bind the
     /// concatenation of their arrays without taking them apart.
     public static func concatenatingArrays(_ arrays: [SQLValue]) -> SQLValue {
-        var text = "{"
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
+        bytes.reserveCapacity(arrays.reduce(2) { $0 + ($1.wireText?.utf8.count ?? 0) })
         for array in arrays {
-            guard let wire = array.wireText, wire.utf8.count > 2 else { continue }
-            if text.utf8.count > 1 { text += "," }
-            text += wire.dropFirst().dropLast()
+            guard let wire = array.wireText?.utf8, wire.count > 2 else { continue }
+            if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(contentsOf: wire.dropFirst().dropLast())
         }
-        return SQLValue(text + "}")
+        bytes.append(UInt8(ascii: "}"))
+        return SQLValue(String(decoding: bytes, as: UTF8.self))
     }
 
     private static func quotedArrayElement(_ s: String) -> String {
-        var out = "\""
-        for c in s.unicodeScalars {
-            if c == "\"" || c == "\\" { out.unicodeScalars.append("\\") }
-            out.unicodeScalars.append(c)
+        // Most elements have nothing to escape: one copy (the chat send
+        // quotes every message's text this way, on the loop thread).
+        guard s.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return "\"" + s + "\"" }
+        var out: [UInt8] = [UInt8(ascii: "\"")]
+        out.reserveCapacity(s.utf8.count + 8)
+        for byte in s.utf8 {
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+            out.append(byte)
         }
-        return out + "\""
+        out.append(UInt8(ascii: "\""))
+        return String(decoding: out, as: UTF8.self)
     }
 
     public var description: String { wireText.map { "'\($0)'" } ?? "NULL" }

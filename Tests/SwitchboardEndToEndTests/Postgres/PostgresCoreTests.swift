@@ -16,6 +16,27 @@ import Testing
         #expect(try rows.map { try $0.int64("n") } == Array(1...Int64(tricky.count)))
     }
 
+    @Test func concatenatedArraysKeepEveryElementOfEveryPartInOrder() throws {
+        // How merged chat sends bind their columns: one-element arrays joined.
+        let tricky = ["plain", "a,b", "{braces}", "\"quoted\"", "back\\slash", "NULL", "", " spaced ", "ünï€ode"]
+        let texts: [String?] = tricky + [nil]
+        let numbers: [Int64?] = [Int64.min, nil, 0, Int64.max, 7, nil, -1, 2, 3, nil]
+        let rows = try PGConnection(TestDatabase.conninfo).query(
+            "SELECT x, y, n FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS t(x, y, z, n) ORDER BY n",
+            [
+                .concatenatingArrays(texts.map { .optionalTextArray([$0]) }),
+                .concatenatingArrays(numbers.map { .optionalInt64Array([$0]) }),
+                // Empty parts add nothing.
+                .concatenatingArrays([.int64Array([]), .int64Array([1, 2]), .int64Array([]), .int64Array([3])]),
+            ])
+        #expect(try rows.map { try $0.optionalText("x") } == texts)
+        #expect(try rows.map { try $0.optionalInt64("y") } == numbers)
+        #expect(rows.count == texts.count)
+        let empty = try PGConnection(TestDatabase.conninfo).query(
+            "SELECT cardinality($1::bigint[]) AS n", [.concatenatingArrays([.int64Array([]), .int64Array([])])])
+        #expect(try empty.first?.int("n") == 0)
+    }
+
     @Test func int64ArraysBindForAny() throws {
         let rows = try PGConnection(TestDatabase.conninfo).query(
             "SELECT g FROM generate_series(1, 10) g WHERE g = ANY($1::bigint[]) ORDER BY g", [.int64Array([2, 5, 11, -1])])
