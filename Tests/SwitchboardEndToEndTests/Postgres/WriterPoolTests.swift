@@ -1,0 +1,122 @@
+// Routing of write jobs to writers by lane, and the delay estimator behind
+// admission control (an injected clock: the times are passed in).
+import Foundation
+import Logging
+import SwitchboardHub
+import SwitchboardPostgres
+import Testing
+
+@Suite struct WriterPoolRoutingTests {
+    @Test func aLaneAlwaysMapsToTheSameWriterAndUnlanedJobsToWriterZero() {
+        #expect(WriterPool.index(of: nil, count: 4) == 0)
+        for lane: Int64 in [0, 1, 2, 3, 4, 17, 1_000_003, -1, -17, .min, .max] {
+            let index = WriterPool.index(of: lane, count: 4)
+            #expect((0..<4).contains(index))
+            #expect(WriterPool.index(of: lane, count: 4) == index)
+        }
+        // One writer: everything on it, whatever the lane.
+        #expect(WriterPool.index(of: .min, count: 1) == 0)
+        #expect(WriterPool.index(of: 12345, count: 1) == 0)
+        // Consecutive conversation ids spread over every writer evenly.
+        var load = [Int](repeating: 0, count: 4)
+        for lane: Int64 in 1...400 { load[WriterPool.index(of: lane, count: 4)] += 1 }
+        #expect(load == [100, 100, 100, 100])
+    }
+
+    @Test func thePoolHandsTheSameWriterObjectForALane() {
+        let pool = WriterPool(count: 3) { _ in GroupCommitWriter(conninfo: TestDatabase.conninfo, logger: Logger(label: "test")) }
+        #expect(pool.writers.count == 3)
+        #expect(pool.writer(for: 7) === pool.writer(for: 7))
+        #expect(pool.writer(for: 7) === pool.writers[1])
+        #expect(pool.writer(for: nil) === pool.writers[0])
+        #expect(pool.writer(for: -7) === pool.writer(for: -7))
+        // At least one writer, whatever is asked.
+        #expect(WriterPool(count: 0) { _ in GroupCommitWriter(conninfo: "", logger: Logger(label: "test")) }.writers.count == 1)
+    }
+}
+
+@Suite struct WriteDelayEstimatorTests {
+    @Test func beforeAnyCommitTheInitialCostStands() {
+        let e = WriteDelayEstimator(maxBatch: 100, initialPerJob: 0.001)
+        #expect(abs(e.delay(queued: 0, at: 5) - 0.001) < 1e-9)
+        #expect(abs(e.delay(queued: 9, at: 5) - 0.010) < 1e-9)
+    }
+
+    @Test func theFitTellsTheCommitsCostFromTheJobsCost() {
+        // Every commit costs 2 ms, every job 10 µs: a lone job then looks
+        // expensive per job, a full batch cheap; the fit gets both.
+        var e = WriteDelayEstimator(maxBatch: 1000)
+        var now = 100.0
+        for n in [1, 1000, 1, 500, 1000, 10, 1000] {
+            e.started(jobs: n, at: now)
+            now += 0.002 + 0.000_01 * Double(n)
+            e.ended(at: now, committed: true)
+            now += 1
+        }
+        let (perBatch, perJob) = e.cost
+        #expect(abs(perBatch - 0.002) < 1e-6)
+        #expect(abs(perJob - 0.000_01) < 1e-8)
+        // 2,000 queued + the new job: three full-or-partial batches.
+        #expect(abs(e.delay(queued: 2000, at: now) - (3 * 0.002 + 2001 * 0.000_01)) < 1e-6)
+        // A burst of 200 after quiet costs one commit, not 200.
+        #expect(e.delay(queued: 199, at: now) < 0.005)
+    }
+
+    @Test func batchesOfOneSizeChargeEverythingPerJob() {
+        var e = WriteDelayEstimator(maxBatch: 1000)
+        for i in 0..<5 {
+            e.started(jobs: 100, at: Double(i))
+            e.ended(at: Double(i) + 0.05, committed: true)
+        }
+        #expect(abs(e.cost.perJob - 0.0005) < 1e-9)
+        #expect(e.cost.perBatch == 0)
+    }
+
+    @Test func aBatchInFlightCountsAndAStalledOneGrowsTheDelay() {
+        var e = WriteDelayEstimator(maxBatch: 1000)
+        for i in 0..<3 {
+            e.started(jobs: 100, at: Double(i))
+            e.ended(at: Double(i) + 0.1, committed: true)  // 1 ms per job
+        }
+        e.started(jobs: 100, at: 10)
+        // On time: the rest of the batch in flight, then the new job.
+        #expect(abs(e.delay(queued: 0, at: 10.04) - (0.06 + 0.001)) < 1e-9)
+        // Stalled (a lock, a slow disk): 2 s overdue counts as 2 s more.
+        #expect(abs(e.delay(queued: 0, at: 12.1) - (2.0 + 0.001)) < 1e-9)
+        #expect(e.inFlightAge(at: 12.1) > 2)
+        // A batch that did not commit at once (an outage) teaches nothing.
+        e.ended(at: 30, committed: false)
+        #expect(abs(e.cost.perJob - 0.001) < 1e-9)
+        #expect(e.inFlightAge(at: 31) == 0)
+    }
+}
+
+@Suite struct WriterAdmissionTests {
+    @Test func jobsPastTheDelayBoundAreRefusedAtOnceWithARetryHint() {
+        let clock = Locked(1000.0)
+        // 50 µs per job assumed before any commit; a bound of 10.05 ms holds 201 jobs.
+        let writer = GroupCommitWriter(
+            conninfo: TestDatabase.conninfo, logger: Logger(label: "test"), maxDelay: 0.010_05, clock: { clock.withLock { $0 } })
+        let refused = Locked<[HubError]>([])
+        let ok = Locked(0)
+        let answer: @Sendable (Result<[Row], HubError>) -> Void = { r in
+            switch r {
+            case .success: ok.withLock { $0 += 1 }
+            case .failure(let e): refused.withLock { $0.append(e) }
+            }
+        }
+        var accepted = 0
+        for _ in 0..<300 where writer.submit(WriteJob("SELECT 1", [], answer: answer)) { accepted += 1 }
+        #expect(accepted == 201)
+        let errors = refused.withLock { $0 }
+        #expect(errors.count == 99)
+        #expect(errors.allSatisfy { $0.code == .overloaded && $0.retryAfterSeconds == 1 })
+        // Last-seen updates (no answer) and effects that must be recorded
+        // are never refused by the bound.
+        #expect(writer.submit(WriteJob("SELECT 1", [])))
+        #expect(writer.submit(WriteJob("SELECT 1", [], survivesOutage: true, answer: answer)))
+        writer.start()
+        #expect(writer.drainAndStop(timeout: 30))
+        #expect(ok.withLock { $0 } == 202)
+    }
+}
