@@ -69,11 +69,12 @@ public struct WriteDelayEstimator: Sendable {
         snt = snt * decay + n * t
     }
 
-    /// Seconds a job queued at `now` behind `queued` others waits until its
-    /// commit: the rest of the batch in flight, then the queue and itself.
-    /// A batch past its expected time is assumed to last as long again as it
-    /// is overdue (a stalled database: the longer, the longer), so a stall
-    /// turns into refusals instead of a queue that hangs.
+    /// Seconds a job queued at `now` behind `queued` others waits before its
+    /// own batch starts: the rest of the batch in flight, then the work
+    /// queued ahead (its own commit is not queueing: an idle writer takes
+    /// any job). A batch past its expected time is assumed to last as long
+    /// again as it is overdue (a stalled database: the longer, the longer),
+    /// so a stall turns into refusals instead of a queue that hangs.
     public func delay(queued: Int, at now: Double) -> Double {
         var inFlight = 0.0
         if inFlightJobs > 0 {
@@ -81,7 +82,7 @@ public struct WriteDelayEstimator: Sendable {
             let elapsed = max(0, now - inFlightSince)
             inFlight = abs(expected - elapsed)
         }
-        return inFlight + seconds(forJobs: max(0, queued) + 1)
+        return inFlight + seconds(forJobs: max(0, queued))
     }
 
     /// Seconds the batch in flight has been running (0 when none).

@@ -38,8 +38,9 @@ import Testing
 @Suite struct WriteDelayEstimatorTests {
     @Test func beforeAnyCommitTheInitialCostStands() {
         let e = WriteDelayEstimator(maxBatch: 100, initialPerJob: 0.001)
-        #expect(abs(e.delay(queued: 0, at: 5) - 0.001) < 1e-9)
-        #expect(abs(e.delay(queued: 9, at: 5) - 0.010) < 1e-9)
+        // An idle writer: no wait at all.
+        #expect(e.delay(queued: 0, at: 5) == 0)
+        #expect(abs(e.delay(queued: 10, at: 5) - 0.010) < 1e-9)
     }
 
     @Test func theFitTellsTheCommitsCostFromTheJobsCost() {
@@ -56,10 +57,10 @@ import Testing
         let (perBatch, perJob) = e.cost
         #expect(abs(perBatch - 0.002) < 1e-6)
         #expect(abs(perJob - 0.000_01) < 1e-8)
-        // 2,000 queued + the new job: three full-or-partial batches.
-        #expect(abs(e.delay(queued: 2000, at: now) - (3 * 0.002 + 2001 * 0.000_01)) < 1e-6)
+        // 2,001 queued ahead: three batches.
+        #expect(abs(e.delay(queued: 2001, at: now) - (3 * 0.002 + 2001 * 0.000_01)) < 1e-6)
         // A burst of 200 after quiet costs one commit, not 200.
-        #expect(e.delay(queued: 199, at: now) < 0.005)
+        #expect(e.delay(queued: 200, at: now) < 0.005)
     }
 
     @Test func batchesOfOneSizeChargeEverythingPerJob() {
@@ -79,10 +80,11 @@ import Testing
             e.ended(at: Double(i) + 0.1, committed: true)  // 1 ms per job
         }
         e.started(jobs: 100, at: 10)
-        // On time: the rest of the batch in flight, then the new job.
-        #expect(abs(e.delay(queued: 0, at: 10.04) - (0.06 + 0.001)) < 1e-9)
+        // On time: the rest of the batch in flight, then the queue ahead.
+        #expect(abs(e.delay(queued: 0, at: 10.04) - 0.06) < 1e-9)
+        #expect(abs(e.delay(queued: 10, at: 10.04) - 0.07) < 1e-9)
         // Stalled (a lock, a slow disk): 2 s overdue counts as 2 s more.
-        #expect(abs(e.delay(queued: 0, at: 12.1) - (2.0 + 0.001)) < 1e-9)
+        #expect(abs(e.delay(queued: 0, at: 12.1) - 2.0) < 1e-9)
         #expect(e.inFlightAge(at: 12.1) > 2)
         // A batch that did not commit at once (an outage) teaches nothing.
         e.ended(at: 30, committed: false)
@@ -94,7 +96,7 @@ import Testing
 @Suite struct WriterAdmissionTests {
     @Test func jobsPastTheDelayBoundAreRefusedAtOnceWithARetryHint() {
         let clock = Locked(1000.0)
-        // 50 µs per job assumed before any commit; a bound of 10.05 ms holds 201 jobs.
+        // 50 µs per job assumed before any commit; a bound of 10.05 ms holds 201 jobs ahead.
         let writer = GroupCommitWriter(
             conninfo: TestDatabase.conninfo, logger: Logger(label: "test"), maxDelay: 0.010_05, clock: { clock.withLock { $0 } })
         let refused = Locked<[HubError]>([])
@@ -107,9 +109,9 @@ import Testing
         }
         var accepted = 0
         for _ in 0..<300 where writer.submit(WriteJob("SELECT 1", [], answer: answer)) { accepted += 1 }
-        #expect(accepted == 201)
+        #expect(accepted == 202)
         let errors = refused.withLock { $0 }
-        #expect(errors.count == 99)
+        #expect(errors.count == 98)
         #expect(errors.allSatisfy { $0.code == .overloaded && $0.retryAfterSeconds == 1 })
         // Last-seen updates (no answer) and effects that must be recorded
         // are never refused by the bound.
@@ -117,6 +119,6 @@ import Testing
         #expect(writer.submit(WriteJob("SELECT 1", [], survivesOutage: true, answer: answer)))
         writer.start()
         #expect(writer.drainAndStop(timeout: 30))
-        #expect(ok.withLock { $0 } == 202)
+        #expect(ok.withLock { $0 } == 203)
     }
 }
