@@ -1,45 +1,38 @@
 // Admission control for one group-commit writer: how long would a job queued
-// now wait for its commit? A batch of n jobs costs about a + b·n seconds (a:
-// the round trip and fsync every commit pays; b: the work per job). Both are
-// fitted to the committed batches by exponentially weighted least squares, so
-// small batches at low load (dominated by a) do not make a burst look
-// expensive, and full batches under overload give b. A value type: the writer
-// owns one under its lock and passes the time in, so tests need no clock.
+// now wait before its batch starts? A batch of n jobs costs about a + b·n
+// seconds (a: the round trip and fsync every commit pays; b: the work per
+// job). Small batches (low load) are almost all a, so they teach a; batches
+// of at least `sampleJobs` teach b (their a/n share is small). So a quiet
+// writer does not make a burst look expensive, and under overload, where
+// batches are full, b is what was measured. Each an EWMA. A value type: the
+// writer owns one under its lock and passes the time in, so tests need no
+// clock.
 
 /// Predicts a new job's queueing delay on one writer from its recent commits.
 public struct WriteDelayEstimator: Sendable {
     /// Most jobs one batch takes (the writer's `maxBatch`).
     public let maxBatch: Int
-    /// Weight the previous batches keep at each new one (0…1).
-    public let decay: Double
-    // Exponentially weighted sums over committed batches (n jobs, t seconds).
-    private var sw = 0.0
-    private var sn = 0.0
-    private var st = 0.0
-    private var snn = 0.0
-    private var snt = 0.0
-    /// Seconds per job assumed before any batch committed.
+    /// Batches of at least this many jobs measure the per-job cost.
+    public let sampleJobs: Int
+    /// Weight of the newest batch in the averages (0…1).
+    public let weight: Double
+    private var perBatch: Double?
+    private var perJob: Double?
+    /// Seconds per job assumed before a large batch committed.
     private let initialPerJob: Double
     private var inFlightJobs = 0
     private var inFlightSince = 0.0
 
-    /// An estimator; `initialPerJob` stands until the first commit.
-    public init(maxBatch: Int, decay: Double = 0.9, initialPerJob: Double = 0.000_05) {
+    /// An estimator; `initialPerJob` stands until the first large batch.
+    public init(maxBatch: Int, weight: Double = 0.2, initialPerJob: Double = 0.000_05) {
         self.maxBatch = max(1, maxBatch)
-        self.decay = min(max(decay, 0), 0.999)
+        self.sampleJobs = max(1, min(32, self.maxBatch / 4))
+        self.weight = min(max(weight, 0.01), 1)
         self.initialPerJob = max(0, initialPerJob)
     }
 
-    /// The fitted cost: seconds per commit and per job (both ≥ 0).
-    public var cost: (perBatch: Double, perJob: Double) {
-        guard sw > 0, sn > 0 else { return (0, initialPerJob) }
-        let mean = st / sn  // seconds per job counting the commits too: an upper bound for b
-        let denominator = sw * snn - sn * sn
-        // Batches all of one size: a and b cannot be told apart; charge it all per job.
-        guard denominator > 1e-9 * sw * snn else { return (0, mean) }
-        let b = min(max((sw * snt - sn * st) / denominator, 0), mean)
-        return (max((st - b * sn) / sw, 0), b)
-    }
+    /// The measured cost: seconds per commit and per job (both ≥ 0).
+    public var cost: (perBatch: Double, perJob: Double) { (perBatch ?? 0, perJob ?? initialPerJob) }
 
     /// Seconds `jobs` jobs take to commit, in full batches.
     public func seconds(forJobs jobs: Int) -> Double {
@@ -60,13 +53,20 @@ public struct WriteDelayEstimator: Sendable {
     public mutating func ended(at now: Double, committed: Bool) {
         defer { inFlightJobs = 0 }
         guard committed, inFlightJobs > 0 else { return }
-        let n = Double(inFlightJobs)
         let t = max(0, now - inFlightSince)
-        sw = sw * decay + 1
-        sn = sn * decay + n
-        st = st * decay + t
-        snn = snn * decay + n * n
-        snt = snt * decay + n * t
+        if inFlightJobs >= sampleJobs {
+            perJob = Self.average(perJob, t / Double(inFlightJobs), weight)
+        } else {
+            perBatch = Self.average(perBatch, t, weight)
+        }
+    }
+
+    /// The EWMA after `sample` (the first sample stands alone). A sample
+    /// counts at most 4× the average: one batch that waited on a lock says
+    /// little about the next, and a real slowdown still shows within a few.
+    private static func average(_ old: Double?, _ sample: Double, _ weight: Double) -> Double {
+        guard let old else { return sample }
+        return old + weight * (min(sample, 4 * old) - old)
     }
 
     /// Seconds a job queued at `now` behind `queued` others waits before its

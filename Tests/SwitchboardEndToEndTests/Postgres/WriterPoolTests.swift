@@ -43,34 +43,37 @@ import Testing
         #expect(abs(e.delay(queued: 10, at: 5) - 0.010) < 1e-9)
     }
 
-    @Test func theFitTellsTheCommitsCostFromTheJobsCost() {
-        // Every commit costs 2 ms, every job 10 µs: a lone job then looks
-        // expensive per job, a full batch cheap; the fit gets both.
+    @Test func smallBatchesTeachTheCommitsCostAndLargeOnesTheJobsCost() {
+        // Every commit costs 2 ms, every job 10 µs.
         var e = WriteDelayEstimator(maxBatch: 1000)
         var now = 100.0
-        for n in [1, 1000, 1, 500, 1000, 10, 1000] {
+        func batch(_ n: Int) {
             e.started(jobs: n, at: now)
             now += 0.002 + 0.000_01 * Double(n)
             e.ended(at: now, committed: true)
             now += 1
         }
-        let (perBatch, perJob) = e.cost
-        #expect(abs(perBatch - 0.002) < 1e-6)
-        #expect(abs(perJob - 0.000_01) < 1e-8)
+        // A quiet writer: lone jobs. They teach the commit's cost and leave
+        // the per-job cost alone, so a burst does not look like 2 ms a job.
+        for _ in 0..<5 { batch(1) }
+        #expect(abs(e.cost.perBatch - 0.002_01) < 1e-9)
+        #expect(e.cost.perJob == 0.000_05)
+        #expect(e.delay(queued: 200, at: now) < 0.015)
+        // Under load the batches are large: the per-job cost is measured.
+        for _ in 0..<30 { batch(1000) }
+        #expect(abs(e.cost.perJob - 0.000_012) < 1e-7)
         // 2,001 queued ahead: three batches.
-        #expect(abs(e.delay(queued: 2001, at: now) - (3 * 0.002 + 2001 * 0.000_01)) < 1e-6)
-        // A burst of 200 after quiet costs one commit, not 200.
-        #expect(e.delay(queued: 200, at: now) < 0.005)
+        let expected = 3 * e.cost.perBatch + 2001 * e.cost.perJob
+        #expect(abs(e.delay(queued: 2001, at: now) - expected) < 1e-9)
     }
 
-    @Test func batchesOfOneSizeChargeEverythingPerJob() {
-        var e = WriteDelayEstimator(maxBatch: 1000)
-        for i in 0..<5 {
-            e.started(jobs: 100, at: Double(i))
-            e.ended(at: Double(i) + 0.05, committed: true)
-        }
-        #expect(abs(e.cost.perJob - 0.0005) < 1e-9)
-        #expect(e.cost.perBatch == 0)
+    @Test func oneStalledBatchMovesTheAverageAtMostFourfold() {
+        var e = WriteDelayEstimator(maxBatch: 1000, weight: 0.5)
+        e.started(jobs: 100, at: 0)
+        e.ended(at: 0.1, committed: true)  // 1 ms a job
+        e.started(jobs: 100, at: 1)
+        e.ended(at: 101, committed: true)  // waited 100 s on a lock
+        #expect(abs(e.cost.perJob - 0.0025) < 1e-9)  // 1 ms + 0.5 × (4 ms − 1 ms)
     }
 
     @Test func aBatchInFlightCountsAndAStalledOneGrowsTheDelay() {
