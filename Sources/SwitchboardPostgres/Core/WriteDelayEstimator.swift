@@ -4,7 +4,7 @@
 // job). Small batches (low load) are almost all a, so they teach a; batches
 // of at least `sampleJobs` teach b (their a/n share is small). So a quiet
 // writer does not make a burst look expensive, and under overload, where
-// batches are full, b is what was measured. Each an EWMA. A value type: the
+// batches are full, b is what was measured. Each an EWMA from a guess. A value type: the
 // writer owns one under its lock and passes the time in, so tests need no
 // clock.
 
@@ -16,23 +16,24 @@ public struct WriteDelayEstimator: Sendable {
     public let sampleJobs: Int
     /// Weight of the newest batch in the averages (0…1).
     public let weight: Double
-    private var perBatch: Double?
-    private var perJob: Double?
-    /// Seconds per job assumed before a large batch committed.
-    private let initialPerJob: Double
+    private var perBatch: Double
+    private var perJob: Double
     private var inFlightJobs = 0
     private var inFlightSince = 0.0
 
-    /// An estimator; `initialPerJob` stands until the first large batch.
-    public init(maxBatch: Int, weight: Double = 0.2, initialPerJob: Double = 0.000_05) {
+    /// An estimator starting from a guess of the costs (seconds; a local
+    /// PostgreSQL's order of magnitude), which the commits then correct.
+    public init(maxBatch: Int, weight: Double = 0.2, initialPerBatch: Double = 0.001, initialPerJob: Double = 0.000_05) {
         self.maxBatch = max(1, maxBatch)
         self.sampleJobs = max(1, min(32, self.maxBatch / 4))
         self.weight = min(max(weight, 0.01), 1)
-        self.initialPerJob = max(0, initialPerJob)
+        // Positive, so that the 4× cap below lets a real cost be learnt.
+        self.perBatch = max(1e-6, initialPerBatch)
+        self.perJob = max(1e-7, initialPerJob)
     }
 
-    /// The measured cost: seconds per commit and per job (both ≥ 0).
-    public var cost: (perBatch: Double, perJob: Double) { (perBatch ?? 0, perJob ?? initialPerJob) }
+    /// The measured cost: seconds per commit and per job.
+    public var cost: (perBatch: Double, perJob: Double) { (perBatch, perJob) }
 
     /// Seconds `jobs` jobs take to commit, in full batches.
     public func seconds(forJobs jobs: Int) -> Double {
@@ -61,12 +62,12 @@ public struct WriteDelayEstimator: Sendable {
         }
     }
 
-    /// The EWMA after `sample` (the first sample stands alone). A sample
-    /// counts at most 4× the average: one batch that waited on a lock says
-    /// little about the next, and a real slowdown still shows within a few.
-    private static func average(_ old: Double?, _ sample: Double, _ weight: Double) -> Double {
-        guard let old else { return sample }
-        return old + weight * (min(sample, 4 * old) - old)
+    /// The EWMA after `sample`. A sample counts at most 4× the average: one
+    /// batch that waited on a lock says little about the next (a stall is
+    /// the in-flight term's business), and a real slowdown still shows
+    /// within a few batches.
+    private static func average(_ old: Double, _ sample: Double, _ weight: Double) -> Double {
+        old + weight * (min(sample, 4 * old) - old)
     }
 
     /// Seconds a job queued at `now` behind `queued` others waits before its
