@@ -42,11 +42,14 @@ public final class PostgresStore: HubStore, @unchecked Sendable {
         reader.start()
     }
 
-    /// Commits what is queued (at most `timeout`), then stops the threads.
+    /// Commits what is queued (at most `timeout` seconds in all), then
+    /// stops the threads: the reader first, since a lane lookup it still
+    /// runs queues a write.
     @discardableResult
     public func stop(timeout: TimeInterval) -> Bool {
-        reader.stop()
-        return writers.drainAndStop(timeout: timeout)
+        let deadline = Date().addingTimeInterval(timeout)
+        reader.drainAndStop(timeout: timeout / 2)
+        return writers.drainAndStop(timeout: max(0, deadline.timeIntervalSinceNow))
     }
 
     public var isAvailable: Bool { writers.isHealthy && reader.isHealthy }

@@ -74,6 +74,25 @@ import Testing
         #expect(store.stop(timeout: 10))
     }
 
+    @Test func aWriteWhoseLaneIsStillBeingLookedUpAtStopIsNotDropped() throws {
+        // (A provider's charge recorded at shutdown must reach the writer.)
+        let store = PostgresStore(
+            conninfo: TestDatabase.conninfo, logger: Logger(label: "test"), metrics: HubMetrics(), deliver: { $0() })
+        store.start()
+        #expect(eventually { store.isAvailable })
+        // The reader is busy; the edit's lookup waits behind, then stop comes.
+        store.reader.read(
+            { (conn: PGConnection) throws(PostgresError) -> Int in
+                _ = try conn.query("SELECT pg_sleep(0.3)", []); return 0
+            }, then: { _ in })
+        let answer = Locked<Result<StoredMessage, HubError>?>(nil)
+        store.editMessage(
+            -1, sender: "nobody", body: Array(#"{"text":"x"}"#.utf8),
+            reply: Reply(on: InlineLoop()) { r in answer.withLock { $0 = r } })
+        #expect(store.stop(timeout: 10))
+        #expect(answer.withLock { $0 }?.failure == .notTheSender)
+    }
+
     @Test func everyLookupFindsTheConversationOrNothing() throws {
         let conn = try PGConnection(TestDatabase.conninfo)
         let lanes: [WriteLane] = [.message(-1), .project(-1), .contract(-1), .payment(-1), .providerReference("none")]
