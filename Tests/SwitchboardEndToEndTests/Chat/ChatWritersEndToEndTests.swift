@@ -135,6 +135,9 @@ import Testing
         #expect(refused == ["next-\(n)"])
         #expect(hints.allSatisfy { $0 >= 1 })
         #expect(try hub.metric("switchboard_store_admission_refused_total") ?? 0 >= 1)
+        // The predicted delay that was refused, next to the queue depth.
+        #expect(try hub.metric("switchboard_store_queue_delay_seconds") ?? 0 > 0.02)
+        #expect(try hub.metric("switchboard_store_queue_depth") != nil)
         try blocker.execute("ROLLBACK")
 
         // Every accepted send is acked and stored; the refused one is not stored.
