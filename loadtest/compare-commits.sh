@@ -28,9 +28,9 @@ for round in $(seq 1 "$rounds"); do
 import json, sys
 path, side, rnd, n = sys.argv[1:]
 r = json.loads(open(path).read().strip().splitlines()[-1])
-hub50, hub99 = (float(x) for x in r["from hub encode p50 / p99 (ms)"].split(" / "))
-print(side, rnd, n, r["latency p50 (ms)"], r["latency p99 (ms)"], hub50, hub99,
-      r["hub CPU while publishing (s)"], r["deliveries"].replace("/", "of"))
+cpu = r["hub_cpu_s"]
+print(side, rnd, n, r["delivery_ms"]["p50"], r["delivery_ms"]["p99"], r["hub_encode_ms"]["p50"],
+      r["hub_encode_ms"]["p99"], "nan" if cpu is None else cpu, f'{r["deliveries"]}of{r["expected_deliveries"]}')
 PY
       tail -1 "$out/rows.txt"
     done

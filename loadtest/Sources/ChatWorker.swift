@@ -11,15 +11,27 @@ struct ChatWorkerReport: Codable {
     var connected = 0
     var sent = 0
     var acked = 0
+    /// Error frames other than `overloaded`.
     var errors = 0
+    /// Sends refused with `overloaded`, and those of them without a
+    /// `retry_after` hint.
+    var overloaded = 0
+    var overloadedWithoutRetryAfter = 0
+    /// Codes of every error frame, `overloaded` included.
     var errorCodes: [String: Int] = [:]
+    /// Sends answered neither by an ack nor by an error (their connection
+    /// closed, or the drain after the run timed out).
+    var unanswered = 0
+    /// Connections that closed during the run.
+    var closed = 0
+    var closeReasons: [String: Int] = [:]
     var delivered = 0
     var firstSendMicros: Int64 = 0
     var lastAckMicros: Int64 = 0
     var ack = Histogram<UInt64>(highestTrackableValue: 60_000_000)
     var delivery = Histogram<UInt64>(highestTrackableValue: 60_000_000)
-    /// Conversation id → number of acked (new or duplicate) messages.
-    var ackedPerConversation: [String: Int] = [:]
+    /// From a send to its `overloaded` error.
+    var refusal = Histogram<UInt64>(highestTrackableValue: 60_000_000)
 }
 
 struct ChatWorkerCommand: ParsableCommand {
@@ -32,6 +44,7 @@ struct ChatWorkerCommand: ParsableCommand {
     @Option var source: String
     @Option var userPrefix: String
     @Option var secret: String
+    @Option(help: "Where to write this worker's ledger (ChatLedger.swift) before DONE.") var ledger: String
 
     func run() throws { try ChatWorker(self).run() }
 }
@@ -40,12 +53,18 @@ final class ChatWorker: LWSClientDelegate {
     let o: ChatWorkerCommand
     let pool: LWSClientPool
     var report = ChatWorkerReport()
+    var ledger = ChatLedger()
     var conversations: [String] = []
     var senderTokens: [String] = []
     var recipientTokens: [String] = []
     var welcomed = 0
     var subscribed = 0
-    var inFlight: [String: Int64] = [:]
+    /// Client message id → when it was sent and by which pair.
+    var inFlight: [String: (sent: Int64, pair: Int)] = [:]
+    /// Pairs whose sender connection closed: no more sends from them.
+    var senderClosed = Set<Int>()
+    /// Recipient connections that closed: their deliveries are not awaited.
+    var recipientsClosed = 0
     var commands: StdinCommands?
 
     init(_ options: ChatWorkerCommand) throws {
@@ -66,8 +85,11 @@ final class ChatWorker: LWSClientDelegate {
             let r = try http.post(
                 "/v1/conversations", headers: ["Authorization": "Bearer " + senderTokens[i]],
                 body: #"{"participants":["\#(b)"]}"#)
-            guard let json = try? JSON.parse(r.body), let id = json["id"]?.stringValue else { throw ExitCode(3) }
+            guard let json = try? JSON.parse(r.body), let id = json["id"]?.stringValue, let number = Int64(id) else {
+                throw ExitCode(3)
+            }
             conversations.append(id)
+            ledger.conversations.append(number)
         }
         let waker = pool.waker
         Thread { while true { usleep(50_000); waker.wake() } }.start()
@@ -80,21 +102,25 @@ final class ChatWorker: LWSClientDelegate {
         }
         while !(welcomed == 2 * o.pairs && subscribed == o.pairs) {
             pool.service()
-            if current() == "STOP" { emit("DONE"); exit(0) }
+            if current() == "STOP" { finish() }
         }
         emit("READY")
         while current() != "GO" && current() != "STOP" { pool.service() }
         let start = Date()
         report.firstSendMicros = nowMicros()
-        var next = 0
-        while Date().timeIntervalSince(start) < o.duration && current() != "STOP" {
+        // `issued` paces the sends; the turn of a pair whose sender closed
+        // passes unsent. The run ends early when every sender closed (the
+        // hub went away).
+        var issued = 0
+        while Date().timeIntervalSince(start) < o.duration && current() != "STOP" && senderClosed.count < o.pairs {
             let due = Int(Date().timeIntervalSince(start) * o.rate)
-            while report.sent < due {
-                let pair = next % o.pairs
-                next += 1
-                let cid = "\(o.userPrefix)-\(report.sent)"
+            while issued < due {
+                let pair = issued % o.pairs
+                issued += 1
+                if senderClosed.contains(pair) { continue }
+                let cid = "\(o.userPrefix)-\(issued)"
                 let sent = nowMicros()
-                inFlight[cid] = sent
+                inFlight[cid] = (sent, pair)
                 pool.send(
                     pair,
                     text:
@@ -104,13 +130,23 @@ final class ChatWorker: LWSClientDelegate {
             }
             pool.service()
         }
+        // Answers still due, and deliveries while every recipient is connected.
         let drainUntil = Date().addingTimeInterval(10)
-        while (!inFlight.isEmpty || report.delivered < report.acked) && Date() < drainUntil { pool.service() }
-        emit("DONE")
-        exit(0)
+        while (!inFlight.isEmpty || (recipientsClosed == 0 && report.delivered < report.acked)) && Date() < drainUntil {
+            pool.service()
+        }
+        report.unanswered += inFlight.count
+        finish()
     }
 
     func current() -> String { commands?.latest ?? "" }
+
+    /// Writes the ledger, reports DONE and exits.
+    func finish() -> Never {
+        do { try ledger.write(to: o.ledger) } catch { report.errorCodes["ledger not written", default: 0] += 1 }
+        emit("DONE")
+        exit(0)
+    }
 
     func emit(_ tag: String) {
         let data = (try? JSONEncoder().encode(report)) ?? Data()
@@ -132,26 +168,50 @@ final class ChatWorker: LWSClientDelegate {
             subscribed += 1
         case "ack":
             guard let cid = json["id"]?.stringValue, let sent = inFlight.removeValue(forKey: cid) else { return }
-            _ = report.ack.record(UInt64(max(0, now - sent)))
+            _ = report.ack.record(UInt64(max(0, now - sent.sent)))
             report.acked += 1
             report.lastAckMicros = now
-            if let conversation = json["conversation"]?.stringValue { report.ackedPerConversation[conversation, default: 0] += 1 }
+            if let conversation = json["conversation"]?.stringValue.flatMap({ Int64($0) }), let seq = json["seq"]?.intValue {
+                ledger.acks.append(ChatLedger.Ack(conversation: conversation, seq: seq, clientMessageID: cid))
+            } else {
+                // Not checkable in SQL: shown, so that a check that passes is not taken for more than it is.
+                report.errorCodes["ack without conversation or seq", default: 0] += 1
+            }
         case "message":
             if let sent = json["body"]?["sent_us"]?.intValue {
                 _ = report.delivery.record(UInt64(max(0, now - sent)))
                 report.delivered += 1
             }
         case "error":
-            if let cid = json["id"]?.stringValue { inFlight.removeValue(forKey: cid) }
-            report.errors += 1
-            report.errorCodes[json["code"]?.stringValue ?? "?", default: 0] += 1
+            // Errors to a send carry its id (the hub answers with the request id).
+            let code = json["code"]?.stringValue ?? "?"
+            let send = json["id"]?.stringValue.flatMap { cid in inFlight.removeValue(forKey: cid).map { (cid, $0) } }
+            report.errorCodes[code, default: 0] += 1
+            if code == "overloaded" {
+                report.overloaded += 1
+                if json["retry_after"]?.intValue == nil { report.overloadedWithoutRetryAfter += 1 }
+                if let (cid, send) = send {
+                    _ = report.refusal.record(UInt64(max(0, now - send.sent)))
+                    if let conversation = Int64(conversations[send.pair]) {
+                        ledger.refusals.append(ChatLedger.Refusal(conversation: conversation, clientMessageID: cid))
+                    }
+                }
+            } else {
+                report.errors += 1
+            }
         default:
             break
         }
     }
 
     func clientClosed(_ id: Int, failed: Bool, reason: String) {
-        report.errors += 1
-        report.errorCodes["closed: " + String(reason.prefix(40)), default: 0] += 1
+        report.closed += 1
+        report.closeReasons[String(reason.prefix(40)), default: 0] += 1
+        guard id < o.pairs else { recipientsClosed += 1; return }
+        senderClosed.insert(id)
+        // Its sends will get no answer: stop waiting for them.
+        let lost = inFlight.filter { $0.value.pair == id }
+        report.unanswered += lost.count
+        for cid in lost.keys { inFlight.removeValue(forKey: cid) }
     }
 }

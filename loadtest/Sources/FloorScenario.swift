@@ -89,8 +89,28 @@ struct FloorScenario: ParsableCommand {
                 ("send() per message, mean (µs)", String(format: "%.2f", sendLoop.mean / Double(connections))),
                 ("delivery latency p50 (ms)", ms(done.latency, 50)), ("delivery latency p99 (ms)", ms(done.latency, 99)),
                 ("delivery latency max (ms)", String(format: "%.2f", Double(done.latency.max) / 1000)),
-            ], json: json)
+            ],
+            result: FloorResult(
+                sockets: done.connected, deliveries: done.deliveries, expectedDeliveries: connections * rounds,
+                sendLoopMs: Percentiles(sendLoop), sendPerMessageMicros: rounded(sendLoop.mean / Double(connections)),
+                deliveryMs: Percentiles(done.latency)),
+            json: json)
         if done.deliveries < connections * rounds { throw ExitCode(1) }
+    }
+}
+
+/// `send-floor --json`.
+struct FloorResult: Encodable {
+    var scenario = "send-floor"
+    var sockets, deliveries, expectedDeliveries: Int
+    /// One burst of N send() calls.
+    var sendLoopMs: Percentiles
+    var sendPerMessageMicros: Double
+    var deliveryMs: Percentiles
+
+    enum CodingKeys: String, CodingKey {
+        case scenario, sockets, deliveries, expectedDeliveries = "expected_deliveries", sendLoopMs = "send_loop_ms"
+        case sendPerMessageMicros = "send_per_message_us", deliveryMs = "delivery_ms"
     }
 }
 

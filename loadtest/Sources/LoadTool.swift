@@ -16,6 +16,7 @@ struct LoadTool: ParsableCommand {
         subcommands: [
             ConnectScenario.self, FanoutScenario.self, ChatScenario.self, ScansScenario.self, NotifyScenario.self,
             FloorScenario.self,
+            ChatVerifyCommand.self,
             WorkerCommand.self, ChatWorkerCommand.self, FloorReaderCommand.self,
         ])
 

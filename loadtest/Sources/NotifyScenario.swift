@@ -82,7 +82,12 @@ struct NotifyScenario: ParsableCommand {
             ),
             ("deliveries/s (first → last)", String(format: "%.0f", Double(deliveries) / (Double(max(1, last - first)) / 1e6))),
         ]
-        Report.print(title: "notify", rows: rows, json: target.json)
+        let result = NotifyResult(
+            usersOnline: online, recipients: recipients.count, calls: calls, created: created, errors: failed, stored: stored,
+            storedMatches: stored == created, deliveries: deliveries, expectedDeliveries: online * calls,
+            notifyMs: Percentiles(commit), deliveryMs: Percentiles(latency),
+            deliveriesPerSecond: rounded(Double(deliveries) / (Double(max(1, last - first)) / 1e6)))
+        Report.print(title: "notify", rows: rows, result: result, json: target.json)
         if stored != created || deliveries < online * calls || failed > 0 { throw ExitCode(1) }
     }
 
@@ -90,5 +95,27 @@ struct NotifyScenario: ParsableCommand {
         let conn = try target.database(databaseURL)
         let rows = try conn.execute("SELECT count(*) FROM notifications WHERE user_id LIKE $1", ["load-\(run)-%"])
         return Int(rows.first?[0] ?? "") ?? -1
+    }
+}
+
+/// `notify --json`.
+struct NotifyResult: Encodable {
+    var scenario = "notify"
+    var usersOnline, recipients, calls: Int
+    /// Notifications created (201s); `errors`: failed calls.
+    var created, errors: Int
+    var stored: Int
+    var storedMatches: Bool
+    var deliveries, expectedDeliveries: Int
+    /// The POST /v1/notify call (its commit).
+    var notifyMs: Percentiles
+    /// Commit → delivery.
+    var deliveryMs: Percentiles
+    var deliveriesPerSecond: Double
+
+    enum CodingKeys: String, CodingKey {
+        case scenario, usersOnline = "users_online", recipients, calls, created, errors, stored
+        case storedMatches = "stored_matches", deliveries, expectedDeliveries = "expected_deliveries"
+        case notifyMs = "notify_ms", deliveryMs = "delivery_ms", deliveriesPerSecond = "deliveries_per_s"
     }
 }

@@ -15,6 +15,7 @@ struct ScansScenario: ParsableCommand {
         commandName: "scans",
         abstract: "Batched scan ingest with D dashboards watching; durable scans/s and counter latency p50/p99.")
     @OptionGroup var target: TargetOptions
+    @OptionGroup var calibration: CalibrationOptions
     @Option(help: "QR codes (one ingest client each).") var codes = 10
     @Option(help: "Scans per second, in total.") var rate = 30_000.0
     @Option(help: "Scans per POST /v1/scans (1 to 1,000).") var batch = 1000
@@ -31,6 +32,7 @@ struct ScansScenario: ParsableCommand {
 
     func run() throws {
         let (secret, apiKey) = try target.secrets()
+        let calibrated = try calibration.measure { try target.database(databaseURL) }
         let owner = "scans-" + String(UInt32.random(in: 0..<UInt32.max), radix: 36)
         let now = Int64(Date().timeIntervalSince1970)
         let token = JWTSigner.hs256(Claims(subject: owner, expiresAt: now + 3600), secret: Array(secret.utf8))
@@ -122,11 +124,12 @@ struct ScansScenario: ParsableCommand {
         let stored = try countRows(ids)
         func ms(_ h: Histogram<UInt64>, _ p: Double) -> String { String(format: "%.1f", Double(h.valueAtPercentile(p)) / 1000) }
         let observations = max(1, latency.totalCount)
+        let durable = Double(accepted) / seconds
         let rows: [(String, String)] = [
             ("codes / dashboards / batch", "\(codes) / \(dashboards) / \(batch)"),
             ("target rate (scans/s)", String(format: "%.0f", rate)),
             ("accepted scans / failed posts", "\(accepted) / \(failed)"),
-            ("durable scans/s (first post → last 200)", String(format: "%.0f", Double(accepted) / seconds)),
+            ("durable scans/s (first post → last 200)", String(format: "%.0f", durable)),
             ("rows in SQL = accepted", stored == accepted ? "yes (\(stored))" : "NO: \(stored) rows"),
             (
                 "counter latency after the 200, p50 / p99 / max (ms)",
@@ -138,8 +141,16 @@ struct ScansScenario: ParsableCommand {
                 "\(ms(fromPost, 50)) / \(ms(fromPost, 99)) / " + String(format: "%.1f", Double(fromPost.max) / 1000)
             ),
             ("batches never seen by a dashboard", String(missing)),
+            ("calibration: PostgreSQL 1,000-row INSERT", calibrated.map(\.text) ?? "skipped"),
+            ("ratio durable / calibration", calibrated.map { String(format: "%.3f", durable / $0.rowsPerSecond) } ?? "n/a"),
         ]
-        Report.print(title: "scans", rows: rows, json: target.json)
+        let result = ScansResult(
+            codes: codes, dashboards: dashboards, batch: batch, offeredPerSecond: rate, accepted: accepted, errors: failed,
+            persistedPerSecond: durable, stored: stored, storedMatches: stored == accepted, counterMs: Percentiles(latency),
+            postToCounterMs: Percentiles(fromPost),
+            framesBeforeAckPercent: rounded(100 * Double(beforeAck) / Double(observations)),
+            missingBatches: missing, calibration: calibrated)
+        Report.print(title: "scans", rows: rows, result: result, json: target.json)
         if stored != accepted || missing > 0 || failed > 0 { throw ExitCode(1) }
     }
 
@@ -148,6 +159,52 @@ struct ScansScenario: ParsableCommand {
         let list = "{" + ids.joined(separator: ",") + "}"
         let rows = try conn.execute("SELECT count(*) FROM scans WHERE qr_id = ANY($1::bigint[])", [list])
         return Int(rows.first?[0] ?? "") ?? -1
+    }
+}
+
+/// `scans --json`.
+struct ScansResult: Encodable {
+    var scenario = "scans"
+    var codes, dashboards, batch: Int
+    var offeredPerSecond: Double
+    /// Scans accepted; `errors`: failed posts.
+    var accepted, errors: Int
+    var persistedPerSecond: Double
+    /// Rows in SQL, and whether they equal `accepted`.
+    var stored: Int
+    var storedMatches: Bool
+    /// From a batch's 200 to the first counter frame including it.
+    var counterMs: Percentiles
+    var postToCounterMs: Percentiles
+    var framesBeforeAckPercent: Double
+    var missingBatches: Int
+    var calibrationRowsPerSecond, calibrationSeconds: Nullable<Double>
+    var calibrationAt: Nullable<String>
+    var ratio: Nullable<Double>
+
+    enum CodingKeys: String, CodingKey {
+        case scenario, codes, dashboards, batch, offeredPerSecond = "offered_per_s", accepted, errors
+        case persistedPerSecond = "persisted_per_s", stored, storedMatches = "stored_matches", counterMs = "counter_ms"
+        case postToCounterMs = "post_to_counter_ms", framesBeforeAckPercent = "frames_before_ack_pct"
+        case missingBatches = "missing_batches", calibrationRowsPerSecond = "calibration_rows_per_s"
+        case calibrationSeconds = "calibration_s", calibrationAt = "calibration_at", ratio
+    }
+
+    init(
+        codes: Int, dashboards: Int, batch: Int, offeredPerSecond: Double, accepted: Int, errors: Int,
+        persistedPerSecond: Double, stored: Int, storedMatches: Bool, counterMs: Percentiles, postToCounterMs: Percentiles,
+        framesBeforeAckPercent: Double, missingBatches: Int, calibration: Calibration?
+    ) {
+        (self.codes, self.dashboards, self.batch, self.offeredPerSecond) = (codes, dashboards, batch, offeredPerSecond)
+        (self.accepted, self.errors, self.persistedPerSecond) = (accepted, errors, rounded(persistedPerSecond))
+        (self.stored, self.storedMatches, self.counterMs, self.postToCounterMs) = (
+            stored, storedMatches, counterMs, postToCounterMs
+        )
+        (self.framesBeforeAckPercent, self.missingBatches) = (framesBeforeAckPercent, missingBatches)
+        calibrationRowsPerSecond = Nullable(calibration.map { rounded($0.rowsPerSecond) })
+        calibrationSeconds = Nullable(calibration.map { rounded($0.seconds) })
+        calibrationAt = Nullable(calibration?.at)
+        ratio = Nullable(calibration.map { rounded(persistedPerSecond / $0.rowsPerSecond, places: 4) })
     }
 }
 

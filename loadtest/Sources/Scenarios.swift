@@ -61,8 +61,16 @@ struct ConnectScenario: ParsableCommand {
         } else {
             rows.append(("hub RSS", "hub process not found (--hub-pid)"))
         }
-        if !reasons.isEmpty { rows.append(("failure reasons", reasons.map { "\($0.key)×\($0.value)" }.joined(separator: "; "))) }
-        Report.print(title: "connect", rows: rows, json: target.json)
+        if !reasons.isEmpty { rows.append(("failure reasons", countsText(reasons))) }
+        func mib(_ kb: Int?) -> Nullable<Double> { Nullable(kb.map { rounded(Double($0) / 1024) }) }
+        let result = ConnectResult(
+            connectionsRequested: connections, opened: opened, failed: failed, closedDuringHold: closedDuringHold,
+            holdSeconds: hold, connectSeconds: rounded(seconds), connectPerSecond: rounded(Double(opened) / seconds),
+            hubRSSIdleMiB: mib(baseline), hubRSSHeldMiB: mib(heldRSS), hubRSSMaxMiB: mib(baseline == nil ? nil : maxRSS),
+            rssPerConnectionKB: Nullable(
+                baseline.flatMap { b in heldRSS.map { rounded(Double($0 - b) / Double(max(1, opened))) } }),
+            failureReasons: reasons)
+        Report.print(title: "connect", rows: rows, result: result, json: target.json)
         if failed > 0 || closedDuringHold > 0 { throw ExitCode(1) }
     }
 }
@@ -135,7 +143,46 @@ struct FanoutScenario: ParsableCommand {
             ("deliveries/s (first→last delivery)", String(format: "%.0f", Double(deliveries) / span)),
             ("hub CPU while publishing (s)", cpuBefore.flatMap { b in cpuAfter.map { String(format: "%.3f", $0 - b) } } ?? "n/a"),
         ]
-        Report.print(title: "fanout", rows: rows, json: target.json)
+        let result = FanoutResult(
+            subscribers: subscribed, publications: publishes, publicationsAccepted: accepted, deliveries: deliveries,
+            expectedDeliveries: expected, deliveryMs: Percentiles(latency), hubEncodeMs: Percentiles(fromHub),
+            deliveriesPerSecond: rounded(Double(deliveries) / span),
+            hubCPUSeconds: Nullable(cpuBefore.flatMap { b in cpuAfter.map { rounded($0 - b) } }))
+        Report.print(title: "fanout", rows: rows, result: result, json: target.json)
         if deliveries < expected { throw ExitCode(1) }
+    }
+}
+
+/// `connect --json`.
+struct ConnectResult: Encodable {
+    var scenario = "connect"
+    var connectionsRequested, opened, failed, closedDuringHold: Int
+    var holdSeconds, connectSeconds, connectPerSecond: Double
+    var hubRSSIdleMiB, hubRSSHeldMiB, hubRSSMaxMiB, rssPerConnectionKB: Nullable<Double>
+    var failureReasons: [String: Int]
+
+    enum CodingKeys: String, CodingKey {
+        case scenario, connectionsRequested = "connections_requested", opened, failed, closedDuringHold = "closed_during_hold"
+        case holdSeconds = "hold_s", connectSeconds = "connect_s", connectPerSecond = "connect_per_s"
+        case hubRSSIdleMiB = "hub_rss_idle_mib", hubRSSHeldMiB = "hub_rss_held_mib", hubRSSMaxMiB = "hub_rss_max_mib"
+        case rssPerConnectionKB = "rss_per_connection_kb", failureReasons = "failure_reasons"
+    }
+}
+
+/// `fanout --json`.
+struct FanoutResult: Encodable {
+    var scenario = "fanout"
+    var subscribers, publications, publicationsAccepted, deliveries, expectedDeliveries: Int
+    /// From the publisher's clock in the data to the subscriber reading it.
+    var deliveryMs: Percentiles
+    /// From the hub encoding the publication (its `ts`) to the subscriber.
+    var hubEncodeMs: Percentiles
+    var deliveriesPerSecond: Double
+    var hubCPUSeconds: Nullable<Double>
+
+    enum CodingKeys: String, CodingKey {
+        case scenario, subscribers, publications, publicationsAccepted = "publications_accepted", deliveries
+        case expectedDeliveries = "expected_deliveries", deliveryMs = "delivery_ms", hubEncodeMs = "hub_encode_ms"
+        case deliveriesPerSecond = "deliveries_per_s", hubCPUSeconds = "hub_cpu_s"
     }
 }

@@ -1,5 +1,5 @@
 // The SQL functions and view of the chat statements, created by their own
-// migrations (numbers 8 and 11 in `Migrations.all`).
+// migrations (numbers 8, 11 and 12 in `Migrations.all`).
 
 /// Migrations of the chat tables.
 enum ChatMigrations {
@@ -44,5 +44,15 @@ enum ChatMigrations {
         CREATE FUNCTION chat_message_out(m messages) RETURNS chat_message_out LANGUAGE sql STABLE
             AS $$ SELECT m.id, m.conversation_id, m.seq, m.sender_id, m.client_msg_id, m.kind, m.body::text,
                          epoch_ms(m.created_at), epoch_ms(m.edited_at), m.deleted_at IS NOT NULL $$;
+        """
+
+    /// The send statement's integrity without a per-row trigger (migration 12).
+    static let sendWithoutForeignKeyCheck = """
+        -- A message's conversation exists by construction: every statement
+        -- that inserts messages first moves the conversation's last_seq
+        -- (locking its row) and inserts only for the conversations that
+        -- UPDATE returned; conversations are never deleted. The foreign
+        -- key's per-row check cost about as much as the insert itself.
+        ALTER TABLE messages DROP CONSTRAINT messages_conversation_id_fkey;
         """
 }

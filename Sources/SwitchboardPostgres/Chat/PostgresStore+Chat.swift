@@ -10,30 +10,40 @@ extension PostgresStore: ChatStore {
         // Refused before it joins a batch (the writer also isolates a job
         // PostgreSQL rejects, but that costs the batch a second run).
         guard Self.storable(message) else { reply.fail(.invalidValue); return }
-        writers.submit(Self.sendJob(message, reply: reply))
+        writers.submit(sendJob(message, reply: reply))
     }
 
     /// The writer's job for a send (unchecked: `send` checks first).
-    static func sendJob(_ message: NewMessage, reply: Reply<SendOutcome>) -> WriteJob {
-        let single = [UInt8(ascii: "[")] + sendRecord(message) + [UInt8(ascii: "]")]
+    func sendJob(_ message: NewMessage, reply: Reply<SendOutcome>) -> WriteJob {
+        let cache = memberCache
+        let cached = cache.members(of: message.conversation)
         // The conversation's lane: its sends commit and are answered in seq order.
-        return WriteJob(sendSQL, [.json(single)], lane: message.conversation, merger: sendMerger) { result in
-            reply(result.flatMap(sendOutcome))
+        return WriteJob(
+            Self.sendSQL, Self.sendValues(message, wantMembers: cached == nil), lane: message.conversation, merger: Self.sendMerger
+        ) { result in
+            reply(result.flatMap { Self.sendOutcome($0, cached: cached, cache: cache) })
         }
     }
 
-    /// The answer to a send from its row (either form): none means not a member.
-    private static func sendOutcome(_ rows: [Row]) -> Result<SendOutcome, HubError> {
+    /// The answer to a send from its row (either form): none means not a
+    /// member. Members come from the row when it has them (then remembered),
+    /// else from the cache.
+    private static func sendOutcome(_ rows: [Row], cached: [String]?, cache: MemberCache) -> Result<SendOutcome, HubError> {
         guard let row = rows.first else { return .failure(.notAMember) }
         return decoded { () throws(PostgresError) -> Result<SendOutcome, HubError> in
             // The key was used for another conversation or content: never ack
             // a message that is not the one sent.
             if try row.bool("mismatch") { return .failure(.clientMessageIDReused) }
+            let conversation = try row.int64("conversation_id")
+            var members = cached ?? []
+            if let text = try row.optionalText("members") {
+                members = stringArray(text)
+                cache.remember(members, of: conversation)
+            }
             return .success(
                 SendOutcome(
-                    id: try row.int64("id"), conversation: try row.int64("conversation_id"), seq: try row.int64("seq"),
-                    createdAtMillis: try row.int64("created_ms"), duplicate: try row.bool("duplicate"),
-                    members: stringArray(try row.optionalText("members"))))
+                    id: try row.int64("id"), conversation: conversation, seq: try row.int64("seq"),
+                    createdAtMillis: try row.int64("created_ms"), duplicate: try row.bool("duplicate"), members: members))
         }
     }
 

@@ -1,96 +1,115 @@
-// The send statement, written once: it takes a JSON array of messages — one
-// for a single send, many when the group-commit writer merges a batch — and
-// applies the rules (membership, idempotent client_msg_id, gapless
-// per-conversation seq) to all of them in one statement.
+// The send statement, written once: it takes typed arrays of messages — one
+// element for a single send, many when the group-commit writer merges a
+// batch — and applies the rules (membership, idempotent client_msg_id,
+// gapless per-conversation seq) to all of them in one statement.
+//
+// Its cost per message is close to a plain multi-row insert's (issue 12,
+// loadtest/RESULTS.md): typed arrays instead of a JSON document to take
+// apart; each message probed once for its key and once for its sender's
+// membership (index lookups); one UPDATE per conversation that moves
+// `last_seq` and hands the conversation's new rows to the INSERT as arrays,
+// so no step joins two sets of the batch (the planner cannot size them, and
+// a nested loop over two of them grows with the square of the batch); ids
+// drawn before the insert, so the answer needs no join back to the input;
+// members read only for conversations the store has not cached.
 import SwitchboardHub
 import SwitchboardWire
 
 extension PostgresStore {
-    /// `$1`: a JSON array of `sendRecord`s. One row per input message,
-    /// `ord` its 1-based position; no row: the sender is not a member.
+    /// `$1`…`$8`: the messages, column by column (`bigint[]` conversation,
+    /// `text[]` sender, client id, kind, body as JSON text, `bigint[]` quote
+    /// amount, `text[]` currency, `bigint[]` valid-until ms). `$9`: the
+    /// conversations whose members to return (`bigint[]`). One row per input
+    /// message, `ord` its 1-based position; no row: the sender is not a member.
     static let sendSQL = """
-        WITH input AS (
-            SELECT * FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (conversation_id bigint, sender_id text, client_msg_id text,
-                kind text, body jsonb, quote_amount bigint, quote_currency text, quote_valid_until bigint))
+        WITH input AS MATERIALIZED (
+            -- A key repeated inside the batch: the first send writes, the others repeat it.
+            SELECT t.*, min(t.ord) OVER (PARTITION BY t.sender_id, t.client_msg_id) AS first_ord
+            FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[])
                 WITH ORDINALITY AS t(conversation_id, sender_id, client_msg_id, kind, body, quote_amount, quote_currency,
                                      quote_valid_until, ord)
-        ), firsts AS (
-            -- A key repeated inside the batch: the first send writes, the others repeat it.
-            SELECT DISTINCT ON (sender_id, client_msg_id) * FROM input ORDER BY sender_id, client_msg_id, ord
-        ), existing AS (
-            SELECT m.id, m.conversation_id, m.seq, m.created_at, m.sender_id, m.client_msg_id, m.kind, m.body, m.edited_at, m.deleted_at
-            FROM messages m JOIN firsts f ON m.sender_id = f.sender_id AND m.client_msg_id = f.client_msg_id
-        ), fresh AS (
-            SELECT f.*, row_number() OVER (PARTITION BY f.conversation_id ORDER BY f.ord) AS n
-            FROM firsts f
-            WHERE EXISTS (SELECT 1 FROM chat_member(f.conversation_id, f.sender_id))
-              AND NOT EXISTS (SELECT 1 FROM existing e WHERE e.sender_id = f.sender_id AND e.client_msg_id = f.client_msg_id)
-        ), counts AS (
-            SELECT conversation_id, count(*) AS k FROM fresh GROUP BY conversation_id
+        ), checked AS MATERIALIZED (
+            -- Each first send: the message its key already stored, if any, and whether its sender is a member.
+            SELECT i.*, m.id AS stored_id, m.conversation_id AS stored_conversation, m.seq AS stored_seq,
+                   m.created_at AS stored_at, m.kind AS stored_kind, m.body AS stored_body,
+                   (m.edited_at IS NOT NULL OR m.deleted_at IS NOT NULL) AS stored_changed,
+                   EXISTS (SELECT 1 FROM chat_member(i.conversation_id, i.sender_id)) AS member
+            FROM input i LEFT JOIN messages m ON m.sender_id = i.sender_id AND m.client_msg_id = i.client_msg_id
+            WHERE i.ord = i.first_ord
+        ), groups AS (
+            -- The new messages of each conversation, in batch order.
+            SELECT conversation_id, count(*) AS k, array_agg(ord ORDER BY ord) AS ords,
+                   array_agg(sender_id ORDER BY ord) AS senders, array_agg(client_msg_id ORDER BY ord) AS client_ids,
+                   array_agg(kind ORDER BY ord) AS kinds, array_agg(body ORDER BY ord) AS bodies,
+                   array_agg(quote_amount ORDER BY ord) AS amounts, array_agg(quote_currency ORDER BY ord) AS currencies,
+                   array_agg(quote_valid_until ORDER BY ord) AS valid_until
+            FROM checked WHERE stored_id IS NULL AND member GROUP BY conversation_id
         ), bumped AS (
-            UPDATE conversations c SET last_seq = c.last_seq + counts.k, last_message_at = now()
-            FROM counts WHERE c.id = counts.conversation_id
-            RETURNING c.id, c.last_seq - counts.k AS base
+            UPDATE conversations c SET last_seq = c.last_seq + g.k, last_message_at = now()
+            FROM groups g WHERE c.id = g.conversation_id
+            RETURNING c.id, c.last_seq - g.k AS base, g.ords, g.senders, g.client_ids, g.kinds, g.bodies, g.amounts,
+                      g.currencies, g.valid_until, CASE WHEN c.id = ANY($9::bigint[]) THEN chat_members(c.id) END AS members
+        ), fresh AS MATERIALIZED (
+            SELECT nextval('messages_id_seq') AS id, b.id AS conversation_id, b.base + u.n AS seq, b.members, u.*
+            FROM bumped b,
+                 unnest(b.ords, b.senders, b.client_ids, b.kinds, b.bodies, b.amounts, b.currencies, b.valid_until)
+                     WITH ORDINALITY AS u(ord, sender_id, client_msg_id, kind, body, quote_amount, quote_currency,
+                                          quote_valid_until, n)
         ), inserted AS (
-            INSERT INTO messages (conversation_id, seq, sender_id, client_msg_id, kind, body, quote_amount, quote_currency, quote_valid_until)
-            SELECT f.conversation_id, b.base + f.n, f.sender_id, f.client_msg_id, f.kind, f.body, f.quote_amount, f.quote_currency,
-                   to_timestamp(f.quote_valid_until / 1000.0)
-            FROM fresh f JOIN bumped b ON b.id = f.conversation_id
-            RETURNING id, conversation_id, seq, created_at, sender_id, client_msg_id, kind, body
-        ), members AS (
-            SELECT d.conversation_id, chat_members(d.conversation_id) AS list FROM (SELECT DISTINCT conversation_id FROM input) d
+            -- created_at defaults to now(): the answer's created_ms without reading the rows back.
+            INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, kind, body, quote_amount, quote_currency,
+                                  quote_valid_until)
+            SELECT id, conversation_id, seq, sender_id, client_msg_id, kind, body::jsonb, quote_amount, quote_currency,
+                   to_timestamp(quote_valid_until / 1000.0)
+            FROM fresh
+        ), outcomes AS (
+            -- What each first send ended as: written now, or stored before.
+            SELECT ord, id, conversation_id, seq, now() AS created_at, kind, body::jsonb AS body, false AS changed, members
+            FROM fresh
+            UNION ALL
+            SELECT ord, stored_id, stored_conversation, stored_seq, stored_at, stored_kind, stored_body, stored_changed,
+                   CASE WHEN stored_conversation = ANY($9::bigint[]) THEN chat_members(stored_conversation) END
+            FROM checked WHERE stored_id IS NOT NULL
         )
-        SELECT i.ord, r.id, r.conversation_id, r.seq, epoch_ms(r.created_at) AS created_ms,
-               (NOT r.fresh OR i.ord <> f.ord) AS duplicate, mb.list AS members,
-               -- A repeated key must come with the same conversation, kind and
-               -- body (jsonb equality: key order and spacing do not matter); a
-               -- message its sender edited or deleted since no longer has its
-               -- first body, so the key and conversation decide then. The job
-               -- that inserted the row matches it.
-               CASE WHEN r.fresh AND i.ord = f.ord THEN false
-                    ELSE NOT (r.conversation_id = i.conversation_id AND r.kind = i.kind
-                              AND (r.body = i.body OR r.edited_at IS NOT NULL OR r.deleted_at IS NOT NULL)) END AS mismatch
-        FROM input i
-        JOIN firsts f ON f.sender_id = i.sender_id AND f.client_msg_id = i.client_msg_id
-        JOIN (SELECT id, conversation_id, seq, created_at, sender_id, client_msg_id, kind, body, NULL::timestamptz AS edited_at,
-                     NULL::timestamptz AS deleted_at, true AS fresh FROM inserted
-              UNION ALL
-              SELECT id, conversation_id, seq, created_at, sender_id, client_msg_id, kind, body, edited_at, deleted_at, false
-              FROM existing) r
-          ON r.sender_id = i.sender_id AND r.client_msg_id = i.client_msg_id
-        LEFT JOIN members mb ON mb.conversation_id = r.conversation_id
+        -- Three parts; only the last joins two sets of the batch, and only its repeated keys.
+        SELECT ord, id, conversation_id, seq, epoch_ms(now()) AS created_ms, false AS duplicate, members, false AS mismatch
+        FROM fresh
+        UNION ALL
+        -- A repeated key (stored before, or earlier in the batch) must come
+        -- with the same conversation, kind and body (jsonb equality: key
+        -- order and spacing do not matter); a message its sender edited or
+        -- deleted since no longer has its first body, so the key and
+        -- conversation decide then.
+        SELECT ord, stored_id, stored_conversation, stored_seq, epoch_ms(stored_at), true,
+               CASE WHEN stored_conversation = ANY($9::bigint[]) THEN chat_members(stored_conversation) END,
+               NOT (stored_conversation = conversation_id AND stored_kind = kind AND (stored_changed OR stored_body = body::jsonb))
+        FROM checked WHERE stored_id IS NOT NULL
+        UNION ALL
+        SELECT i.ord, o.id, o.conversation_id, o.seq, epoch_ms(o.created_at), true, o.members,
+               NOT (o.conversation_id = i.conversation_id AND o.kind = i.kind AND (o.changed OR o.body = i.body::jsonb))
+        FROM (SELECT * FROM input WHERE ord <> first_ord) i JOIN outcomes o ON o.ord = i.first_ord
         """
 
-    /// One message as an element of `sendSQL`'s array (JSON object text).
-    static func sendRecord(_ m: NewMessage) -> [UInt8] {
-        var w = JSONWriter(capacity: 160 + m.body.count)
-        w.raw("{\"conversation_id\":"); w.int(m.conversation)
-        w.key("sender_id"); w.string(m.sender)
-        w.key("client_msg_id"); w.string(m.clientMessageID)
-        w.key("kind"); w.string(m.kind.rawValue)
-        // The body was validated as a JSON object when the frame was decoded.
-        w.key("body"); w.raw(m.body)
-        w.key("quote_amount"); if let a = m.quoteAmount { w.int(a) } else { w.raw("null") }
-        w.key("quote_currency"); if let c = m.quoteCurrency { w.string(c) } else { w.raw("null") }
-        w.key("quote_valid_until"); if let u = m.quoteValidUntilMillis { w.int(u) } else { w.raw("null") }
-        w.raw("}")
-        return w.bytes
+    /// One message as the single form of `sendSQL`'s parameters: arrays of
+    /// one element; `wantMembers`: its conversation's members are answered.
+    static func sendValues(_ m: NewMessage, wantMembers: Bool) -> [SQLValue] {
+        [
+            .int64Array([m.conversation]), .textArray([m.sender]), .textArray([m.clientMessageID]),
+            .textArray([m.kind.rawValue]),
+            // The body was validated as a JSON object when the frame was decoded.
+            .textArray([String(decoding: m.body, as: UTF8.self)]),
+            .optionalInt64Array([m.quoteAmount]), .optionalTextArray([m.quoteCurrency]),
+            .optionalInt64Array([m.quoteValidUntilMillis]), .int64Array(wantMembers ? [m.conversation] : []),
+        ]
     }
 
-    /// Merges send jobs (each `[record]`) into one array: same statement,
-    /// one row per job found by `ord`.
+    /// Merges send jobs into one statement: each parameter array is the
+    /// concatenation of the jobs' arrays; one row per job, found by `ord`.
     static let sendMerger = WriteMerger(
         key: "chat.send",
         combine: { jobs in
-            var array: [UInt8] = [UInt8(ascii: "[")]
-            for (index, values) in jobs.enumerated() {
-                if index > 0 { array.append(UInt8(ascii: ",")) }
-                // Each job's only value is `[record]`: its record is inside the brackets.
-                let single = Array((values.first?.wireText ?? "[]").utf8)
-                array.append(contentsOf: single.dropFirst().dropLast())
-            }
-            array.append(UInt8(ascii: "]"))
-            return (sendSQL, [.json(array)])
+            let columns = jobs.first?.count ?? 0
+            return (sendSQL, (0..<columns).map { c in SQLValue.concatenatingArrays(jobs.map { $0[c] }) })
         },
         split: { rows, count in
             var perJob = [[Row]](repeating: [], count: count)

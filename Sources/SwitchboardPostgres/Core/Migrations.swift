@@ -282,6 +282,7 @@ public enum Migrations {
         (9, MarketMigrations.rules),
         (10, MarketMigrations.records),
         (11, ChatMigrations.messageProjection),
+        (12, ChatMigrations.sendWithoutForeignKeyCheck),
     ]
 
     /// Applies the missing migrations; returns the versions applied.

@@ -12,6 +12,8 @@ public final class PostgresStore: HubStore, @unchecked Sendable {
     /// The reader.
     public let reader: StoreReader
     let deliver: @Sendable (@escaping @Sendable () -> Void) -> Void
+    /// Conversations' members, remembered from sends (Chat/MemberCache.swift).
+    let memberCache = MemberCache()
 
     /// A store with `writers` group-commit writers; `deliver` runs a closure
     /// on the loop thread (the mailbox) and must not drop it; while

@@ -38,6 +38,28 @@ public struct SQLValue: Sendable, Equatable, CustomStringConvertible {
         SQLValue("{" + values.map(quotedArrayElement).joined(separator: ",") + "}")
     }
 
+    /// A `bigint[]` whose elements may be NULL.
+    public static func optionalInt64Array(_ values: [Int64?]) -> SQLValue {
+        SQLValue("{" + values.map { $0.map(String.init) ?? "NULL" }.joined(separator: ",") + "}")
+    }
+    /// A `text[]` whose elements may be NULL.
+    public static func optionalTextArray(_ values: [String?]) -> SQLValue {
+        SQLValue("{" + values.map { $0.map(quotedArrayElement) ?? "NULL" }.joined(separator: ",") + "}")
+    }
+
+    /// One array of the elements of `arrays` (each a one-dimensional array
+    /// made by the functions above), in order: how merged jobs bind the
+    /// concatenation of their arrays without taking them apart.
+    public static func concatenatingArrays(_ arrays: [SQLValue]) -> SQLValue {
+        var text = "{"
+        for array in arrays {
+            guard let wire = array.wireText, wire.utf8.count > 2 else { continue }
+            if text.utf8.count > 1 { text += "," }
+            text += wire.dropFirst().dropLast()
+        }
+        return SQLValue(text + "}")
+    }
+
     private static func quotedArrayElement(_ s: String) -> String {
         var out = "\""
         for c in s.unicodeScalars {

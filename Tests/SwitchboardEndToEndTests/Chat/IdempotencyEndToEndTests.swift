@@ -95,12 +95,10 @@ import SwitchboardHub
         #expect(batches.withLock { $0 } == [sends.count])
         // The single form (the writer's fallback) answers the same.
         func single(_ c: Int64, _ body: String) throws -> Bool? {
-            let record = PostgresStore.sendRecord(
-                NewMessage(
-                    conversation: c, sender: alice, clientMessageID: "k", kind: .text,
-                    body: Array(body.utf8)))
+            let message = NewMessage(
+                conversation: c, sender: alice, clientMessageID: "k", kind: .text, body: Array(body.utf8))
             return try PGConnection(TestDatabase.conninfo).query(
-                PostgresStore.sendSQL, [.json(Array("[".utf8) + record + Array("]".utf8))]
+                PostgresStore.sendSQL, PostgresStore.sendValues(message, wantMembers: true)
             )
             .first?.bool("mismatch")
         }

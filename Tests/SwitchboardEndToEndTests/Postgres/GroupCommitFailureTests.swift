@@ -76,7 +76,7 @@ import Testing
             // slipped through: a quote valid until the year 292 million.
             var slipped = m
             slipped.quoteValidUntilMillis = Int64.max
-            store.writers.submit(PostgresStore.sendJob(slipped, reply: answer))
+            store.writers.submit(store.sendJob(slipped, reply: answer))
         }
         store.start()
         #expect(eventually { results.withLock { $0.count } == 20 })
