@@ -19,7 +19,8 @@ extension PostgresStore: ChatStore {
         let cached = cache.members(of: message.conversation)
         // The conversation's lane: its sends commit and are answered in seq order.
         return WriteJob(
-            Self.sendSQL, Self.sendValues(message, wantMembers: cached == nil), lane: message.conversation, merger: Self.sendMerger
+            Self.sendSQL, Self.sendValues(message, wantMembers: cached == nil), lane: message.conversation,
+            merger: Self.sendMerger
         ) { result in
             reply(result.flatMap { Self.sendOutcome($0, cached: cached, cache: cache) })
         }

@@ -23,7 +23,7 @@ public struct WriteDelayEstimator: Sendable {
 
     /// An estimator starting from a guess of the costs (seconds; a local
     /// PostgreSQL's order of magnitude), which the commits then correct.
-    public init(maxBatch: Int, weight: Double = 0.2, initialPerBatch: Double = 0.001, initialPerJob: Double = 0.000_05) {
+    public init(maxBatch: Int, weight: Double = 0.5, initialPerBatch: Double = 0.001, initialPerJob: Double = 0.000_05) {
         self.maxBatch = max(1, maxBatch)
         self.sampleJobs = max(1, min(32, self.maxBatch / 4))
         self.weight = min(max(weight, 0.01), 1)
