@@ -94,11 +94,13 @@ public enum ServerFrame {
         return end(&w)
     }
 
-    /// `error`: a request failed or a frame was rejected.
-    public static func error(id: String?, code: ErrorCode, message: String) -> OutboundFrame {
+    /// `error`: a request failed or a frame was rejected; `retryAfter`: whole
+    /// seconds to wait before retrying (transient errors).
+    public static func error(id: String?, code: ErrorCode, message: String, retryAfter: Int? = nil) -> OutboundFrame {
         var w = begin("error", id: id)
         w.key("code"); w.string(code.rawValue)
         w.key("message"); w.string(message)
+        if let retryAfter { w.key("retry_after"); w.int(retryAfter) }
         return end(&w)
     }
 }

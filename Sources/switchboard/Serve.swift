@@ -78,6 +78,18 @@ struct Serve: ParsableCommand {
     )
     var maxSubscriptionsPerConnection: Int = Env.int("SWITCHBOARD_MAX_SUBSCRIPTIONS_PER_CONNECTION", 1_000)
     @Option(
+        name: .customLong("writers"),
+        help:
+            "Group-commit writers (each a thread and a database connection); a conversation's writes always go to the same one. 1...16. Env SWITCHBOARD_WRITERS."
+    )
+    var writers: Int = Env.int("SWITCHBOARD_WRITERS", 2)
+    @Option(
+        name: .customLong("max-write-delay-ms"),
+        help:
+            "A write that would wait longer than this for its commit is refused at once with `overloaded` and a retry hint. 1...60000. Env SWITCHBOARD_MAX_WRITE_DELAY_MS."
+    )
+    var maxWriteDelayMillis: Int = Env.int("SWITCHBOARD_MAX_WRITE_DELAY_MS", 250)
+    @Option(
         name: .customLong("event-loop"), help: "libwebsockets event loop: poll or uv (libuv/epoll). Env SWITCHBOARD_EVENT_LOOP.")
     var eventLoop: String = Env.string("SWITCHBOARD_EVENT_LOOP") ?? "poll"
     @Flag(
@@ -113,6 +125,8 @@ struct Serve: ParsableCommand {
         guard (1...3600).contains(httpRequestTimeout) else {
             throw ValidationError("--http-request-timeout must be 1...3600 seconds")
         }
+        guard (1...16).contains(writers) else { throw ValidationError("--writers must be 1...16") }
+        guard (1...60_000).contains(maxWriteDelayMillis) else { throw ValidationError("--max-write-delay-ms must be 1...60000") }
         guard maxConnectionsPerIP >= 0, maxHandshakesPerIP >= 0 else {
             throw ValidationError("per-IP caps must be ≥ 0 (0: no cap)")
         }
@@ -173,7 +187,8 @@ struct Serve: ParsableCommand {
         // `deliver` waits for room rather than drop it, and while the mailbox
         // is full new store requests are answered `overloaded` at once.
         let store = PostgresStore(
-            conninfo: opened.conninfo, logger: logger, metrics: metrics,
+            conninfo: opened.conninfo, logger: logger, metrics: metrics, writers: writers,
+            maxWriteDelay: Double(maxWriteDelayMillis) / 1000,
             deliver: { work in mailbox.deliver(work) }, congested: { mailbox.isFull })
         store.start()
         // Give the store threads a moment to connect, so that the first REST

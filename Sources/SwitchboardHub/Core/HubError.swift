@@ -82,7 +82,7 @@ extension HTTPResponse {
 extension ServerFrame {
     /// The WebSocket rendering of an error: an `error` frame answering `id`.
     public static func error(id: String?, _ error: HubError) -> OutboundFrame {
-        ServerFrame.error(id: id, code: error.code, message: error.message)
+        ServerFrame.error(id: id, code: error.code, message: error.message, retryAfter: error.retryAfterSeconds)
     }
 }
 

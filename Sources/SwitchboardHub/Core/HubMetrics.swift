@@ -32,6 +32,11 @@ public final class HubMetrics: Sendable {
     public let mailboxOverflowed = Counter(label: "switchboard_mailbox_overflowed_total")
     /// Jobs waiting for the store.
     public let storeQueueDepth = Gauge(label: "switchboard_store_queue_depth")
+    /// Seconds a write queued now is predicted to wait for its commit (the
+    /// longest over the writers; admission refuses past `--max-write-delay-ms`).
+    public let storeQueueDelay = Gauge(label: "switchboard_store_queue_delay_seconds")
+    /// Writes refused with `overloaded` because their predicted delay passed the bound.
+    public let storeAdmissionRefused = Counter(label: "switchboard_store_admission_refused_total")
     /// Jobs per group commit.
     public let groupCommitBatch = Recorder(label: "switchboard_group_commit_batch_size", aggregate: true)
     /// HTTP requests served.

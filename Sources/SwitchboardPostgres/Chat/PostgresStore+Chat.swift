@@ -10,14 +10,18 @@ extension PostgresStore: ChatStore {
         // Refused before it joins a batch (the writer also isolates a job
         // PostgreSQL rejects, but that costs the batch a second run).
         guard Self.storable(message) else { reply.fail(.invalidValue); return }
-        writer.submit(sendJob(message, reply: reply))
+        writers.submit(sendJob(message, reply: reply))
     }
 
     /// The writer's job for a send (unchecked: `send` checks first).
     func sendJob(_ message: NewMessage, reply: Reply<SendOutcome>) -> WriteJob {
         let cache = memberCache
         let cached = cache.members(of: message.conversation)
-        return WriteJob(Self.sendSQL, Self.sendValues(message, wantMembers: cached == nil), merger: Self.sendMerger) { result in
+        // The conversation's lane: its sends commit and are answered in seq order.
+        return WriteJob(
+            Self.sendSQL, Self.sendValues(message, wantMembers: cached == nil), lane: message.conversation,
+            merger: Self.sendMerger
+        ) { result in
             reply(result.flatMap { Self.sendOutcome($0, cached: cached, cache: cache) })
         }
     }
@@ -106,7 +110,7 @@ extension PostgresStore: ChatStore {
     }
 
     public func markRead(_ id: ConversationID, user: String, seq: Int64, reply: Reply<Int64>) {
-        writer.submit(
+        writers.submit(
             WriteJob(
                 """
                 UPDATE conversation_members m
@@ -114,7 +118,7 @@ extension PostgresStore: ChatStore {
                 FROM conversations c
                 WHERE m.conversation_id = $1 AND m.user_id = $2 AND c.id = m.conversation_id
                 RETURNING m.last_read_seq
-                """, [.int64(id), .text(user), .int64(seq)]
+                """, [.int64(id), .text(user), .int64(seq)], lane: id
             ) { result in
                 reply(
                     result.flatMap { rows in
@@ -128,7 +132,11 @@ extension PostgresStore: ChatStore {
     {
         let members = Array(Set(participants + [creator])).sorted()
         let key = JSON.array(members.map(JSON.string)).serialized
-        writer.submit(
+        // Unlaned: the id is not known before. It inserts a new conversation
+        // (no other writer can know it yet) or, for an existing one, finds
+        // its members already there: ON CONFLICT DO NOTHING takes no lock (it
+        // may wait for a mark-read of that conversation to commit, one way).
+        writers.submit(
             WriteJob(
                 """
                 WITH inserted AS (

@@ -49,7 +49,7 @@ extension PostgresStore: ChatManagementStore {
             UPDATE messages SET body = $3::jsonb, edited_at = now()
             WHERE id = $1 AND chat_may_change(sender_id, kind, deleted_at, $2)
             RETURNING (chat_message_out(messages)).*
-            """, [.int64(id), .text(sender), .json(body)], reply: reply)
+            """, [.int64(id), .text(sender), .json(body)], message: id, reply: reply)
     }
 
     public func deleteMessage(_ id: Int64, sender: String, reply: Reply<StoredMessage>) {
@@ -58,18 +58,19 @@ extension PostgresStore: ChatManagementStore {
             UPDATE messages SET body = '{}'::jsonb, deleted_at = now()
             WHERE id = $1 AND chat_may_change(sender_id, kind, deleted_at, $2)
             RETURNING (chat_message_out(messages)).*
-            """, [.int64(id), .text(sender)], reply: reply)
+            """, [.int64(id), .text(sender)], message: id, reply: reply)
     }
 
-    /// Runs an UPDATE … RETURNING one message through the writer and answers the row.
-    private func change(_ sql: String, _ values: [SQLValue], reply: Reply<StoredMessage>) {
-        writer.submit(
+    /// Runs an UPDATE … RETURNING one message through the writer of the
+    /// message's conversation and answers the row.
+    private func change(_ sql: String, _ values: [SQLValue], message: Int64, reply: Reply<StoredMessage>) {
+        submit(
             WriteJob(sql, values) { result in
                 reply(
                     result.flatMap { rows in
                         guard let row = rows.first else { return .failure(.notTheSender) }
                         return Self.decoded { () throws(PostgresError) in .success(try Self.message(row)) }
                     })
-            })
+            }, on: .message(message))
     }
 }

@@ -13,6 +13,9 @@ public struct WriteJob: Sendable {
     public var sql: String
     /// The bound values.
     public var values: [SQLValue]
+    /// Jobs of one lane (a conversation's id) always run on the same writer,
+    /// in the order submitted; nil: writer 0 (see `WriterPool`).
+    public var lane: Int64?
     /// Keep the job queued while the database is down (true), or fail it
     /// at once with `unavailable` (false).
     public var survivesOutage: Bool
@@ -25,11 +28,12 @@ public struct WriteJob: Sendable {
 
     /// A job: `sql` with `values` bound to $1, $2, …
     public init(
-        _ sql: String, _ values: [SQLValue], survivesOutage: Bool = false, merger: WriteMerger? = nil,
+        _ sql: String, _ values: [SQLValue], lane: Int64? = nil, survivesOutage: Bool = false, merger: WriteMerger? = nil,
         answer: (@Sendable (Result<[Row], HubError>) -> Void)? = nil
     ) {
         self.sql = sql
         self.values = values
+        self.lane = lane
         self.survivesOutage = survivesOutage
         self.merger = merger
         self.answer = answer
@@ -66,6 +70,8 @@ public final class GroupCommitWriter: @unchecked Sendable {
     private var queue: [WriteJob] = []
     private var inFlight = 0
     private var stopped = false
+    private var estimator: WriteDelayEstimator
+    private let clock: @Sendable () -> Double
     private var thread: Thread?
     /// Most jobs in one transaction.
     public let maxBatch: Int
@@ -78,13 +84,39 @@ public final class GroupCommitWriter: @unchecked Sendable {
     public var onBatch: ((Int) -> Void)?
     /// Observes the queue depth after each change (metrics).
     public var onDepth: ((Int) -> Void)?
+    /// Observes the predicted queueing delay in seconds at each batch and
+    /// each admission refusal (metrics).
+    public var onDelay: ((Double) -> Void)?
+    /// Observes each job refused by the delay bound (metrics).
+    public var onAdmissionRefused: (() -> Void)?
+    /// Longest predicted queueing delay (seconds) a job that answers may
+    /// face; past it the job is refused with `overloaded` at once. nil: no bound.
+    public let maxDelay: Double?
 
-    /// A writer; call `start()`.
-    public init(conninfo: String, logger: Logger, maxBatch: Int = 1000, capacity: Int = 200_000) {
+    /// A writer; call `start()`. `clock`: monotonic seconds (injected by tests).
+    public init(
+        conninfo: String, logger: Logger, maxBatch: Int = 1000, capacity: Int = 200_000, maxDelay: Double? = nil,
+        clock: @escaping @Sendable () -> Double = GroupCommitWriter.monotonicSeconds
+    ) {
         self.keeper = ConnectionKeeper(conninfo: conninfo, logger: logger)
         self.logger = logger
         self.maxBatch = maxBatch
         self.capacity = capacity
+        self.maxDelay = maxDelay
+        self.clock = clock
+        self.estimator = WriteDelayEstimator(maxBatch: maxBatch)
+    }
+
+    /// Seconds since an arbitrary fixed point, never going back.
+    @Sendable public static func monotonicSeconds() -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+    }
+
+    /// Jobs queued now (not counting the batch in flight).
+    public var queueDepth: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return queue.count
     }
 
     /// True while the writer's connection works.
@@ -112,10 +144,21 @@ public final class GroupCommitWriter: @unchecked Sendable {
         // for a full queue would lose that record, so it may pass the bound
         // (such jobs are few: one per admitted payment).
         let mustRecord = job.survivesOutage && job.answer != nil
+        // The delay bound applies to jobs somebody waits for and that may be
+        // refused: not last-seen updates, not effects that must be recorded.
+        let bounded = job.answer != nil && !job.survivesOutage ? maxDelay : nil
+        let now = bounded == nil ? 0 : clock()
         condition.lock()
+        var delayed: Double?
+        if let bounded {
+            let delay = estimator.delay(queued: queue.count, at: now)
+            if delay > bounded { delayed = delay }
+        }
         let refusal: HubError? =
             if (queue.count >= capacity && !mustRecord) || congested {
                 .overloaded
+            } else if let delayed {
+                Self.delayRefusal(delayed)
             } else if !job.survivesOutage && !keeper.isHealthy && keeper.secondsUntilRetry > 0 { .unavailable } else { nil }
         if refusal == nil {
             queue.append(job)
@@ -124,11 +167,22 @@ public final class GroupCommitWriter: @unchecked Sendable {
         let depth = queue.count
         condition.unlock()
         onDepth?(depth)
+        if let delayed {
+            onDelay?(delayed)
+            onAdmissionRefused?()
+        }
         if let refusal {
             job.answer?(.failure(refusal))
             return false
         }
         return true
+    }
+
+    /// `overloaded` for a job that would wait `delay` seconds: retry once
+    /// about that much has drained (whole seconds, 1…60).
+    static func delayRefusal(_ delay: Double) -> HubError {
+        let hint = delay.isFinite ? Int(min(60, max(1, delay.rounded(.up)))) : 60
+        return HubError(.overloaded, "writes are queued past the delay bound; retry later", retryAfterSeconds: hint)
     }
 
     /// Waits until everything queued has been committed or failed, at most
@@ -159,6 +213,9 @@ public final class GroupCommitWriter: @unchecked Sendable {
             queue.removeFirst(batch.count)
             inFlight = batch.count
             let depth = queue.count
+            let started = clock()
+            estimator.started(jobs: batch.count, at: started)
+            let delay = estimator.delay(queued: depth, at: started)
             condition.unlock()
             onDepth?(depth)
 
@@ -166,12 +223,17 @@ public final class GroupCommitWriter: @unchecked Sendable {
                 keeper.checkWhileIdle()
                 continue
             }
-            let leftover = commit(batch)
+            onDelay?(delay)
+            let (leftover, committedAtOnce) = commit(batch)
+            let ended = clock()
             condition.lock()
+            estimator.ended(at: ended, committed: committedAtOnce)
             if !leftover.isEmpty { queue.insert(contentsOf: leftover, at: 0) }
             inFlight = 0
+            let after = estimator.delay(queued: queue.count, at: ended)
             condition.broadcast()
             condition.unlock()
+            onDelay?(after)
             if !leftover.isEmpty { Thread.sleep(forTimeInterval: min(0.5, max(0.05, keeper.secondsUntilRetry))) }
         }
     }
@@ -203,9 +265,10 @@ public final class GroupCommitWriter: @unchecked Sendable {
         return units
     }
 
-    /// Commits a batch; returns the jobs to retry after an outage.
-    private func commit(_ batch: [WriteJob]) -> [WriteJob] {
-        guard let conn = keeper.current() else { return failOrKeep(batch) }
+    /// Commits a batch; returns the jobs to retry after an outage, and
+    /// whether the batch committed in one transaction (its time is a cost sample).
+    private func commit(_ batch: [WriteJob]) -> (leftover: [WriteJob], atOnce: Bool) {
+        guard let conn = keeper.current() else { return (failOrKeep(batch), false) }
         // The jobs not answered yet (what an outage puts back or fails).
         var open = Array(batch.indices)
         do {
@@ -214,7 +277,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
             if outcome.committed {
                 onBatch?(batch.count)
                 report(units, outcome.results, batch)
-                return []
+                return ([], true)
             }
             // A rejected statement (a value PostgreSQL cannot store, a broken
             // rule) aborted the transaction. Run the batch again with a
@@ -228,7 +291,9 @@ public final class GroupCommitWriter: @unchecked Sendable {
             }
             while !units.isEmpty {
                 let salvage = try conn.savepointTransaction(units.map { ($0.sql, $0.values) })
-                guard salvage.committed else { return commitOneByOne(units.flatMap(\.jobs).map { batch[$0] }, on: conn) }
+                guard salvage.committed else {
+                    return (commitOneByOne(units.flatMap(\.jobs).map { batch[$0] }, on: conn), false)
+                }
                 // A merged statement rejected here: its jobs again, one by one, in one more transaction.
                 var again: [Unit] = []
                 var done: [(Unit, Result<[Row], PostgresError>)] = []
@@ -244,10 +309,10 @@ public final class GroupCommitWriter: @unchecked Sendable {
                 units = again
                 open = again.flatMap(\.jobs)
             }
-            return []
+            return ([], false)
         } catch {
             keeper.markBroken()
-            return failOrKeep(open.map { batch[$0] })
+            return (failOrKeep(open.map { batch[$0] }), false)
         }
     }
 

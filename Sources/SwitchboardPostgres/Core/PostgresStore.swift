@@ -5,50 +5,59 @@ import Logging
 import SwitchboardHub
 
 /// `HubStore` over PostgreSQL.
-// Unchecked: it holds only the writer and the reader (each safe to call from any thread) and immutable settings.
+// Unchecked: it holds only the writers and the reader (each safe to call from any thread) and immutable settings.
 public final class PostgresStore: HubStore, @unchecked Sendable {
-    /// The group-commit writer.
-    public let writer: GroupCommitWriter
+    /// The group-commit writers; a job's lane picks one (`WriterPool`).
+    public let writers: WriterPool
     /// The reader.
     public let reader: StoreReader
     let deliver: @Sendable (@escaping @Sendable () -> Void) -> Void
     /// Conversations' members, remembered from sends (Chat/MemberCache.swift).
     let memberCache = MemberCache()
 
-    /// A store; `deliver` runs a closure on the loop thread (the mailbox) and
-    /// must not drop it; while `congested` is true, new requests are refused
-    /// with `overloaded` instead of queued.
+    /// A store with `writers` group-commit writers; `deliver` runs a closure
+    /// on the loop thread (the mailbox) and must not drop it; while
+    /// `congested` is true, new requests are refused with `overloaded`
+    /// instead of queued, and so are writes whose predicted queueing delay
+    /// passes `maxWriteDelay` seconds (nil: no bound).
     public init(
-        conninfo: String, logger: Logger, metrics: HubMetrics,
+        conninfo: String, logger: Logger, metrics: HubMetrics, writers: Int = 1, maxWriteDelay: Double? = nil,
         deliver: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void,
         congested: (@Sendable () -> Bool)? = nil
     ) {
-        writer = GroupCommitWriter(conninfo: conninfo, logger: logger)
+        self.writers = WriterPool(count: writers) { _ in
+            let writer = GroupCommitWriter(conninfo: conninfo, logger: logger, maxDelay: maxWriteDelay)
+            writer.isCongested = congested
+            return writer
+        }
         reader = StoreReader(conninfo: conninfo, logger: logger)
         self.deliver = deliver
-        writer.isCongested = congested
         reader.isCongested = congested
-        writer.onBatch = { metrics.groupCommitBatch.record($0) }
-        writer.onDepth = { metrics.storeQueueDepth.record($0) }
+        self.writers.observe(
+            batch: { metrics.groupCommitBatch.record($0) }, depth: { metrics.storeQueueDepth.record($0) },
+            delay: { metrics.storeQueueDelay.record($0) }, refused: { metrics.storeAdmissionRefused.increment() })
     }
 
     /// Starts the store threads.
     public func start() {
-        writer.start()
+        writers.start()
         reader.start()
     }
 
-    /// Commits what is queued (at most `timeout`), then stops the threads.
+    /// Commits what is queued (at most `timeout` seconds in all), then
+    /// stops the threads: the reader first, since a lane lookup it still
+    /// runs queues a write.
     @discardableResult
     public func stop(timeout: TimeInterval) -> Bool {
-        reader.stop()
-        return writer.drainAndStop(timeout: timeout)
+        let deadline = Date().addingTimeInterval(timeout)
+        reader.drainAndStop(timeout: timeout / 2)
+        return writers.drainAndStop(timeout: max(0, deadline.timeIntervalSinceNow))
     }
 
-    public var isAvailable: Bool { writer.isHealthy && reader.isHealthy }
+    public var isAvailable: Bool { writers.isHealthy && reader.isHealthy }
 
     public func recordConnect(user: String, role: String, atMillis: Int64) {
-        writer.submit(
+        writers.submit(
             WriteJob(
                 """
                 INSERT INTO users (id, role, last_connected_at) VALUES ($1, $2, to_timestamp($3::bigint / 1000.0))
@@ -58,7 +67,7 @@ public final class PostgresStore: HubStore, @unchecked Sendable {
     }
 
     public func recordDisconnect(user: String, atMillis: Int64) {
-        writer.submit(
+        writers.submit(
             WriteJob(
                 """
                 INSERT INTO users (id, last_seen_at) VALUES ($1, to_timestamp($2::bigint / 1000.0))

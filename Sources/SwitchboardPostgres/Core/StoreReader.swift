@@ -11,6 +11,8 @@ public final class StoreReader: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [(PGConnection?) -> Void] = []
     private var stopped = false
+    /// True while the thread runs queries taken from `queue`.
+    private var busy = false
     /// Most queries waiting.
     public let capacity: Int
     /// True while answers cannot be taken (the loop's mailbox is full): new
@@ -33,9 +35,17 @@ public final class StoreReader: @unchecked Sendable {
         thread.start()
     }
 
-    /// Stops after the current query.
-    public func stop() {
-        condition.lock(); stopped = true; condition.broadcast(); condition.unlock()
+    /// Runs what is queued (at most `timeout` seconds: a market write's
+    /// lane lookup is a read, and its answer queues the write), then stops.
+    public func drainAndStop(timeout: TimeInterval) {
+        let deadline = Date().addingTimeInterval(timeout)
+        condition.lock()
+        while (!queue.isEmpty || busy) && Date() < deadline {
+            condition.wait(until: min(deadline, Date().addingTimeInterval(0.05)))
+        }
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
     }
 
     /// Runs `query` on the reader thread; `answer` gets its result there
@@ -76,12 +86,17 @@ public final class StoreReader: @unchecked Sendable {
             if stopped { condition.unlock(); return }
             let jobs = queue
             queue.removeAll()
+            busy = !jobs.isEmpty
             condition.unlock()
             if jobs.isEmpty {
                 keeper.checkWhileIdle()
                 continue
             }
             for job in jobs { job(keeper.current()) }
+            condition.lock()
+            busy = false
+            condition.broadcast()
+            condition.unlock()
         }
     }
 }

@@ -181,12 +181,12 @@ extension Payment {
 }
 
 extension PostgresStore {
-    /// Runs an action statement on the writer (or a reader) and answers
+    /// Runs an action statement on the writer of `lane` (or a reader) and answers
     /// with what `decode` reads from its rows. When `decode` finds no
     /// result, the statement's refusal ('x': "code:message", stated once in
     /// its SQL) is the answer, or `missing` when there was no row to act on.
     func market<T: Sendable>(
-        _ sql: String, _ values: [SQLValue], write: Bool = true, survivesOutage: Bool = false,
+        _ sql: String, _ values: [SQLValue], write: Bool = true, lane: WriteLane = .none, survivesOutage: Bool = false,
         missing: HubError, decode: @escaping @Sendable (TaggedRows) throws(HubError) -> T?, reply: Reply<T>
     ) {
         let finish: @Sendable (Result<[Row], HubError>) -> Void = { result in
@@ -205,7 +205,7 @@ extension PostgresStore {
             }
         }
         if write {
-            writer.submit(WriteJob(sql, values, survivesOutage: survivesOutage) { finish($0) })
+            submit(WriteJob(sql, values, survivesOutage: survivesOutage) { finish($0) }, on: lane)
         } else {
             reader.read(
                 { (conn: PGConnection) throws(PostgresError) -> [Row] in try conn.query(sql, values) }, then: { finish($0) })

@@ -45,7 +45,7 @@ extension PostgresStore: MarketStore {
                 .text(client), .text(craftsman), .text(title), .int64(budget), .text(currency), .int64(conversation),
                 .text(actor.id),
                 .text(actor.ip),
-            ],
+            ], lane: .conversation(conversation),
             missing: .storeFailed, decode: { rows throws(HubError) in try rows.change(Project.init) }, reply: reply)
     }
 
@@ -128,7 +128,7 @@ extension PostgresStore: MarketStore {
             [
                 .int64(project), .json(terms), .text(actor.id), .text(actor.ip), .bool(actor.isBackend),
                 .json(JSON.array(milestones.map(Self.milestoneRecord)).bytes),
-            ],
+            ], lane: .project(project),
             missing: HubError(.notFound, "no such project"),
             decode: { rows throws(HubError) in try rows.change(Contract.init) }, reply: reply)
     }
@@ -209,7 +209,8 @@ extension PostgresStore: MarketStore {
     public func sign(contract: Int64, actor: Actor, reply: Reply<MarketChange<Contract>>) {
         // Backends are no party (their ids are reserved), so they cannot sign.
         market(
-            Self.signSQL, [.int64(contract), .text(actor.id), .text(actor.ip)], missing: HubError(.notFound, "no such contract"),
+            Self.signSQL, [.int64(contract), .text(actor.id), .text(actor.ip)], lane: .contract(contract),
+            missing: HubError(.notFound, "no such contract"),
             decode: { rows throws(HubError) in try rows.change(Contract.init) }, reply: reply)
     }
 
@@ -253,7 +254,7 @@ extension PostgresStore: MarketStore {
     public func amend(contract: Int64, terms: [UInt8], actor: Actor, reply: Reply<MarketChange<Contract>>) {
         market(
             Self.amendSQL, [.int64(contract), .json(terms), .text(actor.id), .text(actor.ip), .bool(actor.isBackend)],
-            missing: HubError(.notFound, "no such contract"),
+            lane: .contract(contract), missing: HubError(.notFound, "no such contract"),
             decode: { rows throws(HubError) in try rows.change(Contract.init) }, reply: reply)
     }
 }

@@ -38,7 +38,7 @@ extension PostgresStore {
                 .int64(project), .text(milestone.title), .text(milestone.dueOn), .int64(milestone.amount),
                 .double(milestone.percentage),
                 .bool(milestone.requiresApproval), .text(actor.id), .text(actor.ip), .bool(actor.isBackend),
-            ],
+            ], lane: .project(project),
             missing: HubError(.notFound, "no such project"),
             decode: { rows throws(HubError) in try rows.change(Milestone.init) }, reply: reply)
     }
@@ -87,7 +87,7 @@ extension PostgresStore {
     ) {
         market(
             Self.milestoneStepSQL, [.int64(project), .int64(milestone), .text(actor.id), .text(actor.ip), .bool(approve)],
-            missing: HubError(.notFound, "no such milestone in this project"),
+            lane: .project(project), missing: HubError(.notFound, "no such milestone in this project"),
             decode: { rows throws(HubError) in try rows.change(Milestone.init) }, reply: reply)
     }
 
@@ -135,7 +135,7 @@ extension PostgresStore {
     public func providerEvent(reference: String, succeeded: Bool, actor: Actor, reply: Reply<MarketChange<Payment>>) {
         market(
             Self.providerEventSQL, [.text(reference), .bool(succeeded), .text(actor.id)],
-            missing: HubError(.notFound, "no payment with this provider reference"),
+            lane: .providerReference(reference), missing: HubError(.notFound, "no payment with this provider reference"),
             decode: { rows throws(HubError) in try rows.change(Payment.init) }, reply: reply)
     }
 }

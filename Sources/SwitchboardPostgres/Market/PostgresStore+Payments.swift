@@ -52,7 +52,7 @@ extension PostgresStore {
             .int64(fees.net), .text(idempotencyKey), .text(fingerprint), .text(actor.ip),
         ]
         market(
-            Self.createPaymentSQL, params, missing: HubError(.notFound, "no such project"),
+            Self.createPaymentSQL, params, lane: .project(project), missing: HubError(.notFound, "no such project"),
             decode: { rows throws(HubError) -> PaymentStart? in
                 if let prior = try rows.record("p") {
                     guard try prior.bool("same_request") else {
@@ -118,7 +118,7 @@ extension PostgresStore {
         market(
             Self.recordChargeSQL,
             [.int64(payment), .text(status), .text(charge.reference), .text(actor.id), .text(idempotencyKey), .text(actor.ip)],
-            survivesOutage: true,
+            lane: .payment(payment), survivesOutage: true,
             missing: HubError(.notFound, "no such payment"),
             decode: { rows throws(HubError) in try rows.change(Payment.init) }, reply: reply)
     }
@@ -165,7 +165,7 @@ extension PostgresStore {
     public func release(payment: Int64, actor: Actor, reply: Reply<MarketChange<Payment>>) {
         market(
             Self.releaseSQL, [.int64(payment), .text(actor.id), .text(actor.ip), .bool(actor.isBackend)],
-            missing: HubError(.notFound, "no such payment"),
+            lane: .payment(payment), missing: HubError(.notFound, "no such payment"),
             decode: { rows throws(HubError) in try rows.change(Payment.init) }, reply: reply)
     }
 
@@ -235,7 +235,7 @@ extension PostgresStore {
             [
                 .int64(payment), .int64(amount), .text(reason), .text(actor.id), .text(actor.ip), .bool(actor.isBackend),
                 .int64(Fees.platformBasisPoints), .json(providerBasisPoints.bytes), .int64(Fees.basisPointsPerWhole),
-            ],
+            ], lane: .payment(payment),
             missing: HubError(.notFound, "no such payment"),
             decode: { rows throws(HubError) in
                 try rows.change { r throws(HubError) in Refund(payment: try Payment(r), refundedNow: try r.int64("refunded_now"))

@@ -51,7 +51,7 @@ extension PostgresStore: NotificationStore {
             .text(request.body), .json(request.data), .text(request.entityType), .text(request.entityID),
             .text(request.idempotencyKey), .text(request.fingerprint),
         ]
-        writer.submit(
+        writers.submit(
             WriteJob(Self.notifySQL, values) { result in
                 reply(
                     result.flatMap { rows in
@@ -96,7 +96,7 @@ extension PostgresStore: NotificationStore {
 
     public func markNotificationsRead(user: String, ids: [Int64]?, upTo: Int64?, reply: Reply<ReadMarks>) {
         // One of `ids` (the listed ones) and `upTo` (all up to it) is NULL.
-        writer.submit(
+        writers.submit(
             WriteJob(
                 """
                 WITH marked AS (

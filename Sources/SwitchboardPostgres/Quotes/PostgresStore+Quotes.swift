@@ -32,7 +32,7 @@ extension PostgresStore: QuoteStore {
 
     public func createQuoteRequest(_ q: QuoteRequest, reply: Reply<QuoteRequest>) {
         let services = JSON.array(q.services.map(JSON.string)).bytes
-        writer.submit(
+        writers.submit(
             WriteJob(
                 """
                 INSERT INTO quote_requests (requester_id, event, city, starts_on, ends_on, stand_size_sqm, budget_min, budget_max,
@@ -96,7 +96,7 @@ extension PostgresStore: QuoteStore {
                     "breakdown": .object(match.breakdown.mapValues { .int(Int64($0)) }),
                 ])
             })
-        writer.submit(
+        writers.submit(
             WriteJob(Self.addMatchesSQL, [.int64(request), .json(input.bytes)]) { result in
                 reply(
                     Self.decoding(result) { (rows: [Row]) throws(PostgresError) -> Result<AddedMatches, HubError> in
@@ -150,7 +150,7 @@ extension PostgresStore: QuoteStore {
             .int64(match), .text(builder), .text(response.status.rawValue), .int64(response.estimateMin),
             .int64(response.estimateMax), .text(response.proposalSummary),
         ]
-        writer.submit(
+        writers.submit(
             WriteJob(Self.respondSQL, values) { result in
                 reply(
                     Self.decoding(result) { (rows: [Row]) throws(PostgresError) -> Result<AnsweredMatch, HubError> in

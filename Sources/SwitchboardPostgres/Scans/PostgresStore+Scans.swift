@@ -52,7 +52,7 @@ extension PostgresStore: ScanStore {
         let count = scans.count
         // The batch travels as ONE bound JSON value: one statement per request,
         // whatever its size.
-        writer.submit(
+        writers.submit(
             WriteJob(Self.ingestSQL, [.json(Self.scanJSON(scans))]) { result in
                 reply(Self.decoded(result) { rows throws(PostgresError) in try Self.ingestOutcome(rows, requested: count) })
             })
@@ -136,7 +136,7 @@ extension PostgresStore: ScanStore {
     }
 
     public func createCode(owner: String, label: String, target: String, reply: Reply<QRCode>) {
-        writer.submit(
+        writers.submit(
             WriteJob(
                 """
                 INSERT INTO qr_codes (owner_id, label, target) VALUES ($1, $2, $3)

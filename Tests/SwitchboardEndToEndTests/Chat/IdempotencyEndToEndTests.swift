@@ -61,7 +61,7 @@ import SwitchboardHub
             conninfo: TestDatabase.conninfo, logger: Logger(label: "test"), metrics: HubMetrics(), deliver: { $0() })
         let results = Locked<[Int: String]>([:])
         let batches = Locked<[Int]>([])
-        store.writer.onBatch = { n in batches.withLock { $0.append(n) } }
+        store.writers.writers[0].onBatch = { n in batches.withLock { $0.append(n) } }
         func message(_ c: Int64, _ text: String, kind: MessageKind = .text) -> NewMessage {
             NewMessage(
                 conversation: c, sender: alice, clientMessageID: "k", kind: kind, body: Array(#"{"text":"\#(text)"}"#.utf8))

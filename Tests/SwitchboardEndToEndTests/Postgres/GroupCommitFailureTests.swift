@@ -57,7 +57,7 @@ import Testing
         let store = PostgresStore(
             conninfo: TestDatabase.conninfo, logger: Logger(label: "test"), metrics: HubMetrics(), deliver: { $0() })
         let batches = Locked<[Int]>([])
-        store.writer.onBatch = { n in batches.withLock { $0.append(n) } }
+        store.writers.writers[0].onBatch = { n in batches.withLock { $0.append(n) } }
         let results = Locked<[Int: String]>([:])
         for i in 0..<20 {
             let m = NewMessage(
@@ -76,7 +76,7 @@ import Testing
             // slipped through: a quote valid until the year 292 million.
             var slipped = m
             slipped.quoteValidUntilMillis = Int64.max
-            store.writer.submit(store.sendJob(slipped, reply: answer))
+            store.writers.submit(store.sendJob(slipped, reply: answer))
         }
         store.start()
         #expect(eventually { results.withLock { $0.count } == 20 })
