@@ -49,8 +49,8 @@ extension ServerFrame {
     /// `message`: a chat message, live or replayed (`replay: true`).
     public static func message(_ m: MessageFields, replay: Bool) -> OutboundFrame {
         var w = start("message")
-        w.key("conversation"); w.string(String(m.conversation))
-        w.key("message_id"); w.string(String(m.id))
+        w.key("conversation"); w.quotedInt(m.conversation)
+        w.key("message_id"); w.quotedInt(m.id)
         w.key("seq"); w.int(m.seq)
         w.key("sender"); w.string(m.sender)
         w.key("client_msg_id"); w.string(m.clientMessageID)
@@ -70,8 +70,8 @@ extension ServerFrame {
     ) -> OutboundFrame {
         var w = start("ack")
         if let id { w.key("id"); w.string(id) }
-        w.key("conversation"); w.string(String(conversation))
-        w.key("message_id"); w.string(String(messageID))
+        w.key("conversation"); w.quotedInt(conversation)
+        w.key("message_id"); w.quotedInt(messageID)
         w.key("seq"); w.int(seq)
         w.key("created_at"); w.int(createdAtMillis)
         w.key("duplicate"); duplicate ? w.raw("true") : w.raw("false")
@@ -82,8 +82,8 @@ extension ServerFrame {
     /// subscribed to the conversation.
     public static func notice(conversation: Int64, messageID: Int64, seq: Int64, sender: String, kind: String) -> OutboundFrame {
         var w = start("notice")
-        w.key("conversation"); w.string(String(conversation))
-        w.key("message_id"); w.string(String(messageID))
+        w.key("conversation"); w.quotedInt(conversation)
+        w.key("message_id"); w.quotedInt(messageID)
         w.key("seq"); w.int(seq)
         w.key("sender"); w.string(sender)
         w.key("kind"); w.string(kind)
@@ -93,7 +93,7 @@ extension ServerFrame {
     /// `typing`: someone started or stopped typing.
     public static func typing(conversation: Int64, user: String, active: Bool) -> OutboundFrame {
         var w = start("typing")
-        w.key("conversation"); w.string(String(conversation))
+        w.key("conversation"); w.quotedInt(conversation)
         w.key("user"); w.string(user)
         w.key("active"); active ? w.raw("true") : w.raw("false")
         return finish(&w)
@@ -103,7 +103,7 @@ extension ServerFrame {
     public static func receipt(id: String?, conversation: Int64, user: String, seq: Int64) -> OutboundFrame {
         var w = start("receipt")
         if let id { w.key("id"); w.string(id) }
-        w.key("conversation"); w.string(String(conversation))
+        w.key("conversation"); w.quotedInt(conversation)
         w.key("user"); w.string(user)
         w.key("seq"); w.int(seq)
         return finish(&w)
@@ -158,8 +158,8 @@ extension ServerFrame {
     public static func messageChanged(_ m: MessageFields) -> OutboundFrame {
         var w = JSONWriter(headroom: OutboundFrame.headroom)
         m.deleted ? w.raw("{\"type\":\"message_deleted\"") : w.raw("{\"type\":\"message_edited\"")
-        w.key("conversation"); w.string(String(m.conversation))
-        w.key("message_id"); w.string(String(m.id))
+        w.key("conversation"); w.quotedInt(m.conversation)
+        w.key("message_id"); w.quotedInt(m.id)
         w.key("seq"); w.int(m.seq)
         w.key("sender"); w.string(m.sender)
         if !m.deleted { w.key("body"); w.raw(m.body) }

@@ -43,4 +43,21 @@ import Testing
         #expect(throws: JSONError.self) { try JSON.parse(Array("\"a\u{0}b\"".utf8)) }
         #expect((try? JSON.parse(#""X\u0001a""#))?.stringValue == "X\u{1}a")
     }
+
+    @Test func integersAreWrittenAsTheirDecimalDigits() {
+        var w = JSONWriter()
+        for value: Int64 in [0, 7, -7, 10, -10, 1_234_567_890, .max, .min] {
+            w.int(value)
+            w.raw(",")
+        }
+        w.int(Int(-42))
+        w.raw(",")
+        w.int(UInt64.max)
+        w.raw(",")
+        w.quotedInt(-9_007_199_254_740_993)
+        #expect(
+            w.string
+                == "0,7,-7,10,-10,1234567890,9223372036854775807,-9223372036854775808,-42,18446744073709551615,\"-9007199254740993\""
+        )
+    }
 }
