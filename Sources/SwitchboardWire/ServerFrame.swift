@@ -13,12 +13,15 @@ public final class OutboundFrame: @unchecked Sendable {
     /// into the headroom (single-threaded, one send at a time).
     public var storage: [UInt8]
 
-    /// Payload length in bytes.
-    public var payloadCount: Int { storage.count - Self.headroom }
+    /// Payload length in bytes. Stored: computed from `storage` (a class
+    /// `var`) it cost an exclusivity check and a call for every frame queued,
+    /// written and counted.
+    public let payloadCount: Int
 
     /// Wraps a writer that was created with `OutboundFrame.headroom`.
     public init(writer: JSONWriter) {
         storage = writer.bytes
+        payloadCount = storage.count - Self.headroom
     }
 
     /// The payload as text (tests and logs).
