@@ -68,11 +68,28 @@ extension ClientFrame {
         do {
             json = try JSON.parse(bytes, maxDepth: 32)
         } catch {
-            throw FrameDecodingError(
-                code: .badJSON, message: "frame is not valid JSON: \((error as? JSONError)?.reason ?? "unreadable")",
-                requestID: nil)
+            throw badJSON(error)
         }
         return try decode(json)
+    }
+
+    /// Decodes one text frame from the transport's buffer. Not generic: the
+    /// generic form, called from another module, runs unspecialized (the
+    /// parse entered through protocol witnesses for every frame).
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(FrameDecodingError) -> ClientFrame {
+        let json: JSON
+        do {
+            json = try JSON.parse(bytes.assumingMemoryBound(to: UInt8.self), maxDepth: 32)
+        } catch {
+            throw badJSON(error)
+        }
+        return try decode(json)
+    }
+
+    private static func badJSON(_ error: any Error) -> FrameDecodingError {
+        FrameDecodingError(
+            code: .badJSON, message: "frame is not valid JSON: \((error as? JSONError)?.reason ?? "unreadable")",
+            requestID: nil)
     }
 
     /// Decodes a parsed frame.
