@@ -124,38 +124,37 @@ public final class Hub {
 
     /// A complete text message arrived.
     public func textReceived(_ id: ConnectionID, _ bytes: UnsafeRawBufferPointer) {
-        guard var connection = connections[id] else { return }
         let now = clock.nowMillis()
-        guard admitFrame(&connection, id: id, now: now) else { return }
+        guard admitFrame(id, now: now) else { return }
         let frame: ClientFrame
         do {
             frame = try ClientFrame.decode(bytes)
         } catch {
-            connections[id] = connection
             rejectBadFrame(id, error.requestID, error.code, error.message)
             return
         }
-        connections[id] = connection
         handle(frame, from: id, now: now)
     }
 
     /// A binary message arrived; the protocol is text only.
     public func binaryReceived(_ id: ConnectionID) {
-        guard var connection = connections[id] else { return }
-        guard admitFrame(&connection, id: id, now: clock.nowMillis()) else { return }
-        connections[id] = connection
+        guard admitFrame(id, now: clock.nowMillis()) else { return }
         rejectBadFrame(id, nil, .binaryNotSupported, "binary frames are not supported; send JSON text")
     }
 
-    /// Rate limiting: true when the frame may be processed.
-    private func admitFrame(_ connection: inout Connection, id: ConnectionID, now: Int64) -> Bool {
-        if connection.limiter.take(nowMillis: now) { return true }
-        connection.droppedFrames += 1
-        connections[id] = connection
-        if connection.droppedFrames == 1 || connection.droppedFrames % 20 == 0 {
+    /// Rate limiting: true when the frame may be processed (false too when
+    /// the connection is gone). The limiter is updated in place: a copy of
+    /// the connection out and back cost every frame its retains and a
+    /// second dictionary write.
+    private func admitFrame(_ id: ConnectionID, now: Int64) -> Bool {
+        guard let admitted = connections[id]?.limiter.take(nowMillis: now) else { return false }
+        if admitted { return true }
+        connections[id]!.droppedFrames += 1
+        let dropped = connections[id]!.droppedFrames
+        if dropped == 1 || dropped % 20 == 0 {
             send(ServerFrame.error(id: nil, code: .rateLimited, message: "too many frames; slow down"), to: id)
         }
-        if connection.droppedFrames > configuration.rateLimitGrace {
+        if dropped > configuration.rateLimitGrace {
             closeConnection(id, .rateLimited)
         }
         return false
