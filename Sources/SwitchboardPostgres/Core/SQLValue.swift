@@ -30,21 +30,25 @@ public struct SQLValue: Sendable, Equatable, CustomStringConvertible {
     public static func json(_ bytes: [UInt8]) -> SQLValue { SQLValue(String(decoding: bytes, as: UTF8.self)) }
     /// A `bigint[]`, for `= ANY($1::bigint[])` and `unnest`.
     public static func int64Array(_ values: [Int64]) -> SQLValue {
-        SQLValue("{" + values.map(String.init).joined(separator: ",") + "}")
+        array(values) { value, bytes in appendDigits(value, to: &bytes) }
     }
     /// A `text[]`, for `= ANY($1::text[])` and `unnest`. Every element is
     /// quoted, so commas, braces, quotes and the word NULL stay text.
     public static func textArray(_ values: [String]) -> SQLValue {
-        SQLValue("{" + values.map(quotedArrayElement).joined(separator: ",") + "}")
+        array(values) { value, bytes in appendQuoted(value, to: &bytes) }
     }
 
     /// A `bigint[]` whose elements may be NULL.
     public static func optionalInt64Array(_ values: [Int64?]) -> SQLValue {
-        SQLValue("{" + values.map { $0.map(String.init) ?? "NULL" }.joined(separator: ",") + "}")
+        array(values) { value, bytes in
+            if let value { appendDigits(value, to: &bytes) } else { bytes.append(contentsOf: "NULL".utf8) }
+        }
     }
     /// A `text[]` whose elements may be NULL.
     public static func optionalTextArray(_ values: [String?]) -> SQLValue {
-        SQLValue("{" + values.map { $0.map(quotedArrayElement) ?? "NULL" }.joined(separator: ",") + "}")
+        array(values) { value, bytes in
+            if let value { appendQuoted(value, to: &bytes) } else { bytes.append(contentsOf: "NULL".utf8) }
+        }
     }
 
     /// One array of the elements of `arrays` (each a one-dimensional array
@@ -62,18 +66,39 @@ public struct SQLValue: Sendable, Equatable, CustomStringConvertible {
         return SQLValue(String(decoding: bytes, as: UTF8.self))
     }
 
-    private static func quotedArrayElement(_ s: String) -> String {
-        // Most elements have nothing to escape: one copy (the chat send
-        // quotes every message's text this way, on the loop thread).
-        guard s.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return "\"" + s + "\"" }
-        var out: [UInt8] = [UInt8(ascii: "\"")]
-        out.reserveCapacity(s.utf8.count + 8)
-        for byte in s.utf8 {
-            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
-            out.append(byte)
+    // The array literals are built in one byte buffer: the chat send builds
+    // nine of them for every message on the loop thread, where map, joined
+    // and concatenation cost an allocation per element and per step.
+    private static func array<T>(_ values: [T], _ element: (T, inout [UInt8]) -> Void) -> SQLValue {
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
+        bytes.reserveCapacity(32 * values.count + 2)
+        for (i, value) in values.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            element(value, &bytes)
         }
-        out.append(UInt8(ascii: "\""))
-        return String(decoding: out, as: UTF8.self)
+        bytes.append(UInt8(ascii: "}"))
+        return SQLValue(String(decoding: bytes, as: UTF8.self))
+    }
+
+    private static func appendDigits(_ value: Int64, to bytes: inout [UInt8]) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        let start = bytes.count
+        var magnitude = value.magnitude
+        repeat {
+            bytes.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        bytes[start...].reverse()
+    }
+
+    /// A quoted element: `"` and `\` escaped with a backslash, nothing else.
+    private static func appendQuoted(_ s: String, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in s.utf8 {
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
+            bytes.append(byte)
+        }
+        bytes.append(UInt8(ascii: "\""))
     }
 
     public var description: String { wireText.map { "'\($0)'" } ?? "NULL" }
