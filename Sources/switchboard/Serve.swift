@@ -90,12 +90,6 @@ struct Serve: ParsableCommand {
     )
     var maxWriteDelayMillis: Int = Env.int("SWITCHBOARD_MAX_WRITE_DELAY_MS", 250)
     @Option(
-        name: .customLong("max-loop-lag-ms"),
-        help:
-            "While work waits longer than this for the event loop (it is saturated), new store requests are refused at once with `overloaded` and a retry hint. 1...60000. Env SWITCHBOARD_MAX_LOOP_LAG_MS."
-    )
-    var maxLoopLagMillis: Int = Env.int("SWITCHBOARD_MAX_LOOP_LAG_MS", 100)
-    @Option(
         name: .customLong("event-loop"), help: "libwebsockets event loop: poll or uv (libuv/epoll). Env SWITCHBOARD_EVENT_LOOP.")
     var eventLoop: String = Env.string("SWITCHBOARD_EVENT_LOOP") ?? "poll"
     @Flag(
@@ -133,7 +127,6 @@ struct Serve: ParsableCommand {
         }
         guard (1...16).contains(writers) else { throw ValidationError("--writers must be 1...16") }
         guard (1...60_000).contains(maxWriteDelayMillis) else { throw ValidationError("--max-write-delay-ms must be 1...60000") }
-        guard (1...60_000).contains(maxLoopLagMillis) else { throw ValidationError("--max-loop-lag-ms must be 1...60000") }
         guard maxConnectionsPerIP >= 0, maxHandshakesPerIP >= 0 else {
             throw ValidationError("per-IP caps must be ≥ 0 (0: no cap)")
         }
@@ -184,7 +177,6 @@ struct Serve: ParsableCommand {
         }
 
         let mailbox = Mailbox()
-        let maxLoopLag = Double(maxLoopLagMillis) / 1000
         mailbox.onPressure = { pressure in
             switch pressure {
             case .refused: metrics.mailboxRefused.increment()
@@ -197,7 +189,7 @@ struct Serve: ParsableCommand {
         let store = PostgresStore(
             conninfo: opened.conninfo, logger: logger, metrics: metrics, writers: writers,
             maxWriteDelay: Double(maxWriteDelayMillis) / 1000,
-            deliver: { work in mailbox.deliver(work) }, congested: { mailbox.isFull || mailbox.lag > maxLoopLag })
+            deliver: { work in mailbox.deliver(work) }, congested: { mailbox.isFull })
         store.start()
         // Give the store threads a moment to connect, so that the first REST
         // calls do not meet a 503; a database that is down does not keep the
