@@ -46,6 +46,7 @@ extension LWSServer: Transport {
         case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
             mailbox.drain()
             metrics.mailboxDepth.record(mailbox.depth)
+            metrics.loopLag.record(mailbox.lag)
             return 0
         case LWS_CALLBACK_ESTABLISHED:
             let id = allocateID()

@@ -21,8 +21,12 @@ public final class Mailbox: Sendable {
         var waiting = 0
         var refused = 0
         var overflowed = 0
+        /// When the oldest item still queued was queued (monotonic ns; 0: none).
+        var pendingSince: UInt64 = 0
     }
     private let state = Mutex(State())
+    /// How long the last drained batch waited for the loop (ns).
+    private let lastWait = Atomic<UInt64>(0)
     private let room = NSCondition()
     /// Items above this depth are refused by `post` and make `deliver` wait.
     public let capacity: Int
@@ -51,6 +55,7 @@ public final class Mailbox: Sendable {
     public func post(_ work: @escaping @Sendable () -> Void) -> Bool {
         let context: WakeHandle?? = state.withLock { state in
             guard state.items.count < capacity || isLoopThread(state) else { state.refused += 1; return .none }
+            if state.items.isEmpty { state.pendingSince = Self.now() }
             state.items.append(work)
             return .some(state.context)
         }
@@ -92,6 +97,7 @@ public final class Mailbox: Sendable {
             }
             if wasWaiting { state.waiting -= 1 }
             if full { state.overflowed += 1 }
+            if state.items.isEmpty { state.pendingSince = Self.now() }
             state.items.append(work)
             return (.queued(state.context), full)
         }
@@ -101,6 +107,16 @@ public final class Mailbox: Sendable {
 
     /// Items waiting.
     public var depth: Int { state.withLock { $0.items.count } }
+    /// How far behind the loop is, in seconds: how long the oldest item
+    /// still queued has waited, or the last drained batch waited, whichever
+    /// is longer. Work reaches the loop this late; so do the frames it reads.
+    public var lag: Double {
+        let since = state.withLock { $0.pendingSince }
+        let waiting = since == 0 ? 0 : Self.now() &- since
+        return Double(max(waiting, lastWait.load(ordering: .relaxed))) / 1e9
+    }
+
+    private static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
     /// True at or past the bound: new work should be refused (`overloaded`).
     public var isFull: Bool { state.withLock { $0.items.count >= capacity } }
     /// Producers waiting in `deliver` for room.
@@ -127,12 +143,15 @@ public final class Mailbox: Sendable {
 
     /// Runs everything queued (loop thread only).
     func drain() {
-        let (items, waiting) = state.withLock { state -> ([@Sendable () -> Void], Bool) in
+        let (items, waiting, since) = state.withLock { state -> ([@Sendable () -> Void], Bool, UInt64) in
             state.loopThread = pthread_self()
             let items = state.items
+            let since = state.pendingSince
             state.items.removeAll(keepingCapacity: true)
-            return (items, state.waiting > 0)
+            state.pendingSince = 0
+            return (items, state.waiting > 0, since)
         }
+        if since != 0 { lastWait.store(Self.now() &- since, ordering: .relaxed) }
         if waiting {
             room.lock()
             room.broadcast()

@@ -82,7 +82,7 @@ struct Serve: ParsableCommand {
         help:
             "Group-commit writers (each a thread and a database connection); a conversation's writes always go to the same one. 1...16. Env SWITCHBOARD_WRITERS."
     )
-    var writers: Int = Env.int("SWITCHBOARD_WRITERS", 2)
+    var writers: Int = Env.int("SWITCHBOARD_WRITERS", 1)
     @Option(
         name: .customLong("max-write-delay-ms"),
         help:

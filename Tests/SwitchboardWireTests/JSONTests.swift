@@ -60,4 +60,17 @@ import Testing
                 == "0,7,-7,10,-10,1234567890,9223372036854775807,-9223372036854775808,-42,18446744073709551615,\"-9007199254740993\""
         )
     }
+
+    /// Issue 12: a number jsonb cannot store would fail a whole merged batch
+    /// of chat sends (PostgreSQL's numeric refuses an exponent past ±1000),
+    /// so the parser refuses it, and tokens no real value needs.
+    @Test func refusesNumbersPostgreSQLCannotStore() {
+        for text in ["1e-1001", "1E1001", "0e+99999999999999999999", "-0.5e-1001"] {
+            #expect(throws: JSONError.self, "\(text)") { try JSON.parse(#"{"t":\#(text)}"#) }
+        }
+        #expect(throws: JSONError.self) { try JSON.parse("0." + String(repeating: "1", count: 1000)) }
+        #expect((try? JSON.parse("1e-1000")) != nil)
+        #expect((try? JSON.parse("-2.5E+300")) != nil)
+        #expect((try? JSON.parse("0." + String(repeating: "1", count: 990))) != nil)
+    }
 }

@@ -26,6 +26,9 @@ public final class HubMetrics: Sendable {
     public let closes = Counter(label: "switchboard_closes_total")
     /// Messages waiting in the loop's mailbox.
     public let mailboxDepth = Gauge(label: "switchboard_mailbox_depth")
+    /// Seconds work waited for the loop thread (`Mailbox.lag`): how far
+    /// behind a saturated loop is (frames it has not read wait as long).
+    public let loopLag = Gauge(label: "switchboard_loop_lag_seconds")
     /// Work refused by the full mailbox (periodic ticks; the next one comes).
     public let mailboxRefused = Counter(label: "switchboard_mailbox_refused_total")
     /// Store answers queued past the mailbox's bound after waiting for room.

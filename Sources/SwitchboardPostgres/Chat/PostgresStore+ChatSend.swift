@@ -57,11 +57,13 @@ extension PostgresStore {
                                           quote_valid_until, n)
         ), inserted AS (
             -- created_at defaults to now(): the answer's created_ms without reading the rows back.
+            -- In key order: a sender's keys are unique across conversations, so two writers
+            -- inserting the same keys wait for each other in one order, never in a cycle.
             INSERT INTO messages (id, conversation_id, seq, sender_id, client_msg_id, kind, body, quote_amount, quote_currency,
                                   quote_valid_until)
             SELECT id, conversation_id, seq, sender_id, client_msg_id, kind, body::jsonb, quote_amount, quote_currency,
                    to_timestamp(quote_valid_until / 1000.0)
-            FROM fresh
+            FROM fresh ORDER BY sender_id, client_msg_id
         ), outcomes AS (
             -- What each first send ended as: written now, or stored before.
             SELECT ord, id, conversation_id, seq, now() AS created_at, kind, body::jsonb AS body, false AS changed, members

@@ -25,6 +25,20 @@ import Testing
         #expect(ran.list == [1, 2])
     }
 
+    @Test func lagIsHowLongWorkWaitedForTheLoop() {
+        let mailbox = Mailbox()
+        #expect(mailbox.lag == 0)
+        mailbox.post {}
+        // Nothing drains: the oldest item's wait grows (lower bounds only).
+        Thread.sleep(forTimeInterval: 0.05)
+        #expect(mailbox.lag >= 0.05)
+        mailbox.post {}
+        #expect(mailbox.lag >= 0.05, "a later item does not reset the oldest one's wait")
+        mailbox.drain()
+        // Drained: the batch's wait is remembered until the next drain.
+        #expect(mailbox.lag >= 0.05)
+    }
+
     @Test func deliverWaitsForRoomInsteadOfDropping() {
         let mailbox = Mailbox(capacity: 1, deliverWait: 60)
         let ran = Ran()
