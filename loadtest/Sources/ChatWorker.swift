@@ -81,7 +81,7 @@ final class ChatWorker: LWSClientDelegate {
 
     init(_ options: ChatWorkerCommand) throws {
         o = options
-        pool = try LWSClientPool()
+        pool = try LWSClientPool(epoll: true)
         pool.delegate = self
     }
 

@@ -36,8 +36,16 @@ final class LWSClientPool {
     /// Where events go.
     weak var delegate: LWSClientDelegate?
 
-    /// A pool speaking `subprotocol`.
-    init(subprotocol: String = "switchboard.v1") throws {
+    /// The libev loop lws runs on, when the pool was made with `epoll`.
+    private var evLoop: OpaquePointer?
+    private var foreignLoops: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+
+    /// A pool speaking `subprotocol`. With `epoll`, lws runs on a libev loop
+    /// (epoll: the cost of a wait grows with the sockets that are ready,
+    /// not with all of them as lws' own poll() loop does, which was the
+    /// largest part of a chat worker's CPU with hundreds of connections);
+    /// without libev, lws' own loop.
+    init(subprotocol: String = "switchboard.v1", epoll: Bool = false) throws {
         sb_lws_set_log_level(Int32(LLL_ERR))
         let table = UnsafeMutablePointer<lws_protocols>.allocate(capacity: 2)
         table.initialize(repeating: lws_protocols(), count: 2)
@@ -55,6 +63,14 @@ final class LWSClientPool {
         info.user = Unmanaged.passUnretained(self).toOpaque()
         info.fd_limit_per_thread = 0
         info.timeout_secs = 30
+        if epoll, let ev = LibEV.shared, let loop = ev.loopNew(0) {
+            evLoop = loop
+            let loops = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
+            loops.initialize(to: UnsafeMutableRawPointer(loop))
+            foreignLoops = loops
+            info.foreign_loops = loops
+            info.options |= UInt64(LWS_SERVER_OPTION_LIBEV)
+        }
         guard let ctx = lws_create_context(&info) else { throw LWSClientError.noContext }
         context = ctx
     }
@@ -62,6 +78,8 @@ final class LWSClientPool {
     deinit {
         if let context { lws_context_destroy(context) }
         protocols?.deallocate()
+        foreignLoops?.deallocate()
+        if let evLoop { LibEV.shared?.loopDestroy(evLoop) }
         for s in cStrings { free(s) }
     }
 
@@ -112,7 +130,11 @@ final class LWSClientPool {
     /// One pass of the event loop (waits for events up to lws' own timeout;
     /// `wake()` from another thread interrupts it).
     func service() {
-        if let context { _ = lws_service(context, 0) }
+        if let evLoop, let ev = LibEV.shared {
+            _ = ev.run(evLoop, 2)  // EVRUN_ONCE: wait for events, handle them, return
+        } else if let context {
+            _ = lws_service(context, 0)
+        }
     }
 
     /// Interrupts `service()`: the pool's one handle for other threads (valid
@@ -184,6 +206,24 @@ final class LWSClientPool {
         }
         return 0
     }
+}
+
+/// libev, found at run time (the load tool has no C module of its own to
+/// link it): the three calls the pool makes.
+private struct LibEV {
+    let loopNew: @convention(c) (UInt32) -> OpaquePointer?
+    let loopDestroy: @convention(c) (OpaquePointer) -> Void
+    let run: @convention(c) (OpaquePointer, Int32) -> Int32
+
+    static let shared: LibEV? = {
+        guard let lib = dlopen("libev.so.4", RTLD_NOW), let new = dlsym(lib, "ev_loop_new"),
+            let destroy = dlsym(lib, "ev_loop_destroy"), let run = dlsym(lib, "ev_run")
+        else { return nil }
+        return LibEV(
+            loopNew: unsafeBitCast(new, to: (@convention(c) (UInt32) -> OpaquePointer?).self),
+            loopDestroy: unsafeBitCast(destroy, to: (@convention(c) (OpaquePointer) -> Void).self),
+            run: unsafeBitCast(run, to: (@convention(c) (OpaquePointer, Int32) -> Int32).self))
+    }()
 }
 
 /// Why a pool could not be made.
