@@ -6,6 +6,10 @@
 # Env: PAIRS (300), DURATION (10), CALIBRATION (5), PROCESSES (2).
 set -u
 tool_dir=$(cd "$(dirname "$0")/.." && pwd)/.build/release
+steal=$(mktemp /tmp/sb-runs-vmstat-XXXXXX)
+vmstat 1 > "$steal" &
+vm=$!
+trap 'kill $vm 2>/dev/null; awk '"'"'NR > 3 { s += $17; if ($17 > m) m = $17; n++ } END { printf "steal %% over the plan: mean %.1f, max %d (%d samples)\n", s / n, m, n }'"'"' "$steal"; rm -f "$steal"' EXIT
 while read -r label bin rate data flags; do
   [ -z "$label" ] || [ "${label:0:1}" = "#" ] && continue
   work=$(mktemp -d /tmp/sb-runs-XXXXXX)

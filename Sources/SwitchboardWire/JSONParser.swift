@@ -223,9 +223,18 @@ struct JSONParser {
             index += 1
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
             let digitsStart = index
-            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            var exponent = 0
+            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
+                exponent = min(exponent * 10 + Int(bytes[index] - UInt8(ascii: "0")), 1_000_000)
+                index += 1
+            }
             if index == digitsStart { throw fail("invalid number") }
+            // PostgreSQL's numeric (jsonb stores numbers so) refuses an
+            // exponent past ±1000, even one whose value is a plain 0 here.
+            guard exponent <= 1000 else { throw fail("number out of range") }
         }
+        // And digits past its scale; no real value needs a longer token.
+        guard index - start <= 1000 else { throw fail("number too long") }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
         if isInteger, let value = Int64(text) { return .int(value) }
         guard let value = Double(text), value.isFinite else { throw fail("number out of range") }

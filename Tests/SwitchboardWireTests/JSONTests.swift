@@ -43,4 +43,17 @@ import Testing
         #expect(throws: JSONError.self) { try JSON.parse(Array("\"a\u{0}b\"".utf8)) }
         #expect((try? JSON.parse(#""X\u0001a""#))?.stringValue == "X\u{1}a")
     }
+
+    /// Issue 12: a number jsonb cannot store would fail a whole merged batch
+    /// of chat sends (PostgreSQL's numeric refuses an exponent past ±1000),
+    /// so the parser refuses it, and tokens no real value needs.
+    @Test func refusesNumbersPostgreSQLCannotStore() {
+        for text in ["1e-1001", "1E1001", "0e+99999999999999999999", "-0.5e-1001"] {
+            #expect(throws: JSONError.self, "\(text)") { try JSON.parse(#"{"t":\#(text)}"#) }
+        }
+        #expect(throws: JSONError.self) { try JSON.parse("0." + String(repeating: "1", count: 1000)) }
+        #expect((try? JSON.parse("1e-1000")) != nil)
+        #expect((try? JSON.parse("-2.5E+300")) != nil)
+        #expect((try? JSON.parse("0." + String(repeating: "1", count: 990))) != nil)
+    }
 }

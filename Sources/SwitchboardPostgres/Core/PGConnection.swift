@@ -169,13 +169,18 @@ package final class PGConnection {
             let name = "sb_\(prepared.count)"
             guard let result = PQprepare(conn, name, sql, 0, nil) else { throw PostgresError(kind: .connection, sqlState: nil) }
             let ok = PQresultStatus(result) == PGRES_COMMAND_OK
+            let failure = ok ? nil : error(of: result)
             PQclear(result)
             if ok {
                 prepared[sql] = name
             } else {
                 guard isHealthy else { throw PostgresError(kind: .connection, sqlState: nil) }
-                // It will fail in its place in the batch, with its own error.
-                unpreparable.insert(sql)
+                // It runs unprepared, and fails in its place in the batch with
+                // its own error. Only a statement that can never be prepared
+                // (class 42: syntax, names; 0A: not supported) is not tried
+                // again; a passing failure (cancelled, out of memory) is.
+                let state = failure?.sqlState ?? ""
+                if state.hasPrefix("42") || state.hasPrefix("0A") { unpreparable.insert(sql) }
             }
         }
     }

@@ -4,7 +4,7 @@
 import Foundation
 import Logging
 import SwitchboardHub
-import SwitchboardPostgres
+@testable import SwitchboardPostgres
 import Testing
 
 @Suite struct PostgresCoreTests {
@@ -35,6 +35,28 @@ import Testing
         let empty = try PGConnection(TestDatabase.conninfo).query(
             "SELECT cardinality($1::bigint[]) AS n", [.concatenatingArrays([.int64Array([]), .int64Array([])])])
         #expect(try empty.first?.int("n") == 0)
+    }
+
+    @Test func pipelinedStatementsArePreparedOnceAndOneThatCannotBeStillFailsInItsPlace() throws {
+        let conn = try PGConnection(TestDatabase.conninfo)
+        for i in Int64(1)...3 {
+            let out = try conn.pipelineTransaction([("SELECT $1::bigint + 1 AS n", [.int64(i)])])
+            #expect(out.committed)
+            #expect(try out.results[0].get().first?.int64("n") == i + 1)
+        }
+        let prepared = try conn.query(
+            "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement = $1", [.text("SELECT $1::bigint + 1 AS n")])
+        #expect(try prepared.first?.int("n") == 1, "prepared once, run three times")
+        let bad = try conn.pipelineTransaction([("SELECT $1::bigint +", [.int64(1)])])
+        #expect(!bad.committed)
+        guard case .failure(let error) = bad.results[0] else {
+            Issue.record("a syntax error succeeded")
+            return
+        }
+        #expect(error.sqlState == "42601")
+        // The session still works, its prepared statement included.
+        let again = try conn.pipelineTransaction([("SELECT $1::bigint + 1 AS n", [.int64(41)])])
+        #expect(try again.results[0].get().first?.int64("n") == 42)
     }
 
     @Test func int64ArraysBindForAny() throws {
