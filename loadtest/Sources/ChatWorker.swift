@@ -59,17 +59,29 @@ final class ChatWorker: LWSClientDelegate {
     var recipientTokens: [String] = []
     var welcomed = 0
     var subscribed = 0
-    /// Client message id → when it was sent and by which pair.
-    var inFlight: [String: (sent: Int64, pair: Int)] = [:]
+    /// Sends by number (their client_msg_id is `<user prefix>-<number>`,
+    /// numbers from 1): when each was sent (µs, 0 once answered or given up)
+    /// and by which pair. Flat arrays, not a dictionary keyed by id: no
+    /// String per send.
+    var sentAt: [Int64] = []
+    var sentBy: [Int32] = []
+    var inFlight = 0
+    /// `<user prefix>-`: what every id of this worker starts with.
+    var idPrefix: [UInt8] = []
+    /// Acks (conversation, seq, send number) and refusals (conversation,
+    /// send number), turned into the ledger's text ids at the end.
+    var acks: [(conversation: Int64, seq: Int64, send: Int)] = []
+    var refusals: [(conversation: Int64, send: Int)] = []
     /// Pairs whose sender connection closed: no more sends from them.
-    var senderClosed = Set<Int>()
+    var senderClosed: [Bool] = []
+    var sendersClosed = 0
     /// Recipient connections that closed: their deliveries are not awaited.
     var recipientsClosed = 0
     var commands: StdinCommands?
 
     init(_ options: ChatWorkerCommand) throws {
         o = options
-        pool = try LWSClientPool()
+        pool = try LWSClientPool(epoll: true)
         pool.delegate = self
     }
 
@@ -91,6 +103,12 @@ final class ChatWorker: LWSClientDelegate {
             conversations.append(id)
             ledger.conversations.append(number)
         }
+        idPrefix = Array("\(o.userPrefix)-".utf8)
+        senderClosed = Array(repeating: false, count: o.pairs)
+        let expected = Int(min(o.rate * o.duration, 50_000_000)) + 1
+        sentAt.reserveCapacity(expected)
+        sentBy.reserveCapacity(expected)
+        acks.reserveCapacity(expected)
         let waker = pool.waker
         Thread { while true { usleep(50_000); waker.wake() } }.start()
         commands = StdinCommands.start()
@@ -106,43 +124,66 @@ final class ChatWorker: LWSClientDelegate {
         }
         emit("READY")
         while current() != "GO" && current() != "STOP" { pool.service() }
-        let start = Date()
+        let start = monotonicMicros()
+        let durationMicros = Int64(o.duration * 1e6)
         report.firstSendMicros = nowMicros()
         // `issued` paces the sends; the turn of a pair whose sender closed
         // passes unsent. The run ends early when every sender closed (the
         // hub went away).
+        let conversationBytes = conversations.map { Array($0.utf8) }
+        var frame: [UInt8] = []
+        frame.reserveCapacity(256)
         var issued = 0
-        while Date().timeIntervalSince(start) < o.duration && current() != "STOP" && senderClosed.count < o.pairs {
-            let due = Int(Date().timeIntervalSince(start) * o.rate)
+        while monotonicMicros() - start < durationMicros && current() != "STOP" && sendersClosed < o.pairs {
+            let due = Int(Double(monotonicMicros() - start) / 1e6 * o.rate)
             while issued < due {
                 let pair = issued % o.pairs
                 issued += 1
-                if senderClosed.contains(pair) { continue }
-                let cid = "\(o.userPrefix)-\(issued)"
+                if senderClosed[pair] { continue }
                 let sent = nowMicros()
-                inFlight[cid] = (sent, pair)
-                pool.send(
-                    pair,
-                    text:
-                        #"{"type":"send","id":"\#(cid)","conversation":"\#(conversations[pair])","client_msg_id":"\#(cid)","kind":"text","body":{"text":"load","sent_us":\#(sent)}}"#
-                )
+                sentAt.append(sent)
+                sentBy.append(Int32(pair))
+                inFlight += 1
+                // The id of send n is `<prefix>-n`: sentAt[n - 1].
+                frame.removeAll(keepingCapacity: true)
+                frame.appendLiteral(#"{"type":"send","id":""#)
+                frame.append(contentsOf: idPrefix)
+                frame.appendDecimal(Int64(sentAt.count))
+                frame.appendLiteral(#"","conversation":""#)
+                frame.append(contentsOf: conversationBytes[pair])
+                frame.appendLiteral(#"","client_msg_id":""#)
+                frame.append(contentsOf: idPrefix)
+                frame.appendDecimal(Int64(sentAt.count))
+                frame.appendLiteral(#"","kind":"text","body":{"text":"load","sent_us":"#)
+                frame.appendDecimal(sent)
+                frame.appendLiteral("}}")
+                pool.send(pair, bytes: frame)
                 report.sent += 1
             }
             pool.service()
         }
         // Answers still due, and deliveries while every recipient is connected.
-        let drainUntil = Date().addingTimeInterval(10)
-        while (!inFlight.isEmpty || (recipientsClosed == 0 && report.delivered < report.acked)) && Date() < drainUntil {
+        let drainUntil = monotonicMicros() + 10_000_000
+        while (inFlight > 0 || (recipientsClosed == 0 && report.delivered < report.acked)) && monotonicMicros() < drainUntil {
             pool.service()
         }
-        report.unanswered += inFlight.count
+        report.unanswered += inFlight
         finish()
     }
 
     func current() -> String { commands?.latest ?? "" }
 
+    /// The client_msg_id of send `number`.
+    func clientMessageID(_ number: Int) -> String { "\(o.userPrefix)-\(number)" }
+
     /// Writes the ledger, reports DONE and exits.
     func finish() -> Never {
+        ledger.acks = acks.map {
+            ChatLedger.Ack(conversation: $0.conversation, seq: $0.seq, clientMessageID: clientMessageID($0.send))
+        }
+        ledger.refusals = refusals.map {
+            ChatLedger.Refusal(conversation: $0.conversation, clientMessageID: clientMessageID($0.send))
+        }
         do { try ledger.write(to: o.ledger) } catch { report.errorCodes["ledger not written", default: 0] += 1 }
         emit("DONE")
         exit(0)
@@ -155,52 +196,91 @@ final class ChatWorker: LWSClientDelegate {
 
     func clientOpened(_ id: Int) { report.connected += 1 }
 
+    /// The send a frame's `id` names, still awaiting its answer: its number.
+    func pendingSend(_ bytes: UnsafeRawBufferPointer, _ id: ByteSpan?) -> Int? {
+        guard let id, id.end - id.start >= 2, bytes[id.start] == UInt8(ascii: "\""),
+            let digits = bytes.span(ByteSpan(start: id.start + 1, end: id.end - 1), droppingPrefix: idPrefix),
+            let n = bytes.integer(digits), n >= 1, n <= sentAt.count, sentAt[Int(n) - 1] != 0
+        else { return nil }
+        return Int(n)
+    }
+
+    /// Marks send `n` answered; when it was sent and by which pair.
+    func answer(_ n: Int) -> (sent: Int64, pair: Int) {
+        let sent = sentAt[n - 1]
+        sentAt[n - 1] = 0
+        inFlight -= 1
+        return (sent, Int(sentBy[n - 1]))
+    }
+
     func clientReceived(_ id: Int, _ message: UnsafeRawBufferPointer) {
         let now = nowMicros()
-        guard let json = try? JSON.parse(message), let type = json["type"]?.stringValue else { return }
-        switch type {
-        case "welcome":
-            welcomed += 1
-            if id >= o.pairs {
-                pool.send(id, text: #"{"type":"subscribe","channel":"conversation:\#(conversations[id - o.pairs])"}"#)
+        guard var scanner = ObjectScanner(message) else { return }
+        var type: ByteSpan?, requestID: ByteSpan?, conversation: ByteSpan?, seq: ByteSpan?, body: ByteSpan?
+        var code: ByteSpan?, retryAfter: ByteSpan?
+        while let (key, value) = scanner.next() {
+            switch key.end - key.start {
+            case 2 where message.span(key, is: "id"): requestID = value
+            case 3 where message.span(key, is: "seq"): seq = value
+            case 4 where message.span(key, is: "type"): type = value
+            case 4 where message.span(key, is: "body"): body = value
+            case 4 where message.span(key, is: "code"): code = value
+            case 11 where message.span(key, is: "retry_after"): retryAfter = value
+            case 12 where message.span(key, is: "conversation"): conversation = value
+            default: break
             }
-        case "subscribed":
-            subscribed += 1
-        case "ack":
-            guard let cid = json["id"]?.stringValue, let sent = inFlight.removeValue(forKey: cid) else { return }
-            _ = report.ack.record(UInt64(max(0, now - sent.sent)))
+        }
+        guard let type else { return }
+        if message.span(type, is: #""message""#) {
+            guard let body, var inner = ObjectScanner(message, body) else { return }
+            while let (key, value) = inner.next() {
+                guard message.span(key, is: "sent_us") else { continue }
+                if let sent = message.integer(value) {
+                    _ = report.delivery.record(UInt64(max(0, now - sent)))
+                    report.delivered += 1
+                }
+                break
+            }
+        } else if message.span(type, is: #""ack""#) {
+            guard let n = pendingSend(message, requestID) else { return }
+            let send = answer(n)
+            _ = report.ack.record(UInt64(max(0, now - send.sent)))
             report.acked += 1
             report.lastAckMicros = now
-            if let conversation = json["conversation"]?.stringValue.flatMap({ Int64($0) }), let seq = json["seq"]?.intValue {
-                ledger.acks.append(ChatLedger.Ack(conversation: conversation, seq: seq, clientMessageID: cid))
+            if let conversation = conversation.flatMap({ message.quotedInteger($0) }),
+                let seq = seq.flatMap({ message.integer($0) })
+            {
+                acks.append((conversation, seq, n))
             } else {
                 // Not checkable in SQL: shown, so that a check that passes is not taken for more than it is.
                 report.errorCodes["ack without conversation or seq", default: 0] += 1
             }
-        case "message":
-            if let sent = json["body"]?["sent_us"]?.intValue {
-                _ = report.delivery.record(UInt64(max(0, now - sent)))
-                report.delivered += 1
-            }
-        case "error":
+        } else if message.span(type, is: #""error""#) {
             // Errors to a send carry its id (the hub answers with the request id).
-            let code = json["code"]?.stringValue ?? "?"
-            let send = json["id"]?.stringValue.flatMap { cid in inFlight.removeValue(forKey: cid).map { (cid, $0) } }
-            report.errorCodes[code, default: 0] += 1
-            if code == "overloaded" {
+            let codeText =
+                code.map { span in
+                    message.plainString(span)
+                        ?? (try? JSON.parse(UnsafeRawBufferPointer(rebasing: message[span.start..<span.end])))?.stringValue ?? "?"
+                } ?? "?"
+            let send = pendingSend(message, requestID).map { ($0, answer($0)) }
+            report.errorCodes[codeText, default: 0] += 1
+            if codeText == "overloaded" {
                 report.overloaded += 1
-                if json["retry_after"]?.intValue == nil { report.overloadedWithoutRetryAfter += 1 }
-                if let (cid, send) = send {
+                if retryAfter.flatMap({ message.integer($0) }) == nil { report.overloadedWithoutRetryAfter += 1 }
+                if let (n, send) = send {
                     _ = report.refusal.record(UInt64(max(0, now - send.sent)))
-                    if let conversation = Int64(conversations[send.pair]) {
-                        ledger.refusals.append(ChatLedger.Refusal(conversation: conversation, clientMessageID: cid))
-                    }
+                    if let conversation = Int64(conversations[send.pair]) { refusals.append((conversation, n)) }
                 }
             } else {
                 report.errors += 1
             }
-        default:
-            break
+        } else if message.span(type, is: #""welcome""#) {
+            welcomed += 1
+            if id >= o.pairs {
+                pool.send(id, text: #"{"type":"subscribe","channel":"conversation:\#(conversations[id - o.pairs])"}"#)
+            }
+        } else if message.span(type, is: #""subscribed""#) {
+            subscribed += 1
         }
     }
 
@@ -208,10 +288,41 @@ final class ChatWorker: LWSClientDelegate {
         report.closed += 1
         report.closeReasons[String(reason.prefix(40)), default: 0] += 1
         guard id < o.pairs else { recipientsClosed += 1; return }
-        senderClosed.insert(id)
+        if !senderClosed[id] {
+            senderClosed[id] = true
+            sendersClosed += 1
+        }
         // Its sends will get no answer: stop waiting for them.
-        let lost = inFlight.filter { $0.value.pair == id }
-        report.unanswered += lost.count
-        for cid in lost.keys { inFlight.removeValue(forKey: cid) }
+        for n in sentAt.indices where sentAt[n] != 0 && sentBy[n] == Int32(id) {
+            sentAt[n] = 0
+            inFlight -= 1
+            report.unanswered += 1
+        }
     }
+}
+
+extension [UInt8] {
+    /// Appends the bytes of a static string.
+    mutating func appendLiteral(_ s: StaticString) {
+        append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    /// Appends `v` in decimal.
+    mutating func appendDecimal(_ v: Int64) {
+        if v < 0 { append(UInt8(ascii: "-")) }
+        var m = v.magnitude
+        let first = count
+        repeat {
+            append(UInt8(ascii: "0") + UInt8(m % 10))
+            m /= 10
+        } while m > 0
+        self[first...].reverse()
+    }
+}
+
+/// Microseconds on the monotonic clock (pacing: not moved by clock changes).
+func monotonicMicros() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
 }

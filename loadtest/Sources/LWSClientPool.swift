@@ -22,16 +22,30 @@ final class LWSClientPool {
     private var cStrings: [UnsafeMutablePointer<CChar>] = []
     fileprivate final class Client {
         var wsi: OpaquePointer?
-        var outbound: [[UInt8]] = []
+        /// Queued messages back to back, each behind LWS_PRE bytes of room
+        /// for its header: one reused buffer, no allocation per message.
+        var outbound: [UInt8] = []
+        var lengths: [Int] = []
+        var nextLength = 0
+        var nextOffset = 0
         var receiving: [UInt8] = []
         var opened = false
     }
+    private let pre = Int(sb_lws_pre())
     fileprivate var clients: [Int: Client] = [:]
     /// Where events go.
     weak var delegate: LWSClientDelegate?
 
-    /// A pool speaking `subprotocol`.
-    init(subprotocol: String = "switchboard.v1") throws {
+    /// The libev loop lws runs on, when the pool was made with `epoll`.
+    private var evLoop: OpaquePointer?
+    private var foreignLoops: UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+
+    /// A pool speaking `subprotocol`. With `epoll`, lws runs on a libev loop
+    /// (epoll: the cost of a wait grows with the sockets that are ready,
+    /// not with all of them as lws' own poll() loop does, which was the
+    /// largest part of a chat worker's CPU with hundreds of connections);
+    /// without libev, lws' own loop.
+    init(subprotocol: String = "switchboard.v1", epoll: Bool = false) throws {
         sb_lws_set_log_level(Int32(LLL_ERR))
         let table = UnsafeMutablePointer<lws_protocols>.allocate(capacity: 2)
         table.initialize(repeating: lws_protocols(), count: 2)
@@ -49,6 +63,14 @@ final class LWSClientPool {
         info.user = Unmanaged.passUnretained(self).toOpaque()
         info.fd_limit_per_thread = 0
         info.timeout_secs = 30
+        if epoll, let ev = LibEV.shared, let loop = ev.loopNew(0) {
+            evLoop = loop
+            let loops = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
+            loops.initialize(to: UnsafeMutableRawPointer(loop))
+            foreignLoops = loops
+            info.foreign_loops = loops
+            info.options |= UInt64(LWS_SERVER_OPTION_LIBEV)
+        }
         guard let ctx = lws_create_context(&info) else { throw LWSClientError.noContext }
         context = ctx
     }
@@ -56,6 +78,8 @@ final class LWSClientPool {
     deinit {
         if let context { lws_context_destroy(context) }
         protocols?.deallocate()
+        foreignLoops?.deallocate()
+        if let evLoop { LibEV.shared?.loopDestroy(evLoop) }
         for s in cStrings { free(s) }
     }
 
@@ -92,16 +116,25 @@ final class LWSClientPool {
     }
 
     /// Queues a text message.
-    func send(_ id: Int, text: String) {
+    func send(_ id: Int, text: String) { send(id, bytes: Array(text.utf8)) }
+
+    /// Queues a text message (its UTF-8 bytes).
+    func send(_ id: Int, bytes: [UInt8]) {
         guard let client = clients[id], let wsi = client.wsi else { return }
-        client.outbound.append(Array(text.utf8))
-        lws_callback_on_writable(wsi)
+        if client.lengths.isEmpty { lws_callback_on_writable(wsi) }
+        client.outbound.append(contentsOf: repeatElement(0, count: pre))
+        client.outbound.append(contentsOf: bytes)
+        client.lengths.append(bytes.count)
     }
 
     /// One pass of the event loop (waits for events up to lws' own timeout;
     /// `wake()` from another thread interrupts it).
     func service() {
-        if let context { _ = lws_service(context, 0) }
+        if let evLoop, let ev = LibEV.shared {
+            _ = ev.run(evLoop, 2)  // EVRUN_ONCE: wait for events, handle them, return
+        } else if let context {
+            _ = lws_service(context, 0)
+        }
     }
 
     /// Interrupts `service()`: the pool's one handle for other threads (valid
@@ -130,21 +163,37 @@ final class LWSClientPool {
             delegate?.clientOpened(id)
         case LWS_CALLBACK_CLIENT_RECEIVE:
             guard let client = clients[id] else { return -1 }
-            if let input, length > 0 { client.receiving.append(contentsOf: UnsafeRawBufferPointer(start: input, count: length)) }
-            if lws_is_final_fragment(wsi) != 0 && lws_remaining_packet_payload(wsi) == 0 {
-                let message = client.receiving
-                client.receiving.removeAll(keepingCapacity: true)
-                message.withUnsafeBytes { delegate?.clientReceived(id, $0) }
+            let chunk = UnsafeRawBufferPointer(start: input, count: input == nil ? 0 : length)
+            let complete = lws_is_final_fragment(wsi) != 0 && lws_remaining_packet_payload(wsi) == 0
+            if complete && client.receiving.isEmpty {
+                // A message in one piece (the usual case): read in place, no copy.
+                delegate?.clientReceived(id, chunk)
+            } else {
+                client.receiving.append(contentsOf: chunk)
+                if complete {
+                    client.receiving.withUnsafeBytes { delegate?.clientReceived(id, $0) }
+                    // The delegate may not keep the bytes, so the buffer is reused.
+                    client.receiving.removeAll(keepingCapacity: true)
+                }
             }
         case LWS_CALLBACK_CLIENT_WRITEABLE:
-            guard let client = clients[id], !client.outbound.isEmpty else { return 0 }
-            let message = client.outbound.removeFirst()
-            let pre = Int(sb_lws_pre())
-            var buffer = [UInt8](repeating: 0, count: pre + message.count)
-            buffer.replaceSubrange(pre..., with: message)
-            let written = buffer.withUnsafeMutableBufferPointer { sb_lws_write_text(wsi, $0.baseAddress! + pre, message.count) }
-            if written < message.count { return -1 }
-            if !client.outbound.isEmpty { lws_callback_on_writable(wsi) }
+            guard let client = clients[id], client.nextLength < client.lengths.count else { return 0 }
+            let count = client.lengths[client.nextLength]
+            let offset = client.nextOffset + pre
+            // lws writes the frame header into the `pre` bytes in front of the payload.
+            let written = client.outbound.withUnsafeMutableBufferPointer {
+                sb_lws_write_text(wsi, $0.baseAddress! + offset, count)
+            }
+            if written < count { return -1 }
+            client.nextLength += 1
+            client.nextOffset = offset + count
+            if client.nextLength < client.lengths.count {
+                lws_callback_on_writable(wsi)
+            } else {
+                client.outbound.removeAll(keepingCapacity: true)
+                client.lengths.removeAll(keepingCapacity: true)
+                (client.nextLength, client.nextOffset) = (0, 0)
+            }
         case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
             let reason = input.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? "connection error"
             if clients.removeValue(forKey: id) != nil { delegate?.clientClosed(id, failed: true, reason: reason) }
@@ -157,6 +206,24 @@ final class LWSClientPool {
         }
         return 0
     }
+}
+
+/// libev, found at run time (the load tool has no C module of its own to
+/// link it): the three calls the pool makes.
+private struct LibEV {
+    let loopNew: @convention(c) (UInt32) -> OpaquePointer?
+    let loopDestroy: @convention(c) (OpaquePointer) -> Void
+    let run: @convention(c) (OpaquePointer, Int32) -> Int32
+
+    static let shared: LibEV? = {
+        guard let lib = dlopen("libev.so.4", RTLD_NOW), let new = dlsym(lib, "ev_loop_new"),
+            let destroy = dlsym(lib, "ev_loop_destroy"), let run = dlsym(lib, "ev_run")
+        else { return nil }
+        return LibEV(
+            loopNew: unsafeBitCast(new, to: (@convention(c) (UInt32) -> OpaquePointer?).self),
+            loopDestroy: unsafeBitCast(destroy, to: (@convention(c) (OpaquePointer) -> Void).self),
+            run: unsafeBitCast(run, to: (@convention(c) (OpaquePointer, Int32) -> Int32).self))
+    }()
 }
 
 /// Why a pool could not be made.
