@@ -23,6 +23,17 @@ public final class Mailbox: Sendable {
         var overflowed = 0
         /// When the oldest item still queued was queued (monotonic ns; 0: none).
         var pendingSince: UInt64 = 0
+        /// Threads inside `holdingWakes`, and whether they queued work since.
+        var holders: [(thread: pthread_t, owesWake: Bool)] = []
+
+        /// Work queued now by a thread inside `holdingWakes` wakes the loop
+        /// at the end of it, not now: returns true then.
+        mutating func holdsWake() -> Bool {
+            let me = pthread_self()
+            guard let i = holders.firstIndex(where: { pthread_equal($0.thread, me) != 0 }) else { return false }
+            holders[i].owesWake = true
+            return true
+        }
     }
     private let state = Mutex(State())
     /// How long the last drained batch waited for the loop (ns).
@@ -53,14 +64,14 @@ public final class Mailbox: Sendable {
     /// and counts it, when full.
     @discardableResult
     public func post(_ work: @escaping @Sendable () -> Void) -> Bool {
-        let context: WakeHandle?? = state.withLock { state in
-            guard state.items.count < capacity || isLoopThread(state) else { state.refused += 1; return .none }
+        let outcome: Append? = state.withLock { state in
+            guard state.items.count < capacity || isLoopThread(state) else { state.refused += 1; return nil }
             if state.items.isEmpty { state.pendingSince = Self.now() }
             state.items.append(work)
-            return .some(state.context)
+            return state.holdsWake() ? .held : .queued(state.context)
         }
-        guard let context else { onPressure?(.refused); return false }
-        wake(context)
+        guard let outcome else { onPressure?(.refused); return false }
+        if case .queued(let context) = outcome { wake(context) }
         return true
     }
 
@@ -69,8 +80,14 @@ public final class Mailbox: Sendable {
     /// it past the bound. From the loop thread it never waits.
     public func deliver(_ work: @escaping @Sendable () -> Void) {
         // Fast path: room, or the loop thread itself.
-        if case .queued(let context) = append(work, force: false, wasWaiting: false) { wake(context); return }
+        switch append(work, force: false, wasWaiting: false) {
+        case .queued(let context): wake(context); return
+        case .held: return
+        case .full: break
+        }
         let deadline = Date().addingTimeInterval(deliverWait)
+        // Full: the loop must drain, even of work held back by `holdingWakes`.
+        wake(state.withLock { $0.context })
         room.lock()
         // Again under the room lock, so that a drain in between is not missed.
         var outcome = append(work, force: false, wasWaiting: true)
@@ -80,11 +97,11 @@ public final class Mailbox: Sendable {
             outcome = append(work, force: Date() >= deadline, wasWaiting: true)
         }
         room.unlock()
-        guard case .queued(let context) = outcome else { return }
-        wake(context)
+        if case .queued(let context) = outcome { wake(context) }
     }
 
-    private enum Append { case queued(WakeHandle?), full }
+    /// Queued (wake the loop), queued by a thread holding wakes, or full.
+    private enum Append { case queued(WakeHandle?), held, full }
 
     /// Appends unless full (the loop thread and `force` always append; past
     /// the bound that counts as overflow). A full answer registers a waiter.
@@ -99,11 +116,31 @@ public final class Mailbox: Sendable {
             if full { state.overflowed += 1 }
             if state.items.isEmpty { state.pendingSince = Self.now() }
             state.items.append(work)
-            return (.queued(state.context), full)
+            return (state.holdsWake() ? .held : .queued(state.context), full)
         }
         if overflowed { onPressure?(.overflowed) }
         return outcome
     }
+
+    /// Runs `body`; what it posts or delivers from this thread wakes the
+    /// loop once, at its end, instead of once per item. A writer hands a
+    /// committed batch's answers over this way: one wake (one syscall, one
+    /// loop pass over every socket) per batch, not per message.
+    public func holdingWakes(_ body: () -> Void) {
+        let me = pthread_self()
+        state.withLock { $0.holders.append((me, false)) }
+        body()
+        let context: WakeHandle?? = state.withLock { state in
+            guard let i = state.holders.lastIndex(where: { pthread_equal($0.thread, me) != 0 }) else { return .none }
+            let owed = state.holders.remove(at: i).owesWake
+            return owed ? .some(state.context) : .none
+        }
+        if case .some(let context) = context { wake(context) }
+    }
+
+    /// Wakes of the loop so far (tests).
+    var wakes: Int { wakeCount.load(ordering: .relaxed) }
+    private let wakeCount = Atomic<Int>(0)
 
     /// Items waiting.
     public var depth: Int { state.withLock { $0.items.count } }
@@ -130,6 +167,7 @@ public final class Mailbox: Sendable {
     }
 
     private func wake(_ context: WakeHandle?) {
+        wakeCount.add(1, ordering: .relaxed)
         if let context { lws_cancel_service(context.context) }
     }
 

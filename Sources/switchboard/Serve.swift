@@ -189,7 +189,8 @@ struct Serve: ParsableCommand {
         let store = PostgresStore(
             conninfo: opened.conninfo, logger: logger, metrics: metrics, writers: writers,
             maxWriteDelay: Double(maxWriteDelayMillis) / 1000,
-            deliver: { work in mailbox.deliver(work) }, congested: { mailbox.isFull })
+            deliver: { work in mailbox.deliver(work) }, congested: { mailbox.isFull },
+            answering: { mailbox.holdingWakes($0) })
         store.start()
         // Give the store threads a moment to connect, so that the first REST
         // calls do not meet a 503; a database that is down does not keep the

@@ -82,6 +82,9 @@ public final class GroupCommitWriter: @unchecked Sendable {
     public var isCongested: (@Sendable () -> Bool)?
     /// Observes each committed batch's size (metrics).
     public var onBatch: ((Int) -> Void)?
+    /// Runs the hand-over of one batch's answers (the store passes the
+    /// loop's `holdingWakes`, so that a batch wakes the loop once).
+    public var answering: (@Sendable (() -> Void) -> Void)?
     /// Observes the queue depth after each change (metrics).
     public var onDepth: ((Int) -> Void)?
     /// Observes the predicted queueing delay in seconds at each batch and
@@ -323,6 +326,11 @@ public final class GroupCommitWriter: @unchecked Sendable {
 
     /// Hands each job its rows or its error.
     private func report(_ units: [Unit], _ results: [Result<[Row], PostgresError>], _ batch: [WriteJob]) {
+        guard let answering else { return answer(units, results, batch) }
+        answering { answer(units, results, batch) }
+    }
+
+    private func answer(_ units: [Unit], _ results: [Result<[Row], PostgresError>], _ batch: [WriteJob]) {
         for (unit, result) in zip(units, results) {
             if case .failure(let error) = result, error.kind == .statement {
                 logger.error("write rejected", metadata: ["sqlstate": "\(error.sqlState ?? "?")"])

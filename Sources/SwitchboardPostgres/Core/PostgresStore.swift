@@ -19,15 +19,18 @@ public final class PostgresStore: HubStore, @unchecked Sendable {
     /// on the loop thread (the mailbox) and must not drop it; while
     /// `congested` is true, new requests are refused with `overloaded`
     /// instead of queued, and so are writes whose predicted queueing delay
-    /// passes `maxWriteDelay` seconds (nil: no bound).
+    /// passes `maxWriteDelay` seconds (nil: no bound). `answering` runs the
+    /// hand-over of each committed batch's answers (the mailbox's
+    /// `holdingWakes`: one wake of the loop per batch).
     public init(
         conninfo: String, logger: Logger, metrics: HubMetrics, writers: Int = 1, maxWriteDelay: Double? = nil,
         deliver: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void,
-        congested: (@Sendable () -> Bool)? = nil
+        congested: (@Sendable () -> Bool)? = nil, answering: (@Sendable (() -> Void) -> Void)? = nil
     ) {
         self.writers = WriterPool(count: writers) { _ in
             let writer = GroupCommitWriter(conninfo: conninfo, logger: logger, maxDelay: maxWriteDelay)
             writer.isCongested = congested
+            writer.answering = answering
             return writer
         }
         reader = StoreReader(conninfo: conninfo, logger: logger)

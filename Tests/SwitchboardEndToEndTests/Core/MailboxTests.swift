@@ -39,6 +39,34 @@ import Testing
         #expect(mailbox.lag >= 0.05)
     }
 
+    @Test func workHandedOverWhileHoldingWakesWakesTheLoopOnceAtTheEnd() {
+        let mailbox = Mailbox()
+        let ran = Ran()
+        mailbox.deliver(ran.work(1))
+        mailbox.post(ran.work(2))
+        #expect(mailbox.wakes == 2, "one wake per item otherwise")
+        mailbox.holdingWakes {
+            for i in 3...5 { mailbox.deliver(ran.work(i)) }
+            #expect(mailbox.wakes == 2, "none while held")
+        }
+        #expect(mailbox.wakes == 3, "one at the end")
+        mailbox.holdingWakes {}
+        #expect(mailbox.wakes == 3, "nothing queued, no wake owed")
+        mailbox.drain()
+        #expect(ran.list == [1, 2, 3, 4, 5])
+        // Another thread's work still wakes at once while one thread holds.
+        let done = Locked(false)
+        mailbox.holdingWakes {
+            Thread {
+                mailbox.deliver(ran.work(6))
+                done.withLock { $0 = true }
+            }.start()
+            #expect(eventually { done.withLock { $0 } })
+            #expect(mailbox.wakes == 4)
+        }
+        #expect(mailbox.wakes == 4)
+    }
+
     @Test func deliverWaitsForRoomInsteadOfDropping() {
         let mailbox = Mailbox(capacity: 1, deliverWait: 60)
         let ran = Ran()
