@@ -53,8 +53,8 @@ public final class PostgresStore: HubStore, @unchecked Sendable {
     @discardableResult
     public func stop(timeout: TimeInterval) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
-        reader.drainAndStop(timeout: timeout / 2)
-        return writers.drainAndStop(timeout: max(0, deadline.timeIntervalSinceNow))
+        let readsRan = reader.drainAndStop(timeout: timeout / 2)
+        return writers.drainAndStop(timeout: max(0, deadline.timeIntervalSinceNow)) && readsRan
     }
 
     public var isAvailable: Bool { writers.isHealthy && reader.isHealthy }

@@ -37,15 +37,23 @@ public final class StoreReader: @unchecked Sendable {
 
     /// Runs what is queued (at most `timeout` seconds: a market write's
     /// lane lookup is a read, and its answer queues the write), then stops.
-    public func drainAndStop(timeout: TimeInterval) {
+    /// What is still queued then is answered `unavailable`, never dropped
+    /// (a lookup that fails still sends a provider charge's record to writer
+    /// 0). Returns true if everything ran.
+    @discardableResult
+    public func drainAndStop(timeout: TimeInterval) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         condition.lock()
         while (!queue.isEmpty || busy) && Date() < deadline {
             condition.wait(until: min(deadline, Date().addingTimeInterval(0.05)))
         }
         stopped = true
+        let leftover = queue
+        queue.removeAll()
         condition.broadcast()
         condition.unlock()
+        for job in leftover { job(nil) }
+        return leftover.isEmpty
     }
 
     /// Runs `query` on the reader thread; `answer` gets its result there
@@ -65,10 +73,11 @@ public final class StoreReader: @unchecked Sendable {
         }
         if isCongested?() == true { answer(.failure(.overloaded)); return }
         condition.lock()
-        let accepted = queue.count < capacity
+        let accepted = queue.count < capacity && !stopped
         if accepted { queue.append(job); condition.signal() }
+        let stopped = self.stopped
         condition.unlock()
-        if !accepted { answer(.failure(.overloaded)) }
+        if !accepted { answer(.failure(stopped ? .unavailable : .overloaded)) }
     }
 
     /// Runs `query` on the reader thread and answers `reply` (on its loop).
