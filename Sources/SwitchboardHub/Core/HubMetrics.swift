@@ -40,6 +40,8 @@ public final class HubMetrics: Sendable {
     public let storeQueueDelay = Gauge(label: "switchboard_store_queue_delay_seconds")
     /// Writes refused with `overloaded` because their predicted delay passed the bound.
     public let storeAdmissionRefused = Counter(label: "switchboard_store_admission_refused_total")
+    /// Batches a rejected statement sent to the statement-by-statement salvage.
+    public let storeSalvagedBatches = Counter(label: "switchboard_store_salvaged_batches_total")
     /// Jobs per group commit.
     public let groupCommitBatch = Recorder(label: "switchboard_group_commit_batch_size", aggregate: true)
     /// HTTP requests served.

@@ -82,6 +82,8 @@ public final class GroupCommitWriter: @unchecked Sendable {
     public var isCongested: (@Sendable () -> Bool)?
     /// Observes each committed batch's size (metrics).
     public var onBatch: ((Int) -> Void)?
+    /// Observes each batch that had to be salvaged statement by statement (metrics, tests).
+    public var onSalvage: (() -> Void)?
     /// Runs the hand-over of one batch's answers (the store passes the
     /// loop's `holdingWakes`, so that a batch wakes the loop once).
     public var answering: (@Sendable (() -> Void) -> Void)?
@@ -276,7 +278,15 @@ public final class GroupCommitWriter: @unchecked Sendable {
         var open = Array(batch.indices)
         do {
             var units = units(of: batch)
-            let outcome = try conn.pipelineTransaction(units.map { ($0.sql, $0.values) })
+            var outcome = try conn.pipelineTransaction(units.map { ($0.sql, $0.values) })
+            if !outcome.committed && Self.metAnotherWriter(units, outcome.results) {
+                // A merged statement met a key another writer had inserted but
+                // not yet committed (a sender reusing a key in a conversation
+                // on another writer), or a deadlock: once more, whole. The
+                // new snapshot sees the other commit, so the repeat answers as
+                // a duplicate instead of sending the batch to the salvage.
+                outcome = try conn.pipelineTransaction(units.map { ($0.sql, $0.values) })
+            }
             if outcome.committed {
                 onBatch?(batch.count)
                 report(units, outcome.results, batch)
@@ -288,6 +298,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
             // the other jobs still share one commit; a merged statement that
             // failed runs as its jobs' single statements, to find the culprit
             // inside. Costs nothing while no job fails.
+            onSalvage?()
             units = units.enumerated().flatMap { index, unit -> [Unit] in
                 guard unit.merger != nil, case .failure = outcome.results[index] else { return [unit] }
                 return singles(unit, batch)
@@ -316,6 +327,15 @@ public final class GroupCommitWriter: @unchecked Sendable {
         } catch {
             keeper.markBroken()
             return (failOrKeep(open.map { batch[$0] }), false)
+        }
+    }
+
+    /// True when a merged statement failed on a unique key (23505) or a
+    /// deadlock (40P01): what meeting another writer's uncommitted rows looks like.
+    private static func metAnotherWriter(_ units: [Unit], _ results: [Result<[Row], PostgresError>]) -> Bool {
+        zip(units, results).contains { unit, result in
+            guard unit.merger != nil, case .failure(let error) = result else { return false }
+            return error.sqlState == "23505" || error.sqlState == "40P01"
         }
     }
 

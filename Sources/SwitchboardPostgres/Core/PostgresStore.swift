@@ -38,7 +38,8 @@ public final class PostgresStore: HubStore, @unchecked Sendable {
         reader.isCongested = congested
         self.writers.observe(
             batch: { metrics.groupCommitBatch.record($0) }, depth: { metrics.storeQueueDepth.record($0) },
-            delay: { metrics.storeQueueDelay.record($0) }, refused: { metrics.storeAdmissionRefused.increment() })
+            delay: { metrics.storeQueueDelay.record($0) }, refused: { metrics.storeAdmissionRefused.increment() },
+            salvaged: { metrics.storeSalvagedBatches.increment() })
     }
 
     /// Starts the store threads.

@@ -81,7 +81,8 @@ public final class WriterPool: Sendable {
     /// summed over writers, the longest predicted delay, each batch's size.
     public func observe(
         batch: @escaping @Sendable (Int) -> Void, depth: @escaping @Sendable (Int) -> Void,
-        delay: @escaping @Sendable (Double) -> Void, refused: @escaping @Sendable () -> Void
+        delay: @escaping @Sendable (Double) -> Void, refused: @escaping @Sendable () -> Void,
+        salvaged: (@Sendable () -> Void)? = nil
     ) {
         for (index, writer) in writers.enumerated() {
             writer.onBatch = batch
@@ -98,6 +99,7 @@ public final class WriterPool: Sendable {
                     })
             }
             writer.onAdmissionRefused = refused
+            writer.onSalvage = salvaged
         }
     }
 }
