@@ -191,7 +191,7 @@ final class ChatWorker: LWSClientDelegate {
 
     func emit(_ tag: String) {
         let data = (try? JSONEncoder().encode(report)) ?? Data()
-        FileHandle.standardOutput.write(Data((tag + " ").utf8) + data + Data("\n".utf8))
+        writeReportLine(Data((tag + " ").utf8) + data + Data("\n".utf8))
     }
 
     func clientOpened(_ id: Int) { report.connected += 1 }

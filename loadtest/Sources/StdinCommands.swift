@@ -23,3 +23,22 @@ final class StdinCommands: Sendable {
     /// The last command.
     var latest: String { last.withLock { $0 } }
 }
+
+/// Writes a worker's report line to its coordinator (stdout). With the
+/// coordinator gone (its pipe closed) the line is lost and the worker goes
+/// on to exit: `FileHandle.write` would trap on EPIPE (SIGPIPE is ignored).
+func writeReportLine(_ bytes: Data) {
+    bytes.withUnsafeBytes { buffer in
+        var offset = 0
+        while offset < buffer.count {
+            let n = write(1, buffer.baseAddress! + offset, buffer.count - offset)
+            if n > 0 {
+                offset += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                return
+            }
+        }
+    }
+}

@@ -111,7 +111,7 @@ final class LoadWorker: LWSClientDelegate {
 
     func emit(_ tag: String, _ report: WorkerReport) {
         let data = (try? JSONEncoder().encode(report)) ?? Data()
-        FileHandle.standardOutput.write(Data((tag + " ").utf8) + data + Data("\n".utf8))
+        writeReportLine(Data((tag + " ").utf8) + data + Data("\n".utf8))
     }
 
     func clientOpened(_ id: Int) {
