@@ -63,22 +63,8 @@ public struct JSONWriter {
         if let exact = Int64(exactly: value) { int(exact) } else { bytes.append(contentsOf: String(value).utf8) }
     }
 
-    /// Appends an integer. Digits are written in place: `String(value)`
-    /// went through the generic description and a UTF-8 view copy, for
-    /// every number of every frame (ids, seqs, times).
-    public mutating func int(_ value: Int64) {
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-            var start = digits.count
-            repeat {
-                start -= 1
-                digits[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start...]))
-        }
-    }
+    /// Appends an integer.
+    public mutating func int(_ value: Int64) { bytes.appendDecimal(value) }
 
     /// Appends an integer as a JSON string (`"42"`): ids that exceed
     /// JavaScript's exact integers travel as strings.
@@ -122,5 +108,24 @@ public struct JSONWriter {
         bytes.append(UInt8(ascii: "\""))
         raw(name)
         raw("\":")
+    }
+}
+
+extension [UInt8] {
+    /// Appends `value`'s decimal digits (with `-` when negative), written in
+    /// place: `String(value)` went through the generic description and a
+    /// UTF-8 copy for every number of every frame and statement parameter.
+    public mutating func appendDecimal(_ value: Int64) {
+        if value < 0 { append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var start = digits.count
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            append(contentsOf: UnsafeBufferPointer(rebasing: digits[start...]))
+        }
     }
 }

@@ -3,6 +3,8 @@
 // sites bind `.int64(id)` and read `row.int64("seq")` instead of building
 // positional `[String?]` arrays and parsing `row[3]` by hand.
 
+import SwitchboardWire
+
 /// A bound parameter of a statement, in PostgreSQL's text format.
 public struct SQLValue: Sendable, Equatable, CustomStringConvertible {
     /// The text sent to the server; nil is SQL NULL.
@@ -30,7 +32,7 @@ public struct SQLValue: Sendable, Equatable, CustomStringConvertible {
     public static func json(_ bytes: [UInt8]) -> SQLValue { SQLValue(String(decoding: bytes, as: UTF8.self)) }
     /// A `bigint[]`, for `= ANY($1::bigint[])` and `unnest`.
     public static func int64Array(_ values: [Int64]) -> SQLValue {
-        array(values) { value, bytes in appendDigits(value, to: &bytes) }
+        array(values) { value, bytes in bytes.appendDecimal(value) }
     }
     /// A `text[]`, for `= ANY($1::text[])` and `unnest`. Every element is
     /// quoted, so commas, braces, quotes and the word NULL stay text.
@@ -41,7 +43,7 @@ public struct SQLValue: Sendable, Equatable, CustomStringConvertible {
     /// A `bigint[]` whose elements may be NULL.
     public static func optionalInt64Array(_ values: [Int64?]) -> SQLValue {
         array(values) { value, bytes in
-            if let value { appendDigits(value, to: &bytes) } else { bytes.append(contentsOf: "NULL".utf8) }
+            if let value { bytes.appendDecimal(value) } else { bytes.append(contentsOf: "NULL".utf8) }
         }
     }
     /// A `text[]` whose elements may be NULL.
@@ -78,17 +80,6 @@ public struct SQLValue: Sendable, Equatable, CustomStringConvertible {
         }
         bytes.append(UInt8(ascii: "}"))
         return SQLValue(String(decoding: bytes, as: UTF8.self))
-    }
-
-    private static func appendDigits(_ value: Int64, to bytes: inout [UInt8]) {
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        let start = bytes.count
-        var magnitude = value.magnitude
-        repeat {
-            bytes.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        bytes[start...].reverse()
     }
 
     /// A quoted element: `"` and `\` escaped with a backslash, nothing else.
