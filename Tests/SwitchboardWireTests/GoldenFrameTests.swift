@@ -59,6 +59,9 @@ enum Golden {
         #expect(
             try encoded(ServerFrame.error(id: "4", code: .forbidden, message: "not allowed to subscribe to this channel"))
                 == golden("server.error.json"))
+        #expect(
+            try encoded(ServerFrame.error(id: "7", code: .overloaded, message: "the store is busy; retry later", retryAfter: 1))
+                == golden("server.error-overloaded.json"))
         let fields = ServerFrame.MessageFields(
             conversation: 42, id: 1031, seq: 18, sender: "alice", clientMessageID: "9b2f6c1e-1",
             kind: "text", body: try golden("server.message.json")["body"]!.bytes,
