@@ -95,6 +95,11 @@ public final class InProcessBroker: Broker {
     @discardableResult
     public func publish(_ publication: Publication) -> Int { delivery?(publication) ?? 0 }
 
+}
+
+/// What a broker of one node answers: no other node, nothing to send.
+extension Broker {
+    public var node: String { "local" }
     public var kind: String { "memory" }
     public var isHealthy: Bool { true }
     public func broadcast(topic: String, _ body: JSON) {}
