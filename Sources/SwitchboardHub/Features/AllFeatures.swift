@@ -13,7 +13,8 @@ extension Hub {
             configuration: configuration, loop: loop, clock: clock, store: store, broker: broker, metrics: metrics,
             logger: logger)
         install(TypingFeature())
-        let presence = PresenceFeature(store: chat, graceMillis: settings.presenceGraceMillis)
+        let presence = PresenceFeature(
+            store: chat, graceMillis: settings.presenceGraceMillis, nodeTimeoutMillis: settings.nodeTimeoutMillis)
         install(presence)
         let chatFeature = ChatFeature(store: chat, presence: presence)
         install(chatFeature)

@@ -1,7 +1,10 @@
 // Presence: a user is online from their first connection to their last
-// (plus a grace). Changes go to the user's contacts — everyone who shares a
-// conversation the user took part in — on their `user:` channels; queries
-// (the `presence` frame, GET /v1/presence) are answered for contacts only.
+// (plus a grace), on any node of the cluster. Changes go to the user's
+// contacts — everyone who shares a conversation the user took part in — on
+// their `user:` channels; queries (the `presence` frame, GET /v1/presence)
+// are answered for contacts only, for the whole cluster. This node's own
+// connections are tracked by PresenceTracker, the other nodes' users by
+// ClusterPresence; this object performs what they decide.
 import SwitchboardWire
 
 /// The presence feature.
@@ -9,17 +12,24 @@ public final class PresenceFeature: HubFeature {
     private let store: PresenceStore
     private unowned var hub: Hub!
     private var tracker: PresenceTracker
+    private let nodeTimeoutMillis: Int64
+    private var cluster: ClusterPresence
     /// For users online on this node: who shares a conversation with them.
     private var contacts: [String: Set<String>] = [:]
 
-    /// Presence over `store`; a user with no connection stays online for `graceMillis`.
-    public init(store: PresenceStore, graceMillis: Int64) {
+    /// Presence over `store`; a user with no connection stays online for
+    /// `graceMillis`; another node silent for `nodeTimeoutMillis` is gone.
+    public init(store: PresenceStore, graceMillis: Int64, nodeTimeoutMillis: Int64 = 15_000) {
         self.store = store
         self.tracker = PresenceTracker(graceMillis: graceMillis)
+        self.nodeTimeoutMillis = nodeTimeoutMillis
+        self.cluster = ClusterPresence(node: "local", timeoutMillis: nodeTimeoutMillis, incarnation: 0)
     }
 
     public func install(on hub: Hub) {
         self.hub = hub
+        cluster = ClusterPresence(
+            node: hub.broker.node, timeoutMillis: nodeTimeoutMillis, incarnation: hub.clock.nowMillis())
         hub.handleFrames("presence") { [unowned self] call in
             guard case .presence(let requestID, let users) = call.frame else { return }
             query(asker: call.principal.user, users: users, for: .frame(call.connection, requestID: requestID))
@@ -32,12 +42,28 @@ public final class PresenceFeature: HubFeature {
             tracker.disconnected(principal.user, nowMillis: hub.clock.nowMillis())
         }
         hub.every(millis: 250) { [unowned self] in
-            for change in tracker.tick(nowMillis: hub.clock.nowMillis()) { announce(change) }
+            let now = hub.clock.nowMillis()
+            for change in tracker.tick(nowMillis: now) {
+                guard case .offline(let user, let at) = change else { continue }
+                if cluster.localOffline(user, atMillis: at) {
+                    announce(change)
+                } else {
+                    contacts[user] = nil  // another node holds them; it tells
+                }
+            }
+            perform(cluster.tick(nowMillis: now))
+        }
+        hub.broker.onControl(ClusterPresence.topic) { [unowned self] from, body in
+            perform(cluster.received(from: from, body, nowMillis: hub.clock.nowMillis()))
+        }
+        hub.broker.onLinkChange { [unowned self] up in
+            perform(cluster.linkChanged(up: up, nowMillis: hub.clock.nowMillis()))
         }
     }
 
-    /// Whether `user` counts as online (a connection, or within the grace).
-    public func isOnline(_ user: String) -> Bool { tracker.isOnline(user) }
+    /// Whether `user` counts as online (a connection, or within the grace)
+    /// on any node.
+    public func isOnline(_ user: String) -> Bool { tracker.isOnline(user) || cluster.isHeldElsewhere(user) }
 
     /// A member took part in a conversation (created it, sent in it): the
     /// other members become contacts who see the member's presence. Being
@@ -53,7 +79,9 @@ public final class PresenceFeature: HubFeature {
     }
 
     private func admitted(_ user: String) {
-        let change = tracker.connected(user)
+        // Online on this node; announced only when no other node held them.
+        let local = tracker.connected(user)
+        let change = local != nil && cluster.localOnline(user) ? local : nil
         if contacts[user] != nil {
             if let change { announce(change) }
             return
@@ -85,6 +113,39 @@ public final class PresenceFeature: HubFeature {
         if case .offline = change { contacts[user] = nil }
     }
 
+    /// Performs what the cluster state decided.
+    private func perform(_ actions: [ClusterPresence.Action]) {
+        for action in actions {
+            switch action {
+            case .broadcast(let body):
+                hub.broker.broadcast(topic: ClusterPresence.topic, body)
+            case .online(let user, let scope):
+                tellContacts(of: user, online: true, lastSeenMillis: nil, scope)
+            case .offline(let user, let at, let record):
+                // Their node is gone and cannot write when they were last seen.
+                if record { hub.store.recordDisconnect(user: user, atMillis: at) }
+                tellContacts(of: user, online: false, lastSeenMillis: at, .cluster)
+            }
+        }
+    }
+
+    /// Announces a change of a user this node may not hold: their contacts
+    /// come from the store.
+    private func tellContacts(of user: String, online: Bool, lastSeenMillis: Int64?, _ scope: ClusterPresence.Scope) {
+        store.contacts(
+            of: user,
+            reply: Reply(on: hub.loop, to: self) { presence, result in
+                guard case .success(let list) = result else { return }
+                // Changed again by the time the answer came: that change is told instead.
+                guard presence.isOnline(user) == online else { return }
+                let frame = ServerFrame.presenceChange(user: user, online: online, lastSeenMillis: lastSeenMillis)
+                for contact in list {
+                    let publication = Publication(channel: ChannelName.user(contact), frame: frame)
+                    if scope == .cluster { presence.hub.publish(publication) } else { _ = presence.hub.deliver(publication) }
+                }
+            })
+    }
+
     /// Who asked: a `presence` frame, or GET /v1/presence.
     private enum Asker: Sendable {
         case frame(ConnectionID, requestID: String?)
@@ -104,7 +165,7 @@ public final class PresenceFeature: HubFeature {
         // reported offline: nothing about them is revealed.
         let answer = result.map { visible in
             users.filter { visible.keys.contains($0) }.map { user in
-                (user: user, online: tracker.isOnline(user), lastSeenMillis: visible[user] ?? nil)
+                (user: user, online: isOnline(user), lastSeenMillis: visible[user] ?? nil)
             }
         }
         switch (target, answer) {
