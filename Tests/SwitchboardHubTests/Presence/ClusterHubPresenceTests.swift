@@ -8,6 +8,8 @@ import SwitchboardHubTesting
 /// Hubs on one bus.
 private struct Cluster {
     let bus = FakeClusterBus()
+    /// The database every node shares.
+    let chat = FakeChatStore()
     let nodes: [String: HubFixture]
     /// Nodes that no longer run their periodic work.
     var stopped: Set<String> = []
@@ -17,17 +19,15 @@ private struct Cluster {
         settings.presenceGraceMillis = 5_000
         settings.nodeTimeoutMillis = 15_000
         var nodes: [String: HubFixture] = [:]
-        for name in names { nodes[name] = HubFixture(bus: bus, node: name, features: settings) }
+        for name in names { nodes[name] = HubFixture(bus: bus, node: name, chat: chat, features: settings) }
         self.nodes = nodes
         settle()
     }
 
     subscript(_ name: String) -> HubFixture { nodes[name]! }
 
-    /// Conversation `id` with these members, on every node's store.
-    func conversation(_ id: ConversationID, _ users: Set<String>) {
-        for node in nodes.values { node.chat.members[id] = users }
-    }
+    /// Conversation `id` with these members.
+    func conversation(_ id: ConversationID, _ users: Set<String>) { chat.members[id] = users }
 
     func connect(_ node: String, _ id: ConnectionID, _ user: String) {
         self[node].hub.connectionOpened(id, token: self[node].token(user))
@@ -38,9 +38,9 @@ private struct Cluster {
     func settle() {
         for _ in 0..<3 {
             for name in nodes.keys.sorted() where !stopped.contains(name) {
-                nodes[name]!.chat.flush()
+                chat.flush()
                 nodes[name]!.hub.tick()
-                nodes[name]!.chat.flush()
+                chat.flush()
             }
         }
     }

@@ -12,6 +12,8 @@ private final class Machines {
     var announced: [String: [ClusterPresence.Action]] = [:]
     /// Nodes whose broadcasts are lost.
     var muted: Set<String> = []
+    /// Nodes that hear nothing but still run their periodic work (cut off, not dead).
+    var cutOff: Set<String> = []
     /// Set to lose the next broadcast of this node.
     var loseNext: String?
 
@@ -27,12 +29,12 @@ private final class Machines {
                 announced[from, default: []].append(action)
                 continue
             }
-            if muted.contains(from) { continue }
+            if muted.contains(from) || cutOff.contains(from) { continue }
             if loseNext == from {
                 loseNext = nil
                 continue
             }
-            for name in nodes.keys.sorted() where name != from {
+            for name in nodes.keys.sorted() where name != from && !cutOff.contains(name) {
                 let more = nodes[name]!.received(from: from, body, nowMillis: now)
                 perform(name, more)
             }
@@ -152,6 +154,42 @@ private final class Machines {
         m.tick()
         #expect(m.announced["a"]?.last == .online("bob", .cluster))
         #expect(m.nodes["a"]!.isHeldElsewhere("bob"))
+    }
+
+    @Test func aNodeCutOffTellsOnlyItsOwnSubscribersWhenTheOthersComeBack() {
+        let m = Machines(["a", "b"])
+        _ = m.online("a", "alice")
+        _ = m.online("b", "bob")
+        m.tick()
+        m.cutOff = ["b"]
+        m.perform("b", m.nodes["b"]!.linkChanged(up: false, nowMillis: m.now))
+        for _ in 0..<70 { m.tick() }
+        // Each side thinks the other is gone; b, alone, tells only its own.
+        #expect(m.offlines("alice").map(\.0) == ["b"])
+        #expect(m.offlines("bob").map(\.0) == ["a"])
+        m.cutOff = []
+        m.perform("b", m.nodes["b"]!.linkChanged(up: true, nowMillis: m.now))
+        m.tick()
+        m.tick()
+        #expect(m.announced["b"]?.last == .online("alice", .local))
+        #expect(m.announced["a"]?.last == .online("bob", .cluster))
+    }
+
+    @Test func aRestartedNodesPreviousUsersAreGone() {
+        let m = Machines(["a", "b"])
+        _ = m.online("b", "bob")
+        _ = m.online("b", "bea")
+        m.tick()
+        // b restarts at once (a new run, same name) and bea reconnects to it.
+        m.nodes["b"] = ClusterPresence(node: "b", timeoutMillis: 15_000, incarnation: 2)
+        m.perform("b", m.nodes["b"]!.linkChanged(up: true, nowMillis: m.now))
+        _ = m.online("b", "bea")
+        m.tick()
+        #expect(m.offlines("bob").count == 1)
+        #expect(m.offlines("bea").isEmpty)
+        #expect(m.nodes["a"]!.isHeldElsewhere("bea"))
+        #expect(!m.nodes["a"]!.isHeldElsewhere("bob"))
+        #expect(m.announced["a"]?.contains(.online("bea", .cluster)) != true)
     }
 
     @Test func aLargeSnapshotIsSentInBoundedParts() {

@@ -51,6 +51,9 @@ public struct ClusterPresence: Sendable {
         var lastHeardMillis: Int64
         var synced = false
         var askedMillis: Int64?
+        /// Set when the node restarted: its previous run was last heard
+        /// then, and held `users` until the new run's snapshot says otherwise.
+        var previousRunHeardMillis: Int64?
         /// A snapshot being received: its seq, next part, users so far.
         var pending: (seq: Int64, next: Int, users: Set<String>)?
     }
@@ -112,7 +115,7 @@ public struct ClusterPresence: Sendable {
         let silent = peers.filter { now - $0.value.lastHeardMillis >= timeoutMillis }
         // Every silent node goes first, so the announcer is chosen among the living.
         for name in silent.keys { peers[name] = nil }
-        for (name, peer) in silent.sorted(by: { $0.key < $1.key }) { actions += drop(name, peer, mayReturn: true) }
+        for (name, peer) in silent.sorted(by: { $0.key < $1.key }) { actions += drop(name, peer) }
         if !outbox.isEmpty { actions += sendChanges(now) }
         if snapshotDue { actions += sendSnapshot(now) }
         if lastSentMillis.map({ now - $0 >= heartbeatMillis }) ?? true {
@@ -152,9 +155,12 @@ public struct ClusterPresence: Sendable {
         if let known = peers[from], known.incarnation != sentIncarnation {
             // A message from before the node restarted is stale.
             guard sentIncarnation > known.incarnation else { return [] }
-            // The node restarted: what its previous run held is gone.
-            peers[from] = nil
-            actions += drop(from, known, mayReturn: false)
+            // The node restarted: what its previous run held is gone, save
+            // what its new run's snapshot holds again.
+            var restarted = Peer(incarnation: sentIncarnation, lastHeardMillis: now)
+            restarted.users = known.users
+            restarted.previousRunHeardMillis = known.previousRunHeardMillis ?? known.lastHeardMillis
+            peers[from] = restarted
         }
         if peers[from] == nil {
             guard peers.count < Self.maxPeers else { return actions }
@@ -219,9 +225,14 @@ public struct ClusterPresence: Sendable {
         peers[from]!.seq = seq
         peers[from]!.synced = true
         peers[from]!.askedMillis = nil
+        peers[from]!.previousRunHeardMillis = nil
         var actions: [Action] = []
         for user in before.subtracting(pending.users).sorted() {
-            actions += letGo(user, by: from, atMillis: nil, announced: false)
+            if let previousRun = peer.previousRunHeardMillis {
+                actions += gone(user, lastHeardMillis: previousRun, announcer: isAnnouncer(excluding: from))
+            } else {
+                actions += letGo(user, by: from, atMillis: nil, announced: false)
+            }
         }
         if let (incarnation, whileCut) = dropped.removeValue(forKey: from), incarnation == peer.incarnation {
             // A node this node had dropped is back: its users were told
@@ -251,19 +262,22 @@ public struct ClusterPresence: Sendable {
         return [.offline(user, atMillis: max(mine, atMillis ?? mine), record: false)]
     }
 
-    /// Node `name` went silent (or restarted): its users that nobody else
-    /// holds are offline since it was last heard, told by one survivor.
-    /// When the same run may come back (silence, not a restart), its users
-    /// are announced online again then.
-    private mutating func drop(_ name: String, _ peer: Peer, mayReturn: Bool) -> [Action] {
-        dropped[name] = mayReturn ? (peer.incarnation, !linkUp) : nil
+    /// Node `name` went silent: its users that nobody else holds are
+    /// offline since it was last heard, told by one survivor. If the same
+    /// run comes back, its users are announced online again then.
+    private mutating func drop(_ name: String, _ peer: Peer) -> [Action] {
+        dropped[name] = (peer.incarnation, !linkUp)
         let announcer = isAnnouncer(excluding: name)
-        var actions: [Action] = []
-        for user in peer.users.sorted() where !local.contains(user) && !isHeldElsewhere(user) {
-            deferred[user] = nil
-            if announcer { actions.append(.offline(user, atMillis: peer.lastHeardMillis, record: true)) }
+        return peer.users.sorted().flatMap {
+            gone($0, lastHeardMillis: peer.previousRunHeardMillis ?? peer.lastHeardMillis, announcer: announcer)
         }
-        return actions
+    }
+
+    /// The node that held `user` is gone (or restarted without them).
+    private mutating func gone(_ user: String, lastHeardMillis: Int64, announcer: Bool) -> [Action] {
+        guard !local.contains(user), !isHeldElsewhere(user) else { return [] }
+        deferred[user] = nil
+        return announcer ? [.offline(user, atMillis: lastHeardMillis, record: true)] : []
     }
 
     /// This node is the alive node with the smallest name.

@@ -14,6 +14,7 @@ public final class PresenceFeature: HubFeature {
     private var tracker: PresenceTracker
     private let nodeTimeoutMillis: Int64
     private var cluster: ClusterPresence
+    private var clustered = false
     /// For users online on this node: who shares a conversation with them.
     private var contacts: [String: Set<String>] = [:]
 
@@ -41,18 +42,21 @@ public final class PresenceFeature: HubFeature {
         hub.onDeparture { [unowned self] _, principal in
             tracker.disconnected(principal.user, nowMillis: hub.clock.nowMillis())
         }
+        // One node (the in-process broker) has no other node to hear of.
+        clustered = hub.broker.kind != "memory"
         hub.every(millis: 250) { [unowned self] in
             let now = hub.clock.nowMillis()
             for change in tracker.tick(nowMillis: now) {
                 guard case .offline(let user, let at) = change else { continue }
-                if cluster.localOffline(user, atMillis: at) {
+                if !clustered || cluster.localOffline(user, atMillis: at) {
                     announce(change)
                 } else {
                     contacts[user] = nil  // another node holds them; it tells
                 }
             }
-            perform(cluster.tick(nowMillis: now))
+            if clustered { perform(cluster.tick(nowMillis: now)) }
         }
+        guard clustered else { return }
         hub.broker.onControl(ClusterPresence.topic) { [unowned self] from, body in
             perform(cluster.received(from: from, body, nowMillis: hub.clock.nowMillis()))
         }
@@ -81,7 +85,7 @@ public final class PresenceFeature: HubFeature {
     private func admitted(_ user: String) {
         // Online on this node; announced only when no other node held them.
         let local = tracker.connected(user)
-        let change = local != nil && cluster.localOnline(user) ? local : nil
+        let change = local != nil && (!clustered || cluster.localOnline(user)) ? local : nil
         if contacts[user] != nil {
             if let change { announce(change) }
             return
