@@ -71,7 +71,7 @@ public struct ClusterPresence: Sendable {
     private var deferred: [String: Int64] = [:]
     /// Nodes dropped for silence (their run, and whether this node's own
     /// link was down then): their users coming back are announced again.
-    private var dropped: [String: (incarnation: Int64, whileCut: Bool)] = [:]
+    private var dropped: [String: (incarnation: Int64, whileCut: Bool, atMillis: Int64)] = [:]
     private var linkUp = true
     private var snapshotDue = false
     private var lastSentMillis: Int64?
@@ -234,7 +234,7 @@ public struct ClusterPresence: Sendable {
                 actions += letGo(user, by: from, atMillis: nil, announced: false)
             }
         }
-        if let (incarnation, whileCut) = dropped.removeValue(forKey: from), incarnation == peer.incarnation {
+        if let (incarnation, whileCut, _) = dropped.removeValue(forKey: from), incarnation == peer.incarnation {
             // A node this node had dropped is back: its users were told
             // offline, and are online again.
             let announcer = !whileCut && isAnnouncer(excluding: from)
@@ -266,7 +266,11 @@ public struct ClusterPresence: Sendable {
     /// offline since it was last heard, told by one survivor. If the same
     /// run comes back, its users are announced online again then.
     private mutating func drop(_ name: String, _ peer: Peer) -> [Action] {
-        dropped[name] = (peer.incarnation, !linkUp)
+        // Nodes named host:pid never come back after a restart: the oldest go.
+        if dropped.count >= Self.maxPeers, let oldest = dropped.min(by: { $0.value.atMillis < $1.value.atMillis }) {
+            dropped[oldest.key] = nil
+        }
+        dropped[name] = (peer.incarnation, !linkUp, peer.lastHeardMillis)
         let announcer = isAnnouncer(excluding: name)
         return peer.users.sorted().flatMap {
             gone($0, lastHeardMillis: peer.previousRunHeardMillis ?? peer.lastHeardMillis, announcer: announcer)
