@@ -21,6 +21,9 @@ extension PostgresLink {
             do throws(PostgresError) {
                 let conn = try PGConnection(conninfo)
                 backoff = 0.05
+                condition.lock()
+                senderMustCheck = false
+                condition.unlock()
                 setUp(sender: true)
                 try sendLoop(on: conn)
             } catch {
@@ -39,6 +42,13 @@ extension PostgresLink {
             condition.lock()
             if queue.isEmpty && !stopped { _ = condition.wait(until: Date().addingTimeInterval(Self.pingAfter)) }
             if stopped { condition.unlock(); return }
+            if senderMustCheck {
+                senderMustCheck = false
+                condition.unlock()
+                try conn.query("SELECT 1")
+                setUp(sender: true)
+                continue
+            }
             let batch = queue
             queue.removeAll(keepingCapacity: true)
             queuedBytes = 0
@@ -80,7 +90,7 @@ extension PostgresLink {
         var framed = 0
         func add(_ statement: Statement, payload text: String?) {
             let repeated = text.map { sent.contains($0) } ?? false
-            if repeated || transactions[transactions.count - 1].count >= Self.maxStatementsPerTransaction {
+            if repeated || transactions[transactions.count - 1].count >= maxNotifiesPerTransaction {
                 transactions.append([])
                 sent.removeAll()
             }

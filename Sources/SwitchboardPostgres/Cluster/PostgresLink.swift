@@ -37,6 +37,9 @@ public final class PostgresLink: ClusterLink, @unchecked Sendable {
     /// Most messages in one payload: one message per NOTIFY (1) is only for
     /// the benchmark that measures what packing gains.
     let maxMessagesPerPayload: Int
+    /// Most NOTIFYs in one transaction (`maxStatementsPerTransaction` but in
+    /// the benchmark, which compares one commit per message).
+    let maxNotifiesPerTransaction: Int
     /// How long a reconnect waits at most between attempts (seconds).
     static let maxBackoff = 1.0
     /// A listener that hears nothing pings; a ping unanswered this long (s)
@@ -51,6 +54,10 @@ public final class PostgresLink: ClusterLink, @unchecked Sendable {
     var started = false
     var listenerUp = false
     var senderUp = false
+    /// Set when the listener's connection failed: the sender's may have
+    /// failed with it unnoticed (it learns only when it next uses it), so
+    /// the link is up again only after the sender proved its connection.
+    var senderMustCheck = false
     /// What `changed` was last told; `send` accepts only while true.
     var up = false
     /// Threads not yet ended.
@@ -74,7 +81,7 @@ public final class PostgresLink: ClusterLink, @unchecked Sendable {
     /// database). `channel`: 1 to 63 characters of `a`–`z`, `0`–`9`, `_`.
     init(
         conninfo: String, logger: Logger, capacity: Int = 100_000, capacityBytes: Int = 64 << 20, channel: String,
-        maxMessagesPerPayload: Int = .max
+        maxMessagesPerPayload: Int = .max, maxNotifiesPerTransaction: Int = PostgresLink.maxStatementsPerTransaction
     ) {
         // LISTEN takes no bound parameter: the name is spliced, so it is
         // checked to be a plain identifier here.
@@ -82,13 +89,14 @@ public final class PostgresLink: ClusterLink, @unchecked Sendable {
             (1...63).contains(channel.utf8.count)
                 && channel.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 },
             "cluster channel must be a plain lower-case identifier")
-        precondition(capacity > 0 && capacityBytes > 0 && maxMessagesPerPayload > 0)
+        precondition(capacity > 0 && capacityBytes > 0 && maxMessagesPerPayload > 0 && maxNotifiesPerTransaction > 0)
         self.conninfo = conninfo
         self.logger = logger
         self.capacity = capacity
         self.capacityBytes = capacityBytes
         self.channelName = channel
         self.maxMessagesPerPayload = maxMessagesPerPayload
+        self.maxNotifiesPerTransaction = min(maxNotifiesPerTransaction, Self.maxStatementsPerTransaction)
     }
 
     /// True while the link sends and listens.
@@ -181,7 +189,14 @@ public final class PostgresLink: ClusterLink, @unchecked Sendable {
     func setUp(listener: Bool? = nil, sender: Bool? = nil) {
         delivery.lock(); defer { delivery.unlock() }
         condition.lock()
-        if let listener { listenerUp = listener }
+        if let listener {
+            listenerUp = listener
+            if !listener && senderUp {
+                senderUp = false
+                senderMustCheck = true
+                condition.broadcast()
+            }
+        }
         if let sender { senderUp = sender }
         let now = listenerUp && senderUp && !stopped
         let tell = now != up && !stopped
