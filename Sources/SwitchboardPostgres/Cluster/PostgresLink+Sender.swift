@@ -107,14 +107,14 @@ extension PostgresLink {
         for message in batch {
             // Checked here, not on the loop: invalid UTF-8 would make the
             // server reject the whole transaction.
-            guard let text = String(validating: message, as: UTF8.self) else {
+            guard String(validating: message, as: UTF8.self) != nil else {
                 logger.warning("cluster message dropped: not UTF-8", metadata: ["bytes": "\(message.count)"])
                 continue
             }
             let size = ClusterPayload.frameSize(message)
             if size > ClusterPayload.maxPayloadBytes {
                 flush()
-                add((Self.notifyByReferenceSQL, [.text(channelName), .text(text)]), payload: nil)
+                add(Self.notifyStatement(message, channel: channelName), payload: nil)
                 continue
             }
             if payload.count + size > ClusterPayload.maxPayloadBytes || framed >= maxMessagesPerPayload { flush() }

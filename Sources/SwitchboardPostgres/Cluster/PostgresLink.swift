@@ -24,6 +24,20 @@ public final class PostgresLink: ClusterLink, @unchecked Sendable {
         SELECT pg_notify($1, '#' || id || ';') FROM stored
         """
 
+    /// The statement that NOTIFYs `message` from inside a transaction of
+    /// the caller's, e.g. the one committing what the message announces:
+    /// every node receives it at that commit, in commit order, and only if
+    /// it commits. Inline when it fits a payload, else by reference.
+    /// `message`: UTF-8 without NUL, as for `send`.
+    public static func notifyStatement(_ message: [UInt8]) -> (sql: String, values: [SQLValue]) {
+        notifyStatement(message, channel: channel)
+    }
+
+    static func notifyStatement(_ message: [UInt8], channel: String) -> (sql: String, values: [SQLValue]) {
+        if let payload = ClusterPayload.encode([message]) { return (notifySQL, [.text(channel), .text(payload)]) }
+        return (notifyByReferenceSQL, [.text(channel), .text(String(decoding: message, as: UTF8.self))])
+    }
+
     /// `postgres`.
     public let kind = "postgres"
     let conninfo: String
@@ -131,7 +145,9 @@ public final class PostgresLink: ClusterLink, @unchecked Sendable {
     /// `maxMessageBytes`, or holding a NUL byte).
     @discardableResult
     public func send(_ message: [UInt8]) -> Bool {
-        guard message.count <= Self.maxMessageBytes, !message.contains(0) else { return false }
+        // memchr: this runs on the loop, for messages up to a megabyte.
+        let hasNUL = message.withUnsafeBytes { $0.baseAddress.map { memchr($0, 0, message.count) != nil } ?? false }
+        guard message.count <= Self.maxMessageBytes, !hasNUL else { return false }
         condition.lock(); defer { condition.unlock() }
         guard up, !stopped, queue.count < capacity, message.count <= capacityBytes - queuedBytes else { return false }
         queue.append(message)

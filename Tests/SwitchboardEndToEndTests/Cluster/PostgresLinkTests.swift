@@ -62,6 +62,23 @@ import Testing
         #expect(b.messages == messages)
     }
 
+    @Test func aNotifyInsideATransactionArrivesOnlyIfItCommits() throws {
+        let channel = uniqueChannel()
+        let probe = LinkProbe(channel: channel)
+        defer { probe.link.stop() }
+        #expect(probe.waitUp())
+        let conn = try PGConnection(TestDatabase.conninfo)
+        let big = String(repeating: "é", count: 5_000)
+        for (message, commit) in [("rolled back", false), ("committed", true), (big, true)] {
+            let statement = PostgresLink.notifyStatement(bytes(message), channel: channel)
+            try conn.query("BEGIN")
+            try conn.query(statement.sql, statement.values)
+            try conn.query(commit ? "COMMIT" : "ROLLBACK")
+        }
+        #expect(eventually { probe.count >= 2 })
+        #expect(probe.messages == ["committed", big])
+    }
+
     @Test func aKilledListenerReconnectsAndMessagesFlowAgain() throws {
         let channel = uniqueChannel()
         let a = LinkProbe(channel: channel), b = LinkProbe(channel: channel)
