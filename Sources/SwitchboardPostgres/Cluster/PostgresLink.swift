@@ -142,12 +142,12 @@ public final class PostgresLink: ClusterLink, @unchecked Sendable {
 
     /// Queues `message` for every node. False, at once, when the link is
     /// down, the queue is full, or the message is refused (over
-    /// `maxMessageBytes`, or holding a NUL byte).
+    /// `ClusterLinkLimits.maxMessageBytes`, or holding a NUL byte).
     @discardableResult
     public func send(_ message: [UInt8]) -> Bool {
         // memchr: this runs on the loop, for messages up to a megabyte.
         let hasNUL = message.withUnsafeBytes { $0.baseAddress.map { memchr($0, 0, message.count) != nil } ?? false }
-        guard message.count <= Self.maxMessageBytes, !hasNUL else { return false }
+        guard message.count <= ClusterLinkLimits.maxMessageBytes, !hasNUL else { return false }
         condition.lock(); defer { condition.unlock() }
         guard up, !stopped, queue.count < capacity, message.count <= capacityBytes - queuedBytes else { return false }
         queue.append(message)
