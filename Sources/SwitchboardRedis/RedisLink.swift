@@ -142,8 +142,9 @@ public final class RedisLink: ClusterLink, @unchecked Sendable {
     /// Applies a health event and tells the hub when the link's state changed.
     private func update(_ event: (inout RedisLinkHealth) -> RedisLinkHealth.Action) {
         reportLock.withLock {
-            let action = condition.withLock { event(&health) }
-            guard case .report(let up) = action else { return }
+            let (action, stopping) = condition.withLock { (event(&health), self.stopping) }
+            // A link being stopped closes its connections; that is no outage.
+            guard case .report(let up) = action, !stopping else { return }
             if up {
                 logger.info("redis link up")
             } else {
