@@ -1,6 +1,7 @@
 // One hiredis connection, the only file that touches hiredis. A connection
 // belongs to one thread; only `shutdown()` may be called from another (the
 // link serialises it with freeing, so the descriptor is never reused).
+import Foundation
 internal import CHiredis
 
 /// A reply from Redis, copied out of hiredis.
@@ -89,6 +90,41 @@ final class RedisConnection {
         case 0: return nil
         default: throw failure("read")
         }
+    }
+
+    /// What a subscribed connection reads.
+    enum Pushed: Equatable {
+        /// The payload of a `message` on the subscribed channel.
+        case message([UInt8])
+        /// Anything else: a PING's answer, a confirmation.
+        case other
+    }
+
+    /// The next reply on a subscribed connection, or nil when none came
+    /// within `timeoutMs`. Reads the reply in place: a message costs one copy.
+    func readPushed(channel: [UInt8], timeoutMs: Int32) throws(RedisConnectionError) -> Pushed? {
+        var raw: UnsafeMutableRawPointer?
+        switch sb_redis_read(context, &raw, timeoutMs) {
+        case 1:
+            guard let raw else { return nil }
+            defer { freeReplyObject(raw) }
+            let reply = raw.assumingMemoryBound(to: redisReply.self).pointee
+            guard reply.type == REDIS_REPLY_ARRAY, reply.elements == 3, let parts = reply.element,
+                let kind = parts[0]?.pointee, let name = parts[1]?.pointee, let payload = parts[2]?.pointee,
+                Self.bytes(kind, equal: Self.messageKind), Self.bytes(name, equal: channel),
+                payload.type == REDIS_REPLY_STRING
+            else { return .other }
+            return .message(payload.str.map { Array(UnsafeRawBufferPointer(start: $0, count: payload.len)) } ?? [])
+        case 0: return nil
+        default: throw failure("read")
+        }
+    }
+
+    private static let messageKind = Array("message".utf8)
+
+    private static func bytes(_ reply: redisReply, equal expected: [UInt8]) -> Bool {
+        guard reply.type == REDIS_REPLY_STRING, reply.len == expected.count, let str = reply.str else { return false }
+        return expected.withUnsafeBytes { bytes in bytes.baseAddress.map { memcmp($0, str, bytes.count) == 0 } ?? true }
     }
 
     /// The next reply within `timeoutMs`, or a failure.

@@ -236,7 +236,7 @@ extension RedisLink {
         var liveness = RedisLiveness(pingInterval: options.pingInterval, silenceLimit: options.silenceLimit)
         liveness.heard(at: Self.now())
         while !isStopping {
-            guard let reply = try connection.read(timeoutMs: 100) else {
+            guard let pushed = try connection.readPushed(channel: channelBytes, timeoutMs: 100) else {
                 switch liveness.check(at: Self.now()) {
                 case .wait: break
                 case .ping:
@@ -247,9 +247,7 @@ extension RedisLink {
                 continue
             }
             liveness.heard(at: Self.now())
-            guard case .array(let parts) = reply, parts.count == 3, parts[0].bytes == Array("message".utf8),
-                parts[1].bytes == channelBytes, case .string(let payload) = parts[2]
-            else { continue }  // PING's pong, or a confirmation
+            guard case .message(let payload) = pushed else { continue }
             // A hostile publisher on the same Redis cannot make the hub parse more than a node would send.
             guard payload.count <= Self.maxMessageBytes else { continue }
             reportLock.withLock { receive }?(payload)
