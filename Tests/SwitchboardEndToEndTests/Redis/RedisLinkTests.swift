@@ -55,8 +55,9 @@ func startedLink(_ url: String, options: RedisLink.Options = .init()) throws -> 
         for got in [aGot, bGot] {
             let texts = got.texts
             #expect(texts.count == 2000)
-            #expect(texts.filter { $0.hasPrefix("A:") } == (0..<1000).map { "A:\($0)" })
-            #expect(texts.filter { $0.hasPrefix("B:") } == (0..<1000).map { "B:\($0)" })
+            for sender in ["A:", "B:"] {
+                #expect(firstDifference(texts.filter { $0.hasPrefix(sender) }, (0..<1000).map { "\(sender)\($0)" }) == nil)
+            }
         }
     }
 
@@ -69,10 +70,14 @@ func startedLink(_ url: String, options: RedisLink.Options = .init()) throws -> 
             b.stop()
         }
         let largest = (0..<RedisLink.maxMessageBytes).map { UInt8(ascii: "a") + UInt8($0 % 26) }
-        #expect(!a.send(largest + [UInt8(ascii: "z")]))
-        #expect(a.send(largest))
+        // Bools, not arrays, in the expectations: a failure must not print a megabyte.
+        let refusedLarger = !a.send(largest + [UInt8(ascii: "z")])
+        #expect(refusedLarger)
+        let acceptedLargest = a.send(largest)
+        #expect(acceptedLargest)
         #expect(eventually { bGot.count == 1 })
-        #expect(bGot.messages.withLock { $0 } == [largest])
+        let arrivedWhole = bGot.messages.withLock { $0 } == [largest]
+        #expect(arrivedWhole)
     }
 
     @Test func textThatLooksLikeTheProtocolSurvives() throws {
@@ -85,7 +90,8 @@ func startedLink(_ url: String, options: RedisLink.Options = .init()) throws -> 
         }
         let texts = [
             "", " ", "\"quoted\" 'single' `back`", "line\nbreak\r\nand \\r\\n", "*3\r\n$7\r\nmessage\r\n$1\r\nx\r\n",
-            "%b %s %d %%", "Grüße, 你好, مرحبا, 🎉👩‍🔧", "\u{7f}\u{1}\u{1b}[31m", String(repeating: "€", count: 5000),
+            "%b %s %d %%", "NUL \u{0} inside (the hub sends none; the wire carries it)", "Grüße, 你好, مرحبا, 🎉👩‍🔧",
+            "\u{7f}\u{1}\u{1b}[31m", String(repeating: "€", count: 5000),
         ]
         for text in texts { #expect(a.send(Array(text.utf8))) }
         #expect(eventually { bGot.count == texts.count })
@@ -192,6 +198,14 @@ func startedLink(_ url: String, options: RedisLink.Options = .init()) throws -> 
         redis.stop()
         #expect(eventually { cGot.reports == [true, false] })
         #expect(stopsWithin(5, c))
+    }
+
+    /// nil when equal, else where and how `got` first differs from `want` (short, for a failure message).
+    private func firstDifference(_ got: [String], _ want: [String]) -> String? {
+        for (index, pair) in zip(got, want).enumerated() where pair.0 != pair.1 {
+            return "at \(index): got \(pair.0), want \(pair.1)"
+        }
+        return got.count == want.count ? nil : "got \(got.count) messages, want \(want.count)"
     }
 
     /// Runs `link.stop()` on another thread; true when it returned within `seconds`.
