@@ -291,6 +291,7 @@ extension HubFixture {
 final class RecordingBroker: Broker {
     var published: [Publication] = []
     var broadcasts: [(topic: String, body: JSON)] = []
+    let kind = "recording"
     func broadcast(topic: String, _ body: JSON) { broadcasts.append((topic, body)) }
     private var delivery: ((Publication) -> Int)?
     func attach(_ delivery: @escaping (Publication) -> Int) { self.delivery = delivery }

@@ -28,7 +28,7 @@ import Testing
         #expect(decoded == [all])
     }
 
-    @Test func theEncoderKeepsWhatABoardShowsAndLeavesOutWhatAReceiverWouldRefuse() {
+    @Test func theEncoderKeepsWhatABoardShowsAndLeavesOutWhatAReceiverWouldRefuse() throws {
         var big = sample(1)
         big.minutes = Dictionary(uniqueKeysWithValues: (0..<200).map { (minute - $0, Int64($0)) })
         big.days = Dictionary(uniqueKeysWithValues: (0..<31).map { (day - $0, 1) })
@@ -40,7 +40,7 @@ import Testing
         let negative = ScanCounts(qr: 3, owner: "o", total: -1)
         let out = ScanCountsCodec.messages([big, refused, negative]).compactMap(ScanCountsCodec.decode).flatMap { $0 }
         #expect(out.count == 1)
-        let kept = out[0]
+        let kept = try #require(out.first)
         #expect(kept.minutes.count == ScanCountsCodec.maxMinutes)
         #expect(kept.minutes.keys.min() == minute - Int64(ScanCountsCodec.maxMinutes) + 1)  // the latest
         #expect(kept.days.count == ScanCountsCodec.maxDays)

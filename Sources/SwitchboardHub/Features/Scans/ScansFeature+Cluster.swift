@@ -46,8 +46,10 @@ extension ScansFeature {
         hub.broker.onLinkChange { [unowned self] up in linkChanged(up) }
     }
 
-    /// Queues what this node committed for the other nodes (`sendOutbox`).
+    /// Queues what this node committed for the other nodes (`sendOutbox`);
+    /// one node has nobody to tell.
     func broadcast(_ all: [ScanCounts]) {
+        guard hub.broker.kind != "memory" else { return }
         for counts in all { cluster.outbox[counts.qr] = cluster.outbox[counts.qr]?.merged(with: counts) ?? counts }
     }
 
