@@ -88,6 +88,8 @@ extension HubFixture {
         let till = cluster.register(owner: "shop", label: "Till")
         cluster.watch(cluster.b, 1, "shop", "scans:\(door)")
         cluster.watch(cluster.b, 2, "shop", "scans:owner:shop")
+        // The first tick's other periodic messages (presence heartbeats) first.
+        cluster.a.hub.tick()
         let sentBefore = cluster.a.link!.sent
         cluster.ingest(#"{"qr":\#(door),"device":"tablet","country":"ro"}"#, on: cluster.a, tick: false)
         cluster.ingest(#"{"scans":[{"qr":\#(door)},{"qr":\#(till)}]}"#, on: cluster.a)
