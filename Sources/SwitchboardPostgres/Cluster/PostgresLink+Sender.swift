@@ -62,8 +62,19 @@ extension PostgresLink {
             let now = GroupCommitWriter.monotonicSeconds()
             if now - lastCleanup >= Self.payloadCleanupEvery {
                 lastCleanup = now
-                try conn.query(Self.payloadCleanupSQL)
+                try cleanUpPayloads(on: conn)
             }
+        }
+    }
+
+    /// Deletes old stored payloads. Housekeeping: a refusal (a role that
+    /// may not delete) is logged, and only a lost connection is an error.
+    private func cleanUpPayloads(on conn: PGConnection) throws(PostgresError) {
+        do throws(PostgresError) {
+            try conn.query(Self.payloadCleanupSQL)
+        } catch {
+            if error.kind == .connection { throw error }
+            logger.warning("cluster payload cleanup failed", metadata: ["error": "\(error)"])
         }
     }
 
