@@ -45,6 +45,23 @@ import SwitchboardHub
         #expect(stored.first?.first == "1")
     }
 
+    @Test func storedPayloadsOlderThanTenMinutesAreDeleted() throws {
+        let tag = UUID().uuidString
+        let ids = try TestDatabase.query(
+            """
+            INSERT INTO cluster_payloads (body, created_at)
+            VALUES ($1, now() - interval '11 minutes'), ($1, now() - interval '9 minutes') RETURNING id
+            """, [tag]
+        ).compactMap { $0.first ?? nil }
+        #expect(ids.count == 2)
+        let probe = LinkProbe(channel: uniqueChannel())
+        defer { probe.link.stop() }
+        // The sender cleans up once connected, then every minute.
+        let left = { try TestDatabase.query("SELECT id FROM cluster_payloads WHERE body = $1 ORDER BY id", [tag]) }
+        #expect(try eventually { try left().count == 1 })
+        #expect(try left().first?.first == ids.last)
+    }
+
     @Test func awkwardTextSurvives() throws {
         let channel = uniqueChannel()
         let a = LinkProbe(channel: channel), b = LinkProbe(channel: channel)
