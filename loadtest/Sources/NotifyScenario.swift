@@ -26,6 +26,7 @@ struct NotifyScenario: ParsableCommand {
     }
 
     func run() throws {
+        try target.requireSingleHub()
         let (secret, apiKey) = try target.secrets()
         let run = String(UInt32.random(in: 0..<UInt32.max), radix: 36)
         var unused = 0
