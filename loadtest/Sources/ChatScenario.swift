@@ -19,6 +19,7 @@ struct ChatScenario: ParsableCommand {
     @Option(help: "Messages per second, in total.") var rate = 5000.0
     @Option(help: "Seconds of sending.") var duration = 20.0
     @Option(help: "Worker processes.") var processes = 2
+    @Option(help: "Connections per second while connecting, in total (0: all at once).") var ramp = 0.0
     @Option(
         name: .customLong("database-url"),
         help: "For the calibration and the final check (default: the embedded cluster in --data-dir).")
@@ -30,7 +31,7 @@ struct ChatScenario: ParsableCommand {
     @OptionGroup var html: HTMLReportOptions
 
     func validate() throws {
-        guard processes > 0, pairs >= processes, rate > 0, duration > 0 else {
+        guard processes > 0, pairs >= processes, rate > 0, duration > 0, ramp >= 0 else {
             throw ValidationError("processes > 0, pairs ≥ processes, rate and duration > 0")
         }
     }
@@ -53,11 +54,12 @@ struct ChatScenario: ParsableCommand {
                     "--pairs", String(share),
                     "--rate", String(rate * Double(share) / Double(pairs)), "--duration", String(duration),
                     "--source", "127.0.0.\(2 + k % 250)", "--user-prefix", "chat-\(run)-\(k)", "--secret", secret,
-                    "--ledger", "\(ledgers)/\(k)",
+                    "--ledger", "\(ledgers)/\(k)", "--ramp", String(ramp / Double(processes)),
                 ])
         }
         var unused = 0
-        guard Coordinator.wait(workers, timeout: 120, hub: nil, maxRSS: &unused, until: { $0.ready != nil }) else {
+        let connectTime = ramp > 0 ? Double(2 * pairs) / ramp : 0
+        guard Coordinator.wait(workers, timeout: 120 + connectTime, hub: nil, maxRSS: &unused, until: { $0.ready != nil }) else {
             for w in workers { w.stop() }
             throw ValidationError("workers did not get ready (connections or conversations failed)")
         }

@@ -69,6 +69,7 @@ struct ChatWorkerCommand: ParsableCommand {
     @Option var source: String
     @Option var userPrefix: String
     @Option var secret: String
+    @Option(help: "Connections per second while connecting (0: all at once).") var ramp = 0.0
     @Option(help: "Where to write this worker's ledger (ChatLedger.swift) before DONE.") var ledger: String
 
     func run() throws { try ChatWorker(self).run() }
@@ -149,15 +150,23 @@ final class ChatWorker: LWSClientDelegate {
         let waker = pool.waker
         Thread { while true { usleep(50_000); waker.wake() } }.start()
         commands = StdinCommands.start()
-        // Senders are ids 0..<pairs, recipients pairs..<2*pairs.
-        for i in 0..<o.pairs {
-            let sender = targets[senderNode(i)], recipient = targets[recipientNode(i)]
-            pool.connect(id: i, host: sender.host, port: sender.port, path: "/?token=" + senderTokens[i], sourceAddress: o.source)
-            pool.connect(
-                id: o.pairs + i, host: recipient.host, port: recipient.port, path: "/?token=" + recipientTokens[i],
-                sourceAddress: o.source)
-        }
+        // Senders are ids 0..<pairs, recipients pairs..<2*pairs; with a
+        // ramp, pair by pair at `ramp` connections per second.
+        let rampStart = monotonicMicros()
+        var connecting = 0
         while !(welcomed == 2 * o.pairs && subscribed == o.pairs) {
+            let due =
+                o.ramp > 0 ? min(o.pairs, Int(Double(monotonicMicros() - rampStart) / 1e6 * o.ramp / 2) + 1) : o.pairs
+            while connecting < due {
+                let i = connecting
+                connecting += 1
+                let sender = targets[senderNode(i)], recipient = targets[recipientNode(i)]
+                pool.connect(
+                    id: i, host: sender.host, port: sender.port, path: "/?token=" + senderTokens[i], sourceAddress: o.source)
+                pool.connect(
+                    id: o.pairs + i, host: recipient.host, port: recipient.port, path: "/?token=" + recipientTokens[i],
+                    sourceAddress: o.source)
+            }
             pool.service()
             if current() == "STOP" { finish() }
         }

@@ -38,7 +38,10 @@ struct ConnectionsScenario: ParsableCommand {
     func run() throws {
         let (secret, apiKey) = try target.secrets()
         let nodes = target.endpoints
-        let hubs = target.hubPIDs.isEmpty ? HubProcessInfo.find(nil).map { [$0] } ?? [] : target.hubPIDs.map(HubProcessInfo.init)
+        // Without --hub-pid, the one hub found by its command line, and only
+        // when there is one target (with several, it might be any of them).
+        let found = nodes.count == 1 ? HubProcessInfo.find(nil).map { [$0] } ?? [] : []
+        let hubs = target.hubPIDs.isEmpty ? found : target.hubPIDs.map(HubProcessInfo.init)
         func totalRSS() -> Int? {
             let each = hubs.compactMap { $0.rssKB() }
             return each.count == hubs.count && !hubs.isEmpty ? each.reduce(0, +) : nil
