@@ -55,6 +55,8 @@ struct ChatScenario: ParsableCommand {
                     "--rate", String(rate * Double(share) / Double(pairs)), "--duration", String(duration),
                     "--source", "127.0.0.\(2 + k % 250)", "--user-prefix", "chat-\(run)-\(k)", "--secret", secret,
                     "--ledger", "\(ledgers)/\(k)", "--ramp", String(ramp / Double(processes)),
+                    // About 40 points over the run, 0.1 to 1 s each.
+                    "--bucket-ms", String(Int(min(1000, max(100, duration * 1000 / 40)))),
                 ])
         }
         var unused = 0

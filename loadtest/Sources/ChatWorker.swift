@@ -70,6 +70,7 @@ struct ChatWorkerCommand: ParsableCommand {
     @Option var userPrefix: String
     @Option var secret: String
     @Option(help: "Connections per second while connecting (0: all at once).") var ramp = 0.0
+    @Option(help: "The latency timelines' bucket.") var bucketMs = 1000
     @Option(help: "Where to write this worker's ledger (ChatLedger.swift) before DONE.") var ledger: String
 
     func run() throws { try ChatWorker(self).run() }
@@ -113,6 +114,10 @@ final class ChatWorker: LWSClientDelegate {
         pool = try LWSClientPool(epoll: true)
         pool.delegate = self
         report.nodes = Array(repeating: ChatNodeFigures(), count: targets.count)
+        let bucket = Int64(max(1, min(options.bucketMs, 3_600_000))) * 1000
+        (report.ackTimeline, report.deliveryTimeline) = (
+            LatencyTimeline(bucketMicros: bucket), LatencyTimeline(bucketMicros: bucket)
+        )
     }
 
     /// The target of pair `pair`'s sender: round-robin over the targets.

@@ -74,7 +74,7 @@ enum HTMLReport {
             svg text { font-size: 11px; fill: #444; }
             .p50 { stroke: #1f77b4; fill: #1f77b4; } .p99 { stroke: #d62728; fill: #d62728; }
             .max { stroke: #999; fill: #999; } .pct { stroke: #2ca02c; fill: #2ca02c; }
-            polyline { fill: none; stroke-width: 1.5; }
+            polyline { fill: none !important; stroke-width: 1.5; }
             .axis { stroke: #888; } .grid { stroke: #e4e4e4; }
             </style>
             </head>
@@ -158,7 +158,7 @@ enum HTMLReport {
           if (s.count === 0) { row.textContent = 'nothing measured'; continue; }
           const over = ['p50', 'p99', 'max'].map(cls => ({cls, points: s.over_time.map(p =>
             [p.t, p[cls], `${p.t} s: ${cls} ${p[cls]} ms (${p.count} measured)`])}));
-          plot(row, 'over-time', s.name, s.name + ': latency over time', 'seconds since start', over);
+          plot(row, 'over-time', s.name, s.name + ': latency over time', 'seconds since start (bucket start)', over);
           // x: -log10(1 - p) (nines), the maximum one step past the last.
           const nines = p => p >= 100 ? 6 : -Math.log10(1 - p / 100);
           const pct = [{cls: 'pct', points: s.percentiles.map(p => [nines(p.percentile), p.ms, `p${p.percentile}: ${p.ms} ms`])}];

@@ -21,8 +21,11 @@ struct LatencyTimeline: Codable {
         _ = buckets[now / bucketMicros, default: Self.histogram()].record(min(latency, 60_000_000))
     }
 
-    /// Adds another worker's timeline (same bucket width).
+    /// Adds another worker's timeline; an empty one takes the other's bucket
+    /// width, and one of another width is left out (the keys would not match).
     mutating func merge(_ other: LatencyTimeline) {
+        if buckets.isEmpty { bucketMicros = other.bucketMicros }
+        guard other.bucketMicros == bucketMicros else { return }
         for (key, h) in other.buckets { buckets[key, default: Self.histogram()].add(h) }
     }
 
@@ -33,12 +36,13 @@ struct LatencyTimeline: Codable {
         var p50, p99, max: Double
     }
 
-    /// The buckets in time order, `t` in seconds from `startMicros`.
+    /// The buckets in time order, `t` in seconds from `startMicros` to the
+    /// bucket's start (0 for the bucket `startMicros` falls in).
     func points(from startMicros: Int64) -> [Point] {
         buckets.keys.sorted().compactMap { key in
             guard let h = buckets[key], h.totalCount > 0 else { return nil }
             return Point(
-                t: rounded(Double(key * bucketMicros - startMicros) / 1e6), count: h.totalCount,
+                t: rounded(Double(max(0, key * bucketMicros - startMicros)) / 1e6), count: h.totalCount,
                 p50: Double(h.valueAtPercentile(50)) / 1000, p99: Double(h.valueAtPercentile(99)) / 1000,
                 max: Double(h.max) / 1000)
         }

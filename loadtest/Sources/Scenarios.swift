@@ -90,6 +90,12 @@ struct FanoutScenario: ParsableCommand {
     var connectRate = 3000.0
     @OptionGroup var html: HTMLReportOptions
 
+    func validate() throws {
+        guard subscribers > 0, publishes > 0, rate > 0, processes > 0, connectRate > 0 else {
+            throw ValidationError("subscribers, publishes, rate, processes and connect rate must be positive")
+        }
+    }
+
     func run() throws {
         let (secret, apiKey) = try target.secrets()
         let nodes = target.endpoints
@@ -97,7 +103,9 @@ struct FanoutScenario: ParsableCommand {
         var maxRSS = 0
         let workers = try Coordinator.spawn(
             target: target, secret: secret, connections: subscribers, processes: processes,
-            rate: connectRate, hold: 0, channel: channel)
+            rate: connectRate, hold: 0, channel: channel,
+            // About 40 points over the publications, 0.1 to 1 s each.
+            bucketMs: Int(min(1000, max(100, Double(publishes) / rate * 1000 / 40))))
         guard
             Coordinator.wait(
                 workers, timeout: Double(subscribers) / connectRate + 60, hub: nil, maxRSS: &maxRSS, until: { $0.ready != nil })

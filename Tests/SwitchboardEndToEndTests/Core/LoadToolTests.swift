@@ -41,7 +41,8 @@ func loadToolJSON(_ output: String) -> [String: Any]? {
               const q1 = (sel, cls) => document.querySelectorAll(`svg.${sel}[data-series="\(series)"] circle.${cls}`).length;
               return {buckets: s.over_time.length, measured: s.over_time.reduce((a, p) => a + p.count, 0), count: s.count,
                       p50: q1('over-time', 'p50'), p99: q1('over-time', 'p99'), max: q1('over-time', 'max'),
-                      percentiles: q('percentiles'), percentileData: s.percentiles.length};
+                      percentiles: q('percentiles'), percentileData: s.percentiles.length,
+                      lastSecond: Math.ceil(Math.max(0, ...s.over_time.map(p => p.t)))};
             })()
             """
         return try page.evaluate(js) as? [String: Int] ?? [:]
@@ -70,6 +71,8 @@ func loadToolJSON(_ output: String) -> [String: Any]? {
         #expect((d["buckets"] ?? 0) >= 1)
         #expect(d["p50"] == d["buckets"] && d["p99"] == d["buckets"] && d["max"] == d["buckets"])
         #expect(d["percentiles"] == 11 && d["percentileData"] == 11)
+        // Seconds since the first publication: the run lasts about 1.5 s.
+        #expect((d["lastSecond"] ?? 999) <= 30, "time axis: \(d)")
         try? FileManager.default.createDirectory(atPath: buildFolder, withIntermediateDirectories: true)
         try page.screenshot(to: buildFolder + "/load-report-fanout.png")
     }
@@ -106,6 +109,7 @@ func loadToolJSON(_ output: String) -> [String: Any]? {
         #expect(d["measured"] == json["received"] as? Int)
         #expect((d["buckets"] ?? 0) >= 1 && d["p99"] == d["buckets"])
         #expect(d["percentiles"] == 11)
+        #expect((d["lastSecond"] ?? 999) <= 30, "time axis: \(d)")
         let rows = try page.evaluate("document.querySelectorAll('#summary tr').length") as? Int
         #expect((rows ?? 0) >= 10, "the summary table, per-node lines included")
     }
