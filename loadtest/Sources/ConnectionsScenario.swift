@@ -89,7 +89,10 @@ struct ConnectionsScenario: ParsableCommand {
         let last = ready.map(\.lastOpenMicros).max() ?? 0
         let seconds = Double(max(1, last - first)) / 1e6
         var reasons: [String: Int] = [:]
-        for r in ready + done { for (k, v) in r.failureReasons { reasons[k, default: 0] += v } }
+        // Each worker's latest report (its counts are cumulative).
+        for r in workers.compactMap({ $0.done ?? $0.ready }) {
+            for (k, v) in r.failureReasons { reasons[k, default: 0] += v }
+        }
         let perConnection = before.flatMap { b in held.map { rounded(Double($0 - b) / Double(max(1, opened))) } }
         let result = ConnectionsResult(
             connectionsRequested: connections, targets: nodes.count, processes: processes, opened: opened, failed: failed,
