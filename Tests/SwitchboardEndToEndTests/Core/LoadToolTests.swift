@@ -77,6 +77,30 @@ func loadToolJSON(_ output: String) -> [String: Any]? {
         try page.screenshot(to: buildFolder + "/load-report-fanout.png")
     }
 
+    @Test func chatReportPlotsAcksAndDeliveries() throws {
+        let hub = try HubProcess()
+        let report = NSTemporaryDirectory() + "sb-chat-\(UUID().uuidString.prefix(8)).html"
+        defer { try? FileManager.default.removeItem(atPath: report) }
+        let run = try runLoadTool([
+            "chat", "--port", String(hub.port), "--pairs", "4", "--rate", "40", "--duration", "2", "--processes", "1",
+            "--calibration-seconds", "0", "--database-url", TestDatabase.conninfo, "--report", report,
+        ])
+        let json = try #require(loadToolJSON(run.output), "\(run.output)")
+        let acked = try #require(json["acked"] as? Int)
+        #expect(acked > 0 && json["exactly_once"] as? Bool == true)
+        #expect(json["nodes"] == nil, "one target: the JSON keeps its keys")
+
+        let browser = try Browser()
+        let page = try browser.open("file://" + report)
+        #expect(page.wait(for: "document.body.dataset.rendered", toBe: "true", timeout: 15) != nil)
+        let ack = try drawn(page, "ack"), delivery = try drawn(page, "delivery")
+        #expect(ack["measured"] == acked && delivery["measured"] == json["delivered"] as? Int)
+        for d in [ack, delivery] {
+            #expect((d["buckets"] ?? 0) >= 1 && d["p99"] == d["buckets"] && d["percentiles"] == 11)
+            #expect((d["lastSecond"] ?? 999) <= 30, "time axis: \(d)")
+        }
+    }
+
     @Test func connectionsSpreadOverTwoNodesWithPerNodeFiguresAndAReport() throws {
         // Two plain hubs on one database: without a broker a publication
         // reaches only the node that took it.
