@@ -4,7 +4,8 @@
 # Starts an embedded PostgreSQL cluster in $OUT (initdb + migrations by
 # `switchboard migrate`, then pg_ctl, so that no hub owns it), two hubs on
 # it (`serve --port 0 --ready-file … --database-url …`), then `connections`
-# against one hub and against both, `fanout` and `chat` against both. HTML
+# against one hub and against both, `fanout` and `chat` against both, `notify`
+# against one (it drives one hub). HTML
 # reports go to $OUT/*.html. With plain hubs (no broker) a publication only
 # reaches the subscribers of the node that took it: `received` is then about
 # half, and the run exits 1 — expected until the brokers land.
@@ -49,4 +50,6 @@ run fanout --target "$A,$B" --publish-via "$A" --subscribers 200 --publishes 10 
   --report "$OUT/fanout-two.html"
 run chat --target "$A" --target "$B" --pairs 20 --rate 200 --duration 3 --processes 2 --calibration-seconds 0 \
   --database-url "$DB" --report "$OUT/chat-two.html"
+run notify --port "${A#*:}" --users 100 --calls 3 --interval 0.5 --processes 1 --database-url "$DB" \
+  --report "$OUT/notify-one.html"
 ls "$OUT"/*.html

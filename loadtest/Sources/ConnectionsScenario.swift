@@ -51,7 +51,8 @@ struct ConnectionsScenario: ParsableCommand {
         let start = nowMicros()
         let workers = try Coordinator.spawn(
             target: target, secret: secret, connections: connections, processes: processes, rate: ramp, hold: 0,
-            channel: subscribe, distinctUsers: true, bucketMs: 100)
+            // 20 ms buckets: one publication reaches everyone within a few seconds.
+            channel: subscribe, distinctUsers: true, bucketMs: 20)
         defer { for w in workers { w.stop() } }
         // Bounded: the ramp's time plus a minute, then the hold, then 30 s to report.
         let allUp = Coordinator.wait(
@@ -82,7 +83,7 @@ struct ConnectionsScenario: ParsableCommand {
         let failed = connections - opened
         let dropped = perNode.map(\.dropped).reduce(0, +)
         var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000)
-        var timeline = LatencyTimeline(bucketMicros: 100_000)
+        var timeline = LatencyTimeline()
         for d in done { latency.add(d.latency); timeline.merge(d.timeline) }
         let received = done.map(\.deliveries).reduce(0, +)
         let first = ready.map(\.firstAttemptMicros).min() ?? 0
