@@ -32,7 +32,10 @@ struct Endpoint: Hashable, Codable {
 
 struct TargetOptions: ParsableArguments {
     @Option(help: "Hub address (loopback only).") var host = "127.0.0.1"
-    @Option(help: "Hub port.") var port = 8080
+    @Option(
+        name: .customLong("port"),
+        help: "Hub port; a comma list names several nodes on --host, like --target (fanout, chat, connections).")
+    var portList = "8080"
     @Option(
         name: .customLong("target"),
         help: """
@@ -57,15 +60,24 @@ struct TargetOptions: ParsableArguments {
         guard host.hasPrefix("127.") || host == "localhost" else {
             throw ValidationError("load goes to loopback only (127.0.0.0/8)")
         }
+        guard !ports.isEmpty, ports.count == portList.split(separator: ",").count else {
+            throw ValidationError("--port: a port 1...65535, or a comma list of them")
+        }
         for t in targetList { _ = try Endpoint.parseList(t) }
         if let publishVia { _ = try Endpoint.parse(publishVia) }
         guard endpoints.count <= 64 else { throw ValidationError("at most 64 targets") }
     }
 
-    /// The nodes, in the order given: `--target`s, else `--host:--port`.
+    /// The ports of `--port`.
+    var ports: [Int] { portList.split(separator: ",").compactMap { Int($0) }.filter { (1...65_535).contains($0) } }
+
+    /// The hub's port (the first of `--port`).
+    var port: Int { ports.first ?? 8080 }
+
+    /// The nodes, in the order given: `--target`s, else `--host` with each `--port`.
     var endpoints: [Endpoint] {
         let listed = targetList.flatMap { (try? Endpoint.parseList($0)) ?? [] }
-        return listed.isEmpty ? [Endpoint(host: host, port: port)] : listed
+        return listed.isEmpty ? ports.map { Endpoint(host: host, port: $0) } : listed
     }
 
     /// Where publications go: `--publish-via`, else the first target.
@@ -73,8 +85,8 @@ struct TargetOptions: ParsableArguments {
 
     /// For the scenarios that drive one hub: refuses `--target`.
     func requireSingleHub() throws {
-        guard targetList.isEmpty, publishVia == nil else {
-            throw ValidationError("--target and --publish-via are for fanout, chat and connections; give --host and --port")
+        guard targetList.isEmpty, publishVia == nil, ports.count == 1 else {
+            throw ValidationError("several nodes are for fanout, chat and connections; give one --host and --port")
         }
     }
 

@@ -21,7 +21,9 @@ struct ConnectScenario: ParsableCommand {
 
     func run() throws {
         let (secret, _) = try target.secrets()
-        let hub = HubProcessInfo.find(target.hubPIDs.first)
+        // Found by its command line only with one target.
+        let hub =
+            target.endpoints.count == 1 || !target.hubPIDs.isEmpty ? HubProcessInfo.find(target.hubPIDs.first) : nil
         let baseline = hub?.rssKB()
         var maxRSS = baseline ?? 0
         let workers = try Coordinator.spawn(
@@ -117,7 +119,8 @@ struct FanoutScenario: ParsableCommand {
         let via = target.publisher
         let publisher = try Publisher(host: via.host, port: via.port, apiKey: apiKey)
         // The hub's CPU while it publishes (connection set-up excluded).
-        let hub = HubProcessInfo.find(target.hubPIDs.first)
+        // The first --hub-pid; found by its command line only with one target.
+        let hub = nodes.count == 1 || !target.hubPIDs.isEmpty ? HubProcessInfo.find(target.hubPIDs.first) : nil
         let cpuBefore = hub?.cpuSeconds()
         let start = Date()
         let startMicros = nowMicros()
