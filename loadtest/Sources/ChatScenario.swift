@@ -31,8 +31,8 @@ struct ChatScenario: ParsableCommand {
     @OptionGroup var html: HTMLReportOptions
 
     func validate() throws {
-        guard processes > 0, pairs >= processes, rate > 0, duration > 0, ramp >= 0 else {
-            throw ValidationError("processes > 0, pairs ≥ processes, rate and duration > 0")
+        guard processes > 0, pairs >= processes, rate > 0, duration > 0, ramp >= 0, ramp <= 1_000_000 else {
+            throw ValidationError("processes > 0, pairs ≥ processes, rate and duration > 0, ramp 0...1,000,000")
         }
     }
 

@@ -93,8 +93,8 @@ struct FanoutScenario: ParsableCommand {
     @OptionGroup var html: HTMLReportOptions
 
     func validate() throws {
-        guard subscribers > 0, publishes > 0, rate > 0, processes > 0, connectRate > 0 else {
-            throw ValidationError("subscribers, publishes, rate, processes and connect rate must be positive")
+        guard subscribers > 0, publishes > 0, rate > 0, processes > 0, connectRate > 0, connectRate <= 1_000_000 else {
+            throw ValidationError("subscribers, publishes, rate, processes > 0; connect rate 0...1,000,000")
         }
     }
 
