@@ -147,7 +147,7 @@ struct ConnectionsResult: Encodable {
             ("connections requested", "\(connectionsRequested) over \(targets) target(s), \(processes) processes"),
             ("opened and authenticated", String(opened)),
             ("failed", String(failed)),
-            ("dropped during the hold", String(dropped)),
+            ("dropped (closed by the hub once open)", String(dropped)),
             ("ramp (conn/s) / held for (s)", String(format: "%.0f / %.0f", rampPerSecond, holdSeconds)),
             ("connect time (s) / rate (conn/s)", String(format: "%.2f / %.0f", connectSeconds, connectPerSecond)),
         ]
