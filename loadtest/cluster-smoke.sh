@@ -9,7 +9,9 @@
 # reports go to $OUT/*.html. With plain hubs (no broker) a publication only
 # reaches the subscribers of the node that took it: `received` is then about
 # half, and the run exits 1 — expected until the brokers land.
-# CONNECTIONS, RAMP, HOLD change the connections runs.
+# CONNECTIONS, RAMP, HOLD change the connections runs; SERVE_FLAGS are extra
+# `serve` flags for both hubs (e.g. "--broker postgres": then every node's
+# subscribers receive, and chat delivers across nodes).
 set -u
 BIN=${1:-.build/debug} OUT=${2:-/tmp/sb-cluster-smoke}
 N=${CONNECTIONS:-400} RAMP=${RAMP:-400} HOLD=${HOLD:-2}
@@ -29,9 +31,10 @@ cleanup() {
 }
 trap cleanup EXIT
 for n in 1 2; do
+  # shellcheck disable=SC2086  # SERVE_FLAGS is a list of words
   SWITCHBOARD_MAX_CONNECTIONS_PER_IP=0 SWITCHBOARD_MAX_HANDSHAKES_PER_IP=0 \
     "$BIN/switchboard" serve --port 0 --ready-file "$OUT/port$n" --database-url "$DB" \
-    --jwt-secret "$SECRET" --api-key "smoke:$KEY" --log-level error >"$OUT/hub$n.log" 2>&1 &
+    --jwt-secret "$SECRET" --api-key "smoke:$KEY" --log-level error ${SERVE_FLAGS:-} >"$OUT/hub$n.log" 2>&1 &
   hubs+=($!)
 done
 for n in 1 2; do
@@ -46,6 +49,8 @@ run connections --target "$A" --connections "$N" --processes 2 --ramp "$RAMP" --
   --subscribe topic:smoke-one --hub-pid "${hubs[0]}" --report "$OUT/connections-one.html"
 run connections --target "$A" --target "$B" --connections "$N" --processes 2 --ramp "$RAMP" --hold "$HOLD" \
   --subscribe topic:smoke-two --hub-pid "${hubs[0]}" --hub-pid "${hubs[1]}" --report "$OUT/connections-two.html"
+run fanout --target "$B" --publish-via "$A" --subscribers 100 --publishes 10 --rate 10 --processes 1 \
+  --report "$OUT/fanout-cross.html"
 run fanout --target "$A,$B" --publish-via "$A" --subscribers 200 --publishes 10 --rate 10 --processes 2 \
   --report "$OUT/fanout-two.html"
 run chat --target "$A" --target "$B" --pairs 20 --rate 200 --duration 3 --processes 2 --calibration-seconds 0 \
