@@ -67,15 +67,33 @@ public struct HubFixture {
     public let quotes = FakeQuoteStore()
     public let market = FakeMarketStore()
 
-    public init(configure: (inout HubConfiguration) -> Void = { _ in }) {
+    /// The node's link when it is one of several on a `FakeClusterBus`.
+    public let link: FakeClusterLink?
+
+    /// A hub; on `bus`, one node (named `node`) of a cluster of fixtures on the same bus.
+    public init(
+        bus: FakeClusterBus? = nil, node: String = "local", features: FeatureSettings = FeatureSettings(),
+        configure: (inout HubConfiguration) -> Void = { _ in }
+    ) {
         var config = HubConfiguration(
             jwt: JWTConfiguration(hmacSecret: Self.secret),
             apiKeys: try! APIKeyRing(entries: ["matcher:" + Self.apiKey]))
         configure(&config)
+        link = bus?.link()
+        let metrics = HubMetrics()
+        let loop = ImmediateLoop()
+        let broker: Broker
+        if let link {
+            broker = ClusterBroker(link: link, node: node, loop: loop, clock: clock, metrics: metrics)
+        } else {
+            broker = InProcessBroker(node: node)
+        }
         hub = Hub(
-            configuration: config, loop: ImmediateLoop(), clock: clock, store: store, chat: chat, scans: scans,
-            notifications: notes, quotes: quotes, market: market, metrics: HubMetrics(), logger: Logger(label: "test"))
+            configuration: config, features: features, loop: loop, clock: clock, store: store, chat: chat, scans: scans,
+            notifications: notes, quotes: quotes, market: market, broker: broker, metrics: metrics,
+            logger: Logger(label: "test"))
         hub.transport = transport
+        (broker as? ClusterBroker)?.start()
     }
 
     public func token(_ user: String, ttl: Int64 = 600, role: String = "user") -> String {

@@ -19,6 +19,7 @@ struct Serve: ParsableCommand {
     var port: Int = Env.int("SWITCHBOARD_PORT", 8080)
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var auth: AuthOptions
+    @OptionGroup var cluster: ClusterOptions
     @OptionGroup var workerOptions: WorkerOptions
     @Option(
         name: .customLong("max-frame-bytes"),
@@ -209,14 +210,22 @@ struct Serve: ParsableCommand {
         hubConfig.maxPublicationBytes = maxQueueBytes
         var features = FeatureSettings()
         features.presenceGraceMillis = Int64(presenceGrace * 1000)
+        features.nodeTimeoutMillis = Int64(cluster.nodeTimeout * 1000)
         // Fault injection, for the crash tests only.
         features.failpoints = Set(
             (Env.string("SWITCHBOARD_FAILPOINTS") ?? "").split(separator: ",")
                 .compactMap { Failpoint(rawValue: String($0)) })
+        let node = cluster.resolvedNodeName
+        let link = try cluster.link(conninfo: opened.conninfo, logger: logger)
+        let broker: Broker =
+            link.map { ClusterBroker(link: $0, node: node, loop: mailbox, clock: SystemClock(), metrics: metrics) }
+            ?? InProcessBroker(node: node)
         let hub = Hub(
             configuration: hubConfig, features: features, loop: mailbox, clock: SystemClock(), store: store, chat: store,
-            scans: store,
-            notifications: store, quotes: store, market: store, metrics: metrics, logger: logger)
+            scans: store, notifications: store, quotes: store, market: store, broker: broker, metrics: metrics,
+            logger: logger)
+        (broker as? ClusterBroker)?.start()
+        if link != nil { logger.info("node \(node) joined the cluster over \(broker.kind)") }
         hub.metricsRenderer = { registry.emitToString() }
 
         var options = ServerOptions()

@@ -61,7 +61,8 @@ final class Supervisor {
     /// nobody else takes it (the workers can: they bind with SO_REUSEPORT too).
     private var reservation: Int32 = -1
     private var embedded: EmbeddedPostgres?
-    private var databaseURL: String?
+    /// The embedded cluster's conninfo, given to the workers as --database-url.
+    private var embeddedURL: String?
     private let readyDirectory: String
     private let nodeName: String
     private var workers: [Worker] = []
@@ -69,9 +70,7 @@ final class Supervisor {
     private init(_ serve: Serve) throws {
         self.serve = serve
         count = serve.workerOptions.workers
-        // Until `--broker` exists on this branch the name is read as given.
-        let broker = Self.value(of: "--broker") ?? Env.string("SWITCHBOARD_BROKER") ?? "memory"
-        guard broker != "memory" else {
+        guard serve.cluster.broker != .memory else {
             throw ValidationError(
                 "--workers \(count) needs --broker postgres or --broker redis: with the memory broker each worker would be a hub of its own that sees only its own connections"
             )
@@ -90,7 +89,7 @@ final class Supervisor {
             return handler
         }
         logger = Logger(label: "switchboard.supervisor")
-        nodeName = Self.value(of: "--node-name") ?? Env.string("SWITCHBOARD_NODE_NAME") ?? "\(Self.hostName()):\(getpid())"
+        nodeName = serve.cluster.resolvedNodeName
         readyDirectory = NSTemporaryDirectory() + "switchboard-workers-\(getpid())"
         try FileManager.default.createDirectory(
             atPath: readyDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -98,15 +97,13 @@ final class Supervisor {
         let (_, development) = try serve.auth.jwtConfiguration(dataDirectory: serve.database.dataDirectory)
         _ = try serve.auth.apiKeyRing(dataDirectory: serve.database.dataDirectory, development: development)
         try preparePort()
-        if serve.database.databaseURL == nil {
-            let opened = try DatabaseSetup.open(serve.database, stopEmbeddedOnExit: true)
-            embedded = opened.embedded
-            databaseURL = opened.conninfo
+        let opened = try DatabaseSetup.open(serve.database, stopEmbeddedOnExit: true)
+        if let cluster = opened.embedded {
+            embedded = cluster
+            embeddedURL = opened.conninfo
             logger.info("embedded PostgreSQL running in \(serve.database.dataDirectory)/postgres")
         }
-        // Once here rather than by every worker at the same time (they would
-        // wait on each other's advisory lock); a worker retries on failure.
-        do { _ = try Migrations.apply(on: PGConnection(databaseURL ?? serve.database.databaseURL ?? "")) } catch {
+        do { _ = try Migrations.apply(on: PGConnection(opened.conninfo)) } catch {
             logger.warning("could not apply migrations now: \(error)")
         }
         workers = (1...count).map { Worker(index: $0, readyFile: readyDirectory + "/w\($0).ready") }
@@ -174,12 +171,11 @@ final class Supervisor {
         try? FileManager.default.removeItem(atPath: workers[i].readyFile)
         var arguments = Self.arguments(removing: Self.replacedOptions.union(["--listen-share"]))
         arguments += ["--listen-share", "--port", String(port), "--ready-file", workers[i].readyFile]
-        if let databaseURL { arguments += ["--database-url", databaseURL] }
+        arguments += ["--node-name", "\(nodeName)-w\(workers[i].index)"]
+        if let embeddedURL { arguments += ["--database-url", embeddedURL] }
         var environment = ProcessInfo.processInfo.environment
         environment["SWITCHBOARD_WORKERS"] = nil
         environment[Self.parentVariable] = String(getpid())
-        // The node name goes by environment until `--node-name` exists here.
-        environment["SWITCHBOARD_NODE_NAME"] = "\(nodeName)-w\(workers[i].index)"
         do {
             workers[i].pid = try Self.spawn(arguments: arguments, environment: environment)
             workers[i].startedAt = Date()
@@ -286,20 +282,6 @@ extension Supervisor {
         thread.start()
     }
 
-    /// The last value given to `option` on the command line (`--x v` or `--x=v`).
-    static func value(of option: String) -> String? {
-        var found: String?
-        var args = CommandLine.arguments.dropFirst()[...]
-        while let arg = args.popFirst() {
-            if arg == option {
-                found = args.popFirst()
-            } else if arg.hasPrefix(option + "=") {
-                found = String(arg.dropFirst(option.count + 1))
-            }
-        }
-        return found
-    }
-
     /// This process's arguments without `options` and their values.
     static func arguments(removing options: Set<String>) -> [String] {
         var kept: [String] = []
@@ -318,11 +300,6 @@ extension Supervisor {
     /// The port in a worker's ready file, if written.
     static func readPort(_ path: String) -> Int? {
         (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-    }
-
-    static func hostName() -> String {
-        var name = [CChar](repeating: 0, count: 256)
-        return gethostname(&name, name.count - 1) == 0 ? String(cString: name) : "localhost"
     }
 
     /// Starts this binary with `arguments`; stdin, stdout and stderr are shared.

@@ -42,6 +42,21 @@ public final class HubMetrics: Sendable {
     public let storeAdmissionRefused = Counter(label: "switchboard_store_admission_refused_total")
     /// Batches a rejected statement sent to the statement-by-statement salvage.
     public let storeSalvagedBatches = Counter(label: "switchboard_store_salvaged_batches_total")
+    /// Messages this node put on the cluster link.
+    public let brokerSent = Counter(label: "switchboard_broker_sent_total")
+    /// Messages the link refused (full or down); features repair what matters.
+    public let brokerDropped = Counter(label: "switchboard_broker_dropped_total")
+    /// Messages from other nodes.
+    public let brokerReceived = Counter(label: "switchboard_broker_received_total")
+    /// Link messages that did not decode.
+    public let brokerMalformed = Counter(label: "switchboard_broker_malformed_total")
+    /// Seconds from another node's send to this node's loop, last message.
+    public let brokerLag = Gauge(label: "switchboard_broker_lag_seconds")
+    /// 1 while the cluster link is up.
+    public let brokerUp = Gauge(label: "switchboard_broker_up")
+    /// Repairs from PostgreSQL after the link came back, and holes in a
+    /// stream filled from it.
+    public let brokerRepairs = Counter(label: "switchboard_broker_repairs_total")
     /// Jobs per group commit.
     public let groupCommitBatch = Recorder(label: "switchboard_group_commit_batch_size", aggregate: true)
     /// HTTP requests served.

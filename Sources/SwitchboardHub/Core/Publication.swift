@@ -58,24 +58,51 @@ public struct Publication: Sendable {
     }
 }
 
-/// Carries publications to every node's delivery. Called on the loop thread.
+/// Carries publications to every node's delivery, and the nodes' own
+/// control messages (presence heartbeats). Called on the loop thread.
 public protocol Broker: AnyObject {
     /// Publishes; returns how many of this node's connections it was queued for.
     @discardableResult
     func publish(_ publication: Publication) -> Int
     /// Connects this node's delivery (the hub calls it once, at start).
     func attach(_ delivery: @escaping (Publication) -> Int)
+    /// This node's name in the cluster.
+    var node: String { get }
+    /// `memory` for one node, else the link's kind (`postgres`, `redis`).
+    var kind: String { get }
+    /// True while the other nodes can be reached (always, for one node).
+    var isHealthy: Bool { get }
+    /// Sends a control message on `topic` to every other node.
+    func broadcast(topic: String, _ body: JSON)
+    /// Handles control messages on `topic` from other nodes, on the loop.
+    func onControl(_ topic: String, _ handler: @escaping (_ from: String, _ body: JSON) -> Void)
+    /// Called on the loop with false when the other nodes were lost and
+    /// with true when they are back: what was missed meanwhile is repaired
+    /// from PostgreSQL then.
+    func onLinkChange(_ handler: @escaping (_ up: Bool) -> Void)
 }
 
 /// One node: a publication goes straight to this node's delivery.
 public final class InProcessBroker: Broker {
     private var delivery: ((Publication) -> Int)?
+    public let node: String
 
     /// A broker for one node.
-    public init() {}
+    public init(node: String = "local") { self.node = node }
 
     public func attach(_ delivery: @escaping (Publication) -> Int) { self.delivery = delivery }
 
     @discardableResult
     public func publish(_ publication: Publication) -> Int { delivery?(publication) ?? 0 }
+
+}
+
+/// What a broker of one node answers: no other node, nothing to send.
+extension Broker {
+    public var node: String { "local" }
+    public var kind: String { "memory" }
+    public var isHealthy: Bool { true }
+    public func broadcast(topic: String, _ body: JSON) {}
+    public func onControl(_ topic: String, _ handler: @escaping (String, JSON) -> Void) {}
+    public func onLinkChange(_ handler: @escaping (Bool) -> Void) {}
 }

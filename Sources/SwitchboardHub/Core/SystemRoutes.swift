@@ -20,12 +20,18 @@ extension Hub {
     }
 
     private func readiness() -> HTTPResponse {
-        let up = store.isAvailable
+        let database = store.isAvailable
+        // A node cut off from the others still serves its own clients, but
+        // a load balancer should prefer nodes that see the whole cluster.
+        let linked = broker.isHealthy
+        let up = database && linked
         return .json(
             up ? 200 : 503,
             .object([
                 "status": .string(up ? "ready" : "not_ready"),
-                "database": .string(up ? "up" : "down"),
+                "database": .string(database ? "up" : "down"),
+                "broker": .object(["kind": .string(broker.kind), "state": .string(linked ? "up" : "down")]),
+                "node": .string(broker.node),
                 "connections": .int(Int64(connections.count)),
             ]))
     }

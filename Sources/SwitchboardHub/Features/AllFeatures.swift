@@ -7,9 +7,11 @@ extension Hub {
     public convenience init(
         configuration: HubConfiguration, features settings: FeatureSettings = FeatureSettings(), loop: any HubLoop,
         clock: HubClock, store: HubStore, chat: ChatStore, scans: ScanStore, notifications: NotificationStore,
-        quotes: QuoteStore, market: MarketStore, metrics: HubMetrics, logger: Logger
+        quotes: QuoteStore, market: MarketStore, broker: Broker = InProcessBroker(), metrics: HubMetrics, logger: Logger
     ) {
-        self.init(configuration: configuration, loop: loop, clock: clock, store: store, metrics: metrics, logger: logger)
+        self.init(
+            configuration: configuration, loop: loop, clock: clock, store: store, broker: broker, metrics: metrics,
+            logger: logger)
         install(TypingFeature())
         let presence = PresenceFeature(store: chat, graceMillis: settings.presenceGraceMillis)
         install(presence)

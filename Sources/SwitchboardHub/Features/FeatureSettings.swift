@@ -5,6 +5,9 @@
 public struct FeatureSettings: Sendable {
     /// How long a user without connections still counts as online.
     public var presenceGraceMillis: Int64 = 5_000
+    /// How long another node may stay silent before its users count as
+    /// offline (cluster presence).
+    public var nodeTimeoutMillis: Int64 = 15_000
     /// Least time between two `counter` frames on one channel, in ms.
     public var counterIntervalMillis: Int64 = 100
     /// Fault injection for tests (never set in production).

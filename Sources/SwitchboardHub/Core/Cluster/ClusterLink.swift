@@ -9,7 +9,7 @@
 /// the time, in the order one node sent them; a message may be lost while
 /// the link is down (then `changed(false)`, later `changed(true)`, and the
 /// hub repairs what matters from PostgreSQL). A message is UTF-8 text with
-/// no NUL byte, at most `ClusterLink.maxMessageBytes`.
+/// no NUL byte, at most `ClusterLinkLimits.maxMessageBytes`.
 public protocol ClusterLink: AnyObject, Sendable {
     /// The broker's name for logs, /readyz and /metrics: `postgres`, `redis`.
     var kind: String { get }
@@ -29,7 +29,9 @@ public protocol ClusterLink: AnyObject, Sendable {
     func stop()
 }
 
-extension ClusterLink {
-    /// The largest message a node sends (a publication is bounded well under it).
-    public static var maxMessageBytes: Int { 1 << 20 }
+/// Bounds every link honours.
+public enum ClusterLinkLimits {
+    /// The largest message a node sends (a publication is bounded well under
+    /// it); a link may refuse anything larger.
+    public static let maxMessageBytes = 1 << 20
 }

@@ -1,0 +1,91 @@
+// The broker of a node in a cluster: a publication is delivered to this
+// node's subscribers at once and put on the link for the others; what the
+// link brings from other nodes hops onto the loop and goes to this node's
+// delivery (or to the feature that handles a control topic). A message lost
+// while the link is down is repaired by the features from PostgreSQL when
+// it is back (`onLinkChange`).
+import SwitchboardWire
+
+/// A broker over a `ClusterLink`.
+public final class ClusterBroker: Broker {
+    public let node: String
+    private let link: ClusterLink
+    private let loop: any HubLoop
+    private let clock: HubClock
+    private let metrics: HubMetrics
+    private var delivery: ((Publication) -> Int)?
+    private var controls: [String: (String, JSON) -> Void] = [:]
+    private var linkHandlers: [(Bool) -> Void] = []
+    private var linkUp = false
+
+    /// A broker for node `node` over `link`; `start()` connects it.
+    public init(link: ClusterLink, node: String, loop: any HubLoop, clock: HubClock, metrics: HubMetrics) {
+        self.link = link
+        self.node = node
+        self.loop = loop
+        self.clock = clock
+        self.metrics = metrics
+    }
+
+    public var kind: String { link.kind }
+    public var isHealthy: Bool { link.isHealthy }
+
+    /// Starts the link; what it brings runs on the loop.
+    public func start() {
+        let bound = LoopBound(self)
+        let loop = self.loop
+        link.start(
+            receive: { bytes in loop.enqueue { bound.object?.received(bytes) } },
+            changed: { up in loop.enqueue { bound.object?.linkChanged(up) } })
+    }
+
+    /// Stops the link.
+    public func stop() { link.stop() }
+
+    public func attach(_ delivery: @escaping (Publication) -> Int) { self.delivery = delivery }
+
+    @discardableResult
+    public func publish(_ publication: Publication) -> Int {
+        let delivered = delivery?(publication) ?? 0
+        send(.publication(publication))
+        return delivered
+    }
+
+    public func broadcast(topic: String, _ body: JSON) { send(.control(topic: topic, body)) }
+
+    public func onControl(_ topic: String, _ handler: @escaping (String, JSON) -> Void) { controls[topic] = handler }
+
+    public func onLinkChange(_ handler: @escaping (Bool) -> Void) { linkHandlers.append(handler) }
+
+    private func send(_ envelope: ClusterEnvelope) {
+        let message = envelope.encoded(origin: node, sentMicros: clock.nowMicros())
+        if message.count <= ClusterLinkLimits.maxMessageBytes && link.send(message) {
+            metrics.brokerSent.increment()
+        } else {
+            metrics.brokerDropped.increment()
+        }
+    }
+
+    private func received(_ bytes: [UInt8]) {
+        guard let message = ClusterEnvelope.decode(bytes) else {
+            metrics.brokerMalformed.increment()
+            return
+        }
+        // This node delivered its own publications when it made them.
+        guard message.origin != node else { return }
+        metrics.brokerReceived.increment()
+        metrics.brokerLag.record(Double(max(0, clock.nowMicros() - message.sentMicros)) / 1e6)
+        switch message.envelope {
+        case .publication(let publication): _ = delivery?(publication)
+        case .control(let topic, let body): controls[topic]?(message.origin, body)
+        }
+    }
+
+    private func linkChanged(_ up: Bool) {
+        metrics.brokerUp.record(up ? 1 : 0)
+        let wasUp = linkUp
+        linkUp = up
+        guard up != wasUp else { return }
+        for handler in linkHandlers { handler(up) }
+    }
+}
