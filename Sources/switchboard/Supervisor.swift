@@ -91,8 +91,6 @@ final class Supervisor {
         logger = Logger(label: "switchboard.supervisor")
         nodeName = serve.cluster.resolvedNodeName
         readyDirectory = NSTemporaryDirectory() + "switchboard-workers-\(getpid())"
-        try FileManager.default.createDirectory(
-            atPath: readyDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         // Generated once here: workers starting together would each write their own.
         let (_, development) = try serve.auth.jwtConfiguration(dataDirectory: serve.database.dataDirectory)
         _ = try serve.auth.apiKeyRing(dataDirectory: serve.database.dataDirectory, development: development)
@@ -106,6 +104,8 @@ final class Supervisor {
         do { _ = try Migrations.apply(on: PGConnection(opened.conninfo)) } catch {
             logger.warning("could not apply migrations now: \(error)")
         }
+        try FileManager.default.createDirectory(
+            atPath: readyDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         workers = (1...count).map { Worker(index: $0, readyFile: readyDirectory + "/w\($0).ready") }
     }
 
