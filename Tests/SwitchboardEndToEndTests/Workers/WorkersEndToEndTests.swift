@@ -20,10 +20,13 @@ import Glibc
         let workers = Procfs.children(of: hub.process.processIdentifier)
         #expect(workers.count == 2)
         #expect(workers.allSatisfy { Procfs.isListening($0, port: hub.port) })
+        let topic = "topic:" + uniqueUser("workers")
         var clients: [WebSocketTestClient] = []
         for i in 0..<40 {
             let client = try hub.connect(uniqueUser("worker-\(i)"))
             _ = try client.receive(type: "welcome")
+            try client.sendText(#"{"type":"subscribe","channel":"\#(topic)"}"#)
+            _ = try client.receive(type: "subscribed")
             clients.append(client)
         }
         var held: [Int] = []
@@ -33,6 +36,19 @@ import Glibc
         }
         #expect(settled, "connections held per worker: \(held)")
         #expect(held.allSatisfy { $0 > 0 }, "connections held per worker: \(held)")
+        // One publication, taken by one worker, reaches the subscribers of both.
+        #expect(try hub.publish(topic, #"{"n":1}"#).status == 200)
+        for client in clients {
+            #expect((try client.receive(type: "publication")["data"] as? [String: Any])?["n"] as? Int == 1)
+        }
+        // Each worker is a node of its own name: <supervisor's name>-w<k>.
+        var nodes = Set<String>()
+        _ = try eventually {
+            let ready = try httpRequest(port: hub.port, "GET", "/readyz")
+            if let node = ready.json?["node"] as? String { nodes.insert(String(node.suffix(3))) }
+            return nodes.count == 2
+        }
+        #expect(nodes == ["-w1", "-w2"])
     }
 
     @Test func sigtermToTheSupervisorDrainsAndStopsEveryWorker() throws {
