@@ -24,6 +24,7 @@ let package = Package(
                        providers: [.apt(["libwebsockets-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
 
         .target(name: "SwitchboardWire"),
         .target(name: "SwitchboardAuth", dependencies: ["CCrypto", "SwitchboardWire"]),
@@ -41,6 +42,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
+        // The Redis broker's wire between nodes (pub/sub over hiredis).
+        .target(name: "SwitchboardRedis", dependencies: [
+            "CHiredis", "SwitchboardHub",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The hub's in-memory fakes, shared by the unit tests and the fuzz targets.
         .target(name: "SwitchboardHubTesting", dependencies: [
             "SwitchboardHub", "SwitchboardAuth", "SwitchboardWire",
@@ -53,7 +59,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "switchboard", dependencies: [
-            "SwitchboardHub", "SwitchboardLWS", "SwitchboardPostgres", "SwitchboardAuth",
+            "SwitchboardHub", "SwitchboardLWS", "SwitchboardPostgres", "SwitchboardRedis", "SwitchboardAuth",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -72,7 +78,8 @@ let package = Package(
         .testTarget(name: "SwitchboardHubTests", dependencies: ["SwitchboardHub", "SwitchboardHubTesting", "SwitchboardAuth"]),
         .testTarget(name: "SwitchboardFuzzingTests", dependencies: ["SwitchboardFuzzing"]),
         .testTarget(name: "SwitchboardEndToEndTests", dependencies: [
-            "SwitchboardHub", "SwitchboardLWS", "SwitchboardPostgres", "SwitchboardAuth", "SwitchboardWire",
+            "SwitchboardHub", "SwitchboardLWS", "SwitchboardPostgres", "SwitchboardRedis", "SwitchboardAuth",
+            "SwitchboardWire",
             .product(name: "Logging", package: "swift-log"),
         ]),
     ],

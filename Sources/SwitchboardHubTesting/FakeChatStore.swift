@@ -103,14 +103,15 @@ public final class FakeChatStore: ChatStore {
     /// The history queries asked, in order (the paging itself is SQL).
     public var historyQueries: [(conversation: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int)] = []
 
-    /// Answers a member with the conversation's stored messages, at most
-    /// `limit` of them from the start (a test stores the page it wants).
+    /// Answers a member with the conversation's stored messages after
+    /// `after`, at most `limit` of them from the start (a test stores the
+    /// page it wants).
     public func history(
         _ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int, reply: Reply<[StoredMessage]>
     ) {
         historyQueries.append((id, user, before, after, limit))
         guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.notAMember)) }; return }
-        let page = Array((messages[id] ?? []).prefix(limit))
+        let page = Array((messages[id] ?? []).filter { m in after.map { m.seq > $0 } ?? true }.prefix(limit))
         pending.append { reply(.success(page)) }
     }
 

@@ -61,20 +61,25 @@ public struct HubFixture {
     public let transport = RecordingTransport()
     public let store = RecordingStore()
     public let clock = ManualClock()
-    public let chat = FakeChatStore()
+    public let chat: FakeChatStore
     public let scans = FakeScanStore()
-    public let notes = FakeNotificationStore()
+    public let notes: FakeNotificationStore
     public let quotes = FakeQuoteStore()
     public let market = FakeMarketStore()
 
     /// The node's link when it is one of several on a `FakeClusterBus`.
     public let link: FakeClusterLink?
 
-    /// A hub; on `bus`, one node (named `node`) of a cluster of fixtures on the same bus.
+    /// A hub; on `bus`, one node (named `node`) of a cluster of fixtures on
+    /// the same bus, which share a database when given the same `chat` and
+    /// `notes` stores.
     public init(
-        bus: FakeClusterBus? = nil, node: String = "local", features: FeatureSettings = FeatureSettings(),
+        bus: FakeClusterBus? = nil, node: String = "local", chat: FakeChatStore = FakeChatStore(),
+        notes: FakeNotificationStore = FakeNotificationStore(), features: FeatureSettings = FeatureSettings(),
         configure: (inout HubConfiguration) -> Void = { _ in }
     ) {
+        self.chat = chat
+        self.notes = notes
         var config = HubConfiguration(
             jwt: JWTConfiguration(hmacSecret: Self.secret),
             apiKeys: try! APIKeyRing(entries: ["matcher:" + Self.apiKey]))

@@ -26,6 +26,13 @@ extension Hub {
         metrics.publications.increment()
         let subscribers = registry.subscribers(of: publication.channel)
         if let position = publication.position {
+            guard !subscribers.isEmpty || seams.hasWaiters(position.stream) else { return 0 }
+            // Brought by another node, or again by a repair: once per node.
+            guard
+                heads.record(
+                    position, channel: publication.channel, nowMillis: clock.nowMillis(),
+                    floorIfNew: subscribers.compactMap { connections[$0]?.marks[position.stream] }.min())
+            else { return 0 }
             seams.buffer(stream: position.stream, seq: position.seq, frame: publication.frame)
         }
         guard !subscribers.isEmpty, let transport else { return 0 }

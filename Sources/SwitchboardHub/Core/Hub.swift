@@ -41,6 +41,8 @@ public final class Hub {
     var connections: [ConnectionID: Connection] = [:]
     var registry = ChannelRegistry()
     var seams = StreamSeams()
+    var heads = StreamHeads()
+    var streamRepairers: [String: (StreamGap) -> Void] = [:]
     private var connectionsPerUser: [String: Int] = [:]
     private var shuttingDown = false
     private var authenticatedCount = 0
@@ -71,6 +73,7 @@ public final class Hub {
         installSystemRoutes()
         every(millis: 250) { [unowned self] in tickSessions() }
         broker.attach { [unowned self] in deliver($0) }
+        installStreamRepair()
     }
 
     /// Number of open connections.

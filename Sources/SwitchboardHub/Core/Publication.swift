@@ -14,11 +14,15 @@ public struct StreamPosition: Sendable, Equatable {
     public var stream: String
     /// The position; increases with commit order.
     public var seq: Int64
+    /// True when the stream has every position (a conversation's seqs):
+    /// a missing one is a hole the node fills from the store.
+    public var contiguous: Bool
 
     /// A position.
-    public init(stream: String, seq: Int64) {
+    public init(stream: String, seq: Int64, contiguous: Bool = false) {
         self.stream = stream
         self.seq = seq
+        self.contiguous = contiguous
     }
 }
 

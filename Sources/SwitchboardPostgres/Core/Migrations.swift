@@ -283,6 +283,7 @@ public enum Migrations {
         (10, MarketMigrations.records),
         (11, ChatMigrations.messageProjection),
         (12, ChatMigrations.sendWithoutForeignKeyCheck),
+        (13, ClusterMigrations.payloads),
     ]
 
     /// Applies the missing migrations; returns the versions applied.

@@ -1,14 +1,18 @@
 // C stays inside its wrapper module: only SwitchboardLWS imports
 // CLibWebSockets, only SwitchboardPostgres imports CLibPQ, only
-// SwitchboardAuth imports CCrypto. The load tool's client pool is the one
-// file outside them that speaks lws (the client side is the tool's own).
+// SwitchboardAuth imports CCrypto, only SwitchboardRedis imports CHiredis.
+// The load tool's client pool is the one file outside them that speaks lws
+// (the client side is the tool's own).
 import Foundation
 import Testing
 
 @Suite struct ModuleBoundaryTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent()
-    static let owners = ["CLibWebSockets": "SwitchboardLWS", "CLibPQ": "SwitchboardPostgres", "CCrypto": "SwitchboardAuth"]
+    static let owners = [
+        "CLibWebSockets": "SwitchboardLWS", "CLibPQ": "SwitchboardPostgres", "CCrypto": "SwitchboardAuth",
+        "CHiredis": "SwitchboardRedis",
+    ]
     /// Single files outside the wrappers allowed to import a C module (privately).
     static let exceptions = ["CLibWebSockets": "loadtest/Sources/LWSClientPool.swift"]
 

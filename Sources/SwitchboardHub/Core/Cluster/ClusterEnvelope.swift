@@ -35,6 +35,7 @@ enum ClusterEnvelope {
                 header.string(position.stream)
                 header.key("q")
                 header.int(position.seq)
+                if position.contiguous { header.raw(",\"qc\":true") }
             }
             // A connection exclusion names a connection of this node: the
             // other nodes have nobody to skip.
@@ -79,7 +80,7 @@ enum ClusterEnvelope {
             var position: StreamPosition?
             if let stream = header["s"] {
                 guard let stream = name(stream), let seq = header["q"]?.intValue else { return nil }
-                position = StreamPosition(stream: stream, seq: seq)
+                position = StreamPosition(stream: stream, seq: seq, contiguous: header["qc"]?.boolValue == true)
             }
             var excluding: PublicationExclusion?
             if let user = header["xu"] {

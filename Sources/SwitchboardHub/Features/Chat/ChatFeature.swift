@@ -34,6 +34,34 @@ public final class ChatFeature: HubFeature {
                 for: .frame(call.connection, requestID: requestID))
         }
         installRoutes(on: hub)
+        hub.onStreamRepair(ConversationChannels.kindPrefix) { [unowned self] gap in repair(gap) }
+    }
+
+    // MARK: Repairing
+
+    /// Reads a conversation's messages this node missed (a hole, or the
+    /// time the link to the other nodes was down) and delivers them to its
+    /// subscribers here, in order; the delivery drops what was sent already.
+    private func repair(_ gap: StreamGap) {
+        guard let (_, rest) = ChannelName.split(gap.channel), let conversation = ConversationChannel.id(rest: rest),
+            let member = hub.subscriberUser(of: gap.channel)
+        else { return }
+        store.history(
+            conversation, user: member, before: nil, after: gap.after, limit: Self.replayCap,
+            reply: Reply(on: hub.loop, to: self) { chat, result in
+                guard case .success(let messages) = result else { return }
+                for message in messages {
+                    if let before = gap.before, message.seq >= before { break }
+                    chat.hub.deliverRepaired(
+                        Publication(
+                            channel: gap.channel, frame: ServerFrame.message(message, replay: false),
+                            position: StreamPosition(stream: gap.stream, seq: message.seq, contiguous: true)))
+                }
+                // More than one read holds: the rest, from where this one ended.
+                if gap.before == nil, messages.count == Self.replayCap, let last = messages.last {
+                    chat.repair(StreamGap(stream: gap.stream, channel: gap.channel, after: last.seq, before: nil))
+                }
+            })
     }
 
     // MARK: Subscribing
@@ -163,7 +191,10 @@ public final class ChatFeature: HubFeature {
                 createdAtMillis: outcome.createdAtMillis), replay: false)
         // A commit visible to the subscribe's read before its answer reached
         // the loop was in the replay already: not again (the stream position).
-        hub.publish(Publication(channel: channel, frame: frame, position: StreamPosition(stream: channel, seq: outcome.seq)))
+        hub.publish(
+            Publication(
+                channel: channel, frame: frame,
+                position: StreamPosition(stream: channel, seq: outcome.seq, contiguous: true)))
         var notice: OutboundFrame?
         for member in outcome.members {
             let shared =
@@ -228,9 +259,10 @@ public final class ChatFeature: HubFeature {
 
 /// `conversation:<id>`: members subscribe (the store decides membership).
 final class ConversationChannels: ChannelKind {
+    static let kindPrefix = "conversation"
     private unowned let chat: ChatFeature
     init(chat: ChatFeature) { self.chat = chat }
-    let prefix = "conversation"
+    let prefix = ConversationChannels.kindPrefix
     func accepts(_ rest: String) -> Bool { ConversationChannel.id(rest: rest) != nil }
     func subscribe(_ request: SubscribeRequest) {
         guard let conversation = ConversationChannel.id(rest: request.rest) else { return }

@@ -29,6 +29,7 @@ public final class NotificationsFeature: HubFeature {
 
     public func install(on hub: Hub) {
         self.hub = hub
+        hub.onStreamRepair(Self.streamPrefix) { [unowned self] gap in repair(gap) }
         hub.route("POST", "/v1/notify", caller: .backend) { [unowned self] call throws(HubError) in
             try notifyRoute(call)
         }
@@ -51,7 +52,26 @@ public final class NotificationsFeature: HubFeature {
     }
 
     /// The ordered stream of a user's notifications (ids increase with commits).
-    static func stream(_ user: String) -> String { "notifications:" + user }
+    static func stream(_ user: String) -> String { streamPrefix + ":" + user }
+    static let streamPrefix = "notifications"
+
+    /// Reads a user's notifications this node may have missed while the
+    /// link to the other nodes was down and delivers them to the user's
+    /// connections here; the delivery drops what was sent already.
+    private func repair(_ gap: StreamGap) {
+        let user = String(gap.stream.dropFirst(Self.streamPrefix.utf8.count + 1))
+        store.notificationsSince(
+            user: user, since: gap.after, limit: Self.replayCap,
+            reply: Reply(on: hub.loop, to: self) { me, result in
+                guard case .success(let missed) = result else { return }
+                for n in missed.items {
+                    me.hub.deliverRepaired(
+                        Publication(
+                            channel: gap.channel, frame: ServerFrame.notification(n, replay: false),
+                            position: StreamPosition(stream: gap.stream, seq: n.id)))
+                }
+            })
+    }
 
     /// Publishes committed notifications on their users' channels.
     public func publish(_ notifications: [StoredNotification]) {

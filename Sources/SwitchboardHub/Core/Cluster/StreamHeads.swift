@@ -1,0 +1,126 @@
+// This node's view of each ordered stream it delivers (beside each
+// connection's own marks): which positions its delivery has sent. With
+// publications arriving from other nodes — and again from the store after a
+// repair — a position must still reach subscribers once, and a position
+// that never arrived (lost while the link was down, or its node died right
+// after the commit) must be noticed and fetched.
+
+/// Positions of a stream a node may have missed: after `after`, below
+/// `before` (nil: up to now). The stream's feature fetches them from the
+/// store and hands them to `Hub.deliverRepaired`.
+public struct StreamGap: Equatable, Sendable {
+    /// The stream (`conversation:7`, `notifications:alice`).
+    public var stream: String
+    /// The channel it is delivered on.
+    public var channel: String
+    /// Positions after this one…
+    public var after: Int64
+    /// …and below this one, if set.
+    public var before: Int64?
+}
+
+/// Delivered positions per stream, as a value-type state machine.
+struct StreamHeads {
+    struct Head {
+        /// The channel the stream is delivered on (to forget it when unwatched).
+        var channel: String
+        /// Every position up to here counts as delivered.
+        var floor: Int64
+        /// Delivered positions past `floor` (out of order, or — in a stream
+        /// without every position — simply the recent ones).
+        var above: Set<Int64> = []
+        var contiguous: Bool
+        /// Since when a contiguous stream has a hole below `above`.
+        var holeSinceMillis: Int64?
+        /// When a repair of the hole was last asked for.
+        var repairAskedMillis: Int64?
+        /// The highest position delivered when the link went down.
+        var atDrop: Int64?
+
+        var highest: Int64 { above.max() ?? floor }
+    }
+
+    /// Most positions remembered past the floor of one stream.
+    static let maxAbove = 1_024
+    private(set) var heads: [String: Head] = [:]
+
+    /// Records that `position` is being delivered on `channel`. False when
+    /// it was delivered already (then it must not be sent again).
+    /// `floorIfNew`: for a stream not seen yet, how far its subscribers
+    /// have come (their resume marks); positions past it that have not
+    /// arrived are a hole.
+    mutating func record(
+        _ position: StreamPosition, channel: String, nowMillis: Int64, floorIfNew: @autoclosure () -> Int64?
+    ) -> Bool {
+        let seq = position.seq
+        if heads[position.stream] == nil {
+            // A stream without every position cannot tell a hole: it only
+            // remembers what it sent.
+            let floor = position.contiguous ? min(floorIfNew() ?? (seq &- 1), seq &- 1) : Int64.min
+            heads[position.stream] = Head(channel: channel, floor: floor, contiguous: position.contiguous)
+        }
+        guard var head = heads[position.stream] else { return true }
+        if seq <= head.floor || head.above.contains(seq) { return false }
+        if head.contiguous && seq == head.floor &+ 1 {
+            head.floor = seq
+            while head.above.remove(head.floor &+ 1) != nil { head.floor += 1 }
+        } else {
+            head.above.insert(seq)
+            if head.above.count > Self.maxAbove, let lowest = head.above.min() {
+                // Too far behind to wait for: what is below the oldest kept
+                // position counts as delivered (a stream without every
+                // position forgets its oldest this way).
+                head.above.remove(lowest)
+                head.floor = lowest
+                while head.above.remove(head.floor &+ 1) != nil { head.floor += 1 }
+            }
+        }
+        if head.contiguous {
+            if head.above.isEmpty {
+                head.holeSinceMillis = nil
+                head.repairAskedMillis = nil
+            } else if head.holeSinceMillis == nil {
+                head.holeSinceMillis = nowMillis
+            }
+        }
+        heads[position.stream] = head
+        return true
+    }
+
+    /// Holes of contiguous streams older than `ageMillis` whose repair was
+    /// not asked for in the last `retryMillis`; marks them asked.
+    mutating func holesToRepair(nowMillis: Int64, ageMillis: Int64, retryMillis: Int64) -> [StreamGap] {
+        var gaps: [StreamGap] = []
+        for (stream, head) in heads {
+            guard let since = head.holeSinceMillis, nowMillis - since >= ageMillis, let next = head.above.min() else {
+                continue
+            }
+            if let asked = head.repairAskedMillis, nowMillis - asked < retryMillis { continue }
+            heads[stream]?.repairAskedMillis = nowMillis
+            gaps.append(StreamGap(stream: stream, channel: head.channel, after: head.floor, before: next))
+        }
+        return gaps
+    }
+
+    /// The link went down: remember how far each stream had come.
+    mutating func linkDropped() {
+        for (stream, head) in heads { heads[stream]?.atDrop = head.highest }
+    }
+
+    /// The link is back: for each stream, what may have been missed since
+    /// the drop (everything past the floor for a contiguous stream).
+    mutating func gapsAfterDrop() -> [StreamGap] {
+        var gaps: [StreamGap] = []
+        for (stream, head) in heads {
+            let after = head.contiguous ? head.floor : min(head.atDrop ?? head.highest, head.highest)
+            gaps.append(StreamGap(stream: stream, channel: head.channel, after: after, before: nil))
+            heads[stream]?.atDrop = nil
+        }
+        return gaps
+    }
+
+    /// Forgets the streams whose channel nobody on this node watches.
+    mutating func forget(where unwatched: (String) -> Bool) {
+        heads = heads.filter { !unwatched($0.value.channel) }
+    }
+}
