@@ -111,7 +111,7 @@ public final class RedisLink: ClusterLink, @unchecked Sendable {
 
     @discardableResult
     public func send(_ message: [UInt8]) -> Bool {
-        guard message.count <= Self.maxMessageBytes else { return false }
+        guard message.count <= ClusterLinkLimits.maxMessageBytes else { return false }
         condition.lock()
         defer { condition.unlock() }
         guard health.isUp, !stopping, queue.count < options.maxQueuedMessages,
@@ -249,7 +249,7 @@ extension RedisLink {
             liveness.heard(at: Self.now())
             guard case .message(let payload) = pushed else { continue }
             // A hostile publisher on the same Redis cannot make the hub parse more than a node would send.
-            guard payload.count <= Self.maxMessageBytes else { continue }
+            guard payload.count <= ClusterLinkLimits.maxMessageBytes else { continue }
             reportLock.withLock { receive }?(payload)
         }
     }

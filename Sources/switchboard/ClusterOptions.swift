@@ -4,6 +4,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import SwitchboardHub
+import SwitchboardPostgres
+import SwitchboardRedis
 
 /// How nodes reach each other.
 enum BrokerKind: String, ExpressibleByArgument, CaseIterable {
@@ -59,9 +61,13 @@ extension ClusterOptions {
     func link(conninfo: String, logger: Logger) throws -> ClusterLink? {
         switch broker {
         case .memory: return nil
-        case .postgres, .redis:
-            // The links land with the broker modules (issue 13, in progress).
-            throw ValidationError("--broker \(broker.rawValue) is not available in this build yet")
+        case .postgres: return PostgresLink(conninfo: conninfo, logger: logger)
+        case .redis:
+            do {
+                return try RedisLink(url: redisURL ?? "", logger: logger)
+            } catch {
+                throw ValidationError("--redis-url: \(error)")
+            }
         }
     }
 }

@@ -19,7 +19,7 @@ extension PostgresLink {
         var backoff = 0.05
         while !isStopped {
             do throws(PostgresError) {
-                let conn = try PGConnection(conninfo)
+                let conn = try PGConnection(conninfo, purpose: "cluster-listener")
                 // The channel name was checked to be a plain identifier (init).
                 try conn.query("LISTEN \"\(channelName)\"")
                 let pid = try conn.query("SELECT pg_backend_pid() AS pid").first?.int("pid")

@@ -67,12 +67,13 @@ package final class PGConnection {
     package static let defaultApplicationName = "switchboard/\(getpid())"
 
     /// Connects; throws a connection error if the server does not answer.
-    /// `conninfo` is a URL or key=value string.
-    package init(_ conninfo: String) throws(PostgresError) {
+    /// `conninfo` is a URL or key=value string; `purpose`, if given, is
+    /// appended to the default application_name (`switchboard/<pid>/<purpose>`).
+    package init(_ conninfo: String, purpose: String? = nil) throws(PostgresError) {
         // expand_dbname = 1: "dbname" carries the whole conninfo; the fallback
         // applies only when the conninfo sets no application_name itself.
         let keywords = ["dbname", "fallback_application_name"]
-        let values = [conninfo, Self.defaultApplicationName]
+        let values = [conninfo, Self.defaultApplicationName + (purpose.map { "/" + $0 } ?? "")]
         // Both arrays end with NULL, as PQconnectdbParams expects.
         conn = withCStrings(keywords + [nil]) { k in
             withCStrings(values + [nil]) { v in PQconnectdbParams(k, v, 1) }

@@ -69,7 +69,7 @@ func startedLink(_ url: String, options: RedisLink.Options = .init()) throws -> 
             a.stop()
             b.stop()
         }
-        let largest = (0..<RedisLink.maxMessageBytes).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+        let largest = (0..<ClusterLinkLimits.maxMessageBytes).map { UInt8(ascii: "a") + UInt8($0 % 26) }
         // Bools, not arrays, in the expectations: a failure must not print a megabyte.
         let refusedLarger = !a.send(largest + [UInt8(ascii: "z")])
         #expect(refusedLarger)

@@ -129,7 +129,7 @@ final class HubProcess: Sendable {
     /// How many PostgreSQL sessions this hub process holds (nil if the query failed).
     func databaseSessions() -> Int? {
         let rows = try? TestDatabase.query(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 OR application_name LIKE $1 || '/%'",
             ["switchboard/\(process.processIdentifier)"])
         return rows?.first?[0].flatMap { Int($0) }
     }

@@ -108,4 +108,20 @@ import SwitchboardHubTesting
         chat.flush()
         #expect(seqs(a, 2) == [1])
     }
+
+    @Test func whatANodePublishedWhileItsOwnLinkWasDownIsReadBackByTheOthers() {
+        aliceWatchesOnB()
+        a.send(1, send(1, "m1"))
+        chat.flush()
+        a.link?.set(up: false)
+        a.send(1, send(1, "m2"))  // committed and acked; its publication dropped
+        chat.flush()
+        #expect(seqs(b, 1) == [1])
+        a.link?.set(up: true)  // A tells the others it dropped some
+        chat.flush()
+        #expect(seqs(b, 1) == [1, 2])
+        a.send(1, send(1, "m3"))
+        chat.flush()
+        #expect(seqs(b, 1) == [1, 2, 3])
+    }
 }

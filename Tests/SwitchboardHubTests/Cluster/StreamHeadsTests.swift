@@ -50,17 +50,17 @@ import Testing
         #expect(holes.isEmpty)
     }
 
-    @Test func afterADropEachStreamIsReadBackFromWhereItWas() {
+    @Test func aRepairOfEverythingReadsPastTheFloorOrFromTheOldestRememberedId() {
         var heads = StreamHeads()
         _ = heads.record(chat(3), channel: "conversation:1", nowMillis: 0, floorIfNew: 2)
+        _ = heads.record(chat(5), channel: "conversation:1", nowMillis: 0, floorIfNew: nil)
         _ = heads.record(note(10), channel: "user:al", nowMillis: 0, floorIfNew: nil)
-        heads.linkDropped()
-        _ = heads.record(note(12), channel: "user:al", nowMillis: 0, floorIfNew: nil)  // committed here meanwhile
-        let gaps = heads.gapsAfterDrop().sorted { $0.stream < $1.stream }
+        _ = heads.record(note(12), channel: "user:al", nowMillis: 0, floorIfNew: nil)
+        let gaps = heads.gapsToRepairAll().sorted { $0.stream < $1.stream }
         #expect(
             gaps == [
                 StreamGap(stream: "conversation:1", channel: "conversation:1", after: 3, before: nil),
-                StreamGap(stream: "notifications:al", channel: "user:al", after: 10, before: nil),
+                StreamGap(stream: "notifications:al", channel: "user:al", after: 9, before: nil),
             ])
     }
 

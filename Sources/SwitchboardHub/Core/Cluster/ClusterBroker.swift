@@ -17,6 +17,12 @@ public final class ClusterBroker: Broker {
     private var controls: [String: (String, JSON) -> Void] = [:]
     private var linkHandlers: [(Bool) -> Void] = []
     private var linkUp = false
+    /// Publications were dropped since the last message the link took.
+    private var dropped = false
+
+    /// The control topic by which a node that had to drop publications
+    /// (its link was down or full) asks every node to repair its streams.
+    public static let missedTopic = "cluster.missed"
 
     /// A broker for node `node` over `link`; `start()` connects it.
     public init(link: ClusterLink, node: String, loop: any HubLoop, clock: HubClock, metrics: HubMetrics) {
@@ -59,10 +65,21 @@ public final class ClusterBroker: Broker {
 
     private func send(_ envelope: ClusterEnvelope) {
         let message = envelope.encoded(origin: node, sentMicros: clock.nowMicros())
+        if dropped {
+            // The others cannot know what they missed from this node: they
+            // read their streams back once this node can tell them.
+            let missed = ClusterEnvelope.control(topic: Self.missedTopic, .object([:]))
+            guard link.send(missed.encoded(origin: node, sentMicros: clock.nowMicros())) else {
+                metrics.brokerDropped.increment()
+                return
+            }
+            dropped = false
+        }
         if message.count <= ClusterLinkLimits.maxMessageBytes && link.send(message) {
             metrics.brokerSent.increment()
         } else {
             metrics.brokerDropped.increment()
+            dropped = true
         }
     }
 
@@ -87,5 +104,9 @@ public final class ClusterBroker: Broker {
         linkUp = up
         guard up != wasUp else { return }
         for handler in linkHandlers { handler(up) }
+        if up && dropped {
+            let missed = ClusterEnvelope.control(topic: Self.missedTopic, .object([:]))
+            if link.send(missed.encoded(origin: node, sentMicros: clock.nowMicros())) { dropped = false }
+        }
     }
 }

@@ -38,13 +38,16 @@ extension Hub {
         every(millis: 10_000) { [unowned self] in
             heads.forget { !hasSubscribers($0) }
         }
+        // This node's link is back, or another node's is and it had to
+        // drop publications meanwhile: whatever any stream may have missed.
         broker.onLinkChange { [unowned self] up in
-            if up {
-                for gap in heads.gapsAfterDrop() { repair(gap) }
-            } else {
-                heads.linkDropped()
-            }
+            if up { repairAll() }
         }
+        broker.onControl(ClusterBroker.missedTopic) { [unowned self] _, _ in repairAll() }
+    }
+
+    private func repairAll() {
+        for gap in heads.gapsToRepairAll() { repair(gap) }
     }
 
     private func repair(_ gap: StreamGap) {

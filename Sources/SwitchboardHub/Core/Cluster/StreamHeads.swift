@@ -34,8 +34,6 @@ struct StreamHeads {
         var holeSinceMillis: Int64?
         /// When a repair of the hole was last asked for.
         var repairAskedMillis: Int64?
-        /// The highest position delivered when the link went down.
-        var atDrop: Int64?
 
         var highest: Int64 { above.max() ?? floor }
     }
@@ -102,21 +100,15 @@ struct StreamHeads {
         return gaps
     }
 
-    /// The link went down: remember how far each stream had come.
-    mutating func linkDropped() {
-        for (stream, head) in heads { heads[stream]?.atDrop = head.highest }
-    }
-
-    /// The link is back: for each stream, what may have been missed since
-    /// the drop (everything past the floor for a contiguous stream).
-    mutating func gapsAfterDrop() -> [StreamGap] {
-        var gaps: [StreamGap] = []
-        for (stream, head) in heads {
-            let after = head.contiguous ? head.floor : min(head.atDrop ?? head.highest, head.highest)
-            gaps.append(StreamGap(stream: stream, channel: head.channel, after: after, before: nil))
-            heads[stream]?.atDrop = nil
+    /// For each stream, what may have been missed: everything past the
+    /// floor of a contiguous stream; in a stream without every position,
+    /// everything from the oldest position it remembers (what was sent
+    /// already is dropped again by `record`).
+    func gapsToRepairAll() -> [StreamGap] {
+        heads.map { stream, head in
+            let after = head.floor != .min ? head.floor : (head.above.min() ?? 1) &- 1
+            return StreamGap(stream: stream, channel: head.channel, after: after, before: nil)
         }
-        return gaps
     }
 
     /// Forgets the streams whose channel nobody on this node watches.
