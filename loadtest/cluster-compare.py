@@ -29,13 +29,16 @@ for scenario, figures in rows.items():
     print(f"== {scenario}")
     for label, keys in figures:
         values = {}
-        for mode in ("single", "cross"):
+        for mode in ("memory", "single", "cross"):
             docs = [load(p) for p in sorted(glob.glob(os.path.join(out, f"{scenario}-{mode}-*.json")))]
             vals = [figure(d, *keys) for d in docs if d is not None]
             vals = [float(v) for v in vals if v is not None]
             values[mode] = vals
         med = {m: (statistics.median(v) if v else None) for m, v in values.items()}
-        ratio = (med["cross"] / med["single"]) if med["single"] and med["cross"] is not None else None
+        def ratio(a, b):
+            return (med[a] / med[b]) if med[b] and med[a] is not None else None
         fmt = lambda v: "-" if v is None else f"{v:.2f}"
-        print(f"  {label:18} single {fmt(med['single']):>10} {values['single']}  cross {fmt(med['cross']):>10} "
-              f"{values['cross']}  cross/single {fmt(ratio)}")
+        print(f"  {label:16} memory {fmt(med['memory']):>9}  single {fmt(med['single']):>9}  "
+              f"cross {fmt(med['cross']):>9}  cross/single {fmt(ratio('cross', 'single'))}  "
+              f"cross/memory {fmt(ratio('cross', 'memory'))}")
+        print(f"  {'':16} rounds: memory {values['memory']} single {values['single']} cross {values['cross']}")

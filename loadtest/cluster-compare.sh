@@ -4,10 +4,11 @@
 # BROKER is postgres or redis. Starts an embedded PostgreSQL in $OUT (and a
 # redis-server on a free port for redis) and two nodes A and B on it with
 # `--broker BROKER`, then ROUNDS times (default 3):
-#   fanout, SUBSCRIBERS (1000) on B, published through B (single node) then
-#   through A (cross-node): delivery p50/p99;
+#   fanout, SUBSCRIBERS (1000) on C (a third hub, memory broker: no cluster),
+#   then on B published through B (single node of the cluster), then on B
+#   published through A (cross-node): delivery p50/p99;
 #   chat, PAIRS (200) at RATE (5000) msg/s for DURATION (10) s, every pair on
-#   A (single node) then every pair across A and B (cross-node): ack and
+#   C, then every pair on A, then every pair across A and B: ack and
 #   delivery p99, persisted/s.
 # Each run's JSON goes to $OUT/<scenario>-<mode>-<round>.json; the summary
 # (medians and cross/single ratios) is printed at the end by cluster-compare.py.
@@ -37,25 +38,33 @@ if [ "$BROKER" = redis ]; then
   for _ in $(seq 1 100); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
   FLAGS+=(--redis-url "redis://127.0.0.1:$RPORT")
 fi
-for n in 1 2; do
+for n in 1 2 3; do
+  # Node 3 is a hub of its own (the memory broker): the single-node
+  # figure without any broker, the calibration of the other two.
+  flags=("${FLAGS[@]}")
+  [ "$n" = 3 ] && flags=(--broker memory)
   SWITCHBOARD_MAX_CONNECTIONS_PER_IP=0 SWITCHBOARD_MAX_HANDSHAKES_PER_IP=0 \
     "$BIN/switchboard" serve --port 0 --ready-file "$OUT/port$n" --database-url "$DB" --node-name "node$n" \
-    --jwt-secret "$SECRET" --api-key "cmp:$KEY" --log-level error "${FLAGS[@]}" >"$OUT/hub$n.log" 2>&1 &
+    --jwt-secret "$SECRET" --api-key "cmp:$KEY" --log-level error "${flags[@]}" >"$OUT/hub$n.log" 2>&1 &
   pids+=($!)
 done
-for n in 1 2; do
+for n in 1 2 3; do
   for _ in $(seq 1 300); do [ -s "$OUT/port$n" ] && break; sleep 0.1; done
   [ -s "$OUT/port$n" ] || { echo "hub $n did not start:"; cat "$OUT/hub$n.log"; exit 1; }
 done
 sleep 1
-A=127.0.0.1:$(cat "$OUT/port1") B=127.0.0.1:$(cat "$OUT/port2")
+A=127.0.0.1:$(cat "$OUT/port1") B=127.0.0.1:$(cat "$OUT/port2") C=127.0.0.1:$(cat "$OUT/port3")
 LOAD=("$BIN/switchboard-load")
 AUTH=(--jwt-secret "$SECRET" --api-key "$KEY")
 for r in $(seq 1 "$ROUNDS"); do
+  "${LOAD[@]}" fanout --target "$C" --publish-via "$C" --subscribers "$SUBSCRIBERS" --publishes 20 --rate 4 \
+    "${AUTH[@]}" --json >"$OUT/fanout-memory-$r.json" 2>>"$OUT/load.log"
   "${LOAD[@]}" fanout --target "$B" --publish-via "$B" --subscribers "$SUBSCRIBERS" --publishes 20 --rate 4 \
     "${AUTH[@]}" --json >"$OUT/fanout-single-$r.json" 2>>"$OUT/load.log"
   "${LOAD[@]}" fanout --target "$B" --publish-via "$A" --subscribers "$SUBSCRIBERS" --publishes 20 --rate 4 \
     "${AUTH[@]}" --json >"$OUT/fanout-cross-$r.json" 2>>"$OUT/load.log"
+  "${LOAD[@]}" chat --target "$C" --pairs "$PAIRS" --rate "$RATE" --duration "$DURATION" --calibration-seconds 0 \
+    --database-url "$DB" "${AUTH[@]}" --json >"$OUT/chat-memory-$r.json" 2>>"$OUT/load.log"
   "${LOAD[@]}" chat --target "$A" --pairs "$PAIRS" --rate "$RATE" --duration "$DURATION" --calibration-seconds 0 \
     --database-url "$DB" "${AUTH[@]}" --json >"$OUT/chat-single-$r.json" 2>>"$OUT/load.log"
   "${LOAD[@]}" chat --target "$A" --target "$B" --pairs "$PAIRS" --rate "$RATE" --duration "$DURATION" \
