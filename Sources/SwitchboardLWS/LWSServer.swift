@@ -34,6 +34,8 @@ public final class LWSServer: @unchecked Sendable {
     private var tokenLimits: UnsafeMutablePointer<lws_token_limits>?
     var nextID: UInt64 = 0
     var stopping = false
+    /// When a failed accept on the shared listener was last logged (monotonic ns).
+    var lastAcceptWarning: UInt64 = 0
     private var stopRequested = false
     private var shutdownDeadline: Date?
 
@@ -80,7 +82,7 @@ public final class LWSServer: @unchecked Sendable {
         // switchboard.v1 is first: lws binds HTTP requests and WebSocket
         // upgrades without a Sec-WebSocket-Protocol header to the first
         // protocol, so its callback serves both (see switchboardCallback).
-        let count = options.enableEcho ? 3 : 2
+        let count = 2 + (options.enableEcho ? 1 : 0) + (options.listenShare ? 1 : 0)
         let table = UnsafeMutablePointer<lws_protocols>.allocate(capacity: count)
         table.initialize(repeating: lws_protocols(), count: count)
         table[0].name = UnsafePointer(cString("switchboard.v1"))
@@ -93,7 +95,15 @@ public final class LWSServer: @unchecked Sendable {
             table[1].per_session_data_size = MemoryLayout<UInt64>.size
             table[1].rx_buffer_size = 65536
         }
+        if options.listenShare {
+            let listener = table + count - 2
+            listener.pointee.name = UnsafePointer(cString(sharedListenerProtocol))
+            listener.pointee.callback = switchboardListenCallback
+        }
         protocols = table
+        // A shared port is bound here, before lws, so that a port taken by
+        // anyone but a sharing worker fails the start as lws' own bind would.
+        let shared = options.listenShare ? try Self.openSharedListener(address: options.bindAddress, port: options.port) : nil
 
         let retry = UnsafeMutablePointer<lws_retry_bo_t>.allocate(capacity: 1)
         retry.initialize(to: lws_retry_bo_t())
@@ -102,7 +112,7 @@ public final class LWSServer: @unchecked Sendable {
         retryPolicy = retry
 
         var info = lws_context_creation_info()
-        info.port = Int32(options.port)
+        info.port = shared == nil ? Int32(options.port) : CONTEXT_PORT_NO_LISTEN_SERVER
         info.iface = UnsafePointer(cString(options.bindAddress))
         info.protocols = UnsafePointer(table)
         info.gid = -1
@@ -145,12 +155,22 @@ public final class LWSServer: @unchecked Sendable {
         }
 
         guard let ctx = lws_create_context(&info) else {
+            if let shared { Glibc.close(shared.fd) }
             throw ServerError.cannotListen(address: options.bindAddress, port: options.port)
         }
         context = ctx
+        if let shared {
+            guard let vhost = lws_get_vhost_by_name(ctx, "switchboard") else {
+                Glibc.close(shared.fd)
+                throw ServerError.cannotListen(address: options.bindAddress, port: options.port)
+            }
+            try watchSharedListener(fd: shared.fd, vhost: vhost)
+        }
         mailbox.attach(ctx)
         startDeadlineSweep()
-        if let vhost = lws_get_vhost_by_name(ctx, "switchboard") {
+        if let shared {
+            boundPort = shared.port
+        } else if let vhost = lws_get_vhost_by_name(ctx, "switchboard") {
             boundPort = Int(lws_get_vhost_listen_port(vhost))
         } else {
             boundPort = options.port

@@ -38,6 +38,9 @@ public struct ServerOptions: Sendable {
     public var maxHandshakesPerIP: Int = 64
     /// When set, `/metrics` needs `Authorization: Bearer <token>`.
     public var metricsToken: String?
+    /// Bind with SO_REUSEPORT so that other processes (`--workers`) may listen
+    /// on the same port; the kernel spreads new connections among them.
+    public var listenShare = false
 
     /// Defaults.
     public init() {}

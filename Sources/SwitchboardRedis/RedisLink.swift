@@ -9,10 +9,10 @@ import Logging
 import SwitchboardHub
 
 /// A `ClusterLink` over Redis pub/sub.
-// Unchecked: all mutable state is behind `condition`; `changed` is called
-// under `reportLock` so that reports reach the hub in the order they were
-// decided; each connection belongs to its thread (stop() only shuts it down,
-// under `condition`, while the thread still holds it).
+// Unchecked: mutable state is behind `condition`, the callbacks behind `reportLock`, each connection owned by its thread.
+// (`changed` runs under `reportLock` so that reports reach the hub in the
+// order they were decided; stop() only shuts a connection down, under
+// `condition`, while its thread still holds it.)
 public final class RedisLink: ClusterLink, @unchecked Sendable {
     /// The pub/sub channel every node uses unless told otherwise.
     public static let channel = "switchboard:cluster"
@@ -63,14 +63,17 @@ public final class RedisLink: ClusterLink, @unchecked Sendable {
     private var changed: (@Sendable (Bool) -> Void)?
 
     /// A link to the Redis at `url` (`redis://[:password@]host[:port][/db]`);
-    /// nothing connects before `start`. Throws `RedisURLError` for a bad URL.
+    /// nothing connects before `start`. Throws `RedisURLError` for a bad URL
+    /// (or options out of range).
     public init(url: String, logger: Logger, options: Options = Options()) throws {
         self.url = try RedisURL(url)
         guard !options.channel.isEmpty, options.channel.utf8.count <= 256 else {
             throw RedisURLError("the Redis channel must be 1 to 256 bytes")
         }
-        guard options.maxQueuedMessages > 0, options.maxQueuedBytes > 0, options.timeoutMs > 0 else {
-            throw RedisURLError("the Redis link's limits must be positive")
+        guard options.maxQueuedMessages > 0, options.maxQueuedBytes > 0, options.timeoutMs > 0,
+            options.pingInterval > 0, options.silenceLimit > options.pingInterval, options.maxBackoff > 0
+        else {
+            throw RedisURLError("the Redis link's limits must be positive (and the silence limit above the ping interval)")
         }
         self.options = options
         self.channelBytes = Array(options.channel.utf8)
@@ -123,6 +126,9 @@ public final class RedisLink: ClusterLink, @unchecked Sendable {
         return true
     }
 
+    /// Stops both threads and waits for them (promptly: their connections
+    /// are shut down). Never call it from `receive` or `changed`, which run
+    /// on those threads.
     public func stop() {
         condition.withLock {
             stopping = true

@@ -20,6 +20,7 @@ struct Serve: ParsableCommand {
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var auth: AuthOptions
     @OptionGroup var cluster: ClusterOptions
+    @OptionGroup var workerOptions: WorkerOptions
     @Option(
         name: .customLong("max-frame-bytes"),
         help: "Largest WebSocket message; larger ones close with 1009. Env SWITCHBOARD_MAX_FRAME_BYTES.")
@@ -146,6 +147,7 @@ struct Serve: ParsableCommand {
         sigaddset(&signals, SIGINT)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         signal(SIGPIPE, SIG_IGN)
+        try Supervisor.takeOver(self)
 
         let level = Logger.Level(rawValue: logLevel)!
         LoggingSystem.bootstrap { label in
@@ -238,6 +240,7 @@ struct Serve: ParsableCommand {
         options.maxConnectionsPerIP = maxConnectionsPerIP
         options.maxHandshakesPerIP = maxHandshakesPerIP
         options.metricsToken = metricsToken
+        options.listenShare = workerOptions.listenShare
         if !noDashboard {
             options.staticDirectory = dashboardDirectory ?? Bundle.module.url(forResource: "Dashboard", withExtension: nil)?.path
         }

@@ -19,6 +19,7 @@ struct ChatScenario: ParsableCommand {
     @Option(help: "Messages per second, in total.") var rate = 5000.0
     @Option(help: "Seconds of sending.") var duration = 20.0
     @Option(help: "Worker processes.") var processes = 2
+    @Option(help: "Connections per second while connecting, in total (0: all at once).") var ramp = 0.0
     @Option(
         name: .customLong("database-url"),
         help: "For the calibration and the final check (default: the embedded cluster in --data-dir).")
@@ -27,10 +28,11 @@ struct ChatScenario: ParsableCommand {
         name: .customLong("acked-file"),
         help: "Also save the run's conversations, acks and refusals here, for `chat-verify` (e.g. after a hub restart).")
     var ackedFile: String?
+    @OptionGroup var html: HTMLReportOptions
 
     func validate() throws {
-        guard processes > 0, pairs >= processes, rate > 0, duration > 0 else {
-            throw ValidationError("processes > 0, pairs ≥ processes, rate and duration > 0")
+        guard processes > 0, pairs >= processes, rate > 0, duration > 0, ramp >= 0, ramp <= 1_000_000 else {
+            throw ValidationError("processes > 0, pairs ≥ processes, rate and duration > 0, ramp 0...1,000,000")
         }
     }
 
@@ -41,25 +43,32 @@ struct ChatScenario: ParsableCommand {
         let ledgers = FileManager.default.temporaryDirectory.appendingPathComponent("switchboard-chat-\(run)").path
         try FileManager.default.createDirectory(atPath: ledgers, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: ledgers) }
+        let nodes = target.endpoints
         let workers = try (0..<processes).map { k -> GenericWorkerProcess<ChatWorkerReport> in
             let share = Coordinator.share(pairs, processes, k)
+            let firstPair = (0..<k).map { Coordinator.share(pairs, processes, $0) }.reduce(0, +)
             return try GenericWorkerProcess<ChatWorkerReport>(
                 subcommand: "chat-worker",
                 arguments: [
-                    "--host", target.host, "--port", String(target.port), "--pairs", String(share),
+                    "--targets", nodes.map(\.text).joined(separator: ","), "--first-pair", String(firstPair),
+                    "--pairs", String(share),
                     "--rate", String(rate * Double(share) / Double(pairs)), "--duration", String(duration),
                     "--source", "127.0.0.\(2 + k % 250)", "--user-prefix", "chat-\(run)-\(k)", "--secret", secret,
-                    "--ledger", "\(ledgers)/\(k)",
+                    "--ledger", "\(ledgers)/\(k)", "--ramp", String(ramp / Double(processes)),
+                    // About 40 points over the run, 0.1 to 1 s each.
+                    "--bucket-ms", String(Int(min(1000, max(100, duration * 1000 / 40)))),
                 ])
         }
         var unused = 0
-        guard Coordinator.wait(workers, timeout: 120, hub: nil, maxRSS: &unused, until: { $0.ready != nil }) else {
+        let connectTime = ramp > 0 ? Double(2 * pairs) / ramp : 0
+        guard Coordinator.wait(workers, timeout: 120 + connectTime, hub: nil, maxRSS: &unused, until: { $0.ready != nil }) else {
             for w in workers { w.stop() }
             throw ValidationError("workers did not get ready (connections or conversations failed)")
         }
         for w in workers { w.tell("GO") }
         // For scripts that act during the traffic (chat-kill9.sh).
         FileHandle.standardError.write(Data("chat: sending from \(ISO8601DateFormatter().string(from: Date()))\n".utf8))
+        let startMicros = nowMicros()
         // A worker ends by itself when the hub goes away (its connections close).
         _ = Coordinator.wait(workers, timeout: duration + 60, hub: nil, maxRSS: &unused) { $0.done != nil }
         for w in workers { w.stop() }
@@ -70,7 +79,11 @@ struct ChatScenario: ParsableCommand {
         }
         if let ackedFile { try ledger.write(to: ackedFile) }
         var total = ChatWorkerReport()
+        var perNode = Array(repeating: ChatNodeFigures(), count: nodes.count)
         for r in reports {
+            if r.nodes.count == nodes.count { for i in perNode.indices { perNode[i].add(r.nodes[i]) } }
+            total.ackTimeline.merge(r.ackTimeline)
+            total.deliveryTimeline.merge(r.deliveryTimeline)
             total.ack.add(r.ack)
             total.delivery.add(r.delivery)
             total.refusal.add(r.refusal)
@@ -89,10 +102,19 @@ struct ChatScenario: ParsableCommand {
         let last = reports.map(\.lastAckMicros).max() ?? 0
         let persisted = Double(total.acked) / (Double(max(1, last - first)) / 1e6)
         let check = try ChatCheck.run(ledger, on: try target.database(databaseURL))
-        let result = ChatResult(
+        var result = ChatResult(
             pairs: pairs, offeredPerSecond: rate, durationSeconds: duration, total: total, workersReported: reports.count,
             workers: processes, persistedPerSecond: persisted, calibration: calibrated, check: check)
+        if nodes.count > 1 { result.nodes = nodes.indices.map { ChatNodeResult(target: nodes[$0].text, perNode[$0]) } }
         Report.print(title: "chat", rows: result.rows, result: result, json: target.json)
+        if let path = html.path {
+            try HTMLReport.write(
+                title: "chat", rows: result.rows,
+                series: [
+                    HTMLReport.series("ack", total.ack, total.ackTimeline, start: startMicros),
+                    HTMLReport.series("delivery", total.delivery, total.deliveryTimeline, start: startMicros),
+                ], to: path)
+        }
         if !check.passed || reports.count < processes { throw ExitCode(1) }
     }
 }
@@ -117,6 +139,9 @@ struct ChatResult: Encodable {
     var ratio: Nullable<Double>
     var exactlyOnce: Bool
     var ackedMissing, conversationsBad, stored, refusedStored: Int
+    /// Each target's figures (only with several targets): acks by the
+    /// sender's node, deliveries by the recipient's.
+    var nodes: [ChatNodeResult]?
 
     enum CodingKeys: String, CodingKey {
         case scenario, pairs, offeredPerSecond = "offered_per_s", durationSeconds = "duration_s"
@@ -126,7 +151,7 @@ struct ChatResult: Encodable {
         case persistedPerSecond = "persisted_per_s", ackMs = "ack_ms", deliveryMs = "delivery_ms", refusalMs = "refusal_ms"
         case calibrationRowsPerSecond = "calibration_rows_per_s", calibrationSeconds = "calibration_s"
         case calibrationAt = "calibration_at", ratio, exactlyOnce = "exactly_once", ackedMissing = "acked_missing"
-        case conversationsBad = "conversations_bad", stored, refusedStored = "refused_stored"
+        case conversationsBad = "conversations_bad", stored, refusedStored = "refused_stored", nodes
     }
 
     private var closeReasons: [String: Int]
@@ -177,9 +202,34 @@ struct ChatResult: Encodable {
             rows.append(("unanswered sends / connections closed", "\(unanswered) / \(connectionsClosed)"))
         }
         if workersReported < workers { rows.append(("workers reported", "\(workersReported) of \(workers)")) }
+        for node in nodes ?? [] {
+            rows.append(
+                (
+                    "node \(node.target)",
+                    "sent/acked \(node.sent)/\(node.acked), ack p50/p99 \(String(format: "%.2f / %.2f", node.ackMs.p50, node.ackMs.p99)) ms; "
+                        + "delivered \(node.delivered), p50/p99 \(String(format: "%.2f / %.2f", node.deliveryMs.p50, node.deliveryMs.p99)) ms"
+                ))
+        }
         if !errorCodes.isEmpty { rows.append(("error codes", countsText(errorCodes))) }
         if !closeReasons.isEmpty { rows.append(("close reasons", countsText(closeReasons))) }
         return rows
     }
 
+}
+
+/// One target's share of a chat run (`nodes` in the JSON).
+struct ChatNodeResult: Encodable {
+    var target: String
+    var sent, acked, delivered: Int
+    var ackMs, deliveryMs: Percentiles
+
+    enum CodingKeys: String, CodingKey {
+        case target, sent, acked, delivered, ackMs = "ack_ms", deliveryMs = "delivery_ms"
+    }
+
+    init(target: String, _ figures: ChatNodeFigures) {
+        self.target = target
+        (sent, acked, delivered) = (figures.sent, figures.acked, figures.delivered)
+        (ackMs, deliveryMs) = (Percentiles(figures.ack), Percentiles(figures.delivery))
+    }
 }

@@ -32,18 +32,45 @@ struct ChatWorkerReport: Codable {
     var delivery = Histogram<UInt64>(highestTrackableValue: 60_000_000)
     /// From a send to its `overloaded` error.
     var refusal = Histogram<UInt64>(highestTrackableValue: 60_000_000)
+    /// Per target: acks by the sender's node, deliveries by the recipient's.
+    var nodes: [ChatNodeFigures] = []
+    /// Ack and delivery latency by the time they were measured (HTML report).
+    var ackTimeline = LatencyTimeline()
+    var deliveryTimeline = LatencyTimeline()
+}
+
+/// One target's share of a chat worker's figures.
+struct ChatNodeFigures: Codable {
+    /// Sends from senders connected to this node, and their acks.
+    var sent = 0
+    var acked = 0
+    /// Messages received by recipients connected to this node.
+    var delivered = 0
+    var ack = Histogram<UInt64>(highestTrackableValue: 60_000_000)
+    var delivery = Histogram<UInt64>(highestTrackableValue: 60_000_000)
+
+    mutating func add(_ other: ChatNodeFigures) {
+        sent += other.sent
+        acked += other.acked
+        delivered += other.delivered
+        ack.add(other.ack)
+        delivery.add(other.delivery)
+    }
 }
 
 struct ChatWorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "chat-worker", abstract: "(internal)", shouldDisplay: false)
-    @Option var host: String
-    @Option var port: Int
+    @Option(help: "Comma list of host:port. Pair g of the run: sender on target g % count, recipient on the next one.")
+    var targets: String
+    @Option var firstPair = 0
     @Option var pairs: Int
     @Option var rate: Double
     @Option var duration: Double
     @Option var source: String
     @Option var userPrefix: String
     @Option var secret: String
+    @Option(help: "Connections per second while connecting (0: all at once).") var ramp = 0.0
+    @Option(help: "The latency timelines' bucket.") var bucketMs = 1000
     @Option(help: "Where to write this worker's ledger (ChatLedger.swift) before DONE.") var ledger: String
 
     func run() throws { try ChatWorker(self).run() }
@@ -78,23 +105,39 @@ final class ChatWorker: LWSClientDelegate {
     /// Recipient connections that closed: their deliveries are not awaited.
     var recipientsClosed = 0
     var commands: StdinCommands?
+    let targets: [Endpoint]
 
     init(_ options: ChatWorkerCommand) throws {
         o = options
+        targets = try Endpoint.parseList(options.targets)
+        guard !targets.isEmpty, options.firstPair >= 0, options.pairs > 0 else { throw ExitCode(2) }
         pool = try LWSClientPool(epoll: true)
         pool.delegate = self
+        report.nodes = Array(repeating: ChatNodeFigures(), count: targets.count)
+        let bucket = Int64(max(1, min(options.bucketMs, 3_600_000))) * 1000
+        (report.ackTimeline, report.deliveryTimeline) = (
+            LatencyTimeline(bucketMicros: bucket), LatencyTimeline(bucketMicros: bucket)
+        )
     }
+
+    /// The target of pair `pair`'s sender: round-robin over the targets.
+    func senderNode(_ pair: Int) -> Int { (o.firstPair % targets.count + pair % targets.count) % targets.count }
+
+    /// Its recipient's: the next target, so that with several every pair
+    /// crosses nodes.
+    func recipientNode(_ pair: Int) -> Int { (senderNode(pair) + 1) % targets.count }
 
     func run() throws {
         let now = Int64(Date().timeIntervalSince1970)
         let secret = Array(o.secret.utf8)
         func token(_ user: String) -> String { JWTSigner.hs256(Claims(subject: user, expiresAt: now + 3600), secret: secret) }
-        let http = try Publisher(host: o.host, port: o.port, apiKey: "")
+        // Each conversation is created through its sender's node.
+        let http = try targets.map { try Publisher(host: $0.host, port: $0.port, apiKey: "") }
         for i in 0..<o.pairs {
             let a = "\(o.userPrefix)-a\(i)", b = "\(o.userPrefix)-b\(i)"
             senderTokens.append(token(a))
             recipientTokens.append(token(b))
-            let r = try http.post(
+            let r = try http[senderNode(i)].post(
                 "/v1/conversations", headers: ["Authorization": "Bearer " + senderTokens[i]],
                 body: #"{"participants":["\#(b)"]}"#)
             guard let json = try? JSON.parse(r.body), let id = json["id"]?.stringValue, let number = Int64(id) else {
@@ -112,13 +155,23 @@ final class ChatWorker: LWSClientDelegate {
         let waker = pool.waker
         Thread { while true { usleep(50_000); waker.wake() } }.start()
         commands = StdinCommands.start()
-        // Senders are ids 0..<pairs, recipients pairs..<2*pairs.
-        for i in 0..<o.pairs {
-            pool.connect(id: i, host: o.host, port: o.port, path: "/?token=" + senderTokens[i], sourceAddress: o.source)
-            pool.connect(
-                id: o.pairs + i, host: o.host, port: o.port, path: "/?token=" + recipientTokens[i], sourceAddress: o.source)
-        }
+        // Senders are ids 0..<pairs, recipients pairs..<2*pairs; with a
+        // ramp, pair by pair at `ramp` connections per second.
+        let rampStart = monotonicMicros()
+        var connecting = 0
         while !(welcomed == 2 * o.pairs && subscribed == o.pairs) {
+            let due =
+                o.ramp > 0 ? min(o.pairs, Int(Double(monotonicMicros() - rampStart) / 1e6 * o.ramp / 2) + 1) : o.pairs
+            while connecting < due {
+                let i = connecting
+                connecting += 1
+                let sender = targets[senderNode(i)], recipient = targets[recipientNode(i)]
+                pool.connect(
+                    id: i, host: sender.host, port: sender.port, path: "/?token=" + senderTokens[i], sourceAddress: o.source)
+                pool.connect(
+                    id: o.pairs + i, host: recipient.host, port: recipient.port, path: "/?token=" + recipientTokens[i],
+                    sourceAddress: o.source)
+            }
             pool.service()
             if current() == "STOP" { finish() }
         }
@@ -159,6 +212,7 @@ final class ChatWorker: LWSClientDelegate {
                 frame.appendLiteral("}}")
                 pool.send(pair, bytes: frame)
                 report.sent += 1
+                report.nodes[senderNode(pair)].sent += 1
             }
             pool.service()
         }
@@ -236,16 +290,26 @@ final class ChatWorker: LWSClientDelegate {
             while let (key, value) = inner.next() {
                 guard message.span(key, is: "sent_us") else { continue }
                 if let sent = message.integer(value) {
-                    _ = report.delivery.record(UInt64(max(0, now - sent)))
+                    let latency = UInt64(max(0, now - sent))
+                    _ = report.delivery.record(latency)
+                    report.deliveryTimeline.record(latency, at: now)
                     report.delivered += 1
+                    // By the node of the connection it came in on.
+                    let node = id >= o.pairs ? recipientNode(id - o.pairs) : senderNode(id)
+                    _ = report.nodes[node].delivery.record(latency)
+                    report.nodes[node].delivered += 1
                 }
                 break
             }
         } else if message.span(type, is: #""ack""#) {
             guard let n = pendingSend(message, requestID) else { return }
             let send = answer(n)
-            _ = report.ack.record(UInt64(max(0, now - send.sent)))
+            let latency = UInt64(max(0, now - send.sent))
+            _ = report.ack.record(latency)
+            report.ackTimeline.record(latency, at: now)
             report.acked += 1
+            _ = report.nodes[senderNode(send.pair)].ack.record(latency)
+            report.nodes[senderNode(send.pair)].acked += 1
             report.lastAckMicros = now
             if let conversation = conversation.flatMap({ message.quotedInteger($0) }),
                 let seq = seq.flatMap({ message.integer($0) })

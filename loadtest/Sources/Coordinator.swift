@@ -53,16 +53,22 @@ enum Coordinator {
     /// Starts `processes` workers sharing `connections` and `rate`.
     /// Starts the workers. With `distinctUsers`, connection i of worker k is
     /// user `load-<run>-<k>-<i>` (see `users`); otherwise users share connections.
+    /// Connections go round-robin over the targets (connection i of the
+    /// whole run to target i % count); `bucketMs` is the timeline's bucket.
     static func spawn(
         target: TargetOptions, secret: String, connections: Int, processes: Int, rate: Double,
         hold: Double, channel: String?, run: String = String(UInt32.random(in: 0..<UInt32.max), radix: 36),
-        distinctUsers: Bool = false
+        distinctUsers: Bool = false, bucketMs: Int = 1000
     ) throws -> [WorkerProcess] {
-        try (0..<processes).map { k in
+        let targets = target.endpoints.map(\.text).joined(separator: ",")
+        return try (0..<processes).map { k in
+            let first = (0..<k).map { share(connections, processes, $0) }.reduce(0, +)
             var args = [
-                "--host", target.host, "--port", String(target.port), "--connections", String(share(connections, processes, k)),
+                "--targets", targets, "--first-index", String(first),
+                "--connections", String(share(connections, processes, k)),
                 "--rate", String(rate / Double(processes)), "--source", "127.0.0.\(2 + k % 250)",
                 "--user-prefix", "load-\(run)-\(k)", "--secret", secret, "--hold", String(hold),
+                "--bucket-ms", String(bucketMs),
             ]
             if let channel { args += ["--channel", channel] }
             if distinctUsers { args.append("--distinct-users") }
@@ -84,10 +90,19 @@ enum Coordinator {
         _ workers: [GenericWorkerProcess<R>], timeout: TimeInterval, hub: HubProcessInfo?, maxRSS: inout Int,
         until condition: (GenericWorkerProcess<R>) -> Bool
     ) -> Bool {
+        wait(workers, timeout: timeout, hubs: hub.map { [$0] } ?? [], maxRSS: &maxRSS, until: condition)
+    }
+
+    /// The same, with `maxRSS` the largest total RSS of `hubs`.
+    static func wait<R>(
+        _ workers: [GenericWorkerProcess<R>], timeout: TimeInterval, hubs: [HubProcessInfo], maxRSS: inout Int,
+        until condition: (GenericWorkerProcess<R>) -> Bool
+    ) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             for w in workers { w.poll() }
-            if let rss = hub?.rssKB() { maxRSS = max(maxRSS, rss) }
+            let rss = hubs.compactMap { $0.rssKB() }
+            if !rss.isEmpty && rss.count == hubs.count { maxRSS = max(maxRSS, rss.reduce(0, +)) }
             if workers.allSatisfy(condition) { return true }
             if workers.contains(where: { !$0.process.isRunning && !condition($0) }) {
                 for w in workers { w.poll() }

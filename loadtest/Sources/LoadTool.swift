@@ -14,7 +14,8 @@ struct LoadTool: ParsableCommand {
             `--max-connections-per-ip 0 --max-handshakes-per-ip 0` (no per-address caps), or it refuses them at accept.
             """,
         subcommands: [
-            ConnectScenario.self, FanoutScenario.self, ChatScenario.self, ScansScenario.self, NotifyScenario.self,
+            ConnectScenario.self, ConnectionsScenario.self, FanoutScenario.self, ChatScenario.self, ScansScenario.self,
+            NotifyScenario.self,
             FloorScenario.self,
             ChatVerifyCommand.self,
             WorkerCommand.self, ChatWorkerCommand.self, FloorReaderCommand.self,

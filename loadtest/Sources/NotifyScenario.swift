@@ -19,6 +19,7 @@ struct NotifyScenario: ParsableCommand {
     @Option(help: "Connection attempts per second while setting up.") var connectRate = 3000.0
     @Option(name: .customLong("database-url"), help: "For the final check (default: the embedded cluster in --data-dir).")
     var databaseURL: String?
+    @OptionGroup var html: HTMLReportOptions
 
     func validate() throws {
         guard users > 0, users <= 10_000, calls > 0, interval >= 0 else { throw ValidationError("users 1...10,000, calls > 0") }
@@ -26,6 +27,7 @@ struct NotifyScenario: ParsableCommand {
     }
 
     func run() throws {
+        try target.requireSingleHub()
         let (secret, apiKey) = try target.secrets()
         let run = String(UInt32.random(in: 0..<UInt32.max), radix: 36)
         var unused = 0
@@ -45,6 +47,7 @@ struct NotifyScenario: ParsableCommand {
             #"{"user_ids":\#(JSON.array(recipients.map(JSON.string)).serialized),"kind":"project_update","title":"Load notice","data":{"run":"\#(run)"}}"#
         let client = try Publisher(host: target.host, port: target.port, apiKey: apiKey)
         var commit = Histogram<UInt64>(highestTrackableValue: 60_000_000)
+        let startMicros = nowMicros()
         var created = 0, failed = 0
         let start = Date()
         for k in 0..<calls {
@@ -64,7 +67,8 @@ struct NotifyScenario: ParsableCommand {
         _ = Coordinator.wait(workers, timeout: 30, hub: nil, maxRSS: &unused) { $0.done != nil }
         let done = workers.compactMap(\.done)
         var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000)
-        for d in done { latency.add(d.latency) }
+        var timeline = LatencyTimeline()
+        for d in done { latency.add(d.latency); timeline.merge(d.timeline) }
         let deliveries = done.map(\.deliveries).reduce(0, +)
         let first = done.map(\.firstDeliveryMicros).filter { $0 > 0 }.min() ?? 0
         let last = done.map(\.lastDeliveryMicros).max() ?? 0
@@ -88,6 +92,11 @@ struct NotifyScenario: ParsableCommand {
             notifyMs: Percentiles(commit), deliveryMs: Percentiles(latency),
             deliveriesPerSecond: rounded(Double(deliveries) / (Double(max(1, last - first)) / 1e6)))
         Report.print(title: "notify", rows: rows, result: result, json: target.json)
+        if let path = html.path {
+            try HTMLReport.write(
+                title: "notify", rows: rows, series: [HTMLReport.series("delivery", latency, timeline, start: startMicros)],
+                to: path)
+        }
         if stored != created || deliveries < online * calls || failed > 0 { throw ExitCode(1) }
     }
 

@@ -31,6 +31,7 @@ struct ScansScenario: ParsableCommand {
     }
 
     func run() throws {
+        try target.requireSingleHub()
         let (secret, apiKey) = try target.secrets()
         let calibrated = try calibration.measure { try target.database(databaseURL) }
         let owner = "scans-" + String(UInt32.random(in: 0..<UInt32.max), radix: 36)

@@ -21,7 +21,9 @@ struct ConnectScenario: ParsableCommand {
 
     func run() throws {
         let (secret, _) = try target.secrets()
-        let hub = HubProcessInfo.find(target.hubPID)
+        // Found by its command line only with one target.
+        let hub =
+            target.endpoints.count == 1 || !target.hubPIDs.isEmpty ? HubProcessInfo.find(target.hubPIDs.first) : nil
         let baseline = hub?.rssKB()
         var maxRSS = baseline ?? 0
         let workers = try Coordinator.spawn(
@@ -84,15 +86,28 @@ struct FanoutScenario: ParsableCommand {
     @Option(help: "Publications.") var publishes = 20
     @Option(help: "Publications per second.") var rate = 2.0
     @Option(help: "Worker processes.") var processes = 2
-    @Option(help: "Connection attempts per second while setting up.") var connectRate = 3000.0
+    @Option(
+        name: [.customLong("connect-rate"), .customLong("ramp")],
+        help: "Connection attempts per second while setting up (the ramp).")
+    var connectRate = 3000.0
+    @OptionGroup var html: HTMLReportOptions
+
+    func validate() throws {
+        guard subscribers > 0, publishes > 0, rate > 0, processes > 0, connectRate > 0, connectRate <= 1_000_000 else {
+            throw ValidationError("subscribers, publishes, rate, processes > 0; connect rate 0...1,000,000")
+        }
+    }
 
     func run() throws {
         let (secret, apiKey) = try target.secrets()
+        let nodes = target.endpoints
         let channel = "topic:fanout-" + String(UInt32.random(in: 0..<UInt32.max), radix: 36)
         var maxRSS = 0
         let workers = try Coordinator.spawn(
             target: target, secret: secret, connections: subscribers, processes: processes,
-            rate: connectRate, hold: 0, channel: channel)
+            rate: connectRate, hold: 0, channel: channel,
+            // About 40 points over the publications, 0.1 to 1 s each.
+            bucketMs: Int(min(1000, max(100, Double(publishes) / rate * 1000 / 40))))
         guard
             Coordinator.wait(
                 workers, timeout: Double(subscribers) / connectRate + 60, hub: nil, maxRSS: &maxRSS, until: { $0.ready != nil })
@@ -101,11 +116,14 @@ struct FanoutScenario: ParsableCommand {
             throw ValidationError("subscribers did not all connect and subscribe")
         }
         let subscribed = workers.compactMap(\.ready).map(\.opened).reduce(0, +)
-        let publisher = try Publisher(host: target.host, port: target.port, apiKey: apiKey)
+        let via = target.publisher
+        let publisher = try Publisher(host: via.host, port: via.port, apiKey: apiKey)
         // The hub's CPU while it publishes (connection set-up excluded).
-        let hub = HubProcessInfo.find(target.hubPID)
+        // The first --hub-pid; found by its command line only with one target.
+        let hub = nodes.count == 1 || !target.hubPIDs.isEmpty ? HubProcessInfo.find(target.hubPIDs.first) : nil
         let cpuBefore = hub?.cpuSeconds()
         let start = Date()
+        let startMicros = nowMicros()
         var accepted = 0
         for k in 0..<publishes {
             let due = start.addingTimeInterval(Double(k) / rate)
@@ -122,13 +140,14 @@ struct FanoutScenario: ParsableCommand {
         let done = workers.compactMap(\.done)
         var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000)
         var fromHub = Histogram<UInt64>(highestTrackableValue: 60_000_000)
-        for d in done { latency.add(d.latency); fromHub.add(d.hubLatency) }
+        var timeline = LatencyTimeline()
+        for d in done { latency.add(d.latency); fromHub.add(d.hubLatency); timeline.merge(d.timeline) }
         let deliveries = done.map(\.deliveries).reduce(0, +)
         let first = done.map(\.firstDeliveryMicros).filter { $0 > 0 }.min() ?? 0
         let last = done.map(\.lastDeliveryMicros).max() ?? 0
         let span = Double(max(1, last - first)) / 1e6
         func ms(_ p: Double) -> String { String(format: "%.2f", Double(latency.valueAtPercentile(p)) / 1000) }
-        let rows: [(String, String)] = [
+        var rows: [(String, String)] = [
             ("subscribers", String(subscribed)),
             ("publications accepted", "\(accepted)/\(publishes)"),
             ("deliveries", "\(deliveries)/\(expected)"),
@@ -143,12 +162,24 @@ struct FanoutScenario: ParsableCommand {
             ("deliveries/s (first→last delivery)", String(format: "%.0f", Double(deliveries) / span)),
             ("hub CPU while publishing (s)", cpuBefore.flatMap { b in cpuAfter.map { String(format: "%.3f", $0 - b) } } ?? "n/a"),
         ]
-        let result = FanoutResult(
+        let perNode = NodeResult.merge(
+            nodes, requested: subscribers, ready: workers.compactMap(\.ready), done: done, publications: publishes)
+        if nodes.count > 1 {
+            rows.append(("publications via", via.text))
+            rows += perNode.map(\.row)
+        }
+        var result = FanoutResult(
             subscribers: subscribed, publications: publishes, publicationsAccepted: accepted, deliveries: deliveries,
             expectedDeliveries: expected, deliveryMs: Percentiles(latency), hubEncodeMs: Percentiles(fromHub),
             deliveriesPerSecond: rounded(Double(deliveries) / span),
             hubCPUSeconds: Nullable(cpuBefore.flatMap { b in cpuAfter.map { rounded($0 - b) } }))
+        if nodes.count > 1 { result.nodes = perNode }
         Report.print(title: "fanout", rows: rows, result: result, json: target.json)
+        if let path = html.path {
+            try HTMLReport.write(
+                title: "fanout", rows: rows, series: [HTMLReport.series("delivery", latency, timeline, start: startMicros)],
+                to: path)
+        }
         if deliveries < expected { throw ExitCode(1) }
     }
 }
@@ -179,10 +210,12 @@ struct FanoutResult: Encodable {
     var hubEncodeMs: Percentiles
     var deliveriesPerSecond: Double
     var hubCPUSeconds: Nullable<Double>
+    /// Each target's figures (only with several targets).
+    var nodes: [NodeResult]?
 
     enum CodingKeys: String, CodingKey {
         case scenario, subscribers, publications, publicationsAccepted = "publications_accepted", deliveries
         case expectedDeliveries = "expected_deliveries", deliveryMs = "delivery_ms", hubEncodeMs = "hub_encode_ms"
-        case deliveriesPerSecond = "deliveries_per_s", hubCPUSeconds = "hub_cpu_s"
+        case deliveriesPerSecond = "deliveries_per_s", hubCPUSeconds = "hub_cpu_s", nodes
     }
 }

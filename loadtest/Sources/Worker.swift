@@ -21,6 +21,30 @@ struct WorkerReport: Codable {
     /// From the hub encoding the publication (its `ts`) to this worker reading it.
     var hubLatency = Histogram<UInt64>(highestTrackableValue: 60_000_000)
     var failureReasons: [String: Int] = [:]
+    /// The same figures for each target, in the order of `--targets`.
+    var nodes: [NodeFigures] = []
+    /// Delivery latency by the time it was measured (the HTML report).
+    var timeline = LatencyTimeline()
+}
+
+/// One node's share of a worker's figures.
+struct NodeFigures: Codable {
+    var opened = 0
+    var authenticated = 0
+    var failed = 0
+    var closedEarly = 0
+    var deliveries = 0
+    var latency = Histogram<UInt64>(highestTrackableValue: 60_000_000)
+
+    /// Adds another worker's figures for the same node.
+    mutating func add(_ other: NodeFigures) {
+        opened += other.opened
+        authenticated += other.authenticated
+        failed += other.failed
+        closedEarly += other.closedEarly
+        deliveries += other.deliveries
+        latency.add(other.latency)
+    }
 }
 
 func nowMicros() -> Int64 {
@@ -32,8 +56,8 @@ func nowMicros() -> Int64 {
 struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker", abstract: "(internal) one load process.", shouldDisplay: false)
-    @Option var host: String
-    @Option var port: Int
+    @Option(help: "Comma list of host:port: connection i goes to target (first-index + i) % count.") var targets: String
+    @Option var firstIndex = 0
     @Option var connections: Int
     @Option var rate: Double
     @Option var source: String
@@ -41,6 +65,7 @@ struct WorkerCommand: ParsableCommand {
     @Option var secret: String
     @Option var channel: String?
     @Option var hold: Double = 0
+    @Option var bucketMs = 1000
     @Flag var distinctUsers = false
 
     func run() throws {
@@ -58,11 +83,16 @@ final class LoadWorker: LWSClientDelegate {
     var subscribed = 0
     var ready = false
     var tokens: [String] = []
+    let targets: [Endpoint]
 
     init(_ options: WorkerCommand) throws {
         self.options = options
+        targets = try Endpoint.parseList(options.targets)
+        guard !targets.isEmpty, options.firstIndex >= 0 else { throw ExitCode(2) }
         pool = try LWSClientPool()
         pool.delegate = self
+        report.nodes = Array(repeating: NodeFigures(), count: targets.count)
+        report.timeline = LatencyTimeline(bucketMicros: Int64(max(1, min(options.bucketMs, 3_600_000))) * 1000)
         let now = Int64(Date().timeIntervalSince1970)
         let secret = Array(options.secret.utf8)
         // Users are shared by a few connections so per-user fan-out is
@@ -87,9 +117,10 @@ final class LoadWorker: LWSClientDelegate {
             let due = min(options.connections, Int(elapsed * options.rate) + 1)
             while attempted < due {
                 let path = "/?token=" + tokens[attempted % tokens.count]
-                if !pool.connect(id: attempted, host: options.host, port: options.port, path: path, sourceAddress: options.source)
-                {
+                let to = targets[node(attempted)]
+                if !pool.connect(id: attempted, host: to.host, port: to.port, path: path, sourceAddress: options.source) {
                     report.failed += 1
+                    report.nodes[node(attempted)].failed += 1
                     resolved += 1
                 }
                 attempted += 1
@@ -114,8 +145,23 @@ final class LoadWorker: LWSClientDelegate {
         writeReportLine(Data((tag + " ").utf8) + data + Data("\n".utf8))
     }
 
+    /// The target of connection `id`: round-robin over the targets.
+    func node(_ id: Int) -> Int { (options.firstIndex % targets.count + id % targets.count) % targets.count }
+
+    /// Counts a delivery of `latency` µs read at `now` on connection `id`.
+    func delivered(_ id: Int, latency: UInt64, at now: Int64) {
+        _ = report.latency.record(latency)
+        _ = report.nodes[node(id)].latency.record(latency)
+        report.timeline.record(latency, at: now)
+        if report.deliveries == 0 { report.firstDeliveryMicros = now }
+        report.deliveries += 1
+        report.nodes[node(id)].deliveries += 1
+        report.lastDeliveryMicros = now
+    }
+
     func clientOpened(_ id: Int) {
         report.opened += 1
+        report.nodes[node(id)].opened += 1
         resolved += 1
         if let channel = options.channel {
             pool.send(id, text: #"{"type":"subscribe","id":"s","channel":"\#(channel)"}"#)
@@ -129,25 +175,20 @@ final class LoadWorker: LWSClientDelegate {
         switch type {
         case "publication":
             if let sent = json["data"]?["sent_us"]?.intValue {
-                _ = report.latency.record(UInt64(max(0, now - sent)))
                 if let ts = json["ts"]?.intValue { _ = report.hubLatency.record(UInt64(max(0, now - ts))) }
-                if report.deliveries == 0 { report.firstDeliveryMicros = now }
-                report.deliveries += 1
-                report.lastDeliveryMicros = now
+                delivered(id, latency: UInt64(max(0, now - sent)), at: now)
             }
         case "notification":
             // From the notification's created_at (the committing
             // transaction's start, so an upper bound of commit → delivery).
             if let created = json["created_at"]?.intValue {
-                _ = report.latency.record(UInt64(max(0, now - created * 1000)))
-                if report.deliveries == 0 { report.firstDeliveryMicros = now }
-                report.deliveries += 1
-                report.lastDeliveryMicros = now
+                delivered(id, latency: UInt64(max(0, now - created * 1000)), at: now)
             }
         case "subscribed":
             subscribed += 1
         case "welcome":
             report.authenticated += 1
+            report.nodes[node(id)].authenticated += 1
             report.lastOpenMicros = now
         default:
             break
@@ -157,11 +198,14 @@ final class LoadWorker: LWSClientDelegate {
     func clientClosed(_ id: Int, failed: Bool, reason: String) {
         if failed {
             report.failed += 1
+            report.nodes[node(id)].failed += 1
             report.failureReasons[String(reason.prefix(60)), default: 0] += 1
             resolved += 1
         } else {
             report.closedEarly += 1
             report.opened -= 1
+            report.nodes[node(id)].closedEarly += 1
+            report.nodes[node(id)].opened -= 1
         }
     }
 }

@@ -62,8 +62,19 @@ extension PostgresLink {
             let now = GroupCommitWriter.monotonicSeconds()
             if now - lastCleanup >= Self.payloadCleanupEvery {
                 lastCleanup = now
-                try conn.query(Self.payloadCleanupSQL)
+                try cleanUpPayloads(on: conn)
             }
+        }
+    }
+
+    /// Deletes old stored payloads. Housekeeping: a refusal (a role that
+    /// may not delete) is logged, and only a lost connection is an error.
+    private func cleanUpPayloads(on conn: PGConnection) throws(PostgresError) {
+        do throws(PostgresError) {
+            try conn.query(Self.payloadCleanupSQL)
+        } catch {
+            if error.kind == .connection { throw error }
+            logger.warning("cluster payload cleanup failed", metadata: ["error": "\(error)"])
         }
     }
 
@@ -71,12 +82,14 @@ extension PostgresLink {
         let (committed, results) = try conn.pipelineTransaction(statements)
         guard !committed else { return }
         // E.g. 54000: the server's notification queue is full (a listener
-        // stopped reading). The batch is lost; the nodes repair.
-        var state = "?"
-        for case .failure(let error) in results { state = error.sqlState ?? "?"; break }
+        // stopped reading). The batch is lost: the link goes down and up
+        // again (a new connection, after a backoff), so that the hub repairs.
+        var failure = PostgresError(kind: .statement, sqlState: nil)
+        for case .failure(let error) in results { failure = error; break }
         logger.error(
             "cluster NOTIFY rolled back; messages lost",
-            metadata: ["sqlstate": "\(state)", "statements": "\(statements.count)"])
+            metadata: ["sqlstate": "\(failure.sqlState ?? "?")", "statements": "\(statements.count)"])
+        throw failure
     }
 
     /// The statements that send `batch` in order, grouped in transactions:
@@ -105,12 +118,6 @@ extension PostgresLink {
             framed = 0
         }
         for message in batch {
-            // Checked here, not on the loop: invalid UTF-8 would make the
-            // server reject the whole transaction.
-            guard String(validating: message, as: UTF8.self) != nil else {
-                logger.warning("cluster message dropped: not UTF-8", metadata: ["bytes": "\(message.count)"])
-                continue
-            }
             let size = ClusterPayload.frameSize(message)
             if size > ClusterPayload.maxPayloadBytes {
                 flush()

@@ -142,18 +142,25 @@ public final class PostgresLink: ClusterLink, @unchecked Sendable {
 
     /// Queues `message` for every node. False, at once, when the link is
     /// down, the queue is full, or the message is refused (over
-    /// `ClusterLinkLimits.maxMessageBytes`, or holding a NUL byte).
+    /// `ClusterLinkLimits.maxMessageBytes`, not UTF-8, or holding a NUL).
     @discardableResult
     public func send(_ message: [UInt8]) -> Bool {
-        // memchr: this runs on the loop, for messages up to a megabyte.
-        let hasNUL = message.withUnsafeBytes { $0.baseAddress.map { memchr($0, 0, message.count) != nil } ?? false }
-        guard message.count <= ClusterLinkLimits.maxMessageBytes, !hasNUL else { return false }
+        // Checked here, so that the caller learns of it: the server would
+        // reject the whole batch such a message is part of.
+        guard message.count <= ClusterLinkLimits.maxMessageBytes, Self.isText(message) else { return false }
         condition.lock(); defer { condition.unlock() }
         guard up, !stopped, queue.count < capacity, message.count <= capacityBytes - queuedBytes else { return false }
         queue.append(message)
         queuedBytes += message.count
         condition.signal()
         return true
+    }
+
+    /// UTF-8 without NUL (memchr, then the standard library's validation:
+    /// this runs on the loop, for messages up to a megabyte).
+    static func isText(_ message: [UInt8]) -> Bool {
+        let hasNUL = message.withUnsafeBytes { bytes in bytes.baseAddress.map { memchr($0, 0, bytes.count) != nil } ?? false }
+        return !hasNUL && String(validating: message, as: UTF8.self) != nil
     }
 
     /// Stops both threads (each notices within ~0.1 s, or when a statement

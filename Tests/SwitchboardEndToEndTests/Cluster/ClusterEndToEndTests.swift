@@ -77,11 +77,15 @@ func watch(_ client: WebSocketTestClient, _ channel: String, since: Int? = nil) 
         #expect(notify.status == 201)
         #expect(try b.receive(type: "notification")["title"] as? String == "t")
 
-        // Presence for the whole cluster: asked on node 3 about users on 1 and 2.
-        try c.sendText(#"{"type":"presence","id":"q","users":["\#(alice)","\#(bob)"]}"#)
-        let users = try c.receive(type: "presence")["users"] as? [[String: Any]] ?? []
-        #expect(users.count == 2)
-        #expect(users.allSatisfy { $0["online"] as? Bool == true }, "\(users)")
+        // Presence for the whole cluster: asked on node 3 about users on 1
+        // and 2 (nodes learn of each other within a heartbeat).
+        var users: [[String: Any]] = []
+        let converged = try eventually(timeout: 5) {
+            try c.sendText(#"{"type":"presence","id":"q","users":["\#(alice)","\#(bob)"]}"#)
+            users = try c.receive(type: "presence")["users"] as? [[String: Any]] ?? []
+            return users.count == 2 && users.allSatisfy { $0["online"] as? Bool == true }
+        }
+        #expect(converged, "\(users)")
 
         // Nothing arrived twice: the next frame Bob gets is the next message.
         try a.sendText(sendFrame(conv, "x2", "again"))
@@ -130,7 +134,8 @@ func watch(_ client: WebSocketTestClient, _ channel: String, since: Int? = nil) 
         // Bob is still online (node 3 holds him); a user only on the dead node
         // is offline for the survivors within the node timeout.
         let dora = uniqueUser("dora")
-        _ = try cluster[0].conversation(alice, with: [dora])
+        // Dora takes part (creates it): Alice is her contact and sees her presence.
+        _ = try cluster[0].conversation(dora, with: [alice])
         let third = try TestCluster.spare(cluster, broker: broker)
         var d: WebSocketTestClient? = try joined(third, dora)
         _ = d

@@ -59,10 +59,4 @@ import Testing
         #expect(link.transactions(for: [same, same, same]).map(\.count) == [1, 1, 1])
         #expect(link.transactions(for: [same, same, bytes("x"), same]).map(\.count) == [2, 1])
     }
-
-    @Test func invalidUTF8IsDroppedAlone() {
-        let link = PostgresLink(conninfo: "unused", logger: Logger(label: "test"), channel: "unit")
-        let transactions = link.transactions(for: [bytes("a"), [0xC3, 0x28], bytes("b")])
-        #expect(transactions.flatMap { $0 }.compactMap { $0.values.last?.wireText } == ["1:a1:b"])
-    }
 }

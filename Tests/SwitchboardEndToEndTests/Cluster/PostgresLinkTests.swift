@@ -4,6 +4,7 @@
 import Foundation
 import Logging
 import Testing
+import SwitchboardHub
 @testable import SwitchboardPostgres
 
 @Suite struct PostgresLinkTests {
@@ -42,6 +43,23 @@ import Testing
         #expect(a.messages == ["before", big, "after"])
         let stored = try TestDatabase.query("SELECT count(*) FROM cluster_payloads WHERE md5(body) = md5($1)", [big])
         #expect(stored.first?.first == "1")
+    }
+
+    @Test func storedPayloadsOlderThanTenMinutesAreDeleted() throws {
+        let tag = UUID().uuidString
+        let ids = try TestDatabase.query(
+            """
+            INSERT INTO cluster_payloads (body, created_at)
+            VALUES ($1, now() - interval '11 minutes'), ($1, now() - interval '9 minutes') RETURNING id
+            """, [tag]
+        ).compactMap { $0.first ?? nil }
+        #expect(ids.count == 2)
+        let probe = LinkProbe(channel: uniqueChannel())
+        defer { probe.link.stop() }
+        // The sender cleans up once connected, then every minute.
+        let left = { try TestDatabase.query("SELECT id FROM cluster_payloads WHERE body = $1 ORDER BY id", [tag]) }
+        #expect(try eventually { try left().count == 1 })
+        #expect(try left().first?.first == ids.last)
     }
 
     @Test func awkwardTextSurvives() throws {
@@ -116,6 +134,39 @@ import Testing
         #expect(down.link.send(bytes("back")))
         #expect(eventually { other.messages.contains("back") })
         #expect(!other.messages.contains("while down"))
+    }
+
+    @Test func sendRefusesWhatCannotTravel() throws {
+        let channel = uniqueChannel()
+        let probe = LinkProbe(channel: channel)
+        defer { probe.link.stop() }
+        #expect(probe.waitUp())
+        #expect(!probe.link.send([0x61, 0xC3, 0x28]), "not UTF-8")
+        #expect(!probe.link.send([0x61, 0, 0x62]), "a NUL byte")
+        #expect(!probe.link.send([UInt8](repeating: 97, count: ClusterLinkLimits.maxMessageBytes + 1)))
+        #expect(probe.link.send(bytes("ok")))
+        #expect(eventually { probe.count >= 1 })
+        #expect(probe.messages == ["ok"])
+    }
+
+    @Test func aBatchTheServerRejectsTakesTheLinkDownAndUp() throws {
+        // A role that may read stored payloads but not store one: a message
+        // by reference makes its batch's transaction fail.
+        let role = "pglink_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(12)
+        try TestDatabase.query("CREATE ROLE \(role) LOGIN")
+        try TestDatabase.query("GRANT SELECT ON cluster_payloads TO \(role)")
+        defer { _ = try? TestDatabase.query("DROP OWNED BY \(role)"); _ = try? TestDatabase.query("DROP ROLE \(role)") }
+        let base = TestDatabase.conninfo
+        let conninfo = base.contains("://") ? base + (base.contains("?") ? "&" : "?") + "user=\(role)" : base + " user=\(role)"
+        let channel = uniqueChannel()
+        let limited = LinkProbe(channel: channel, conninfo: conninfo), other = LinkProbe(channel: channel)
+        defer { limited.link.stop(); other.link.stop() }
+        #expect(limited.waitUp() && other.waitUp())
+        #expect(limited.link.send(bytes(String(repeating: "x", count: 10_000))))
+        #expect(eventually { limited.changes == [true, false, true] })
+        #expect(limited.link.send(bytes("small")))
+        #expect(eventually { other.messages.contains("small") })
+        #expect(other.messages == ["small"])
     }
 
     @Test func stopEndsBothThreadsAndNothingIsReceivedAfter() throws {

@@ -90,6 +90,7 @@ final class RedisServer: @unchecked Sendable {
         try process.run()
         Self.running.withLock { _ = $0.insert(process.processIdentifier) }
         lock.withLock { self.process = process }
+        try Self.watch(process.processIdentifier)
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
             if answersPing() { return }
@@ -99,6 +100,22 @@ final class RedisServer: @unchecked Sendable {
         let log = (try? String(contentsOfFile: directory + "/redis.log", encoding: .utf8)) ?? ""
         stop()
         throw TestClientError.handshake("redis-server did not start on port \(port): " + log.suffix(2000))
+    }
+
+    /// atexit does not run when the test process crashes or is killed: a
+    /// watchdog shell kills the server then (it ends with either of them;
+    /// it checks the pid is still a redis-server before the kill).
+    private static func watch(_ server: Int32) throws {
+        let watchdog = Process()
+        watchdog.executableURL = URL(fileURLWithPath: "/bin/sh")
+        watchdog.arguments = [
+            "-c",
+            // Its parent is the test process until that dies (even as a zombie, which kill -0 still finds).
+            "while [ \"$(cut -d' ' -f4 /proc/$$/stat)\" = \"$0\" ] && kill -0 $1; do sleep 1; done 2>/dev/null; "
+                + "grep -qs redis-server /proc/$1/cmdline && kill -9 $1",
+            String(getpid()), String(server),
+        ]
+        try watchdog.run()
     }
 
     /// True when the server answers PING (or asks for AUTH: it is up).

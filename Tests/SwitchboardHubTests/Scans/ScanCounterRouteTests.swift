@@ -286,9 +286,13 @@ extension HubFixture {
     }
 }
 
-/// A broker that records what is published and delivers it on this node.
+/// A broker that records what is published and broadcast, and delivers
+/// publications on this node.
 final class RecordingBroker: Broker {
     var published: [Publication] = []
+    var broadcasts: [(topic: String, body: JSON)] = []
+    let kind = "recording"
+    func broadcast(topic: String, _ body: JSON) { broadcasts.append((topic, body)) }
     private var delivery: ((Publication) -> Int)?
     func attach(_ delivery: @escaping (Publication) -> Int) { self.delivery = delivery }
     func publish(_ publication: Publication) -> Int {
@@ -297,8 +301,12 @@ final class RecordingBroker: Broker {
     }
 }
 
+extension RecordingTransport {
+    func counterCount(to id: ConnectionID) -> Int { types(to: id).filter { $0 == "counter" }.count }
+}
+
 @Suite struct ScansFeatureTests {
-    @Test func theFeatureAloneServesItsChannelsAndCountersGoThroughTheBroker() {
+    @Test func theFeatureAloneServesItsChannelsAndCommittedCountsGoThroughTheBroker() {
         let broker = RecordingBroker()
         let transport = RecordingTransport()
         let clock = ManualClock()
@@ -327,17 +335,25 @@ final class RecordingBroker: Broker {
                 body: Array(#"{"qr":\#(qr)}"#.utf8)), id: 9)
         scans.flush()
         #expect(transport.responses[9]?.status == 200)
-        #expect(broker.published.map(\.channel) == ["scans:owner:shop"])
+        // Frames stay on this node (every node coalesces for its own
+        // subscribers); the committed counts go to the other nodes.
+        #expect(broker.published.isEmpty)
         #expect(transport.frames(to: 1).last?["codes"]?[0]?["total"] == .int(1))
+        #expect(broker.broadcasts.isEmpty)  // until the tick
+        hub.tick()
+        #expect(broker.broadcasts.map(\.topic) == ["scans"])
+        #expect(broker.broadcasts.last.flatMap { ScanCountsCodec.decode($0.body) }?.map(\.total) == [1])
         hub.handleHTTP(
             HTTPRequest(
                 method: "POST", path: "/v1/scans", apiKey: HubFixture.apiKey,
                 body: Array(#"{"qr":\#(qr)}"#.utf8)), id: 10)
         scans.flush()
-        #expect(broker.published.count == 1)  // within the interval: held back
+        #expect(transport.counterCount(to: 1) == 2)  // within the interval: held back
         clock.advance(seconds: 0.1)
         hub.tick()
-        #expect(broker.published.count == 2)
+        #expect(transport.counterCount(to: 1) == 3)
+        #expect(broker.broadcasts.count == 2)
+        #expect(broker.published.isEmpty)
         #expect(transport.frames(to: 1).last?["codes"]?[0]?["total"] == .int(2))
     }
 }

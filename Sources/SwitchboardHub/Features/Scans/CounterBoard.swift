@@ -150,6 +150,14 @@ struct CounterBoard {
         }
     }
 
+    /// Marks every shown code of `channel` changed: its next frame carries
+    /// them all (after a reload, whether or not they moved).
+    mutating func touch(_ channel: ScanChannel) {
+        let changed = snapshot(of: channel).filter(\.loaded).map(\.qr)
+        guard !changed.isEmpty else { return }
+        dirty[channel.name, default: []].formUnion(changed)
+    }
+
     /// The counters a new subscriber of `channel` gets at once.
     func snapshot(of channel: ScanChannel) -> [CodeCounter] {
         switch channel {

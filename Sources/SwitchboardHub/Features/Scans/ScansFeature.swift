@@ -1,6 +1,7 @@
 // Live QR-scan counters: who may watch which code, the snapshot a new
-// subscriber gets at once, the counts of every commit merged on the loop, and
-// at most one `counter` publication per channel and interval.
+// subscriber gets at once, the counts of every commit merged on the loop
+// (this node's and, in a cluster, every other node's: ScansFeature+Cluster),
+// and at most one `counter` frame per channel and interval.
 import Metrics
 import SwitchboardWire
 
@@ -21,10 +22,12 @@ public final class ScansFeature: HubFeature {
     unowned var hub: Hub!
     /// QR scans durably stored.
     let ingested = Counter(label: "switchboard_scans_ingested_total")
-    private var board: CounterBoard
+    var board: CounterBoard
     /// Subscribers waiting for the snapshot of a code / of an owner's codes.
-    private var codeWaiters: [QRCodeID: [SubscribeRequest]] = [:]
-    private var ownerWaiters: [String: [SubscribeRequest]] = [:]
+    var codeWaiters: [QRCodeID: [SubscribeRequest]] = [:]
+    var ownerWaiters: [String: [SubscribeRequest]] = [:]
+    /// Cluster state (ScansFeature+Cluster.swift).
+    var cluster = ScanClusterState()
 
     /// Scans over `store`; a channel gets at most one `counter` frame per `intervalMillis`.
     public init(store: ScanStore, intervalMillis: Int64) {
@@ -36,16 +39,25 @@ public final class ScansFeature: HubFeature {
         self.hub = hub
         hub.register(ScanChannels(feature: self))
         installRoutes(on: hub)
-        hub.every(millis: Self.flushMillis) { [unowned self] in flush() }
+        hub.every(millis: Self.flushMillis) { [unowned self] in
+            repairIfDue()
+            sendOutbox()
+            flush()
+        }
         hub.every(millis: Self.sweepMillis) { [unowned self] in sweep() }
+        installCluster(on: hub)
     }
 
     // MARK: Subscribing
 
-    func subscribe(_ request: SubscribeRequest, to channel: ScanChannel) {
+    /// The first minute and day a snapshot read now needs.
+    func snapshotWindow() -> (sinceMinute: Int64, sinceDay: Int64) {
         let now = hub.clock.nowMillis()
-        let sinceMinute = ScanTime.minute(now) - Int64(CounterBoard.windowMinutes) + 1
-        let sinceDay = ScanTime.day(now) - 1
+        return (ScanTime.minute(now) - Int64(CounterBoard.windowMinutes) + 1, ScanTime.day(now) - 1)
+    }
+
+    func subscribe(_ request: SubscribeRequest, to channel: ScanChannel) {
+        let (sinceMinute, sinceDay) = snapshotWindow()
         switch channel {
         case .code(let qr):
             if let code = board.codes[qr], code.loaded {
@@ -133,8 +145,14 @@ public final class ScansFeature: HubFeature {
             codes: codes.map { $0.fields(nowMillis: now) })
     }
 
-    /// Committed scans: merge the new counts, then publish what is due.
+    /// Scans this node committed: merged here, and told to the other nodes.
     func committed(_ all: [ScanCounts]) {
+        merge(all)
+        broadcast(all)
+    }
+
+    /// Committed counts (this node's or another's): merge them, then send what is due.
+    func merge(_ all: [ScanCounts]) {
         let now = hub.clock.nowMillis()
         for counts in all {
             board.committed(counts, nowMillis: now) { hub.hasSubscribers($0) }
@@ -142,17 +160,21 @@ public final class ScansFeature: HubFeature {
         flush()
     }
 
-    /// Publishes a `counter` frame on every channel whose interval has passed
-    /// since its last one.
-    private func flush() {
+    /// Sends a `counter` frame on every channel whose interval has passed
+    /// since its last one, to this node's subscribers only: every node
+    /// merges every commit's counts into its own board and coalesces for its
+    /// own subscribers, so a frame put on the cluster link as well would
+    /// reach another node's subscribers twice and past their interval.
+    func flush() {
         guard board.hasPending else { return }
         for (channel, codes) in board.due(nowMillis: hub.clock.nowMillis()) where hub.hasSubscribers(channel) {
-            hub.publish(Publication(channel: channel, frame: counterFrame(channel: channel, codes)))
+            _ = hub.deliver(Publication(channel: channel, frame: counterFrame(channel: channel, codes)))
         }
     }
 
     /// Forgets counters nobody watches or waits for.
     private func sweep() {
+        retryRepairs()
         board.sweep(
             nowMillis: hub.clock.nowMillis(), isWatched: { hub.hasSubscribers($0) },
             isAwaited: { codeWaiters[$0] != nil })
