@@ -193,7 +193,8 @@ struct Serve: ParsableCommand {
             conninfo: opened.conninfo, logger: logger, metrics: metrics, writers: writers,
             maxWriteDelay: Double(maxWriteDelayMillis) / 1000,
             deliver: { work in mailbox.deliver(work) }, congested: { mailbox.isFull },
-            answering: { mailbox.holdingWakes($0) })
+            answering: { mailbox.holdingWakes($0) },
+            announcingAs: cluster.broker == .postgres ? cluster.resolvedNodeName : nil)
         store.start()
         // Give the store threads a moment to connect, so that the first REST
         // calls do not meet a 503; a database that is down does not keep the

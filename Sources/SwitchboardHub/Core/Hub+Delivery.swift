@@ -88,16 +88,20 @@ extension Hub {
     /// buffered past it, in order, and marks the connection there, so later
     /// live publications at or below the mark are not sent again. Returns
     /// the connection's position.
+    /// `contiguousOn`: the channel, when the stream has every position (a
+    /// conversation): the node then knows how far the stream goes even
+    /// before a live publication arrives, and can tell a missing one.
     @discardableResult
     public func completeResume(
         _ connection: ConnectionID, stream: String, _ entry: StreamSeams.Entry,
-        deliveredUpTo position: Int64
+        deliveredUpTo position: Int64, contiguousOn channel: String? = nil
     ) -> Int64 {
         var last = position
         for (seq, frame) in entry.buffered where seq > last {
             send(frame, to: connection)
             last = seq
         }
+        if let channel { heads.start(stream: stream, channel: channel, floor: last) }
         connections[connection]?.marks[stream] = last
         return last
     }

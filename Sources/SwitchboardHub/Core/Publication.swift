@@ -78,7 +78,8 @@ public protocol Broker: AnyObject {
     var isHealthy: Bool { get }
     /// Sends a control message on `topic` to every other node.
     func broadcast(topic: String, _ body: JSON)
-    /// Handles control messages on `topic` from other nodes, on the loop.
+    /// Handles control messages on `topic` from other nodes, on the loop
+    /// (every handler of a topic, in the order they were added).
     func onControl(_ topic: String, _ handler: @escaping (_ from: String, _ body: JSON) -> Void)
     /// Called on the loop with false when the other nodes were lost and
     /// with true when they are back: what was missed meanwhile is repaired

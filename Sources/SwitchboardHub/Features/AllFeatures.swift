@@ -16,7 +16,8 @@ extension Hub {
         let presence = PresenceFeature(
             store: chat, graceMillis: settings.presenceGraceMillis, nodeTimeoutMillis: settings.nodeTimeoutMillis)
         install(presence)
-        let chatFeature = ChatFeature(store: chat, presence: presence)
+        let chatFeature = ChatFeature(
+            store: chat, presence: presence, crashAfterCommit: settings.failpoints.contains(.crashAfterSendCommit))
         install(chatFeature)
         let notices = NotificationsFeature(
             store: notifications, crashAfterCommit: settings.failpoints.contains(.crashAfterNotifyCommit))

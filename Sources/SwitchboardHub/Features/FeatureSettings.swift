@@ -22,4 +22,6 @@ public struct FeatureSettings: Sendable {
 public enum Failpoint: String, Sendable, CaseIterable {
     /// abort() after notifications are committed, before they are pushed.
     case crashAfterNotifyCommit = "crash-after-notify-commit"
+    /// abort() after a chat send is committed, before it is acked or published.
+    case crashAfterSendCommit = "crash-after-send-commit"
 }

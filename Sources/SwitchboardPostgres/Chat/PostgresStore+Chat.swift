@@ -18,9 +18,11 @@ extension PostgresStore: ChatStore {
         let cache = memberCache
         let cached = cache.members(of: message.conversation)
         // The conversation's lane: its sends commit and are answered in seq order.
+        let announcing = announcingAs != nil
         return WriteJob(
-            Self.sendSQL, Self.sendValues(message, wantMembers: cached == nil), lane: message.conversation,
-            merger: Self.sendMerger
+            Self.sendSQL(announcing: announcing),
+            Self.sendValues(message, wantMembers: cached == nil) + (announcingAs.map { [.text($0)] } ?? []),
+            lane: message.conversation, merger: announcing ? Self.announcingSendMerger : Self.sendMerger
         ) { result in
             reply(result.flatMap { Self.sendOutcome($0, cached: cached, cache: cache) })
         }

@@ -21,7 +21,35 @@ extension PostgresStore {
     /// amount, `text[]` currency, `bigint[]` valid-until ms). `$9`: the
     /// conversations whose members to return (`bigint[]`). One row per input
     /// message, `ord` its 1-based position; no row: the sender is not a member.
-    static let sendSQL = """
+    static func sendSQL(announcing: Bool) -> String { announcing ? announcingSendSQL : sendSQL }
+
+    /// `sendSQL` that also tells the other nodes, in the committing
+    /// transaction, how far each conversation it wrote now goes
+    /// (`$10`: this node's name): a control message `chat.heads`
+    /// (`{"h":[["<conversation>",<last seq>],…]}`, 200 conversations per
+    /// message, each well under NOTIFY's limit) in PostgresLink's payload
+    /// format. They hear it only if the batch commits, in commit order, even
+    /// if this node dies before it publishes the messages: a node whose
+    /// subscribers then miss them reads them back (Hub+Repair.swift).
+    static let announcingSendSQL = sendStatement(
+        announced: """
+            , announced AS (
+                SELECT pg_notify('\(PostgresLink.channel)', octet_length(m)::text || ':' || m) AS n
+                FROM (
+                    SELECT json_build_object('o', $10::text, 't', (extract(epoch FROM clock_timestamp()) * 1000000)::bigint,
+                                             'k', 'c', 'tp', 'chat.heads')::text || chr(10)
+                           || json_build_object('h', json_agg(json_build_array(p.id::text, p.base + cardinality(p.ords))))::text AS m
+                    FROM (SELECT id, base, ords, (row_number() OVER ()) / 200 AS part FROM bumped) p
+                    GROUP BY p.part
+                ) parts
+            )
+            """,
+        join: "\n        CROSS JOIN (SELECT count(*) FROM announced) announcing")
+
+    static let sendSQL = sendStatement(announced: "", join: "")
+
+    private static func sendStatement(announced: String, join announcedJoin: String) -> String {
+        """
         WITH input AS MATERIALIZED (
             -- A key repeated inside the batch: the first send writes, the others repeat it.
             SELECT t.*, min(t.ord) OVER (PARTITION BY t.sender_id, t.client_msg_id) AS first_ord
@@ -49,7 +77,7 @@ extension PostgresStore {
             FROM groups g WHERE c.id = g.conversation_id
             RETURNING c.id, c.last_seq - g.k AS base, g.ords, g.senders, g.client_ids, g.kinds, g.bodies, g.amounts,
                       g.currencies, g.valid_until, CASE WHEN c.id = ANY($9::bigint[]) THEN chat_members(c.id) END AS members
-        ), fresh AS MATERIALIZED (
+        )\(announced), fresh AS MATERIALIZED (
             SELECT nextval('messages_id_seq') AS id, b.id AS conversation_id, b.base + u.n AS seq, b.members, u.*
             FROM bumped b,
                  unnest(b.ords, b.senders, b.client_ids, b.kinds, b.bodies, b.amounts, b.currencies, b.valid_until)
@@ -75,7 +103,7 @@ extension PostgresStore {
         )
         -- Three parts; only the last joins two sets of the batch, and only its repeated keys.
         SELECT ord, id, conversation_id, seq, epoch_ms(now()) AS created_ms, false AS duplicate, members, false AS mismatch
-        FROM fresh
+        FROM fresh\(announcedJoin)
         UNION ALL
         -- A repeated key (stored before, or earlier in the batch) must come
         -- with the same conversation, kind and body (jsonb equality: key
@@ -91,6 +119,7 @@ extension PostgresStore {
                NOT (o.conversation_id = i.conversation_id AND o.kind = i.kind AND (o.changed OR o.body = i.body::jsonb))
         FROM (SELECT * FROM input WHERE ord <> first_ord) i JOIN outcomes o ON o.ord = i.first_ord
         """
+    }
 
     /// One message as the single form of `sendSQL`'s parameters: arrays of
     /// one element; `wantMembers`: its conversation's members are answered.
@@ -113,11 +142,23 @@ extension PostgresStore {
             let columns = jobs.first?.count ?? 0
             return (sendSQL, (0..<columns).map { c in SQLValue.concatenatingArrays(jobs.map { $0[c] }) })
         },
-        split: { rows, count in
-            var perJob = [[Row]](repeating: [], count: count)
-            for row in rows {
-                if let ord = try? row.int("ord"), ord >= 1, ord <= count { perJob[ord - 1] = [row] }
-            }
-            return perJob
-        })
+        split: splitSends)
+
+    /// `sendMerger` for `announcingSendSQL`: the nine arrays concatenated,
+    /// the node's name (`$10`, the same in every job) once.
+    static let announcingSendMerger = WriteMerger(
+        key: "chat.send.announcing",
+        combine: { jobs in
+            let arrays = (0..<9).map { c in SQLValue.concatenatingArrays(jobs.map { $0[c] }) }
+            return (announcingSendSQL, arrays + [jobs.first?.last ?? .null])
+        },
+        split: splitSends)
+
+    private static let splitSends: @Sendable ([Row], Int) -> [[Row]] = { rows, count in
+        var perJob = [[Row]](repeating: [], count: count)
+        for row in rows {
+            if let ord = try? row.int("ord"), ord >= 1, ord <= count { perJob[ord - 1] = [row] }
+        }
+        return perJob
+    }
 }

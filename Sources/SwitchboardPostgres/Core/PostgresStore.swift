@@ -14,6 +14,10 @@ public final class PostgresStore: HubStore, @unchecked Sendable {
     let deliver: @Sendable (@escaping @Sendable () -> Void) -> Void
     /// Conversations' members, remembered from sends (Chat/MemberCache.swift).
     let memberCache = MemberCache()
+    /// With the postgres broker, this node's name: the commits that other
+    /// nodes must hear of even if this node dies right after (chat sends)
+    /// NOTIFY them inside the committing transaction.
+    let announcingAs: String?
 
     /// A store with `writers` group-commit writers; `deliver` runs a closure
     /// on the loop thread (the mailbox) and must not drop it; while
@@ -21,12 +25,16 @@ public final class PostgresStore: HubStore, @unchecked Sendable {
     /// instead of queued, and so are writes whose predicted queueing delay
     /// passes `maxWriteDelay` seconds (nil: no bound). `answering` runs the
     /// hand-over of each committed batch's answers (the mailbox's
-    /// `holdingWakes`: one wake of the loop per batch).
+    /// `holdingWakes`: one wake of the loop per batch). `announcingAs`: this
+    /// node's name when the other nodes listen on this database (the
+    /// postgres broker).
     public init(
         conninfo: String, logger: Logger, metrics: HubMetrics, writers: Int = 1, maxWriteDelay: Double? = nil,
         deliver: @escaping @Sendable (@escaping @Sendable () -> Void) -> Void,
-        congested: (@Sendable () -> Bool)? = nil, answering: (@Sendable (() -> Void) -> Void)? = nil
+        congested: (@Sendable () -> Bool)? = nil, answering: (@Sendable (() -> Void) -> Void)? = nil,
+        announcingAs node: String? = nil
     ) {
+        announcingAs = node
         self.writers = WriterPool(count: writers) { _ in
             let writer = GroupCommitWriter(conninfo: conninfo, logger: logger, maxDelay: maxWriteDelay)
             writer.isCongested = congested

@@ -195,3 +195,29 @@ extension TestCluster {
         return node
     }
 }
+
+@Suite struct CommitAnnouncementTests {
+    // The postgres broker: PostgreSQL tells the other nodes of a send's commit
+    // in the committing transaction. The sending node dies right after the
+    // commit, before it acks or publishes; the watcher on the other node still
+    // gets the message, read back from PostgreSQL.
+    @Test func aMessageWhoseNodeDiedBeforePublishingStillReachesTheOtherNodes() throws {
+        let survivor = try HubProcess(extra: ["--broker", "postgres", "--node-name", "announce-survivor"])
+        let doomed = try HubProcess(
+            extra: ["--broker", "postgres", "--node-name", "announce-doomed"],
+            environment: ["SWITCHBOARD_FAILPOINTS": "crash-after-send-commit"])
+        for node in [survivor, doomed] { #expect(eventually { (try? node.metric("switchboard_broker_up")) == 1 }) }
+        let alice = uniqueUser("alice"), bob = uniqueUser("bob")
+        let conv = try survivor.conversation(alice, with: [bob])
+        let watcher = try joined(survivor, alice)
+        try watch(watcher, "conversation:\(conv)")
+        let sender = try joined(doomed, bob)
+        try sender.sendText(sendFrame(conv, "last-words", "committed, never published"))
+        doomed.process.waitUntilExit()
+        #expect(doomed.process.terminationReason == .uncaughtSignal)
+        let message = try watcher.receive(type: "message", timeout: 10)
+        #expect(message["seq"] as? Int == 1)
+        #expect(message["client_msg_id"] as? String == "last-words")
+        #expect(try survivor.metric("switchboard_broker_repairs_total") ?? 0 >= 1)
+    }
+}

@@ -75,4 +75,21 @@ import Testing
         #expect(!r12)
         _ = heads.record(chat(.max), channel: "conversation:1", nowMillis: 0, floorIfNew: nil)  // no trap at the edge
     }
+
+    @Test func aCommitHeardOfButNeverPublishedBecomesAHole() {
+        var heads = StreamHeads()
+        heads.start(stream: "conversation:1", channel: "conversation:1", floor: 4)
+        heads.expect(chat(6), nowMillis: 0)
+        heads.expect(StreamPosition(stream: "conversation:9", seq: 3, contiguous: true), nowMillis: 0)  // not followed here
+        let early = heads.holesToRepair(nowMillis: 100, ageMillis: 250, retryMillis: 2_000)
+        #expect(early.isEmpty)
+        let due = heads.holesToRepair(nowMillis: 300, ageMillis: 250, retryMillis: 2_000)
+        #expect(due == [StreamGap(stream: "conversation:1", channel: "conversation:1", after: 4, before: 7)])
+        // Its publications arrive after all: no hole left.
+        let r1 = heads.record(chat(5), channel: "conversation:1", nowMillis: 400, floorIfNew: nil)
+        let r2 = heads.record(chat(6), channel: "conversation:1", nowMillis: 400, floorIfNew: nil)
+        #expect(r1 && r2)
+        let after = heads.holesToRepair(nowMillis: 9_000, ageMillis: 250, retryMillis: 2_000)
+        #expect(after.isEmpty)
+    }
 }

@@ -14,7 +14,7 @@ public final class ClusterBroker: Broker {
     private let clock: HubClock
     private let metrics: HubMetrics
     private var delivery: ((Publication) -> Int)?
-    private var controls: [String: (String, JSON) -> Void] = [:]
+    private var controls: [String: [(String, JSON) -> Void]] = [:]
     private var linkHandlers: [(Bool) -> Void] = []
     private var linkUp = false
     /// Publications were dropped since the last message the link took.
@@ -59,7 +59,9 @@ public final class ClusterBroker: Broker {
 
     public func broadcast(topic: String, _ body: JSON) { send(.control(topic: topic, body)) }
 
-    public func onControl(_ topic: String, _ handler: @escaping (String, JSON) -> Void) { controls[topic] = handler }
+    public func onControl(_ topic: String, _ handler: @escaping (String, JSON) -> Void) {
+        controls[topic, default: []].append(handler)
+    }
 
     public func onLinkChange(_ handler: @escaping (Bool) -> Void) { linkHandlers.append(handler) }
 
@@ -94,7 +96,8 @@ public final class ClusterBroker: Broker {
         metrics.brokerLag.record(Double(max(0, clock.nowMicros() - message.sentMicros)) / 1e6)
         switch message.envelope {
         case .publication(let publication): _ = delivery?(publication)
-        case .control(let topic, let body): controls[topic]?(message.origin, body)
+        case .control(let topic, let body):
+            for handler in controls[topic] ?? [] { handler(message.origin, body) }
         }
     }
 

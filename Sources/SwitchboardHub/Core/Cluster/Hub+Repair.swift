@@ -23,6 +23,12 @@ extension Hub {
     @discardableResult
     public func deliverRepaired(_ publication: Publication) -> Int { deliver(publication) }
 
+    /// A commit another node announced (`position` now exists): if its
+    /// publication does not arrive in time, the position is read back.
+    public func expectStream(_ position: StreamPosition) {
+        heads.expect(position, nowMillis: clock.nowMillis())
+    }
+
     /// A user admitted on a connection subscribed to `channel` (a member, to
     /// read a conversation on behalf of).
     public func subscriberUser(of channel: String) -> String? {

@@ -34,6 +34,9 @@ struct StreamHeads {
         var holeSinceMillis: Int64?
         /// When a repair of the hole was last asked for.
         var repairAskedMillis: Int64?
+        /// The stream is known to go at least this far (a commit heard of
+        /// before its publication, or instead of it).
+        var expected: Int64?
 
         var highest: Int64 { above.max() ?? floor }
     }
@@ -73,16 +76,38 @@ struct StreamHeads {
                 while head.above.remove(head.floor &+ 1) != nil { head.floor += 1 }
             }
         }
-        if head.contiguous {
-            if head.above.isEmpty {
-                head.holeSinceMillis = nil
-                head.repairAskedMillis = nil
-            } else if head.holeSinceMillis == nil {
-                head.holeSinceMillis = nowMillis
-            }
-        }
-        heads[position.stream] = head
+        heads[position.stream] = Self.updatingHole(head, nowMillis: nowMillis)
         return true
+    }
+
+    /// A contiguous stream a connection resumed up to `floor` (nothing to
+    /// do when the node already follows it).
+    mutating func start(stream: String, channel: String, floor: Int64) {
+        guard heads[stream] == nil else { return }
+        heads[stream] = Head(channel: channel, floor: floor, contiguous: true)
+    }
+
+    /// A contiguous stream delivered here goes at least to `position` (its
+    /// commit was heard of): if its publication does not come, that is a hole.
+    mutating func expect(_ position: StreamPosition, nowMillis: Int64) {
+        guard var head = heads[position.stream], head.contiguous, position.seq > head.highest else { return }
+        head.expected = max(head.expected ?? .min, position.seq)
+        heads[position.stream] = Self.updatingHole(head, nowMillis: nowMillis)
+    }
+
+    /// Whether positions are missing below what was delivered or expected,
+    /// and since when.
+    private static func updatingHole(_ head: Head, nowMillis: Int64) -> Head {
+        guard head.contiguous else { return head }
+        var head = head
+        if let expected = head.expected, expected <= head.highest { head.expected = nil }
+        if head.above.isEmpty && head.expected == nil {
+            head.holeSinceMillis = nil
+            head.repairAskedMillis = nil
+        } else if head.holeSinceMillis == nil {
+            head.holeSinceMillis = nowMillis
+        }
+        return head
     }
 
     /// Holes of contiguous streams older than `ageMillis` whose repair was
@@ -90,9 +115,9 @@ struct StreamHeads {
     mutating func holesToRepair(nowMillis: Int64, ageMillis: Int64, retryMillis: Int64) -> [StreamGap] {
         var gaps: [StreamGap] = []
         for (stream, head) in heads {
-            guard let since = head.holeSinceMillis, nowMillis - since >= ageMillis, let next = head.above.min() else {
-                continue
-            }
+            guard let since = head.holeSinceMillis, nowMillis - since >= ageMillis,
+                let next = head.above.min() ?? head.expected.map({ $0 &+ 1 })
+            else { continue }
             if let asked = head.repairAskedMillis, nowMillis - asked < retryMillis { continue }
             heads[stream]?.repairAskedMillis = nowMillis
             gaps.append(StreamGap(stream: stream, channel: head.channel, after: head.floor, before: next))

@@ -4,6 +4,9 @@
 // reach subscribers through the hub's one publication path. The REST side
 // is in ChatRoutes.swift.
 import SwitchboardWire
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The chat feature.
 public final class ChatFeature: HubFeature {
@@ -14,10 +17,15 @@ public final class ChatFeature: HubFeature {
     /// Most messages replayed on subscribe; past it `recovered: false`.
     static let replayCap = 1_000
 
-    /// Chat over `store`; `presence` learns who took part in a conversation.
-    public init(store: ChatStore, presence: PresenceFeature?) {
+    /// Fault injection for the crash tests: die after a send's commit.
+    private let crashAfterCommit: Bool
+
+    /// Chat over `store`; `presence` learns who took part in a conversation;
+    /// `crashAfterCommit` is the crash tests' failpoint (never set in production).
+    public init(store: ChatStore, presence: PresenceFeature?, crashAfterCommit: Bool = false) {
         self.store = store
         self.presence = presence
+        self.crashAfterCommit = crashAfterCommit
     }
 
     public func install(on hub: Hub) {
@@ -35,6 +43,25 @@ public final class ChatFeature: HubFeature {
         }
         installRoutes(on: hub)
         hub.onStreamRepair(ConversationChannels.kindPrefix) { [unowned self] gap in repair(gap) }
+        hub.broker.onControl(Self.headsTopic) { [unowned self] _, body in heard(heads: body) }
+    }
+
+    /// The control topic on which PostgreSQL itself tells every node, at
+    /// commit, how far the conversations of a batch go (the postgres
+    /// broker: PostgresStore+ChatSend.swift's `announcingSendSQL`).
+    static let headsTopic = "chat.heads"
+
+    /// `{"h":[["<conversation>",<seq>],…]}`: what is expected on each
+    /// conversation watched here; missing publications become holes.
+    private func heard(heads body: JSON) {
+        guard case .array(let entries)? = body["h"] else { return }
+        for entry in entries.prefix(1_000) {
+            guard let text = entry[0]?.stringValue, let conversation = ConversationChannel.id(rest: text),
+                let seq = entry[1]?.intValue, seq > 0
+            else { continue }
+            let channel = ConversationChannel.name(conversation)
+            hub.expectStream(StreamPosition(stream: channel, seq: seq, contiguous: true))
+        }
     }
 
     // MARK: Repairing
@@ -112,7 +139,7 @@ public final class ChatFeature: HubFeature {
             to: id)
         // The seam: what was committed while waiting and is not in the
         // replay goes out now, in order, once.
-        hub.completeResume(id, stream: channel, pending, deliveredUpTo: delivered)
+        hub.completeResume(id, stream: channel, pending, deliveredUpTo: delivered, contiguousOn: channel)
         hub.subscribe(id, to: channel)
     }
 
@@ -141,6 +168,7 @@ public final class ChatFeature: HubFeature {
     }
 
     private func sent(_ message: NewMessage, _ result: Result<SendOutcome, HubError>, for asker: Asker) {
+        if crashAfterCommit, case .success = result { abort() }
         switch (result, asker) {
         case (.success(let outcome), .frame(let connection, let requestID)):
             hub.send(

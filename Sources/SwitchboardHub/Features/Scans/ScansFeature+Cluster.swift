@@ -6,9 +6,9 @@
 // coalesces frames for its own subscribers. What a cut link lost is repaired
 // by snapshot: when this node's link is back, every channel it watches is
 // reloaded from the store (the read a new subscriber's snapshot takes) and
-// sent; when this node committed while its link was down, it asks the other
-// nodes to do the same (`scans.repair`). One node: broadcasts go nowhere and
-// the link never changes.
+// sent; so is every watched channel when another node says it had to drop
+// messages (`cluster.missed`: this node may have missed its counts). One
+// node: broadcasts go nowhere and the link never changes.
 import SwitchboardWire
 
 /// What the cluster side of the scans feature remembers.
@@ -17,9 +17,6 @@ struct ScanClusterState {
     var refused = 0
     /// The link went down and has not come back yet.
     var linkLost = false
-    /// This node committed scans while its link was down: the other nodes
-    /// never heard of them.
-    var unsent = false
     /// A reload of every watched channel waits for `repairMinMillis`.
     var repairDue = false
     var lastRepairMillis: Int64 = .min / 2
@@ -31,18 +28,16 @@ struct ScanClusterState {
 }
 
 extension ScansFeature {
-    /// Asks the other nodes to reload every channel they watch.
-    static let repairTopic = "scans.repair"
     /// Least time between two reloads of every watched channel: another node
-    /// asking again and again costs this node one read per channel per second.
+    /// saying again and again that it missed messages costs this node one
+    /// read per channel per second.
     static let repairMinMillis: Int64 = 1_000
 
     func installCluster(on hub: Hub) {
         hub.broker.onControl(ScanCountsCodec.topic) { [unowned self] _, body in received(body) }
-        hub.broker.onControl(Self.repairTopic) { [unowned self] _, body in
-            guard body == .object([:]) else { return refuse() }
-            requestRepair()
-        }
+        // Sent by the broker of a node that had to drop messages (its link
+        // was down or full) once it can: its counts may be among them.
+        hub.broker.onControl(ClusterBroker.missedTopic) { [unowned self] _, _ in requestRepair() }
         hub.broker.onLinkChange { [unowned self] up in linkChanged(up) }
     }
 
@@ -60,7 +55,6 @@ extension ScansFeature {
         guard !cluster.outbox.isEmpty else { return }
         let all = cluster.outbox.values.sorted { $0.qr < $1.qr }
         cluster.outbox = [:]
-        if cluster.linkLost || !hub.broker.isHealthy { cluster.unsent = true }
         for body in ScanCountsCodec.messages(all) { hub.broker.broadcast(topic: ScanCountsCodec.topic, body) }
     }
 
@@ -82,10 +76,6 @@ extension ScansFeature {
         // The first `true`, at start, repairs nothing.
         guard cluster.linkLost else { return }
         cluster.linkLost = false
-        if cluster.unsent {
-            cluster.unsent = false
-            hub.broker.broadcast(topic: Self.repairTopic, .object([:]))
-        }
         requestRepair()
     }
 
