@@ -126,7 +126,7 @@ private struct Cluster {
         c.connect("b", 2, "bob")
         c.connect("a", 3, "carol")
         c.connect("c", 1, "alice")
-        c.advance(seconds: 0.25)
+        c.advance(seconds: 3.25)  // c's heartbeat, 3 s after its last message (at 0.25 s)
         let lastHeard = c["c"].clock.millis
         c["c"].link!.set(up: false)
         c.stopped = ["c"]

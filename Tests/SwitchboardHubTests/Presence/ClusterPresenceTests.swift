@@ -192,6 +192,18 @@ private final class Machines {
         #expect(m.announced["a"]?.contains(.online("bea", .cluster)) != true)
     }
 
+    @Test func aNewNodesFirstDeltaCountsBeforeAnySnapshot() {
+        let m = Machines(["a"])
+        // b joins and announces bob, then dies before it sends a snapshot.
+        m.nodes["b"] = ClusterPresence(node: "b", timeoutMillis: 15_000, incarnation: 1)
+        #expect(m.online("b", "bob"))
+        m.tick()
+        m.muted = ["b"]
+        #expect(m.nodes["a"]!.isHeldElsewhere("bob"))
+        for _ in 0..<70 { m.tick() }
+        #expect(m.offlines("bob").map(\.0) == ["a"])
+    }
+
     @Test func aLargeSnapshotIsSentInBoundedParts() {
         let m = Machines(["a", "b"])
         let users = (0..<3_000).map { "user-\($0)" }

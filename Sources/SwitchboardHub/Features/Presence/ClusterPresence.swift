@@ -164,7 +164,11 @@ public struct ClusterPresence: Sendable {
         }
         if peers[from] == nil {
             guard peers.count < Self.maxPeers else { return actions }
-            peers[from] = Peer(incarnation: sentIncarnation, lastHeardMillis: now)
+            // A run starts holding nobody at seq 0: a node not heard of
+            // before is known from its first delta on (a later seq is a gap,
+            // and a snapshot is asked for). Its first delta may come before
+            // its first snapshot, and it may die before sending one.
+            peers[from] = Peer(incarnation: sentIncarnation, lastHeardMillis: now, synced: true)
         }
         peers[from]!.lastHeardMillis = now
         let peer = peers[from]!

@@ -54,9 +54,11 @@ public final class PresenceFeature: HubFeature {
                     contacts[user] = nil  // another node holds them; it tells
                 }
             }
-            if clustered { perform(cluster.tick(nowMillis: now)) }
         }
         guard clustered else { return }
+        // Changes reach the other nodes in batches at most 50 ms old: a
+        // burst of connections costs the broker a few messages, not one each.
+        hub.every(millis: 50) { [unowned self] in perform(cluster.tick(nowMillis: hub.clock.nowMillis())) }
         hub.broker.onControl(ClusterPresence.topic) { [unowned self] from, body in
             perform(cluster.received(from: from, body, nowMillis: hub.clock.nowMillis()))
         }
