@@ -52,7 +52,12 @@ public final class FakeClusterLink: ClusterLink, @unchecked Sendable {
     }
 
     public func send(_ message: [UInt8]) -> Bool {
-        guard lock.withLock({ up ? (sent += 1, true).1 : false }) else { return false }
+        let taken = lock.withLock {
+            guard up else { return false }
+            sent += 1
+            return true
+        }
+        guard taken else { return false }
         bus.broadcast(message)
         return true
     }
