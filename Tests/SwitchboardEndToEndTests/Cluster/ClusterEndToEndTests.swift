@@ -133,11 +133,6 @@ func watch(_ client: WebSocketTestClient, _ channel: String, since: Int? = nil) 
         #expect(Set(seen).count == 200 && seen.count == 200, "\(seen.count) messages, \(Set(seen).count) distinct")
         // Bob is still online (node 3 holds him); a user only on the dead node
         // is offline for the survivors within the node timeout.
-        // KNOWN ISSUE (issue 13's closing note): in some runs the survivors
-        // never hear the dead node's delta for Dora (seen in node logs: a
-        // snapshot without her, then nothing), so her offline is not told.
-        // Recorded as a known, intermittent issue until it is found, so the
-        // rest of this test still guards what it covers.
         let dora = uniqueUser("dora")
         // Dora takes part (creates it): Alice is her contact and sees her presence.
         _ = try cluster[0].conversation(dora, with: [alice])
@@ -148,10 +143,10 @@ func watch(_ client: WebSocketTestClient, _ channel: String, since: Int? = nil) 
         #expect(online["user"] as? String == dora && online["online"] as? Bool == true)
         third.crash()
         d = nil
-        withKnownIssue("a node killed right after a user's online may leave them online elsewhere", isIntermittent: true) {
-            let offline = try watcher.receive(type: "presence", timeout: 15)
-            #expect(offline["user"] as? String == dora && offline["online"] as? Bool == false)
-        }
+        // The node died a few ms after announcing Dora: it had told the
+        // others it held her first (PresenceFeature.announce).
+        let offline = try watcher.receive(type: "presence", timeout: 15)
+        #expect(offline["user"] as? String == dora && offline["online"] as? Bool == false)
     }
 
     @Test(arguments: ["postgres", "redis"])

@@ -120,13 +120,30 @@ private struct Cluster {
         #expect(body?["users"]?[0]?["online"] == .bool(true))
     }
 
+    // Found by ClusterEndToEndTests: a node killed a few ms after a user's
+    // first connection (before its next periodic tick) had announced them
+    // online, but never told the other nodes it held them, so nobody ever
+    // announced them offline.
+    @Test func aNodeThatDiesBeforeItsNextTickHasToldTheOthersWhoItAnnounced() {
+        var c = Cluster(["a", "b", "c"])
+        c.conversation(1, ["alice", "bob"])
+        c.connect("b", 2, "bob")
+        c.stopped = ["c"]  // c's periodic work never runs again
+        c.connect("c", 1, "alice")
+        #expect(c.changes("b", 2, about: "alice") == [true])
+        c["c"].link!.set(up: false)  // and c dies
+        c.advance(seconds: 16)
+        #expect(c.changes("b", 2, about: "alice") == [true, false])
+    }
+
     @Test func aSilentNodesUsersGoOfflineOnceAfterTheTimeoutAndComeBackWithIt() {
         var c = Cluster(["a", "b", "c"])
         c.conversation(1, ["alice", "bob", "carol"])
         c.connect("b", 2, "bob")
         c.connect("a", 3, "carol")
         c.connect("c", 1, "alice")
-        c.advance(seconds: 3.25)  // c's heartbeat, 3 s after its last message (at 0.25 s)
+        // c's heartbeat, 3 s after its last message (its announcement of alice, at 0 s).
+        c.advance(seconds: 3)
         let lastHeard = c["c"].clock.millis
         c["c"].link!.set(up: false)
         c.stopped = ["c"]

@@ -105,6 +105,11 @@ public final class PresenceFeature: HubFeature {
 
     /// Tells the user's contacts.
     private func announce(_ change: PresenceTracker.Change) {
+        // The other nodes first learn that this node holds the user (the
+        // pending deltas go now, not at the next tick): a node that dies
+        // right after its announcement still has the user announced
+        // offline by the survivors (found by ClusterEndToEndTests).
+        if clustered { perform(cluster.tick(nowMillis: hub.clock.nowMillis())) }
         let frame: OutboundFrame
         let user: String
         switch change {
