@@ -44,6 +44,9 @@ struct StreamHeads {
     /// Most positions remembered past the floor of one stream.
     static let maxAbove = 1_024
     private(set) var heads: [String: Head] = [:]
+    /// The streams with a hole now: the periodic check looks at these only,
+    /// not at every stream the node follows.
+    private var holed: Set<String> = []
 
     /// Records that `position` is being delivered on `channel`. False when
     /// it was delivered already (then it must not be sent again).
@@ -76,7 +79,7 @@ struct StreamHeads {
                 while head.above.remove(head.floor &+ 1) != nil { head.floor += 1 }
             }
         }
-        heads[position.stream] = Self.updatingHole(head, nowMillis: nowMillis)
+        store(Self.updatingHole(head, nowMillis: nowMillis), as: position.stream)
         return true
     }
 
@@ -92,7 +95,12 @@ struct StreamHeads {
     mutating func expect(_ position: StreamPosition, nowMillis: Int64) {
         guard var head = heads[position.stream], head.contiguous, position.seq > head.highest else { return }
         head.expected = max(head.expected ?? .min, position.seq)
-        heads[position.stream] = Self.updatingHole(head, nowMillis: nowMillis)
+        store(Self.updatingHole(head, nowMillis: nowMillis), as: position.stream)
+    }
+
+    private mutating func store(_ head: Head, as stream: String) {
+        heads[stream] = head
+        if head.holeSinceMillis != nil { holed.insert(stream) } else { holed.remove(stream) }
     }
 
     /// Whether positions are missing below what was delivered or expected,
@@ -114,8 +122,8 @@ struct StreamHeads {
     /// not asked for in the last `retryMillis`; marks them asked.
     mutating func holesToRepair(nowMillis: Int64, ageMillis: Int64, retryMillis: Int64) -> [StreamGap] {
         var gaps: [StreamGap] = []
-        for (stream, head) in heads {
-            guard let since = head.holeSinceMillis, nowMillis - since >= ageMillis,
+        for stream in holed {
+            guard let head = heads[stream], let since = head.holeSinceMillis, nowMillis - since >= ageMillis,
                 let next = head.above.min() ?? head.expected.map({ $0 &+ 1 })
             else { continue }
             if let asked = head.repairAskedMillis, nowMillis - asked < retryMillis { continue }
@@ -139,5 +147,6 @@ struct StreamHeads {
     /// Forgets the streams whose channel nobody on this node watches.
     mutating func forget(where unwatched: (String) -> Bool) {
         heads = heads.filter { !unwatched($0.value.channel) }
+        holed = holed.filter { heads[$0] != nil }
     }
 }
