@@ -190,6 +190,12 @@ public final class Hub {
             subscribe(id, principal: principal, name: name, since: since, requestID: requestID)
         case .unsubscribe(let requestID, let name):
             guard let principal = requirePrincipal(id, requestID) else { return }
+            // The same syntax and limit as subscribe: a name that could not
+            // be subscribed is refused, not echoed back.
+            guard channelKind(of: name) != nil else {
+                refuse(HubError(.badChannel, "unknown or malformed channel"), requestID: requestID, on: id)
+                return
+            }
             if name == ChannelName.user(principal.user) {
                 refuse(HubError(.forbidden, "the user channel cannot be left"), requestID: requestID, on: id)
                 return
