@@ -23,6 +23,9 @@ final class WebSocketTestClient: @unchecked Sendable {
     private var closeAnswered = false
     /// Answer the server's close frame with ours (a conforming client does).
     var answersClose = true
+    /// Whether the connection speaks switchboard.v1 (not echo): then every
+    /// text frame received is checked against its schema (FrameSchemas).
+    private var checksFrames = true
 
     init(
         port: Int, path: String = "/", headers: [String: String] = [:], subprotocol: String? = "switchboard.v1",
@@ -43,6 +46,8 @@ final class WebSocketTestClient: @unchecked Sendable {
                 let statusLine = head.split(separator: "\r\n").first ?? ""
                 handshakeStatus = Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
                 guard handshakeStatus == 101 else { throw TestClientError.handshake(head) }
+                let chosen = parseHTTPHead(ArraySlice(head.utf8)).headers["sec-websocket-protocol"]
+                checksFrames = chosen == nil || chosen == "switchboard.v1"
                 return
             }
             try fill(until: deadline)
@@ -109,7 +114,11 @@ final class WebSocketTestClient: @unchecked Sendable {
                 if opcode != 0 { messageOpcode = opcode }
                 fragments += payload
                 if fin {
-                    return messageOpcode == 2 ? .binary(fragments) : .text(String(decoding: fragments, as: UTF8.self))
+                    if messageOpcode == 2 { return .binary(fragments) }
+                    let text = String(decoding: fragments, as: UTF8.self)
+                    // Every frame any end-to-end test receives meets its schema.
+                    if checksFrames { FrameSchemas.check(text) }
+                    return .text(text)
                 }
             }
         }
