@@ -48,11 +48,11 @@ enum FrameSchemas {
         return schema.violations(of: frame).map { "server.\(type).schema.json: \($0)" }
     }
 
-    /// Records an issue for each problem of a received frame.
-    static func check(_ text: String) {
+    /// Records an issue (at the test's call) for each problem of a received frame.
+    static func check(_ text: String, sourceLocation: SourceLocation) {
         for problem in problems(of: text) {
             let shown = text.count > 300 ? String(text.prefix(300)) + "…" : text
-            Issue.record("frame \(shown) breaks its schema: \(problem)")
+            Issue.record("frame \(shown) breaks its schema: \(problem)", sourceLocation: sourceLocation)
         }
     }
 }
