@@ -100,8 +100,11 @@ import Testing
 
     @Test func framesAreCheckedByTheirType() throws {
         #expect(FrameSchemas.problems(of: #"{"type":"pong","id":"p","time":1764400000000}"#) == [])
-        #expect(FrameSchemas.problems(of: #"{"type":"pong","id":1.5,"time":1}"#).count == 1)
+        #expect(FrameSchemas.problems(of: #"{"type":"pong","id":1.5,"time":1764400000000}"#).count == 1)
         #expect(FrameSchemas.problems(of: #"{"type":"pong","time":"1"}"#).first?.contains("/time: type") == true)
+        // Times are ms since the epoch: seconds or µs are out of range.
+        #expect(FrameSchemas.problems(of: #"{"type":"pong","time":1764400000}"#).first?.contains("/time: minimum") == true)
+        #expect(FrameSchemas.problems(of: #"{"type":"pong","time":1764400000000000}"#).first?.contains("/time: maximum") == true)
         #expect(FrameSchemas.problems(of: #"{"type":"launch"}"#).first?.contains("unknown frame type") == true)
         #expect(FrameSchemas.problems(of: "[1]") == ["not a JSON object"])
         #expect(FrameSchemas.problems(of: #"{"type":7}"#) == ["no string 'type'"])

@@ -47,8 +47,9 @@ final class WebSocketTestClient: @unchecked Sendable {
                 let statusLine = head.split(separator: "\r\n").first ?? ""
                 handshakeStatus = Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
                 guard handshakeStatus == 101 else { throw TestClientError.handshake(head) }
+                // Not the hub's protocol: echo, and Chromium's DevTools (BrowserTests drive it with this client).
                 let chosen = parseHTTPHead(ArraySlice(head.utf8)).headers["sec-websocket-protocol"]
-                checksFrames = chosen == nil || chosen == "switchboard.v1"
+                checksFrames = (chosen == nil || chosen == "switchboard.v1") && !path.hasPrefix("/devtools/")
                 return
             }
             try fill(until: deadline)
