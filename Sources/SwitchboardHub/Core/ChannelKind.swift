@@ -35,7 +35,7 @@ public struct SubscribeRequest: Sendable {
     /// Where to resume an ordered stream, if asked.
     public var since: Int64?
     /// The frame's id, echoed in the answer.
-    public var requestID: String?
+    public var requestID: RequestID?
 }
 
 /// Channel name syntax, shared by every kind.
@@ -86,9 +86,13 @@ final class UserChannels: ChannelKind {
     var acceptsServerPublish: Bool { true }
     func subscribe(_ request: SubscribeRequest) {
         guard request.rest == request.principal.user else {
-            hub.refuse(
-                HubError(.forbidden, "not allowed to subscribe to this channel"), requestID: request.requestID,
-                on: request.connection)
+            hub.refuse(HubError(.forbidden, "not allowed to subscribe to this channel"), request)
+            return
+        }
+        // With a cursor: the notification catch-up (the notifications
+        // feature); the channel itself is held since `welcome`.
+        if request.since != nil, let resume = hub.userChannelResume {
+            resume(request)
             return
         }
         hub.confirm(request)
