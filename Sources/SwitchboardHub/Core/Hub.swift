@@ -208,7 +208,9 @@ public final class Hub {
             // The same syntax and limit as subscribe: a name that could not
             // be subscribed is refused, not echoed back.
             guard channelKind(of: name) != nil else {
-                send(ServerFrame.error(id: requestID, HubError(.badChannel, "unknown or malformed channel"), channel: name), to: id)
+                send(
+                    ServerFrame.error(id: requestID, HubError(.badChannel, "unknown or malformed channel"), channel: name), to: id
+                )
                 return
             }
             if name == ChannelName.user(principal.user) {
