@@ -163,4 +163,46 @@ private func frames(until type: String, on client: WebSocketTestClient) throws -
         #expect((error["message"] as? String ?? "").contains("another secret"))
         #expect((error["message"] as? String ?? "").contains("--data-dir"))
     }
+
+    @Test func switchboardTokenSignsWithServesDevelopmentSecretOrRefuses() throws {
+        let hub = try HubProcess()
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("token-" + UUID().uuidString)
+        let deeper = root.appendingPathComponent("sub/deeper")
+        try FileManager.default.createDirectory(at: deeper, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: root.appendingPathComponent(".data"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        // The folder `serve` ran in holds its development secret (line 1).
+        try (HubProcess.secret + "\ne2e:" + HubProcess.apiKey + "\n").write(
+            to: root.appendingPathComponent(".data/dev-secrets"), atomically: true, encoding: .utf8)
+        func mint(in folder: URL) throws -> (status: Int32, output: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: HubProcess.binary)
+            process.arguments = ["token", "--user", uniqueUser("alice")]
+            process.currentDirectoryURL = folder
+            var environment = ProcessInfo.processInfo.environment
+            environment["SWITCHBOARD_DATA_DIR"] = nil
+            environment["SWITCHBOARD_JWT_SECRET"] = nil
+            process.environment = environment
+            let out = Pipe()
+            process.standardOutput = out
+            process.standardError = Pipe()
+            try process.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (
+                process.terminationStatus, String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            )
+        }
+        let minted = try mint(in: deeper)
+        #expect(minted.status == 0)
+        let c = try WebSocketTestClient(port: hub.port, path: "/?token=" + minted.output)
+        #expect(try c.receive(type: "welcome")["type"] as? String == "welcome")
+        // Where there is none (here or above), it refuses rather than mint
+        // with a new secret that no running hub knows.
+        let lonely = FileManager.default.temporaryDirectory.appendingPathComponent("lonely-" + UUID().uuidString)
+        try FileManager.default.createDirectory(at: lonely, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: lonely) }
+        #expect(try mint(in: lonely).status != 0)
+        #expect(!FileManager.default.fileExists(atPath: lonely.appendingPathComponent(".data").path))
+    }
 }
