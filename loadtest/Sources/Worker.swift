@@ -204,6 +204,7 @@ final class LoadWorker: LWSClientDelegate {
             resolved += 1
         } else {
             report.closedEarly += 1
+            report.failureReasons["dropped: " + String(reason.prefix(52)), default: 0] += 1
             report.opened -= 1
             report.nodes[node(id)].closedEarly += 1
             report.nodes[node(id)].opened -= 1

@@ -44,10 +44,12 @@ public enum ChannelName {
     public static let maxLength = 200
 
     /// `kind` and `rest` of a well-formed name: at most `maxLength` bytes,
-    /// only `[A-Za-z0-9_.:@=+-]`, a non-empty part after the first colon.
+    /// only `[A-Za-z0-9_.:@=+-]`, non-empty parts before and after the first
+    /// colon. The one rule for every kind, the same as Protocol/schemas'
+    /// channel pattern and limit (ChannelNameTests holds them together).
     public static func split(_ name: String) -> (kind: String, rest: String)? {
         guard name.utf8.count <= maxLength, name.utf8.allSatisfy(isAllowed),
-            let colon = name.firstIndex(of: ":")
+            let colon = name.firstIndex(of: ":"), colon != name.startIndex
         else { return nil }
         let rest = String(name[name.index(after: colon)...])
         guard !rest.isEmpty else { return nil }

@@ -205,6 +205,12 @@ public final class Hub {
             }
         case .unsubscribe(let requestID, let name):
             guard let principal = requirePrincipal(id, frame) else { return }
+            // The same syntax and limit as subscribe: a name that could not
+            // be subscribed is refused, not echoed back.
+            guard channelKind(of: name) != nil else {
+                send(ServerFrame.error(id: requestID, HubError(.badChannel, "unknown or malformed channel"), channel: name), to: id)
+                return
+            }
             if name == ChannelName.user(principal.user) {
                 send(
                     ServerFrame.error(
