@@ -65,7 +65,7 @@ func matchBody(_ builders: [(String, Int)]) -> String {
         #expect(replayed["replay"] as? Bool == true)
         let done = try o.receive(type: "subscribed")
         #expect(done["recovered"] as? Bool == true)
-        #expect(done["last_id"] as? Int == Int(replayed["notification_id"] as? String ?? ""))
+        #expect(done["last_id"] as? String == replayed["notification_id"] as? String)
 
         // Only the matched builder may answer; forward only.
         #expect(try hub.user(mallory, "POST", "/v1/quote-matches/\(matchID)/respond", #"{"status":"interested"}"#).status == 403)

@@ -136,6 +136,8 @@ import SwitchboardHubTesting
         f.send(1, #"{"type":"auth","token":"\#(f.token("alice"))"}"#)
         f.send(1, #"{"type":"unsubscribe","id":"1","channel":"user:alice"}"#)
         #expect(frames(f, 1, "error").last?["channel"] == .string("user:alice"))
+        f.send(1, #"{"type":"subscribe","id":"1","channel":"user:bob"}"#)
+        #expect(frames(f, 1, "error").last?["channel"] == .string("user:bob"))
         f.send(1, #"{"type":"subscribe","id":"2","channel":"conversation:9"}"#)
         f.chat.flush()
         #expect(frames(f, 1, "error").last?["channel"] == .string("conversation:9"))
