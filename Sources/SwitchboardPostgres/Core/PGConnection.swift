@@ -66,14 +66,26 @@ package final class PGConnection {
     /// (operators, and tests that wait for a killed hub's sessions to end).
     package static let defaultApplicationName = "switchboard/\(getpid())"
 
+    /// TCP settings a session gets unless the conninfo sets them: across a
+    /// partition nothing is refused, packets just vanish, and without them a
+    /// statement waits for the kernel's retransmissions (~15 min), its
+    /// writer stuck and its clients unanswered. Data unacknowledged for
+    /// 10 s, or an idle peer silent for 10 s + 3 × 5 s, ends the session
+    /// (then the writer answers `unavailable` and reconnects). Ignored on
+    /// unix sockets.
+    static let tcpDefaults = [
+        ("tcp_user_timeout", "10000"), ("keepalives_idle", "10"), ("keepalives_interval", "5"), ("keepalives_count", "3"),
+    ]
+
     /// Connects; throws a connection error if the server does not answer.
     /// `conninfo` is a URL or key=value string; `purpose`, if given, is
     /// appended to the default application_name (`switchboard/<pid>/<purpose>`).
     package init(_ conninfo: String, purpose: String? = nil) throws(PostgresError) {
         // expand_dbname = 1: "dbname" carries the whole conninfo; the fallback
         // applies only when the conninfo sets no application_name itself.
-        let keywords = ["dbname", "fallback_application_name"]
-        let values = [conninfo, Self.defaultApplicationName + (purpose.map { "/" + $0 } ?? "")]
+        // Keywords before "dbname" are overridden by the conninfo's own.
+        let keywords = Self.tcpDefaults.map(\.0) + ["dbname", "fallback_application_name"]
+        let values = Self.tcpDefaults.map(\.1) + [conninfo, Self.defaultApplicationName + (purpose.map { "/" + $0 } ?? "")]
         // Both arrays end with NULL, as PQconnectdbParams expects.
         conn = withCStrings(keywords + [nil]) { k in
             withCStrings(values + [nil]) { v in PQconnectdbParams(k, v, 1) }

@@ -40,6 +40,8 @@ final class HubProcess: Sendable {
 
     let process = Process()
     let port: Int
+    /// The address clients reach it on (another than 127.0.0.1 for a node in a network namespace).
+    let host: String
     private let readyFile: String
     let logFile: String
 
@@ -57,17 +59,21 @@ final class HubProcess: Sendable {
 
     /// A hub on `database`; with `embeddedIn` instead, a hub that runs its
     /// own embedded cluster in that data folder (DATABASE_URL unset).
+    /// `launcher` runs the binary (e.g. `ip netns exec NS`), `host` is where
+    /// it is reached then (its `--bind` address).
     init(
         database: String = TestDatabase.conninfo, embeddedIn dataDirectory: String? = nil, extra: [String] = [],
-        environment: [String: String] = [:]
+        environment: [String: String] = [:], launcher: [String] = [], host: String = "127.0.0.1"
     ) throws {
+        self.host = host
         let id = UUID().uuidString.prefix(8)
         readyFile = NSTemporaryDirectory() + "sb-ready-\(id)"
         logFile = NSTemporaryDirectory() + "sb-log-\(id)"
-        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? Self.binary)
         let store = dataDirectory.map { ["--data-dir", $0] } ?? ["--database-url", database]
         process.arguments =
-            ["serve", "--port", "0", "--ready-file", readyFile] + store + [
+            Array(launcher.dropFirst()) + (launcher.isEmpty ? [] : [Self.binary])
+            + ["serve", "--port", "0", "--ready-file", readyFile] + store + [
                 "--jwt-secret", Self.secret, "--api-key", "e2e:" + Self.apiKey, "--log-level", "warning",
             ] + extra
         if !environment.isEmpty || dataDirectory != nil {
@@ -141,19 +147,20 @@ final class HubProcess: Sendable {
     }
 
     func connect(_ user: String? = nil, path: String? = nil, headers: [String: String] = [:]) throws -> WebSocketTestClient {
-        try WebSocketTestClient(port: port, path: path ?? (user.map { "/?token=" + token($0) } ?? "/"), headers: headers)
+        try WebSocketTestClient(
+            port: port, path: path ?? (user.map { "/?token=" + token($0) } ?? "/"), headers: headers, host: host)
     }
 
     /// A sample's value from /metrics (the first line of that name), nil if absent.
     func metric(_ name: String) throws -> Double? {
-        let text = String(decoding: try httpRequest(port: port, "GET", "/metrics").body, as: UTF8.self)
+        let text = String(decoding: try httpRequest(host: host, port: port, "GET", "/metrics").body, as: UTF8.self)
         let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") || $0.hasPrefix(name + "{") }
         return line?.split(separator: " ").last.flatMap { Double($0) }
     }
 
     func publish(_ channel: String, _ data: String) throws -> HTTPResult {
         try httpRequest(
-            port: port, "POST", "/v1/publish", headers: ["X-API-Key": Self.apiKey],
+            host: host, port: port, "POST", "/v1/publish", headers: ["X-API-Key": Self.apiKey],
             body: #"{"channel":"\#(channel)","data":\#(data)}"#)
     }
 }

@@ -22,6 +22,8 @@ final class RedisServer: @unchecked Sendable {
     let password: String?
     /// Its working folder (removed with the server).
     let directory: String
+    /// Addresses it listens on besides 127.0.0.1 (a veth's, for a node in a network namespace).
+    let addresses: [String]
     private let lock = NSLock()
     private var process: Process?
 
@@ -29,9 +31,10 @@ final class RedisServer: @unchecked Sendable {
     var url: String { "redis://" + (password.map { ":\($0)@" } ?? "") + "127.0.0.1:\(port)" }
 
     /// Starts a server on a free port and waits (≤ 10 s) until it answers PING.
-    init(password: String? = nil) throws {
+    init(password: String? = nil, addresses: [String] = []) throws {
         port = try Self.freePort()
         self.password = password
+        self.addresses = addresses
         directory = NSTemporaryDirectory() + "sbtest-redis-\(getpid())-\(port)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try launch()
@@ -82,7 +85,9 @@ final class RedisServer: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
         process.arguments =
             [
-                "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--port", String(port), "--bind", "127.0.0.1",
+            ] + addresses + [
+                "--protected-mode", addresses.isEmpty ? "yes" : "no", "--save", "", "--appendonly", "no",
                 "--dir", directory, "--logfile", directory + "/redis.log", "--daemonize", "no",
             ] + (password.map { ["--requirepass", $0] } ?? [])
         process.standardOutput = FileHandle.nullDevice

@@ -30,9 +30,9 @@ final class WebSocketTestClient: @unchecked Sendable {
 
     init(
         port: Int, path: String = "/", headers: [String: String] = [:], subprotocol: String? = "switchboard.v1",
-        sourceAddress: String? = nil, receiveBuffer: Int32? = nil
+        sourceAddress: String? = nil, receiveBuffer: Int32? = nil, host: String = "127.0.0.1"
     ) throws {
-        fd = try TCP.connect(port: port, receiveBuffer: receiveBuffer)
+        fd = try TCP.connect(host: host, port: port, receiveBuffer: receiveBuffer)
         var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         if let subprotocol { request += "Sec-WebSocket-Protocol: \(subprotocol)\r\n" }
@@ -181,7 +181,8 @@ final class WebSocketTestClient: @unchecked Sendable {
 enum TCP {
     /// `receiveBuffer` (SO_RCVBUF, set before connecting) keeps the kernel
     /// from absorbing megabytes for a client that stops reading.
-    static func connect(port: Int, receiveBuffer: Int32? = nil) throws -> Int32 {
+    /// `host`: an IPv4 address (a node in a network namespace is not on 127.0.0.1).
+    static func connect(host: String = "127.0.0.1", port: Int, receiveBuffer: Int32? = nil) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestClientError.connect }
         if var size = receiveBuffer {
@@ -190,7 +191,7 @@ enum TCP {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_addr.s_addr = inet_addr(host)
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
@@ -219,10 +220,11 @@ struct HTTPResult {
     var errorCode: String? { (json?["error"] as? [String: Any])?["code"] as? String }
 }
 
-func httpRequest(port: Int, _ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil) throws
-    -> HTTPResult
-{
-    let fd = try TCP.connect(port: port)
+func httpRequest(
+    host: String = "127.0.0.1", port: Int, _ method: String, _ path: String, headers: [String: String] = [:],
+    body: String? = nil
+) throws -> HTTPResult {
+    let fd = try TCP.connect(host: host, port: port)
     defer { close(fd) }
     var request = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
     for (k, v) in headers { request += "\(k): \(v)\r\n" }
