@@ -76,7 +76,7 @@ export class Switchboard {
   #token = null;             // the latest token
   #timers = {};              // reconnect, connect, refresh, ping
   #nextID = 1;
-  #pending = new Map();      // String(request id) → {resolve, reject, timer, sent, channels?, clientMsgId?}
+  #pending = new Map();      // String(request id) → {frame, resolve, reject, timer, sent, channels?}
   #subs = new Map();         // channel → true, every channel this client holds (not user:)
   #subWaiters = new Map();   // channel → subscribe() calls made offline, waiting for the resume
   #seq = new Map();          // conversation → highest seq delivered: the resume cursor
@@ -154,7 +154,13 @@ export class Switchboard {
     }
     if (generation !== this.#generation || this.state === "closed") return;
     this.#useOutboxOf(subjectOf(token));
-    const ws = new this.#WebSocket(this.url, PROTOCOL);
+    let ws;
+    try {
+      ws = new this.#WebSocket(this.url, PROTOCOL);
+    } catch (e) {
+      this.#emit("error", new SwitchboardError("disconnected", "cannot open " + this.url + ": " + e.message));
+      return this.#scheduleReconnect();
+    }
     this.#ws = ws;
     this.#timers.connect = setTimeout(() => this.#drop("no welcome within connectTimeout"), this.options.connectTimeout);
     // The token goes in the first frame, not the URL, so it stays out of
@@ -288,7 +294,7 @@ export class Switchboard {
     for (let i = 0; i < entries.length; i += 100) {
       const batch = entries.slice(i, i + 100);
       this.#request({ type: "subscribe", channels: batch }, { channels: new Map(batch.map((e) => [e.channel, null])) })
-        .catch((e) => { if (e.code === "timeout") this.#checkAlive(); });
+        .catch(() => {});  // per-channel answers settle the channels; a timeout checks liveness
     }
   }
 
@@ -301,10 +307,10 @@ export class Switchboard {
         // from the future (the hub's position wins).
         this.#seq.set(conversation, frame.last_seq ?? 0);
       } else if (frame.recovered === false) {
-        this.#fillGap(frame.channel, (after) => this.#pageMessages(conversation, after));
+        this.#fillGap(frame.channel, (generation) => this.#pageMessages(conversation, generation));
       }
     } else if (frame.channel === "user:" + this.user && frame.recovered === false) {
-      this.#fillGap(frame.channel, (after) => this.#pageNotifications(after));
+      this.#fillGap(frame.channel, (generation) => this.#pageNotifications(generation));
     }
     this.#answer(frame);
     this.#settleSubscribe(frame.channel, frame);
@@ -362,13 +368,14 @@ export class Switchboard {
     return this.#request(frame, { timeout });
   }
 
-  #request(frame, { timeout, channels, clientMsgId } = {}) {
+  #request(frame, { timeout, channels } = {}) {
     return new Promise((resolve, reject) => {
       const id = this.#nextID++;
-      const p = { frame: { ...frame, id }, resolve, reject, sent: false, channels, clientMsgId };
+      const p = { frame: { ...frame, id }, resolve, reject, sent: false, channels };
       p.timer = setTimeout(() => {
         this.#pending.delete(String(id));
         reject(new SwitchboardError("timeout", `no answer to ${frame.type} within ${timeout ?? this.options.requestTimeout} ms`));
+        if (p.sent) this.#checkAlive();  // is anybody there?
       }, timeout ?? this.options.requestTimeout);
       this.#pending.set(String(id), p);
       if (this.#live()) this.#write(p);
@@ -415,7 +422,8 @@ export class Switchboard {
     // A third of the time left, at most a minute, before expiry (server clock).
     const left = this.expiresAt - (Date.now() + this.#skew);
     const delay = Math.max(0, left - Math.min(60_000, left / 3));
-    this.#timers.refresh = setTimeout(() => this.#refresh(), delay);
+    // Timers overflow past 2^31 − 1 ms (~24.8 days) and would fire at once.
+    this.#timers.refresh = setTimeout(() => this.#refresh(), Math.min(delay, 2_147_483_647));
   }
 
   async #refresh() {
@@ -490,7 +498,9 @@ export class Switchboard {
     if (generation !== this.#generation) return;
     const held = this.#held.get(channel) || [];
     this.#held.delete(channel);
-    for (const frame of held) this.#onFrame(frame);
+    for (const frame of held) {
+      if (frame.type === "message") this.#deliverMessage(frame); else this.#deliverNotification(frame);
+    }
   }
 
   async #pageMessages(conversation, generation) {
@@ -564,14 +574,13 @@ export class Switchboard {
     if (this.#inflight.has(id)) return;
     this.#inflight.add(id);
     const frame = { type: "send", conversation: entry.conversation, client_msg_id: id, kind: entry.kind, body: entry.body };
-    this.#request(frame, { clientMsgId: id }).then((ack) => {
+    this.#request(frame).then((ack) => {
       this.#inflight.delete(id);
       this.#settle(id, ack);
     }, (error) => {
       this.#inflight.delete(id);
       if (!this.#outbox.has(id) || error.code === "disconnected" || error.code === "closed") return;  // resent on welcome
       if (RETRYABLE.has(error.code)) {
-        if (error.code === "timeout") this.#checkAlive();
         const generation = this.#generation;
         const delay = error.retryAfter ? error.retryAfter * 1000 : 1000;
         setTimeout(() => { if (generation === this.#generation && this.#outbox.has(id) && this.#live()) this.#transmit(entry); }, delay);
