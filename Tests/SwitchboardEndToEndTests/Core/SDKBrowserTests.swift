@@ -46,7 +46,7 @@ extension BrowserPage {
               class TrackedSocket extends WebSocket {
                 constructor(url, protocol) { super(window.offline ? "ws://127.0.0.1:9/" : url, protocol); log.sockets.push(this); }
               }
-              window.sb = new Switchboard({ WebSocket: TrackedSocket, backoffBase: 100, backoffMax: 1000, connectTimeout: 3000, ...(\(options)) });
+              window.sb = new Switchboard({ WebSocket: TrackedSocket, backoffBase: 100, backoffMax: 1000, ...(\(options)) });
               sb.on("message", (m) => log.messages.push(m));
               sb.on("ack", (a) => log.acks.push(a));
               sb.on("state", (s) => log.states.push(s.state));
@@ -152,6 +152,8 @@ extension BrowserPage {
             #expect(page.wait(for: "sb.pending().length", toBe: "0", timeout: 10) != nil)
         }
         #expect(try a.acks().count == 5 && Set(try a.acks()).count == 5)
+        // Subscribing again from the start replays everything: shown once still.
+        _ = try b.evaluate(#"sb.subscribe("conversation:\#(conversation)", { since: 0 }).then(() => true)"#)
         try expectExactly(a, expected, "alice")
         try expectExactly(b, expected, "bob")
         let stored = try TestDatabase.query(
@@ -189,17 +191,19 @@ extension BrowserPage {
     @Test func aTokenProviderRefreshesBeforeExpiryOnTheSameConnection() throws {
         let hub = try HubProcess()
         let alice = uniqueUser("alice")
-        // Tokens of 4, 8, 12, … seconds: each refresh must come before the
-        // previous token expires, or the hub closes with 4002.
-        let tokens = (1...8).map { "\"" + hub.token(alice, ttl: Int64(4 * $0)) + "\"" }.joined(separator: ",")
-        let provider = "(() => { const t = [\(tokens)]; return async () => (t.length > 1 ? t.shift() : t[0]); })()"
         let browser = try Browser()
-        let page = try browser.sdkPage(port: hub.port, options: "{ token: \(provider) }")
+        let page = try browser.open("http://127.0.0.1:\(hub.port)/")
+        // Tokens of 5, 10, 15, … seconds from now: each refresh must come
+        // before the previous token expires, or the hub closes with 4002.
+        let tokens = (1...8).map { "\"" + hub.token(alice, ttl: Int64(5 * $0)) + "\"" }.joined(separator: ",")
+        let provider = "(() => { const t = [\(tokens)]; return async () => (t.length > 1 ? t.shift() : t[0]); })()"
+        try page.startSDK(options: "{ token: \(provider) }")
         #expect(page.waitLive())
         let first = try page.evaluate("sb.expiresAt") as? Double ?? 0
         #expect(first > Date().timeIntervalSince1970 * 1000, "expires_at in ms: \(first)")
         #expect(page.wait(for: "log.refreshed >= 3", toBe: "1", timeout: 30) != nil)
-        #expect(try page.evaluate("log.sockets.length") as? Int == 1)
+        let errors = try page.evaluate("log.errors.join(' | ')") as? String ?? ""
+        #expect(try page.evaluate("log.sockets.length") as? Int == 1, "one connection throughout: \(errors)")
         #expect(try page.evaluate("log.welcomes") as? Int == 1)
         #expect(try page.evaluate("sb.state") as? String == "live")
         #expect(try page.evaluate("sb.expiresAt") as? Double ?? 0 > first)

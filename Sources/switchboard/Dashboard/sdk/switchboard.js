@@ -446,10 +446,13 @@ export class Switchboard {
 
   /** Holds `channel` (resumed after every reconnect) and subscribes now if
    *  connected. For a conversation, `since` is the last seq the app has: the
-   *  hub replays what follows. Resolves with `subscribed`. */
+   *  hub replays what follows (never what this client delivered already).
+   *  Resolves with `subscribed`. */
   subscribe(channel, { since } = {}) {
     const conversation = conversationOf(channel);
-    if (conversation !== null && since !== undefined) this.#seq.set(conversation, since);
+    // A cursor the client has already (a subscription held) only moves
+    // forward: what it delivered is not delivered again.
+    if (conversation !== null && since !== undefined && !(this.#seq.get(conversation) >= since)) this.#seq.set(conversation, since);
     this.#subs.set(channel, true);
     if (!this.#live()) {
       // Offline: the resume after the next welcome subscribes it.
