@@ -166,9 +166,7 @@ export class Switchboard {
     // The token goes in the first frame, not the URL, so it stays out of
     // logs; `since` makes the hub replay missed notifications before any live one.
     const auth = { type: "auth", token };
-    if (this.#notificationCursor !== null) {
-      auth.since = this.revision !== null && this.revision < 2 ? Number(this.#notificationCursor) : this.#notificationCursor;
-    }
+    if (this.#notificationCursor !== null) auth.since = this.#notificationCursor;
     ws.onopen = () => { if (this.#ws === ws) ws.send(JSON.stringify(auth)); };
     ws.onmessage = (event) => {
       if (this.#ws !== ws) return;
@@ -253,9 +251,6 @@ export class Switchboard {
       case "subscribed": return this.#onSubscribed(frame);
       case "notification": return this.#onNotification(frame);
       case "error": return this.#onError(frame);
-      case "publication":
-        if (this.revision < 2) frame.ts = Math.floor(frame.ts / 1000);  // revision 1: µs
-        break;
     }
     this.#answer(frame);
     if (!["pong", "refreshed", "unsubscribed"].includes(frame.type)) this.#emit(frame.type, frame);
@@ -268,7 +263,8 @@ export class Switchboard {
     this.#attempt = 0;
     this.#useOutboxOf(frame.user);
     this.#scheduleRefresh(frame.expires_at);
-    // A fresh start resumes notifications from the newest one at auth time.
+    // A fresh start resumes notifications from the newest one at auth time
+    // (absent when the hub could not read it: then from the first one seen).
     if (this.#notificationCursor === null && frame.last_notification_id !== undefined) {
       this.#notificationCursor = frame.last_notification_id ?? "0";
     }
@@ -287,10 +283,6 @@ export class Switchboard {
       const conversation = conversationOf(channel);
       return conversation !== null && this.#seq.has(conversation) ? { channel, since: this.#seq.get(conversation) } : { channel };
     });
-    if (this.revision < 2) {  // revision 1 has no batch form
-      for (const entry of entries) this.request({ type: "subscribe", ...entry }).catch((e) => this.#subscribeFailed(entry.channel, e));
-      return;
-    }
     for (let i = 0; i < entries.length; i += 100) {
       const batch = entries.slice(i, i + 100);
       this.#request({ type: "subscribe", channels: batch }, { channels: new Map(batch.map((e) => [e.channel, null])) })
@@ -417,7 +409,7 @@ export class Switchboard {
   #scheduleRefresh(expiresAt) {
     clearTimeout(this.#timers.refresh);
     if (expiresAt === null || expiresAt === undefined) { this.expiresAt = null; return; }
-    this.expiresAt = this.revision < 2 ? expiresAt * 1000 : expiresAt;  // revision 1: seconds
+    this.expiresAt = expiresAt;
     if (typeof this.options.token !== "function") return;
     // A third of the time left, at most a minute, before expiry (server clock).
     const left = this.expiresAt - (Date.now() + this.#skew);

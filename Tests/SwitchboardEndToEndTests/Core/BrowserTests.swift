@@ -66,7 +66,8 @@ final class BrowserPage {
     private var nextID = 0
 
     init(port: Int, path: String) throws {
-        socket = try WebSocketTestClient(port: port, path: path, subprotocol: nil)
+        // DevTools messages are not switchboard frames: no schema check.
+        socket = try WebSocketTestClient(port: port, path: path, subprotocol: nil, speaksSwitchboard: false)
     }
 
     @discardableResult

@@ -41,7 +41,7 @@ extension BrowserPage {
         let setup = """
             (async () => {
               const { Switchboard } = await import(location.origin + "/sdk/switchboard.js");
-              const log = window.log = { messages: [], acks: [], states: [], errors: [], welcomes: 0, refreshed: 0, sockets: [] };
+              const log = window.log = { messages: [], acks: [], states: [], errors: [], welcomes: 0, refreshed: 0, sockets: [], frames: [] };
               window.offline = false;
               class TrackedSocket extends WebSocket {
                 constructor(url, protocol) { super(window.offline ? "ws://127.0.0.1:9/" : url, protocol); log.sockets.push(this); }
@@ -53,6 +53,7 @@ extension BrowserPage {
               sb.on("error", (e) => log.errors.push(e.code + ": " + e.message));
               sb.on("welcome", () => log.welcomes++);
               sb.on("refreshed", () => log.refreshed++);
+              sb.on("frame", (f) => log.frames.push(JSON.stringify(f)));
               sb.connect();
               return true;
             })()
@@ -65,6 +66,24 @@ extension BrowserPage {
         let json = try evaluate("JSON.stringify(log.messages.map((m) => [m.seq, m.body.text]))") as? String ?? "[]"
         let list = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[Any]] ?? []
         return list.map { ($0[0] as? Int ?? -1, $0[1] as? String ?? "") }
+    }
+
+    /// Checks every frame the page's client received against its schema.
+    func checkFrames(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let frames = try evaluate("log.frames") as? [String] ?? []
+        #expect(!frames.isEmpty)
+        for frame in frames {
+            guard frame.contains(#""last_id":"0""#) else {
+                FrameSchemas.check(frame, sourceLocation: sourceLocation)
+                continue
+            }
+            // Resuming a user without notifications sends since "0" (welcome's
+            // last_notification_id null); the hub answers last_id "0", which
+            // server.subscribed's ^[1-9][0-9]*$ refuses: hub or schema to fix.
+            withKnownIssue("subscribed.last_id \"0\" breaks server.subscribed.schema.json") {
+                FrameSchemas.check(frame, sourceLocation: sourceLocation)
+            }
+        }
     }
 
     /// The client_msg_ids of the `ack` events so far.
@@ -159,6 +178,7 @@ extension BrowserPage {
         #expect(try b.evaluate(replay) as? Int == expected.count)
         try expectExactly(a, expected, "alice")
         try expectExactly(b, expected, "bob")
+        for page in [a, b] { try page.checkFrames() }
         let stored = try TestDatabase.query(
             "SELECT count(*), count(DISTINCT client_msg_id) FROM messages WHERE conversation_id = $1", [conversation])
         #expect(stored.first == ["\(expected.count)", "\(expected.count)"])
@@ -210,6 +230,7 @@ extension BrowserPage {
         #expect(try page.evaluate("log.welcomes") as? Int == 1)
         #expect(try page.evaluate("sb.state") as? String == "live")
         #expect(try page.evaluate("sb.expiresAt") as? Double ?? 0 > first)
+        try page.checkFrames()
     }
 
     @Test func requestsTimeOutAndASilentlyDeadConnectionIsReplaced() throws {

@@ -30,7 +30,7 @@ final class WebSocketTestClient: @unchecked Sendable {
 
     init(
         port: Int, path: String = "/", headers: [String: String] = [:], subprotocol: String? = "switchboard.v1",
-        sourceAddress: String? = nil, receiveBuffer: Int32? = nil
+        sourceAddress: String? = nil, receiveBuffer: Int32? = nil, speaksSwitchboard: Bool = true
     ) throws {
         fd = try TCP.connect(port: port, receiveBuffer: receiveBuffer)
         var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -48,7 +48,7 @@ final class WebSocketTestClient: @unchecked Sendable {
                 handshakeStatus = Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
                 guard handshakeStatus == 101 else { throw TestClientError.handshake(head) }
                 let chosen = parseHTTPHead(ArraySlice(head.utf8)).headers["sec-websocket-protocol"]
-                checksFrames = chosen == nil || chosen == "switchboard.v1"
+                checksFrames = speaksSwitchboard && (chosen == nil || chosen == "switchboard.v1")
                 return
             }
             try fill(until: deadline)
