@@ -1,118 +1,58 @@
-// Switchboard dashboard: live QR counters and a chat client, over the
-// switchboard.v1 protocol (Protocol/README.md). No build step, no
-// dependencies: this file is also the reference browser client.
-"use strict";
+// Switchboard dashboard: live QR counters, notifications and a chat client,
+// on the JavaScript SDK (sdk/switchboard.js: Clients/js/switchboard.js, served
+// by the hub). The SDK owns the protocol: connection, resume, outbox, dedupe.
+import { Switchboard } from "./sdk/switchboard.js";
+import { $, el } from "./dom.js";
+import { attachNotifications, resetNotifications } from "./notifications.js";
 
 // A token from ?token= leaves the address bar (history, screenshots, shared
 // links) as soon as this script runs, before anything else can read the URL.
 const tokenFromURL = new URLSearchParams(location.search).get("token");
 if (tokenFromURL) history.replaceState(null, "", location.pathname + location.hash);
 
-const $ = (id) => document.getElementById(id);
-const el = (tag, cls, text) => {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-};
-
 const state = {
-  token: null, user: null, ws: null, attempt: 0, reconnectTimer: null, nextId: 1,
+  client: null, user: null,
   codes: new Map(),          // qr id → last counter entry
-  conversations: new Map(),  // id → summary from REST, kept current by frames
+  conversations: new Map(),  // id → summary from REST, kept current by events
   active: null,              // open conversation id
   live: null,                // the open conversation once its subscription is confirmed
-  lastSeq: new Map(),        // conversation → highest seq shown
-  outbox: new Map(),         // client_msg_id → {conversation, text}: sent, not acked yet
   typingSentAt: 0, typingUsers: new Map(), presence: new Map(), readBy: new Map(),
+  errors: [],                // the last 20 errors, for debugging
 };
+globalThis.dashboard = state;  // for the console (and the browser tests)
 
-// ---- connection -----------------------------------------------------------
+// ---- connection -------------------------------------------------------------
 
 function setStatus(name, text) {
   $("status").dataset.state = name;
   $("status").textContent = text || name;
 }
 
-function wsURL() {
-  return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/";
-}
-
-function send(frame) {
-  if (state.ws && state.ws.readyState === WebSocket.OPEN) { state.ws.send(JSON.stringify(frame)); return true; }
-  return false;
-}
-
-function request(frame) { frame.id = String(state.nextId++); send(frame); return frame.id; }
-
-function connect() {
-  clearTimeout(state.reconnectTimer);
-  setStatus(state.attempt ? "reconnecting" : "connecting", state.attempt ? "reconnecting…" : "connecting…");
-  // The token goes in the first frame, not the URL, so it stays out of logs.
-  const ws = new WebSocket(wsURL(), "switchboard.v1");
-  state.ws = ws;
-  // With `since`, the hub replays the notifications missed while away.
-  ws.onopen = () => ws.send(JSON.stringify({ type: "auth", id: "auth", token: state.token, since: notificationSince() }));
-  ws.onmessage = (event) => {
-    try {
-      const frame = JSON.parse(event.data);
-      onFrame(frame);
-    } catch (e) { console.error(e); }
-  };
-  ws.onclose = (event) => {
-    if (state.ws !== ws) return;
-    state.ws = null;
-    if ([4001, 4002, 4003].includes(event.code)) {
-      setStatus("rejected", event.code === 4002 ? "token expired" : "token rejected");
-      signOut(event.code === 4002 ? "The token expired; paste a new one." : "The hub rejected the token.");
-      return;
-    }
-    // Exponential backoff with jitter, capped at 15 s.
-    const delay = Math.min(15000, 500 * 2 ** Math.min(state.attempt, 5)) * (0.5 + Math.random() / 2);
-    state.attempt += 1;
-    setStatus("reconnecting", "offline, retrying in " + Math.ceil(delay / 1000) + " s");
-    state.reconnectTimer = setTimeout(connect, delay);
-  };
+function onState({ state: now, delay, error }) {
+  if (now !== "live") { state.live = null; $("thread-head").dataset.live = "false"; }
+  if (now === "live") setStatus("live", "live");
+  else if (now === "connecting") setStatus("connecting", "connecting…");
+  else if (now === "reconnecting") {
+    setStatus("reconnecting", delay === undefined ? "reconnecting…" : "offline, retrying in " + Math.ceil(delay / 1000) + " s");
+  } else if (now === "closed" && error) {
+    const expired = error.code === "token_expired";
+    setStatus("rejected", expired ? "token expired" : "token rejected");
+    signOut(expired ? "The token expired; paste a new one." : "The hub rejected the token.");
+  }
 }
 
 function onWelcome(frame) {
-  state.attempt = 0;
+  const first = state.user === null;
   state.user = frame.user;
   $("who").textContent = frame.user;
-  setStatus("live", "live");
-  send({ type: "subscribe", id: "codes", channel: "scans:owner:" + frame.user });
-  for (const qr of state.codes.keys()) send({ type: "subscribe", channel: "scans:" + qr });
+  // Subscriptions are held by the SDK and resumed on every reconnect.
+  if (first) state.client.subscribe("scans:owner:" + frame.user).catch(() => {});
   loadConversations();
-  notificationsWelcome();
-  if (state.active) { state.live = null; subscribeConversation(state.active); }
-  // Whatever was sent but not acked goes again with the same client_msg_id:
-  // the hub acks it once and never delivers it twice.
-  for (const [clientID, pending] of state.outbox) {
-    send({ type: "send", id: clientID, conversation: pending.conversation, client_msg_id: clientID,
-           kind: "text", body: { text: pending.text } });
-  }
 }
 
-function onFrame(frame) {
-  switch (frame.type) {
-    case "welcome": return onWelcome(frame);
-    case "counter": return frame.codes.forEach(renderCode);
-    case "notification": return onNotification(frame);
-    case "subscribed": return onSubscribed(frame);
-    case "message": return onMessage(frame);
-    case "ack": return onAck(frame);
-    case "notice": return onNotice(frame);
-    case "typing": return onTyping(frame);
-    case "receipt": return onReceipt(frame);
-    case "presence": return onPresence(frame);
-    case "message_edited": case "message_deleted": return onChanged(frame);
-    case "error":
-      if (frame.id && state.outbox.has(frame.id) && ["unavailable", "overloaded"].includes(frame.code)) {
-        setTimeout(() => onWelcome({ user: state.user }), 1000);  // retryable: resend later
-      }
-      state.errors = (state.errors || []).slice(-19).concat([frame]);  // the last 20, for debugging
-      console.warn("hub error", frame.code, frame.message);
-  }
+function onError(error) {
+  state.errors = state.errors.slice(-19).concat([error]);
+  console.warn("hub error", error.code, error.message);
 }
 
 // ---- QR counters ------------------------------------------------------------
@@ -157,18 +97,6 @@ function renderCode(code) {
   setTimeout(() => card.classList.remove("flash"), 400);
 }
 
-// ---- REST -------------------------------------------------------------------
-
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method, headers: { "Authorization": "Bearer " + state.token, "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error((json.error && json.error.message) || response.statusText);
-  return json;
-}
-
 // ---- chat -------------------------------------------------------------------
 
 function titleOf(c) {
@@ -189,7 +117,7 @@ function textOf(message) {
 
 async function loadConversations() {
   try {
-    const page = await api("GET", "/v1/conversations?limit=50");
+    const page = await state.client.api("GET", "/v1/conversations?limit=50");
     for (const c of page.conversations) state.conversations.set(c.id, c);
     renderConversations();
   } catch (e) { console.warn("conversations:", e.message); }
@@ -209,66 +137,63 @@ function renderConversations() {
 }
 
 async function openConversation(id) {
-  if (state.active && state.active !== id) send({ type: "unsubscribe", channel: "conversation:" + state.active });
+  const client = state.client;
+  if (state.active && state.active !== id) client.unsubscribe("conversation:" + state.active).catch(() => {});
   state.active = id;
   state.live = null;
   $("thread-head").dataset.live = "false";
-  state.lastSeq.delete(id);
   state.typingUsers.clear();
   $("messages").replaceChildren();
   $("typing").textContent = "";
   $("compose").hidden = false;
   renderConversations();
   renderThreadHead();
+  // The newest page from REST, then the subscription from its last seq:
+  // the hub replays whatever came in between.
+  let since = 0;
   try {
-    const page = await api("GET", `/v1/conversations/${id}/messages?limit=50`);
+    const page = await client.api("GET", `/v1/conversations/${id}/messages?limit=50`);
     if (state.active !== id) return;
-    page.messages.forEach((m) => appendMessage(m));
+    page.messages.forEach(appendMessage);
+    since = page.last_seq ?? 0;
   } catch (e) { console.warn("history:", e.message); }
-  subscribeConversation(id);
+  for (const pending of client.pending()) showPending(pending);  // say, restored after a reload
+  client.subscribe("conversation:" + id, { since }).catch((e) => console.warn("subscribe:", e.message));
   const c = state.conversations.get(id);
-  if (c) request({ type: "presence", users: c.members.filter((m) => m !== state.user) });
+  if (c) client.presence(c.members.filter((m) => m !== state.user)).catch(() => {});
 }
 
-function subscribeConversation(id) {
-  const since = state.lastSeq.get(id) || 0;
-  send({ type: "subscribe", channel: "conversation:" + id, since });
-}
-
-async function onSubscribed(frame) {
-  if (frame.channel === "user:" + state.user) return onUserChannelSubscribed(frame);
-  if (!frame.channel.startsWith("conversation:")) return;
-  const id = frame.channel.slice("conversation:".length);
-  if (id !== state.active) return;
-  state.live = id;
+function onSubscribed(frame) {
+  if (frame.channel !== "conversation:" + state.active) return;
+  state.live = state.active;
   $("thread-head").dataset.live = "true";
-  if (frame.recovered === false) {
-    // More was missed than the hub replays: page the history instead.
-    let after = state.lastSeq.get(id) || 0;
-    while (state.active === id) {
-      const page = await api("GET", `/v1/conversations/${id}/messages?after=${after}&limit=200`).catch(() => null);
-      if (!page || page.messages.length === 0) break;
-      page.messages.forEach((m) => appendMessage(m));
-      after = page.last_seq;
-    }
-  }
-  markRead(id);
+  markRead(state.active);
+}
+
+function messageItem(key, value) {
+  return document.querySelector(`#messages li[data-${key}="${CSS.escape(String(value))}"]`);
 }
 
 function appendMessage(m) {
-  const seen = state.lastSeq.get(m.conversation) || 0;
-  if (m.seq <= seen && document.querySelector(`#messages li[data-seq="${m.seq}"]`)) return;  // replay overlap
+  if (messageItem("seq", m.seq)) return;
   // Our own message may be on screen already, waiting for its ack.
-  let li = document.querySelector(`#messages li[data-client-id="${CSS.escape(m.client_msg_id)}"]`);
+  let li = messageItem("client-id", m.client_msg_id);
   if (!li) { li = el("li"); $("messages").append(li); }
   li.className = m.sender === state.user ? "mine" : "";
   li.dataset.seq = m.seq;
   li.dataset.clientId = m.client_msg_id;
-  li.replaceChildren(el("span", "text", m.deleted ? "message deleted" : textOf(m)),
-                     el("span", "meta", metaOf(m)));
-  state.lastSeq.set(m.conversation, Math.max(seen, m.seq));
+  li.replaceChildren(el("span", "text", m.deleted ? "message deleted" : textOf(m)), el("span", "meta", metaOf(m)));
   li.scrollIntoView({ block: "end" });
   renderReceipts();
+}
+
+function showPending(entry) {
+  if (entry.conversation !== state.active || messageItem("client-id", entry.client_msg_id)) return;
+  const li = el("li", "mine pending");
+  li.dataset.clientId = entry.client_msg_id;
+  li.append(el("span", "text", textOf(entry)), el("span", "meta", "sending…"));
+  $("messages").append(li);
+  li.scrollIntoView({ block: "end" });
 }
 
 function metaOf(m) {
@@ -281,9 +206,9 @@ function onMessage(m) {
   if (c) { c.last_message = m; c.last_seq = Math.max(c.last_seq, m.seq); }
   if (m.conversation === state.active) {
     appendMessage(m);
-    if (m.sender !== state.user) markRead(m.conversation);
+    if (!m.own) markRead(m.conversation);
     clearTyping(m.sender);
-  } else if (c && m.sender !== state.user) {
+  } else if (c && !m.own) {
     c.unread += 1;
   }
   renderConversations();
@@ -298,49 +223,39 @@ function onNotice() {
 }
 
 function onAck(a) {
-  const pending = state.outbox.get(a.id);
-  state.outbox.delete(a.id);
-  const li = document.querySelector(`#messages li[data-client-id="${CSS.escape(a.id)}"]`);
-  if (li) {
-    li.classList.remove("pending");
-    li.dataset.seq = a.seq;
-    li.querySelector(".meta").textContent = metaOf({ sender: state.user, created_at: a.created_at });
-    renderReceipts();
-  }
-  if (pending && a.conversation === state.active) state.lastSeq.set(a.conversation, Math.max(state.lastSeq.get(a.conversation) || 0, a.seq));
+  const li = messageItem("client-id", a.client_msg_id);
+  if (!li) return;
+  li.classList.remove("pending");
+  li.dataset.seq = a.seq;
+  li.querySelector(".meta").textContent = metaOf({ sender: state.user, created_at: a.created_at });
+  renderReceipts();
+}
+
+function onSendFailed(entry) {
+  const li = messageItem("client-id", entry.client_msg_id);
+  if (li) { li.classList.replace("pending", "failed"); li.querySelector(".meta").textContent = "not sent: " + entry.error.message; }
 }
 
 function onChanged(frame) {
-  const li = document.querySelector(`#messages li[data-seq="${frame.seq}"]`);
+  const li = messageItem("seq", frame.seq);
   if (!li || frame.conversation !== state.active) return;
   li.querySelector(".text").textContent = frame.type === "message_deleted" ? "message deleted" : textOf(frame);
 }
 
 function markRead(id) {
-  const seq = state.lastSeq.get(id) || 0;
+  const seqs = [...document.querySelectorAll("#messages li[data-seq]")].map((li) => Number(li.dataset.seq));
+  const seq = Math.max(0, ...seqs);
   const c = state.conversations.get(id);
-  if (seq > 0 && document.visibilityState !== "hidden") {
-    send({ type: "read", conversation: id, seq });
+  if (seq > 0 && id === state.active && document.visibilityState !== "hidden") {
+    state.client.read(id, seq).catch(() => {});
     if (c) { c.unread = 0; c.last_read_seq = seq; renderConversations(); }
   }
 }
 
-function newClientID() {
-  if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-  return Date.now().toString(36) + "-" + Math.random().toString(36).slice(2);
-}
-
 function sendMessage(text) {
   const id = state.active;
-  const clientID = newClientID();
-  state.outbox.set(clientID, { conversation: id, text });
-  const li = el("li", "mine pending");
-  li.dataset.clientId = clientID;
-  li.append(el("span", "text", text), el("span", "meta", "sending…"));
-  $("messages").append(li);
-  li.scrollIntoView({ block: "end" });
-  send({ type: "send", id: clientID, conversation: id, client_msg_id: clientID, kind: "text", body: { text } });
-  if (state.typingSentAt) send({ type: "typing", conversation: id, active: false });
+  state.client.send(id, { text }).catch(() => {});  // shown by the `pending` event, settled by `ack` or `send_failed`
+  if (state.typingSentAt) state.client.typing(id, false);
   state.typingSentAt = 0;
 }
 
@@ -350,7 +265,7 @@ function typed() {
   // The hub relays typing only from subscribers of the conversation.
   if (!state.active || state.live !== state.active || Date.now() - state.typingSentAt < 2500) return;
   state.typingSentAt = Date.now();
-  send({ type: "typing", conversation: state.active, active: true });
+  state.client.typing(state.active, true);
 }
 
 function onTyping(t) {
@@ -416,22 +331,30 @@ function renderThreadHead() {
 // ---- sign in ----------------------------------------------------------------
 
 function signIn(token) {
-  state.token = token.trim();
-  sessionStorage.setItem("switchboard.token", state.token);
+  sessionStorage.setItem("switchboard.token", token.trim());
   $("sign-in").hidden = true;
   $("app").hidden = false;
   $("sign-out").hidden = false;
   $("sign-in-error").textContent = "";
-  connect();
+  const client = new Switchboard({ token: token.trim() });
+  state.client = client;
+  state.user = null;
+  const events = {
+    state: onState, welcome: onWelcome, error: onError, subscribed: onSubscribed,
+    counter: (f) => f.codes.forEach(renderCode), message: onMessage, pending: showPending, ack: onAck,
+    send_failed: onSendFailed, notice: onNotice, typing: onTyping, receipt: onReceipt, presence: onPresence,
+    message_edited: onChanged, message_deleted: onChanged,
+  };
+  for (const [type, handler] of Object.entries(events)) client.on(type, (payload) => { if (state.client === client) handler(payload); });
+  attachNotifications(client);
+  client.connect();
 }
 
 function signOut(message) {
-  clearTimeout(state.reconnectTimer);
   sessionStorage.removeItem("switchboard.token");
-  const ws = state.ws;
-  state.ws = null;
-  if (ws) ws.close(1000);
-  state.token = null;
+  const client = state.client;
+  state.client = null;
+  if (client && client.state !== "closed") client.close();
   resetNotifications();
   $("app").hidden = true;
   $("sign-out").hidden = true;
@@ -451,16 +374,13 @@ $("compose-text").oninput = typed;
 $("new-code-form").onsubmit = async (e) => {
   e.preventDefault();
   try {
-    const code = await api("POST", "/v1/qr-codes", { label: $("new-code-label").value, target: $("new-code-target").value });
-    send({ type: "subscribe", channel: "scans:" + code.id });  // its snapshot shows the new card at once
+    const code = await state.client.api("POST", "/v1/qr-codes", { label: $("new-code-label").value, target: $("new-code-target").value });
+    state.client.subscribe("scans:" + code.id).catch(() => {});  // its snapshot shows the new card at once
     e.target.reset();
   } catch (err) { alert("Could not create the code: " + err.message); }
 };
 document.addEventListener("visibilitychange", () => { if (state.active) markRead(state.active); });
+addEventListener("online", () => state.client?.reconnect());  // the network is back: no need to wait out the backoff
 
-// After every script has run (notifications.js too): a socket event must not
-// find a function missing.
-document.addEventListener("DOMContentLoaded", () => {
-  const saved = tokenFromURL || sessionStorage.getItem("switchboard.token");
-  if (saved) signIn(saved);
-});
+const saved = tokenFromURL || sessionStorage.getItem("switchboard.token");
+if (saved) signIn(saved);

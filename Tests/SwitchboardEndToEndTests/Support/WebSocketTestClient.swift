@@ -30,7 +30,8 @@ final class WebSocketTestClient: @unchecked Sendable {
 
     init(
         port: Int, path: String = "/", headers: [String: String] = [:], subprotocol: String? = "switchboard.v1",
-        sourceAddress: String? = nil, receiveBuffer: Int32? = nil, host: String = "127.0.0.1"
+        sourceAddress: String? = nil, receiveBuffer: Int32? = nil, host: String = "127.0.0.1",
+        speaksSwitchboard: Bool = true
     ) throws {
         fd = try TCP.connect(host: host, port: port, receiveBuffer: receiveBuffer)
         var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -49,7 +50,7 @@ final class WebSocketTestClient: @unchecked Sendable {
                 guard handshakeStatus == 101 else { throw TestClientError.handshake(head) }
                 // Not the hub's protocol: echo, and Chromium's DevTools (BrowserTests drive it with this client).
                 let chosen = parseHTTPHead(ArraySlice(head.utf8)).headers["sec-websocket-protocol"]
-                checksFrames = (chosen == nil || chosen == "switchboard.v1") && !path.hasPrefix("/devtools/")
+                checksFrames = speaksSwitchboard && (chosen == nil || chosen == "switchboard.v1")
                 return
             }
             try fill(until: deadline)
