@@ -12,7 +12,8 @@ extension SwitchboardClient {
         if !channels.contains(channel) { channels.append(channel) }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             subscribeWaiters[channel, default: []].append(continuation)
-            guard welcomed else { return }  // the resume after `welcome` sends it
+            // The resume after `welcome` sends it (or is sending it).
+            guard welcomed, !resuming.contains(channel) else { return }
             let id = newRequestID()
             pending[id] = .subscribe(channel: channel)
             var frame: [String: JSONValue] = ["type": "subscribe", "id": .string(id), "channel": .string(channel)]

@@ -55,6 +55,7 @@ extension SwitchboardClient {
 
     func welcome(_ frame: JSONValue, generation gen: Int) {
         user = frame["user"]?.string ?? user
+        hubRevision = frame["revision"]?.int ?? 1
         welcomed = true
         // Only a cursor from before this welcome needs a catch-up.
         let catchUpNotifications = knowsNotificationHistory
@@ -66,33 +67,46 @@ extension SwitchboardClient {
         }
         emit(.connectionState(.connected))
         scheduleRefresh(expiresAt: frame["expires_at"], generation: gen)
-        Task { await self.resume(generation: gen, notifications: catchUpNotifications) }
+        // The channels to resume are fixed now: a `subscribe` after this sends its own frame.
+        var names: [String] = []
+        if catchUpNotifications, let me = user, notificationID != nil, !channels.contains("user:" + me) {
+            names.append("user:" + me)
+        }
+        names += channels
+        resuming = Set(names)
+        Task { await self.resume(names, generation: gen) }
     }
 
     /// ONE `subscribe` frame (per 100 channels) for every channel held, each
     /// with its cursor — the user channel with the notification cursor — then the outbox.
-    func resume(generation gen: Int, notifications: Bool) async {
+    func resume(_ names: [String], generation gen: Int) async {
         var entries: [JSONValue] = []
-        var names: [String] = []
-        if notifications, let me = user, notificationID != nil, !channels.contains("user:" + me) {
-            names.append("user:" + me)
-        }
-        names += channels
         for channel in names {
             var entry: [String: JSONValue] = ["channel": .string(channel)]
             if let cursor = cursorValue(channel) { entry["since"] = cursor }
             entries.append(.object(entry))
         }
-        resuming = Set(names)
         let deadline = clock.now() + options.requestTimeout
         if names.isEmpty { emit(.connectionState(.resumed)) }
         var start = 0
-        while start < entries.count {
+        while hubRevision >= 2, start < entries.count {
             let id = newRequestID()
             pending[id] = .resume
             let batch = Array(entries[start..<min(start + 100, entries.count)])
             await transmit(["type": "subscribe", "id": .string(id), "channels": .array(batch)], generation: gen)
             start += 100
+        }
+        // A revision-1 hub knows no batch (nor `since` on the user channel, which it subscribed already).
+        for case .object(var entry) in entries where hubRevision < 2 {
+            if entry["channel"]?.string == user.map({ "user:" + $0 }) {
+                resumed("user:" + (user ?? ""))
+                continue
+            }
+            let id = newRequestID()
+            pending[id] = .subscribe(channel: entry["channel"]?.string ?? "")
+            entry["type"] = "subscribe"
+            entry["id"] = .string(id)
+            await transmit(.object(entry), generation: gen)
         }
         await flushOutbox(generation: gen)
         guard !names.isEmpty else { return }
@@ -165,6 +179,7 @@ extension SwitchboardClient {
             pending[id] = nil
             if !error.isTransient { channels.removeAll { $0 == channel } }
             finishSubscribe(channel, error: error)
+            resumed(channel)
             emit(.error(error))
         case .resume:
             // One entry of the batch refused (the error names its channel).

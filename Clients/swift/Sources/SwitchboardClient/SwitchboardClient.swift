@@ -72,6 +72,8 @@ public actor SwitchboardClient {
     /// The authenticated user (from `welcome`).
     public internal(set) var user: String?
     var nextRequest = 0
+    /// The hub's protocol revision (`welcome.revision`; absent means 1).
+    var hubRevision: Int64 = 2
 
     // Subscriptions and their cursors.
     /// Channels the app subscribed to, in order.

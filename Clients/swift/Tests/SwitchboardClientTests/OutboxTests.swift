@@ -15,7 +15,7 @@ import Testing
         await waitUntil { first.sent("send").count == 1 }
         #expect(await storage.load().map(\.clientMsgID) == ["k1"])
         first.drop()
-        await waitUntil { s.clock.sleepers > 0 && s.log.states.count >= 3 }
+        await waitUntil { s.log.states.contains(.waitingToReconnect(attempt: 1, afterMilliseconds: 500)) }
         s.clock.advance(by: 500)
         let second = await s.welcome(2)
         await waitUntil { second.sent("send").count == 1 }

@@ -12,16 +12,9 @@ import Testing
         let first = await s.welcome(1, lastNotificationID: "5009")
         async let a: Void = s.client.subscribe("conversation:42", since: 3)
         async let b: Void = s.client.subscribe("topic:news")
-        await waitUntil { first.sent("subscribe").count == 2 }
-        for frame in first.sent("subscribe") {
-            let channel = frame["channel"]!.string!
-            first.push([
-                "type": "subscribed", "id": frame["id"]!, "channel": .string(channel), "last_seq": 3,
-                "recovered": true,
-            ])
-        }
+        await waitUntil { Scenario.subscribedChannels(first) == ["conversation:42", "topic:news"] }
+        s.answerSubscribes(first, lastSeq: 3, recovered: true, answered: Shared(0))
         _ = try await (a, b)
-        #expect(first.sent("subscribe").first { $0["channel"] == "conversation:42" }?["since"] == 3)
         first.push(Scenario.message("42", seq: 4))
         first.push(["type": "notification", "notification_id": "5010", "kind": "project_update", "title": "t"])
         await waitUntil { s.log.messages.count == 1 && s.log.notifications.count == 1 }
@@ -70,18 +63,16 @@ import Testing
         await s.client.start()
         let c = await s.welcome(1)
         async let subscribed: Void = s.client.subscribe("conversation:42", since: 10)
-        await waitUntil { !c.sent("subscribe").isEmpty }
-        let request = c.sent("subscribe")[0]
+        await waitUntil { Scenario.subscribedChannels(c) == ["conversation:42"] }
         // Live messages that overtake the page: held, then delivered after it.
         c.push(Scenario.message("42", seq: 13))
-        c.push(
-            ["type": "subscribed", "id": request["id"]!, "channel": "conversation:42", "last_seq": 13, "recovered": false])
+        s.answerSubscribes(c, lastSeq: 13, recovered: false, answered: Shared(0))
         c.push(Scenario.message("42", seq: 14))
         try await subscribed
         await waitUntil { s.seqs("42").last == 14 }
         #expect(s.seqs("42") == [11, 12, 13, 14])
         #expect(s.http.requests.current.count == 2)
-        #expect(s.log.states.last == .resumed || s.log.states.contains(.resumed))
+        await waitUntil { s.log.states.contains(.resumed) }
     }
 
     /// A gap in live seqs (a missed frame) is filled from REST before going on.
@@ -128,5 +119,28 @@ import Testing
         s.transport.connections[0].drop(code: 4001)
         await waitUntil { s.log.states.contains(.stopped(reason: "closed 4001")) }
         #expect(s.transport.attempts == 1)
+    }
+
+    /// A revision-1 hub (no `revision` in `welcome`) knows no batch: one
+    /// single `subscribe` per channel, and none for the user channel.
+    @Test func aRevision1HubIsResumedOneChannelPerFrame() async throws {
+        let s = Scenario()
+        await s.client.start()
+        await waitUntil { s.transport.connections.count == 1 }
+        let c = s.transport.connections[0]
+        c.push(["type": "welcome", "user": "alice", "expires_at": .int(s.clock.now() / 1000 + 3600)])
+        async let subscribed: Void = s.client.subscribe("conversation:7", since: 2)
+        await waitUntil { c.sent("subscribe").count == 1 }
+        s.answerSubscribes(c, lastSeq: 2, recovered: true, answered: Shared(0))
+        try await subscribed
+        c.drop()
+        await waitUntil { s.log.states.contains(.waitingToReconnect(attempt: 1, afterMilliseconds: 500)) }
+        s.clock.advance(by: 500)
+        await waitUntil { s.transport.connections.count == 2 }
+        let second = s.transport.connections[1]
+        second.push(["type": "welcome", "user": "alice", "expires_at": .int(s.clock.now() / 1000 + 3600)])
+        await waitUntil { second.sent("subscribe").count == 1 }
+        #expect(second.sent("subscribe").map { $0["channel"] } == ["conversation:7"])
+        #expect(second.sent("subscribe")[0]["since"] == 2)
     }
 }

@@ -39,6 +39,38 @@ struct Scenario {
         return connection
     }
 
+    /// Answers every `subscribe` frame (single or batch) of `connection` not
+    /// answered yet with `subscribed` for each of its channels.
+    func answerSubscribes(_ connection: FakeConnection, lastSeq: Int64, recovered: Bool, answered: Shared<Int>) {
+        let frames = connection.sent("subscribe")
+        let done = answered.withLock { n -> Int in
+            defer { n = frames.count }
+            return n
+        }
+        for frame in frames.dropFirst(done) {
+            var names = frame["channel"].map { [$0] } ?? []
+            if case .array(let entries)? = frame["channels"] { names += entries.compactMap { $0["channel"] } }
+            for name in names {
+                connection.push([
+                    "type": "subscribed", "id": frame["id"]!, "channel": name, "last_seq": .int(lastSeq),
+                    "recovered": .bool(recovered),
+                ])
+            }
+        }
+    }
+
+    /// The channels a connection's `subscribe` frames named, single or batch.
+    static func subscribedChannels(_ connection: FakeConnection) -> Set<String> {
+        var names: Set<String> = []
+        for frame in connection.sent("subscribe") {
+            if let name = frame["channel"]?.string { names.insert(name) }
+            if case .array(let entries)? = frame["channels"] {
+                names.formUnion(entries.compactMap { $0["channel"]?.string })
+            }
+        }
+        return names
+    }
+
     /// A `message` frame.
     static func message(
         _ conversation: String, seq: Int64, sender: String = "bob", clientMsgID: String? = nil, replay: Bool = false
