@@ -3,6 +3,7 @@
 // URLSessionWebSocketTask is no option on Linux: FoundationNetworking's
 // libcurl answers "WebSockets not supported by libcurl".
 import Foundation
+import HTTPTypes
 import Logging
 import NIOWebSocket
 import WSClient
