@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 13: cross-node against single-node, same run, A B A B, per broker.
 #   loadtest/cluster-compare.sh BROKER [BIN_DIR, default .build/release] [OUT, default /tmp/sb-cluster-compare]
-# BROKER is postgres or redis. Starts an embedded PostgreSQL in $OUT (and a
+# BROKER is postgres or redis; SCENARIOS (default "fanout chat") picks what runs. Starts an embedded PostgreSQL in $OUT (and a
 # redis-server on a free port for redis) and two nodes A and B on it with
 # `--broker BROKER`, then ROUNDS times (default 3):
 #   fanout, SUBSCRIBERS (1000) on C (a third hub, memory broker: no cluster),
@@ -14,7 +14,7 @@
 # (medians and cross/single ratios) is printed at the end by cluster-compare.py.
 set -u
 BROKER=${1:?postgres or redis} BIN=${2:-.build/release} OUT=${3:-/tmp/sb-cluster-compare}
-ROUNDS=${ROUNDS:-3} SUBSCRIBERS=${SUBSCRIBERS:-1000} PAIRS=${PAIRS:-200} RATE=${RATE:-5000} DURATION=${DURATION:-10}
+SCENARIOS=${SCENARIOS:-fanout chat} ROUNDS=${ROUNDS:-3} SUBSCRIBERS=${SUBSCRIBERS:-1000} PAIRS=${PAIRS:-200} RATE=${RATE:-5000} DURATION=${DURATION:-10}
 SECRET=cmp-secret-cmp-secret-cmp-secret-00 KEY=cmp-backend-key-0123456789
 rm -rf "$OUT"; mkdir -p "$OUT"
 PGDIR=$OUT/data/postgres
@@ -57,12 +57,15 @@ A=127.0.0.1:$(cat "$OUT/port1") B=127.0.0.1:$(cat "$OUT/port2") C=127.0.0.1:$(ca
 LOAD=("$BIN/switchboard-load")
 AUTH=(--jwt-secret "$SECRET" --api-key "$KEY")
 for r in $(seq 1 "$ROUNDS"); do
+  if [[ " $SCENARIOS " == *" fanout "* ]]; then
   "${LOAD[@]}" fanout --target "$C" --publish-via "$C" --subscribers "$SUBSCRIBERS" --publishes 20 --rate 4 \
     "${AUTH[@]}" --json >"$OUT/fanout-memory-$r.json" 2>>"$OUT/load.log"
   "${LOAD[@]}" fanout --target "$B" --publish-via "$B" --subscribers "$SUBSCRIBERS" --publishes 20 --rate 4 \
     "${AUTH[@]}" --json >"$OUT/fanout-single-$r.json" 2>>"$OUT/load.log"
   "${LOAD[@]}" fanout --target "$B" --publish-via "$A" --subscribers "$SUBSCRIBERS" --publishes 20 --rate 4 \
     "${AUTH[@]}" --json >"$OUT/fanout-cross-$r.json" 2>>"$OUT/load.log"
+  fi
+  [[ " $SCENARIOS " == *" chat "* ]] || continue
   "${LOAD[@]}" chat --target "$C" --pairs "$PAIRS" --rate "$RATE" --duration "$DURATION" --calibration-seconds 0 \
     --database-url "$DB" "${AUTH[@]}" --json >"$OUT/chat-memory-$r.json" 2>>"$OUT/load.log"
   "${LOAD[@]}" chat --target "$A" --pairs "$PAIRS" --rate "$RATE" --duration "$DURATION" --calibration-seconds 0 \

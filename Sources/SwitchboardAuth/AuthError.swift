@@ -27,7 +27,11 @@ public struct AuthError: Error, Equatable, Sendable, CustomStringConvertible {
         switch code {
         case .malformed: return "token is malformed"
         case .unsupportedAlgorithm: return "token algorithm is not accepted"
-        case .badSignature: return "token signature is invalid"
+        case .badSignature:
+            // Mostly a token signed with another secret than the hub's (a
+            // development token minted for another --data-dir): say what to check.
+            return "token signature does not verify: was it signed with another secret or key than this hub uses? "
+                + "(development tokens: `switchboard token` with the same --data-dir as `serve`)"
         case .expired: return "token has expired"
         case .notYetValid: return "token is not yet valid"
         case .wrongIssuer: return "token issuer is not accepted"

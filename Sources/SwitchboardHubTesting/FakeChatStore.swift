@@ -110,8 +110,15 @@ public final class FakeChatStore: ChatStore {
         _ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int, reply: Reply<[StoredMessage]>
     ) {
         historyQueries.append((id, user, before, after, limit))
-        guard members[id]?.contains(user) == true else { pending.append { reply(.failure(.notAMember)) }; return }
-        let page = Array((messages[id] ?? []).filter { m in after.map { m.seq > $0 } ?? true }.prefix(limit))
+        guard let conversationMembers = members[id] else {
+            pending.append { reply(.failure(.noSuchConversation)) }
+            return
+        }
+        guard conversationMembers.contains(user) else { pending.append { reply(.failure(.notAMember)) }; return }
+        let between = (messages[id] ?? []).filter { m in
+            (after.map { m.seq > $0 } ?? true) && (before.map { m.seq < $0 } ?? true)
+        }
+        let page = Array(between.prefix(limit))
         pending.append { reply(.success(page)) }
     }
 

@@ -18,6 +18,10 @@ public final class FakeNotificationStore: NotificationStore {
     /// When set, every read answers this failure.
     public var failure: HubError?
     private var pending: [() -> Void] = []
+    /// When set, `newestNotificationID` waits for `flush()` like every
+    /// other read (by default it answers at once, so a test's `auth` is
+    /// welcomed without a flush).
+    public var holdNewest = false
     private var nextID: Int64 = 0
     public var clock: Int64 = 1_800_000_000_000
 
@@ -60,6 +64,12 @@ public final class FakeNotificationStore: NotificationStore {
         readCalls.append((user, ids, upTo))
         let answer = readAnswer
         pending.append { reply(answer) }
+    }
+
+    public func newestNotificationID(user: String, reply: Reply<Int64>) {
+        let answer: Result<Int64, HubError> =
+            failure.map { .failure($0) } ?? .success(stored.filter { $0.user == user }.map(\.id).max() ?? 0)
+        if holdNewest { pending.append { reply(answer) } } else { reply(answer) }
     }
 
     public func notificationsSince(user: String, since: Int64, limit: Int, reply: Reply<MissedNotifications>) {

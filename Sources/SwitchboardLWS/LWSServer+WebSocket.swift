@@ -85,7 +85,7 @@ extension LWSServer: Transport {
     /// `?since=`: nil when absent, -1 when present but not a notification id
     /// (the hub answers that with an error instead of ignoring it).
     private func handshakeSince(_ wsi: OpaquePointer) -> Int64? {
-        urlArgument(wsi, "since").map { Int64($0).flatMap { $0 >= 0 ? $0 : nil } ?? -1 }
+        urlArgument(wsi, "since").map { NotificationID.parse($0) ?? -1 }
     }
 
     private func urlArgument(_ wsi: OpaquePointer, _ name: String) -> String? {

@@ -4,24 +4,27 @@
 public enum ClientFrame: Equatable, Sendable {
     /// First-frame authentication with a JWT; `since` asks for the user's
     /// notifications after that id before live ones.
-    case auth(id: String?, token: String, since: Int64? = nil)
+    case auth(id: RequestID?, token: String, since: Int64? = nil)
     /// Replaces the connection's token before it expires.
-    case refresh(id: String?, token: String)
+    case refresh(id: RequestID?, token: String)
     /// Application-level ping; answered with `pong`.
-    case ping(id: String?)
+    case ping(id: RequestID?)
     /// Subscribes to a channel; for conversations, `since` asks for the
     /// messages after that seq first.
-    case subscribe(id: String?, channel: String, since: Int64?)
+    case subscribe(id: RequestID?, channel: String, since: Int64?)
+    /// Subscribes to several channels, each with its own cursor, in order:
+    /// each entry is answered as a single `subscribe` with the frame's id.
+    case subscribeMany(id: RequestID?, [SubscribeEntry])
     /// Unsubscribes from a channel.
-    case unsubscribe(id: String?, channel: String)
+    case unsubscribe(id: RequestID?, channel: String)
     /// Sends a chat message.
-    case send(id: String?, SendRequest)
+    case send(id: RequestID?, SendRequest)
     /// Typing started (`active`) or stopped in a conversation.
     case typing(conversation: Int64, active: Bool)
     /// Marks a conversation read up to `seq`.
-    case read(id: String?, conversation: Int64, seq: Int64)
+    case read(id: RequestID?, conversation: Int64, seq: Int64)
     /// Asks for the presence of users (those sharing a conversation are answered).
-    case presence(id: String?, users: [String])
+    case presence(id: RequestID?, users: [String])
 
     /// The wire `type`.
     public var typeName: String {
@@ -29,7 +32,7 @@ public enum ClientFrame: Equatable, Sendable {
         case .auth: return "auth"
         case .refresh: return "refresh"
         case .ping: return "ping"
-        case .subscribe: return "subscribe"
+        case .subscribe, .subscribeMany: return "subscribe"
         case .unsubscribe: return "unsubscribe"
         case .send: return "send"
         case .typing: return "typing"
@@ -38,16 +41,43 @@ public enum ClientFrame: Equatable, Sendable {
         }
     }
 
+    /// The channel of a single subscribe or an unsubscribe (an error
+    /// answering it names it).
+    public var channel: String? {
+        switch self {
+        case .subscribe(_, let channel, _), .unsubscribe(_, let channel): return channel
+        default: return nil
+        }
+    }
+
     /// The request id the reply echoes.
-    public var requestID: String? {
+    public var requestID: RequestID? {
         switch self {
         case .auth(let id, _, _), .refresh(let id, _), .ping(let id),
-            .subscribe(let id, _, _), .unsubscribe(let id, _), .send(let id, _), .read(let id, _, _), .presence(let id, _):
+            .subscribe(let id, _, _), .subscribeMany(let id, _), .unsubscribe(let id, _), .send(let id, _), .read(let id, _, _),
+            .presence(let id, _):
             return id
         case .typing:
             return nil
         }
     }
+}
+
+/// One channel of a batch `subscribe`, with its cursor.
+public struct SubscribeEntry: Equatable, Sendable {
+    /// The channel name.
+    public var channel: String
+    /// Where to resume it (a conversation's seq, a notification id), if asked.
+    public var since: Int64?
+
+    /// An entry.
+    public init(channel: String, since: Int64? = nil) {
+        self.channel = channel
+        self.since = since
+    }
+
+    /// Most entries in one frame.
+    public static let maxCount = 100
 }
 
 /// Why a client frame could not be decoded; carries the wire error code.
@@ -57,7 +87,7 @@ public struct FrameDecodingError: Error, Equatable, Sendable {
     /// A message safe to send to the client.
     public let message: String
     /// The request id, when it could be read.
-    public let requestID: String?
+    public let requestID: RequestID?
 }
 
 extension ClientFrame {
@@ -97,16 +127,11 @@ extension ClientFrame {
         guard json.isObject else {
             throw FrameDecodingError(code: .badFrame, message: "frame must be a JSON object", requestID: nil)
         }
-        var id: String?
-        switch json["id"] {
-        case nil, .null?: id = nil
-        case .string(let s)?: id = s
-        case .int(let i)?: id = String(i)
-        default:
-            throw FrameDecodingError(code: .badFrame, message: "id must be a string or integer", requestID: nil)
-        }
-        if let candidate = id, candidate.utf8.count > 128 {
-            throw FrameDecodingError(code: .badFrame, message: "id longer than 128 bytes", requestID: nil)
+        let id: RequestID?
+        do {
+            id = try RequestID.read(json["id"])
+        } catch {
+            throw FrameDecodingError(code: .badFrame, message: error.reason, requestID: nil)
         }
         guard let typeValue = json["type"] else {
             throw FrameDecodingError(code: .missingField, message: "missing field 'type'", requestID: id)
@@ -139,11 +164,26 @@ extension ClientFrame {
             }
             return seq
         }
+        // A cursor: a notification id (a string of digits or an integer) or
+        // a conversation's seq (an integer; its digits as a string are read too).
+        func optionalCursor(_ name: String) throws(FrameDecodingError) -> Int64? {
+            guard let value = json[name], value != .null else { return nil }
+            guard let cursor = NotificationID.read(value) else {
+                throw FrameDecodingError(
+                    code: .badFrame, message: "'\(name)' must be a non-negative integer or a string of digits",
+                    requestID: id)
+            }
+            return cursor
+        }
         switch type {
-        case "auth": return .auth(id: id, token: try requiredString("token"), since: try optionalSeq("since"))
+        case "auth": return .auth(id: id, token: try requiredString("token"), since: try optionalCursor("since"))
         case "refresh": return .refresh(id: id, token: try requiredString("token"))
         case "ping": return .ping(id: id)
-        case "subscribe": return .subscribe(id: id, channel: try requiredString("channel"), since: try optionalSeq("since"))
+        case "subscribe":
+            guard let list = json["channels"] else {
+                return .subscribe(id: id, channel: try requiredString("channel"), since: try optionalCursor("since"))
+            }
+            return .subscribeMany(id: id, try subscribeEntries(list, alone: json["channel"] == nil, requestID: id))
         case "unsubscribe": return .unsubscribe(id: id, channel: try requiredString("channel"))
         case "send":
             return .send(id: id, try SendRequest.decode(json, conversation: try conversationID(), requestID: id))
@@ -170,5 +210,37 @@ extension ClientFrame {
             let shown = type.count > 40 ? String(type.prefix(40)) + "…" : type
             throw FrameDecodingError(code: .unknownType, message: "unknown frame type '\(shown)'", requestID: id)
         }
+    }
+}
+
+extension ClientFrame {
+    /// The `channels` of a batch `subscribe`: 1 to 100 objects
+    /// `{"channel", "since"?}`, and no `channel` beside them.
+    private static func subscribeEntries(_ list: JSON, alone: Bool, requestID id: RequestID?) throws(FrameDecodingError)
+        -> [SubscribeEntry]
+    {
+        func refuse(_ message: String) -> FrameDecodingError {
+            FrameDecodingError(code: .badFrame, message: message, requestID: id)
+        }
+        guard alone else { throw refuse("give 'channel' or 'channels', not both") }
+        guard case .array(let items) = list, (1...SubscribeEntry.maxCount).contains(items.count) else {
+            throw refuse("'channels' must be a list of 1 to \(SubscribeEntry.maxCount) entries")
+        }
+        var entries: [SubscribeEntry] = []
+        entries.reserveCapacity(items.count)
+        for item in items {
+            guard item.isObject, let channel = item["channel"]?.stringValue, !channel.isEmpty else {
+                throw refuse("each entry of 'channels' must be an object with a non-empty string 'channel'")
+            }
+            var since: Int64?
+            if let value = item["since"], value != .null {
+                guard let cursor = NotificationID.read(value) else {
+                    throw refuse("'since' must be a non-negative integer or a string of digits")
+                }
+                since = cursor
+            }
+            entries.append(SubscribeEntry(channel: channel, since: since))
+        }
+        return entries
     }
 }

@@ -23,7 +23,8 @@ public struct SendRequest: Equatable, Sendable {
 
     /// Validates a `send` object. `system` messages are refused here: only
     /// the hub and backends write them.
-    public static func decode(_ json: JSON, conversation: Int64, requestID: String?) throws(FrameDecodingError) -> SendRequest {
+    public static func decode(_ json: JSON, conversation: Int64, requestID: RequestID?) throws(FrameDecodingError) -> SendRequest
+    {
         func bad(_ code: ErrorCode, _ message: String) -> FrameDecodingError {
             FrameDecodingError(code: code, message: message, requestID: requestID)
         }

@@ -65,11 +65,11 @@ extension ServerFrame {
 
     /// `ack`: the message is durably committed (or was already: `duplicate`).
     public static func ack(
-        id: String?, conversation: Int64, messageID: Int64, seq: Int64, createdAtMillis: Int64,
+        id: RequestID?, conversation: Int64, messageID: Int64, seq: Int64, createdAtMillis: Int64,
         duplicate: Bool
     ) -> OutboundFrame {
         var w = start("ack")
-        if let id { w.key("id"); w.string(id) }
+        if let id { w.key("id"); w.requestID(id) }
         w.key("conversation"); w.quotedInt(conversation)
         w.key("message_id"); w.quotedInt(messageID)
         w.key("seq"); w.int(seq)
@@ -100,9 +100,9 @@ extension ServerFrame {
     }
 
     /// `receipt`: a member's read position.
-    public static func receipt(id: String?, conversation: Int64, user: String, seq: Int64) -> OutboundFrame {
+    public static func receipt(id: RequestID?, conversation: Int64, user: String, seq: Int64) -> OutboundFrame {
         var w = start("receipt")
-        if let id { w.key("id"); w.string(id) }
+        if let id { w.key("id"); w.requestID(id) }
         w.key("conversation"); w.quotedInt(conversation)
         w.key("user"); w.string(user)
         w.key("seq"); w.int(seq)
@@ -111,9 +111,10 @@ extension ServerFrame {
 
     /// `subscribed` for a conversation: live from here; `recovered` says
     /// whether every message after `since` was replayed before it.
-    public static func conversationSubscribed(id: String?, channel: String, lastSeq: Int64, recovered: Bool?) -> OutboundFrame {
+    public static func conversationSubscribed(id: RequestID?, channel: String, lastSeq: Int64, recovered: Bool?) -> OutboundFrame
+    {
         var w = start("subscribed")
-        if let id { w.key("id"); w.string(id) }
+        if let id { w.key("id"); w.requestID(id) }
         w.key("channel"); w.string(channel)
         w.key("last_seq"); w.int(lastSeq)
         if let recovered { w.key("recovered"); recovered ? w.raw("true") : w.raw("false") }
@@ -135,11 +136,12 @@ extension ServerFrame {
     }
 
     /// The answer to a `presence` query.
-    public static func presenceState(id: String?, users: [(user: String, online: Bool, lastSeenMillis: Int64?)]) -> OutboundFrame
+    public static func presenceState(id: RequestID?, users: [(user: String, online: Bool, lastSeenMillis: Int64?)])
+        -> OutboundFrame
     {
         var w = JSONWriter(headroom: OutboundFrame.headroom)
         w.raw("{\"type\":\"presence\"")
-        if let id { w.key("id"); w.string(id) }
+        if let id { w.key("id"); w.requestID(id) }
         w.key("users"); w.raw("[")
         for (i, u) in users.enumerated() {
             if i > 0 { w.raw(",") }

@@ -59,14 +59,14 @@ extension ServerFrame {
     }
 
     /// `subscribed` for `user:<id>` after a notification replay: `last_id` is
-    /// the newest notification sent; `recovered: false` when more were missed
+    /// the newest notification sent (a string, as every notification id the hub writes); `recovered: false` when more were missed
     /// than the replay cap (page `GET /v1/notifications?after=`).
-    public static func notificationsReplayed(id: String?, channel: String, lastID: Int64, recovered: Bool) -> OutboundFrame {
+    public static func notificationsReplayed(id: RequestID?, channel: String, lastID: Int64, recovered: Bool) -> OutboundFrame {
         var w = JSONWriter(headroom: OutboundFrame.headroom)
         w.raw("{\"type\":\"subscribed\"")
-        if let id { w.key("id"); w.string(id) }
+        if let id { w.key("id"); w.requestID(id) }
         w.key("channel"); w.string(channel)
-        w.key("last_id"); w.int(lastID)
+        w.key("last_id"); w.string(String(lastID))
         w.key("recovered"); w.raw(recovered ? "true" : "false")
         w.raw("}")
         return OutboundFrame(writer: w)

@@ -13,7 +13,10 @@ struct DatabaseOptions: ParsableArguments {
 
     @Option(
         name: .customLong("data-dir"), help: "Folder for the embedded cluster and development secrets. Env SWITCHBOARD_DATA_DIR.")
-    var dataDirectory: String = Env.string("SWITCHBOARD_DATA_DIR") ?? ".data"
+    var dataDirectory: String = Env.string("SWITCHBOARD_DATA_DIR") ?? DatabaseOptions.defaultDataDirectory
+
+    /// The data folder when none is given.
+    static let defaultDataDirectory = ".data"
 }
 
 struct AuthOptions: ParsableArguments {
@@ -51,11 +54,18 @@ struct AuthOptions: ParsableArguments {
 
     /// Development secrets (generated once per data folder) used when no key
     /// is configured, so that a new user can run and try the hub at once.
-    func developmentSecrets(dataDirectory: String) throws -> (jwt: String, apiKey: String) {
+    /// The file `dev-secrets` holds two lines: 1, the HS256 secret user
+    /// tokens are signed with; 2, the backends' API key as `name:key`.
+    func developmentSecrets(dataDirectory: String, create: Bool = true) throws -> (jwt: String, apiKey: String) {
         let path = dataDirectory + "/dev-secrets"
         if let text = try? String(contentsOfFile: path, encoding: .utf8) {
             let lines = text.split(separator: "\n").map(String.init)
             if lines.count >= 2 { return (lines[0], lines[1]) }
+        }
+        guard create else {
+            throw ValidationError(
+                "no development secret in \(path): give the --data-dir `serve` uses (or --jwt-secret); "
+                    + "a new secret here would sign tokens that hub refuses")
         }
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
         let secrets = (APIKeyRing.generate(), "dev:" + APIKeyRing.generate())
@@ -64,7 +74,11 @@ struct AuthOptions: ParsableArguments {
         return secrets
     }
 
-    func jwtConfiguration(dataDirectory: String) throws -> (JWTConfiguration, usedDevelopmentSecret: Bool) {
+    /// `createSecrets`: whether a missing development secret is generated
+    /// (`serve`) or an error (`token`, which must sign with `serve`'s).
+    func jwtConfiguration(dataDirectory: String, createSecrets: Bool = true) throws -> (
+        JWTConfiguration, usedDevelopmentSecret: Bool
+    ) {
         var config = JWTConfiguration(
             issuer: issuer, audience: audience, leewaySeconds: 0,
             requireExpiry: !allowTokensWithoutExpiry)
@@ -77,7 +91,7 @@ struct AuthOptions: ParsableArguments {
             guard jwtSecret.utf8.count >= 32 else { throw ValidationError("--jwt-secret must be at least 32 bytes") }
             config.hmacSecret = Array(jwtSecret.utf8)
         } else if config.rsaKey == nil && config.ecKey == nil {
-            config.hmacSecret = Array(try developmentSecrets(dataDirectory: dataDirectory).jwt.utf8)
+            config.hmacSecret = Array(try developmentSecrets(dataDirectory: dataDirectory, create: createSecrets).jwt.utf8)
             dev = true
         }
         return (config, dev)

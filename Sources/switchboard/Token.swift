@@ -14,13 +14,33 @@ struct Token: ParsableCommand {
 
     func run() throws {
         guard let seconds = Self.parseDuration(ttl) else { throw ValidationError("--ttl must look like 90s, 15m, 2h or 7d") }
-        let (config, _) = try auth.jwtConfiguration(dataDirectory: database.dataDirectory)
+        let (config, _) = try auth.jwtConfiguration(
+            dataDirectory: try Self.servedDataDirectory(database.dataDirectory), createSecrets: false)
         guard let secret = config.hmacSecret else { throw ValidationError("token needs an HS256 secret (--jwt-secret)") }
         let now = Int64(Date().timeIntervalSince1970)
         let claims = Claims(
             subject: user, role: role, expiresAt: now + seconds, issuedAt: now,
             issuer: auth.issuer, audience: auth.audience.map { [$0] } ?? [])
         print(JWTSigner.hs256(claims, secret: secret))
+    }
+
+    /// The data folder whose development secret `serve` signs with: the one
+    /// given (--data-dir, SWITCHBOARD_DATA_DIR), else the nearest `.data`
+    /// holding a dev-secrets file in this folder or above it (`scripts/run`
+    /// serves from the repository's root), else `.data` (then `token` fails
+    /// rather than mint a secret `serve` would not know).
+    static func servedDataDirectory(_ given: String) throws -> String {
+        guard given == DatabaseOptions.defaultDataDirectory, Env.string("SWITCHBOARD_DATA_DIR") == nil else { return given }
+        var folder = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        while true {
+            let candidate = folder.appendingPathComponent(given)
+            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("dev-secrets").path) {
+                return candidate.path
+            }
+            let parent = folder.deletingLastPathComponent()
+            if parent.path == folder.path { return given }
+            folder = parent
+        }
     }
 
     static func parseDuration(_ text: String) -> Int64? {

@@ -49,16 +49,32 @@ enum Golden {
         func golden(_ name: String) throws -> JSON { try JSON.parse(try Golden.bytes(name)) }
         func encoded(_ frame: OutboundFrame) throws -> JSON { try JSON.parse(frame.text) }
         #expect(
-            try encoded(ServerFrame.welcome(id: nil, connection: "42", user: "alice", role: "client", expiresAt: 1_795_280_780))
-                == golden("server.welcome.json"))
-        #expect(try encoded(ServerFrame.refreshed(id: "2", expiresAt: 1_795_284_380)) == golden("server.refreshed.json"))
+            try encoded(
+                ServerFrame.welcome(
+                    id: nil, connection: "42", user: "alice", role: "client", expiresAt: 1_795_280_780_000,
+                    lastNotification: .id(5012))) == golden("server.welcome.json"))
+        #expect(
+            try encoded(
+                ServerFrame.welcome(
+                    id: 7, connection: "43", user: "bob", role: "client", expiresAt: 1_795_280_780_000,
+                    lastNotification: .none)) == golden("server.welcome-no-notifications.json"))
+        #expect(try encoded(ServerFrame.refreshed(id: "2", expiresAt: 1_795_284_380_000)) == golden("server.refreshed.json"))
+        #expect(
+            try encoded(ServerFrame.pong(id: 7, serverTimeMillis: 1_795_279_842_833)) == golden("server.pong-integer-id.json"))
         #expect(try encoded(ServerFrame.pong(id: "3", serverTimeMillis: 1_795_279_842_833)) == golden("server.pong.json"))
         #expect(try encoded(ServerFrame.subscribed(id: "4", channel: "topic:announcements")) == golden("server.subscribed.json"))
         #expect(
             try encoded(ServerFrame.unsubscribed(id: "5", channel: "topic:announcements")) == golden("server.unsubscribed.json"))
         #expect(
-            try encoded(ServerFrame.error(id: "4", code: .forbidden, message: "not allowed to subscribe to this channel"))
+            try encoded(
+                ServerFrame.error(
+                    id: "4", code: .forbidden, message: "not allowed to subscribe to this channel", channel: "user:bob"))
                 == golden("server.error.json"))
+        #expect(
+            try encoded(
+                ServerFrame.error(
+                    id: "r1", code: .tooManySubscriptions, message: "at most 100 subscriptions per connection",
+                    channel: "topic:news")) == golden("server.error-subscribe-batch.json"))
         #expect(
             try encoded(ServerFrame.error(id: "7", code: .overloaded, message: "the store is busy; retry later", retryAfter: 1))
                 == golden("server.error-overloaded.json"))
@@ -114,7 +130,7 @@ enum Golden {
                 == golden("server.subscribed-notifications.json"))
         let data = try golden("server.publication.json")["data"]!
         #expect(
-            try encoded(ServerFrame.publication(channel: "user:alice", data: data.bytes, sentAtMicros: 1_795_279_842_839_837))
+            try encoded(ServerFrame.publication(channel: "user:alice", data: data.bytes, sentAtMillis: 1_795_279_842_839))
                 == golden("server.publication.json"))
     }
 }
@@ -144,8 +160,57 @@ enum Golden {
         }
     }
 
-    @Test func integerIDsAreAccepted() throws {
-        #expect(try ClientFrame.decode(Array(#"{"type":"ping","id":7}"#.utf8)) == .ping(id: "7"))
+    @Test func requestIDsKeepTheirJSONType() throws {
+        #expect(try ClientFrame.decode(Array(#"{"type":"ping","id":7}"#.utf8)) == .ping(id: .int(7)))
+        #expect(try ClientFrame.decode(Array(#"{"type":"ping","id":"7"}"#.utf8)) == .ping(id: .string("7")))
+        #expect(
+            try ClientFrame.decode(Array(#"{"type":"ping","id":-9007199254740991}"#.utf8))
+                == .ping(id: .int(-9_007_199_254_740_991)))
+        #expect(ServerFrame.pong(id: .int(7), serverTimeMillis: 1).text == #"{"type":"pong","id":7,"time":1}"#)
+        #expect(ServerFrame.pong(id: .string("7"), serverTimeMillis: 1).text == #"{"type":"pong","id":"7","time":1}"#)
+        #expect(code(#"{"type":"ping","id":9007199254740992}"#) == .badFrame)
+        #expect(code(#"{"type":"ping","id":1.5}"#) == .badFrame)
+        #expect(code(#"{"type":"ping","id":"\#(String(repeating: "x", count: 129))"}"#) == .badFrame)
+        #expect(
+            try ClientFrame.decode(Array(#"{"type":"ping","id":"\#(String(repeating: "x", count: 128))"}"#.utf8)).requestID != nil
+        )
+    }
+
+    @Test func notificationCursorsAreDigitStringsOrIntegers() throws {
+        #expect(
+            try ClientFrame.decode(Array(#"{"type":"auth","token":"t","since":"5009"}"#.utf8))
+                == .auth(id: nil, token: "t", since: 5009))
+        #expect(
+            try ClientFrame.decode(Array(#"{"type":"auth","token":"t","since":5009}"#.utf8))
+                == .auth(id: nil, token: "t", since: 5009))
+        #expect(code(#"{"type":"auth","token":"t","since":"+5"}"#) == .badFrame)
+        #expect(code(#"{"type":"auth","token":"t","since":"5a"}"#) == .badFrame)
+        #expect(code(#"{"type":"auth","token":"t","since":-1}"#) == .badFrame)
+        #expect(code(#"{"type":"auth","token":"t","since":"9007199254740992"}"#) == .badFrame)
+        #expect(NotificationID.parse("9007199254740991") == 9_007_199_254_740_991)
+        #expect(NotificationID.parse("99999999999999999999") == nil)
+        #expect(NotificationID.parse("") == nil)
+        #expect(NotificationID.parse(" 5") == nil)
+    }
+
+    @Test func batchSubscribeDecodesEveryEntryInOrder() throws {
+        let frame = try ClientFrame.decode(try Golden.bytes("client.subscribe-batch.json"))
+        #expect(
+            frame
+                == .subscribeMany(
+                    id: "r1",
+                    [
+                        SubscribeEntry(channel: "conversation:42", since: 17), SubscribeEntry(channel: "user:alice", since: 5009),
+                        SubscribeEntry(channel: "topic:news"),
+                    ]))
+        let hundred = (1...100).map { #"{"channel":"topic:t\#($0)"}"# }.joined(separator: ",")
+        #expect(code(#"{"type":"subscribe","id":"r","channels":[\#(hundred)]}"#) == nil)
+        #expect(code(#"{"type":"subscribe","id":"r","channels":[\#(hundred),{"channel":"topic:x"}]}"#) == .badFrame)
+        #expect(code(#"{"type":"subscribe","id":"r","channels":[]}"#) == .badFrame)
+        #expect(code(#"{"type":"subscribe","id":"r","channel":"topic:a","channels":[{"channel":"topic:b"}]}"#) == .badFrame)
+        #expect(code(#"{"type":"subscribe","id":"r","channels":[{"since":1}]}"#) == .badFrame)
+        #expect(code(#"{"type":"subscribe","id":"r","channels":{"channel":"topic:a"}}"#) == .badFrame)
+        #expect(code(#"{"type":"subscribe","id":"r","channels":[{"channel":"topic:a","since":"x"}]}"#) == .badFrame)
     }
 }
 

@@ -30,6 +30,8 @@ final class LWSClientPool {
         var nextOffset = 0
         var receiving: [UInt8] = []
         var opened = false
+        /// The code of the hub's close frame, when it sent one.
+        var closeCode: UInt16?
     }
     private let pre = Int(sb_lws_pre())
     fileprivate var clients: [Int: Client] = [:]
@@ -197,9 +199,16 @@ final class LWSClientPool {
         case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
             let reason = input.map { String(cString: $0.assumingMemoryBound(to: CChar.self)) } ?? "connection error"
             if clients.removeValue(forKey: id) != nil { delegate?.clientClosed(id, failed: true, reason: reason) }
+        case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+            // The close frame's payload: a big-endian code, then a reason.
+            if let input, length >= 2, let client = clients[id] {
+                let bytes = input.assumingMemoryBound(to: UInt8.self)
+                client.closeCode = UInt16(bytes[0]) << 8 | UInt16(bytes[1])
+            }
         case LWS_CALLBACK_CLIENT_CLOSED:
             if let client = clients.removeValue(forKey: id) {
-                delegate?.clientClosed(id, failed: !client.opened, reason: "closed")
+                let reason = client.closeCode.map { "closed \($0)" } ?? "closed without a close frame"
+                delegate?.clientClosed(id, failed: !client.opened, reason: reason)
             }
         default:
             break

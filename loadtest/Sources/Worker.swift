@@ -175,7 +175,8 @@ final class LoadWorker: LWSClientDelegate {
         switch type {
         case "publication":
             if let sent = json["data"]?["sent_us"]?.intValue {
-                if let ts = json["ts"]?.intValue { _ = report.hubLatency.record(UInt64(max(0, now - ts))) }
+                // `ts`: when the hub published it, in ms (protocol revision 2).
+                if let ts = json["ts"]?.intValue { _ = report.hubLatency.record(UInt64(max(0, now - ts * 1000))) }
                 delivered(id, latency: UInt64(max(0, now - sent)), at: now)
             }
         case "notification":
@@ -203,6 +204,7 @@ final class LoadWorker: LWSClientDelegate {
             resolved += 1
         } else {
             report.closedEarly += 1
+            report.failureReasons["dropped: " + String(reason.prefix(52)), default: 0] += 1
             report.opened -= 1
             report.nodes[node(id)].closedEarly += 1
             report.nodes[node(id)].opened -= 1

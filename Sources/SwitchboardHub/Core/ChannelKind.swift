@@ -35,7 +35,7 @@ public struct SubscribeRequest: Sendable {
     /// Where to resume an ordered stream, if asked.
     public var since: Int64?
     /// The frame's id, echoed in the answer.
-    public var requestID: String?
+    public var requestID: RequestID?
 }
 
 /// Channel name syntax, shared by every kind.
@@ -44,10 +44,12 @@ public enum ChannelName {
     public static let maxLength = 200
 
     /// `kind` and `rest` of a well-formed name: at most `maxLength` bytes,
-    /// only `[A-Za-z0-9_.:@=+-]`, a non-empty part after the first colon.
+    /// only `[A-Za-z0-9_.:@=+-]`, non-empty parts before and after the first
+    /// colon. The one rule for every kind, the same as Protocol/schemas'
+    /// channel pattern and limit (ChannelNameTests holds them together).
     public static func split(_ name: String) -> (kind: String, rest: String)? {
         guard name.utf8.count <= maxLength, name.utf8.allSatisfy(isAllowed),
-            let colon = name.firstIndex(of: ":")
+            let colon = name.firstIndex(of: ":"), colon != name.startIndex
         else { return nil }
         let rest = String(name[name.index(after: colon)...])
         guard !rest.isEmpty else { return nil }
@@ -84,9 +86,13 @@ final class UserChannels: ChannelKind {
     var acceptsServerPublish: Bool { true }
     func subscribe(_ request: SubscribeRequest) {
         guard request.rest == request.principal.user else {
-            hub.refuse(
-                HubError(.forbidden, "not allowed to subscribe to this channel"), requestID: request.requestID,
-                on: request.connection)
+            hub.refuse(HubError(.forbidden, "not allowed to subscribe to this channel"), request)
+            return
+        }
+        // With a cursor: the notification catch-up (the notifications
+        // feature); the channel itself is held since `welcome`.
+        if request.since != nil, let resume = hub.userChannelResume {
+            resume(request)
             return
         }
         hub.confirm(request)

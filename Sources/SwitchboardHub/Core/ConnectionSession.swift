@@ -45,11 +45,11 @@ public struct ConnectionSession: Equatable, Sendable {
     /// What the hub must do.
     public enum Action: Equatable, Sendable {
         /// Subscribe to the user channel, send `welcome`, record the connect.
-        case admit(requestID: String?, Principal)
+        case admit(requestID: RequestID?, Principal)
         /// Send `refreshed`.
-        case refreshed(requestID: String?, Principal)
+        case refreshed(requestID: RequestID?, Principal)
         /// Send an error frame; close with `close` when given.
-        case reject(requestID: String?, ErrorCode, String, close: CloseCode?)
+        case reject(requestID: RequestID?, ErrorCode, String, close: CloseCode?)
         /// Close now.
         case close(CloseCode)
         /// Nothing.
@@ -72,7 +72,7 @@ public struct ConnectionSession: Equatable, Sendable {
 
     /// A token arrived at the upgrade or in an `auth` frame, already verified
     /// (or not) by the caller.
-    public mutating func authenticate(requestID: String?, _ result: Result<Claims, AuthError>) -> Action {
+    public mutating func authenticate(requestID: RequestID?, _ result: Result<Claims, AuthError>) -> Action {
         switch state {
         case .closing:
             return .none
@@ -93,7 +93,7 @@ public struct ConnectionSession: Equatable, Sendable {
     }
 
     /// A `refresh` frame with its verified (or not) token.
-    public mutating func refresh(requestID: String?, _ result: Result<Claims, AuthError>) -> Action {
+    public mutating func refresh(requestID: RequestID?, _ result: Result<Claims, AuthError>) -> Action {
         switch state {
         case .closing:
             return .none

@@ -31,10 +31,14 @@ public struct Admission: Sendable {
     /// Who it is.
     public var principal: Principal
     /// The id of the frame that authenticated it (nil for a handshake token).
-    public var requestID: String?
+    public var requestID: RequestID?
     /// The resume cursor the client gave (`?since=` or the auth frame's `since`).
     public var since: Int64?
 }
+
+/// Holds a connection's `welcome` until `welcome` is called with the user's
+/// newest notification (once; the hub ignores it if the connection left).
+public typealias WelcomeGate = (Admission, _ welcome: @escaping (ServerFrame.LastNotification) -> Void) -> Void
 
 /// Work the loop runs every `intervalMillis` (at most as often as `Hub.tick`).
 struct ScheduledWork {
@@ -74,6 +78,20 @@ extension Hub {
 
     /// Runs `hook` after each connection is admitted (welcome sent).
     public func onAdmission(_ hook: @escaping (Admission) -> Void) { admissionHooks.append(hook) }
+
+    /// Holds every `welcome` until `gate` calls back (one gate: the
+    /// notifications feature, which looks up the newest notification).
+    public func gateWelcome(_ gate: @escaping WelcomeGate) {
+        precondition(welcomeGate == nil, "welcome gated twice")
+        welcomeGate = gate
+    }
+
+    /// Handles a subscribe to the caller's own `user:` channel with `since`
+    /// (the notifications feature replays what came after it).
+    public func resumeUserChannel(_ handler: @escaping (SubscribeRequest) -> Void) {
+        precondition(userChannelResume == nil, "user channel resumed twice")
+        userChannelResume = handler
+    }
 
     /// Runs `hook` after an admitted connection closed.
     public func onDeparture(_ hook: @escaping (ConnectionID, Principal) -> Void) { departureHooks.append(hook) }

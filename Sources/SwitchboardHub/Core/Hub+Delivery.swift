@@ -18,7 +18,7 @@ extension Hub {
         publish(
             Publication(
                 channel: channel,
-                frame: ServerFrame.publication(channel: channel, data: data, sentAtMicros: clock.nowMicros())))
+                frame: ServerFrame.publication(channel: channel, data: data, sentAtMillis: clock.nowMillis())))
     }
 
     /// Sends a publication to this node's subscribers of its channel.
@@ -36,14 +36,8 @@ extension Hub {
             seams.buffer(stream: position.stream, seq: position.seq, frame: publication.frame)
         }
         guard !subscribers.isEmpty, let transport else { return 0 }
-        if let watched = publication.unlessWatching,
-            subscribers.contains(where: { registry.subscribers(of: watched).contains($0) || seams.isWaiting($0, stream: watched) }
-            )
-        {
-            return 0
-        }
         var delivered = 0
-        if publication.position == nil && publication.excluding == nil {
+        if publication.position == nil && publication.excluding == nil && publication.unlessWatching == nil {
             for id in subscribers { transport.send(publication.frame, to: id) }
             delivered = subscribers.count
         } else {
@@ -62,6 +56,13 @@ extension Hub {
         case .user(let user)?: if connections[id]?.admitted?.user == user { return false }
         case nil: break
         }
+        // A notice: not to a connection that watches the conversation
+        // itself (another connection of the same user still gets it).
+        if let watched = publication.unlessWatching,
+            registry.subscribers(of: watched).contains(id) || seams.isWaiting(id, stream: watched)
+        {
+            return false
+        }
         guard let position = publication.position else { return true }
         // Waiting at its seam: the buffer holds it. At or below its mark: it
         // was in the replay.
@@ -73,8 +74,13 @@ extension Hub {
 
     /// Starts a resume: live publications of `stream` are buffered for the
     /// connection until `endResume`.
-    public func beginResume(_ connection: ConnectionID, stream: String, requestID: String?, since: Int64?) {
+    public func beginResume(_ connection: ConnectionID, stream: String, requestID: RequestID?, since: Int64?) {
         seams.begin(connection, stream: stream, requestID: requestID, since: since)
+    }
+
+    /// Whether the connection is resuming `stream` (its replay is being read).
+    public func isResuming(_ connection: ConnectionID, stream: String) -> Bool {
+        seams.isWaiting(connection, stream: stream)
     }
 
     /// Ends the wait and returns it, or nil when it was cancelled (the

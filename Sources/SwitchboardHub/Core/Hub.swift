@@ -36,7 +36,14 @@ public final class Hub {
         var marks: [String: Int64] = [:]
         var droppedFrames = 0
         var badFrames = 0
+        /// Whether `welcome` went out: frames that need it wait in `early`
+        /// until then (the welcome gate may be waiting for the store).
+        var welcomed = false
+        var early: [ClientFrame] = []
     }
+
+    /// Most frames held while a connection's welcome waits.
+    static let earlyFrameCap = 32
 
     var connections: [ConnectionID: Connection] = [:]
     var registry = ChannelRegistry()
@@ -53,6 +60,8 @@ public final class Hub {
     var routes = RouteTable()
     var admissionHooks: [(Admission) -> Void] = []
     var departureHooks: [(ConnectionID, Principal) -> Void] = []
+    var welcomeGate: WelcomeGate?
+    var userChannelResume: ((SubscribeRequest) -> Void)?
     var scheduled: [ScheduledWork] = []
 
     /// A hub with no features; `install` adds them.
@@ -163,7 +172,7 @@ public final class Hub {
         return false
     }
 
-    private func rejectBadFrame(_ id: ConnectionID, _ requestID: String?, _ code: ErrorCode, _ message: String) {
+    private func rejectBadFrame(_ id: ConnectionID, _ requestID: RequestID?, _ code: ErrorCode, _ message: String) {
         metrics.badFrames.increment()
         guard var connection = connections[id] else { return }
         connection.badFrames += 1
@@ -186,19 +195,33 @@ public final class Hub {
         case .ping(let requestID):
             send(ServerFrame.pong(id: requestID, serverTimeMillis: now), to: id)
         case .subscribe(let requestID, let name, let since):
-            guard let principal = requirePrincipal(id, requestID) else { return }
+            guard let principal = requirePrincipal(id, frame) else { return }
             subscribe(id, principal: principal, name: name, since: since, requestID: requestID)
+        case .subscribeMany(let requestID, let entries):
+            guard let principal = requirePrincipal(id, frame) else { return }
+            // In order, each answered as a single subscribe with the frame's id.
+            for entry in entries where connections[id] != nil {
+                subscribe(id, principal: principal, name: entry.channel, since: entry.since, requestID: requestID)
+            }
         case .unsubscribe(let requestID, let name):
-            guard let principal = requirePrincipal(id, requestID) else { return }
+            guard let principal = requirePrincipal(id, frame) else { return }
+            // The same syntax and limit as subscribe: a name that could not
+            // be subscribed is refused, not echoed back.
+            guard channelKind(of: name) != nil else {
+                send(ServerFrame.error(id: requestID, HubError(.badChannel, "unknown or malformed channel"), channel: name), to: id)
+                return
+            }
             if name == ChannelName.user(principal.user) {
-                refuse(HubError(.forbidden, "the user channel cannot be left"), requestID: requestID, on: id)
+                send(
+                    ServerFrame.error(
+                        id: requestID, HubError(.forbidden, "the user channel cannot be left"), channel: name), to: id)
                 return
             }
             registry.unsubscribe(id, from: name)
             seams.end(id, stream: name)
             send(ServerFrame.unsubscribed(id: requestID, channel: name), to: id)
         default:
-            guard let principal = requirePrincipal(id, frame.requestID) else { return }
+            guard let principal = requirePrincipal(id, frame) else { return }
             guard let handler = frameHandlers[frame.typeName] else {
                 rejectBadFrame(id, frame.requestID, .unknownType, "unknown frame type '\(frame.typeName)'")
                 return
@@ -207,9 +230,11 @@ public final class Hub {
         }
     }
 
-    private func subscribe(_ id: ConnectionID, principal: Principal, name: String, since: Int64?, requestID: String?) {
+    private func subscribe(_ id: ConnectionID, principal: Principal, name: String, since: Int64?, requestID: RequestID?) {
         guard let (kind, rest) = channelKind(of: name) else {
-            refuse(HubError(.badChannel, "unknown or malformed channel"), requestID: requestID, on: id)
+            send(
+                ServerFrame.error(id: requestID, HubError(.badChannel, "unknown or malformed channel"), channel: name),
+                to: id)
             return
         }
         let cap = configuration.maxSubscriptionsPerConnection
@@ -217,7 +242,10 @@ public final class Hub {
         // pipelined burst would pass the cap before any of them lands.
         let held = registry.subscriptionCount(of: id) + seams.waitingCount(of: id)
         if held >= cap, !registry.subscribers(of: name).contains(id), !seams.isWaiting(id, stream: name) {
-            refuse(HubError(.tooManySubscriptions, "at most \(cap) subscriptions per connection"), requestID: requestID, on: id)
+            send(
+                ServerFrame.error(
+                    id: requestID, HubError(.tooManySubscriptions, "at most \(cap) subscriptions per connection"),
+                    channel: name), to: id)
             return
         }
         kind.subscribe(
@@ -226,9 +254,26 @@ public final class Hub {
                 requestID: requestID))
     }
 
-    private func requirePrincipal(_ id: ConnectionID, _ requestID: String?) -> Principal? {
-        if let principal = connections[id]?.session.principal { return principal }
-        send(ServerFrame.error(id: requestID, code: .notAuthenticated, message: "authenticate first"), to: id)
+    /// The sender, once welcomed; a frame sent between `auth` and `welcome`
+    /// waits for it (nil), one before `auth` is refused.
+    private func requirePrincipal(_ id: ConnectionID, _ frame: ClientFrame) -> Principal? {
+        guard let connection = connections[id] else { return nil }
+        if let principal = connection.session.principal {
+            if connection.welcomed { return principal }
+            if connection.early.count < Self.earlyFrameCap {
+                connections[id]!.early.append(frame)
+            } else {
+                send(
+                    ServerFrame.error(
+                        id: frame.requestID, code: .rateLimited, message: "wait for welcome", channel: frame.channel),
+                    to: id)
+            }
+            return nil
+        }
+        send(
+            ServerFrame.error(
+                id: frame.requestID, code: .notAuthenticated, message: "authenticate first", channel: frame.channel),
+            to: id)
         return nil
     }
 
@@ -243,7 +288,7 @@ public final class Hub {
         case .admit(let requestID, let principal):
             admit(id, principal, requestID: requestID)
         case .refreshed(let requestID, let principal):
-            send(ServerFrame.refreshed(id: requestID, expiresAt: principal.expiresAtMillis.map { $0 / 1000 }), to: id)
+            send(ServerFrame.refreshed(id: requestID, expiresAt: principal.expiresAtMillis), to: id)
         case .reject(let requestID, let code, let message, let close):
             send(ServerFrame.error(id: requestID, code: code, message: message), to: id)
             if let close { closeConnection(id, close) }
@@ -252,7 +297,7 @@ public final class Hub {
         }
     }
 
-    private func admit(_ id: ConnectionID, _ principal: Principal, requestID: String?) {
+    private func admit(_ id: ConnectionID, _ principal: Principal, requestID: RequestID?) {
         let cap = configuration.maxConnectionsPerUser
         if cap > 0 && connectionsPerUser[principal.user, default: 0] >= cap {
             connections[id]?.session.markClosing()
@@ -263,18 +308,35 @@ public final class Hub {
         connections[id]?.admitted = principal
         authenticatedCount += 1
         metrics.authenticated.record(authenticatedCount)
-        registry.subscribe(id, to: ChannelName.user(principal.user))
         let count = connectionsPerUser[principal.user, default: 0] + 1
         connectionsPerUser[principal.user] = count
-        send(
-            ServerFrame.welcome(
-                id: requestID, connection: String(id), user: principal.user, role: principal.role,
-                expiresAt: principal.expiresAtMillis.map { $0 / 1000 }), to: id)
         if count == 1 {
             store.recordConnect(user: principal.user, role: principal.role, atMillis: clock.nowMillis())
         }
         let admission = Admission(connection: id, principal: principal, requestID: requestID, since: connections[id]?.since)
+        guard let gate = welcomeGate else {
+            welcome(admission, lastNotification: .unknown)
+            return
+        }
+        gate(admission) { [unowned self] last in welcome(admission, lastNotification: last) }
+    }
+
+    /// Sends `welcome` (once), joins the user channel, runs the admission
+    /// hooks, then handles the frames that waited for it.
+    private func welcome(_ admission: Admission, lastNotification: ServerFrame.LastNotification) {
+        let id = admission.connection
+        guard let connection = connections[id], connection.admitted != nil, !connection.welcomed else { return }
+        let principal = admission.principal
+        connections[id]!.welcomed = true
+        connections[id]!.early = []
+        registry.subscribe(id, to: ChannelName.user(principal.user))
+        send(
+            ServerFrame.welcome(
+                id: admission.requestID, connection: String(id), user: principal.user, role: principal.role,
+                expiresAt: principal.expiresAtMillis, lastNotification: lastNotification), to: id)
         for hook in admissionHooks { hook(admission) }
+        let now = clock.nowMillis()
+        for frame in connection.early where connections[id] != nil { handle(frame, from: id, now: now) }
     }
 
     private func closeConnection(_ id: ConnectionID, _ code: CloseCode) {
@@ -324,8 +386,13 @@ public final class Hub {
     }
 
     /// Answers a frame with an error.
-    public func refuse(_ error: HubError, requestID: String?, on connection: ConnectionID) {
+    public func refuse(_ error: HubError, requestID: RequestID?, on connection: ConnectionID) {
         send(ServerFrame.error(id: requestID, error), to: connection)
+    }
+
+    /// Answers a subscribe with an error that names its channel.
+    public func refuse(_ error: HubError, _ request: SubscribeRequest) {
+        send(ServerFrame.error(id: request.requestID, error, channel: request.channel), to: request.connection)
     }
 
     /// Answers an HTTP request that was answered later (nil from its handler).

@@ -81,8 +81,10 @@ extension HTTPResponse {
 
 extension ServerFrame {
     /// The WebSocket rendering of an error: an `error` frame answering `id`.
-    public static func error(id: String?, _ error: HubError) -> OutboundFrame {
-        ServerFrame.error(id: id, code: error.code, message: error.message, retryAfter: error.retryAfterSeconds)
+    /// `channel`: the channel of the subscribe or unsubscribe it answers.
+    public static func error(id: RequestID?, _ error: HubError, channel: String? = nil) -> OutboundFrame {
+        ServerFrame.error(
+            id: id, code: error.code, message: error.message, retryAfter: error.retryAfterSeconds, channel: channel)
     }
 }
 

@@ -44,9 +44,9 @@ public struct Publication: Sendable {
     public var position: StreamPosition?
     /// Who does not get it.
     public var excluding: PublicationExclusion?
-    /// Not delivered at all when any subscriber of `channel` is subscribed
-    /// to (or waiting on) this channel: a notice to a user about a
-    /// conversation one of their devices already watches.
+    /// Not delivered to a subscriber of `channel` that is subscribed to (or
+    /// waiting on) this channel: a notice about a conversation goes to each
+    /// of the user's connections that does not watch it.
     public var unlessWatching: String?
 
     /// A publication.

@@ -10,7 +10,7 @@ public struct StreamSeams: Sendable {
     /// One waiting connection.
     public struct Entry: Sendable {
         /// The request id of the frame that asked to resume.
-        public var requestID: String?
+        public var requestID: RequestID?
         /// The position the client asked to resume after.
         public var since: Int64?
         /// Live frames published while waiting, with their positions.
@@ -24,7 +24,7 @@ public struct StreamSeams: Sendable {
     public init() {}
 
     /// Starts waiting (replaces an earlier wait on the same stream).
-    public mutating func begin(_ connection: ConnectionID, stream: String, requestID: String?, since: Int64?) {
+    public mutating func begin(_ connection: ConnectionID, stream: String, requestID: RequestID?, since: Int64?) {
         byConnection[connection, default: [:]][stream] = Entry(requestID: requestID, since: since)
         byStream[stream, default: []].insert(connection)
     }

@@ -44,7 +44,7 @@ extension Hub {
             throw HubError(.badChannel, "channel must be user:<id> or topic:<name>")
         }
         guard let data = body["data"] else { throw HubError(.missingField, "missing field 'data'") }
-        let frame = ServerFrame.publication(channel: nameText, data: data.bytes, sentAtMicros: clock.nowMicros())
+        let frame = ServerFrame.publication(channel: nameText, data: data.bytes, sentAtMillis: clock.nowMillis())
         guard frame.payloadCount <= configuration.maxPublicationBytes else {
             throw HubError(
                 .payloadTooLarge,

@@ -171,24 +171,36 @@ extension PostgresStore: ChatStore {
         _ id: ConversationID, user: String, before: Int64?, after: Int64?, limit: Int, reply: Reply<[StoredMessage]>
     ) {
         reader.read(
-            { (conn: PGConnection) throws(PostgresError) -> [StoredMessage]? in
+            { (conn: PGConnection) throws(PostgresError) -> Result<[StoredMessage], HubError> in
                 let member = try conn.query("SELECT 1 FROM chat_member($1, $2)", [.int64(id), .text(user)])
-                guard !member.isEmpty else { return nil }
-                if let after {
-                    return try Self.messages(
-                        conn.query(
-                            "SELECT * FROM chat_message_out WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-                            [.int64(id), .int64(after), .int(limit)]))
+                guard !member.isEmpty else {
+                    // A stranger to an existing conversation is refused (403);
+                    // one that does not exist is not found (404).
+                    let exists = try conn.query("SELECT 1 FROM conversations WHERE id = $1", [.int64(id)])
+                    return .failure(exists.isEmpty ? .noSuchConversation : .notAMember)
                 }
-                return try Self.messages(
-                    conn.query(
-                        """
-                        SELECT * FROM chat_message_out
-                        WHERE conversation_id = $1 AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3
-                        """,
-                        [.int64(id), .int64(before), .int(limit)])
-                ).reversed()
-            }, then: { result in reply(result.flatMap { $0.map { .success($0) } ?? .failure(.notAMember) }) })
+                if let after {
+                    // With `before` too: strictly between them, ascending.
+                    return .success(
+                        try Self.messages(
+                            conn.query(
+                                """
+                                SELECT * FROM chat_message_out
+                                WHERE conversation_id = $1 AND seq > $2 AND ($4::bigint IS NULL OR seq < $4)
+                                ORDER BY seq LIMIT $3
+                                """,
+                                [.int64(id), .int64(after), .int(limit), .int64(before)])))
+                }
+                return .success(
+                    try Self.messages(
+                        conn.query(
+                            """
+                            SELECT * FROM chat_message_out
+                            WHERE conversation_id = $1 AND ($2::bigint IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3
+                            """,
+                            [.int64(id), .int64(before), .int(limit)])
+                    ).reversed())
+            }, then: { result in reply(result.flatMap { $0 }) })
     }
 
     /// A message from the columns of `chat_message_out` (migration 11), each name after `prefix`.

@@ -20,6 +20,13 @@ extension PostgresLink {
         while !isStopped {
             do throws(PostgresError) {
                 let conn = try PGConnection(conninfo)
+                // A transaction that NOTIFYs holds PostgreSQL's one notify
+                // lock through its commit's WAL flush, so every notifying
+                // commit (the chat writers' announcements too) waits for the
+                // one before. These commits store nothing (a payload row by
+                // reference is read only after the notification that names
+                // it): they need not wait for the flush.
+                try conn.query("SET synchronous_commit = off")
                 backoff = 0.05
                 condition.lock()
                 senderMustCheck = false

@@ -135,6 +135,15 @@ extension PostgresStore: NotificationStore {
             }, reply: reply)
     }
 
+    public func newestNotificationID(user: String, reply: Reply<Int64>) {
+        reader.read(
+            { (conn: PGConnection) throws(PostgresError) -> Int64 in
+                try conn.query(
+                    "SELECT COALESCE(max(id), 0) AS newest FROM notifications WHERE user_id = $1", [.text(user)]
+                ).first?.int64("newest") ?? 0
+            }, reply: reply)
+    }
+
     // MARK: Transitional, for Market's statements until its slice reads typed rows
 
     /// A notification record (market_notification_record, migration 10).

@@ -2,6 +2,7 @@
 // libwebsockets, so end-to-end tests can also send what a good client never
 // would (binary, oversize and fragmented frames, floods).
 import Foundation
+import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,6 +24,9 @@ final class WebSocketTestClient: @unchecked Sendable {
     private var closeAnswered = false
     /// Answer the server's close frame with ours (a conforming client does).
     var answersClose = true
+    /// Whether the connection speaks switchboard.v1 (not echo): then every
+    /// text frame received is checked against its schema (FrameSchemas).
+    private var checksFrames = true
 
     init(
         port: Int, path: String = "/", headers: [String: String] = [:], subprotocol: String? = "switchboard.v1",
@@ -43,6 +47,8 @@ final class WebSocketTestClient: @unchecked Sendable {
                 let statusLine = head.split(separator: "\r\n").first ?? ""
                 handshakeStatus = Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
                 guard handshakeStatus == 101 else { throw TestClientError.handshake(head) }
+                let chosen = parseHTTPHead(ArraySlice(head.utf8)).headers["sec-websocket-protocol"]
+                checksFrames = chosen == nil || chosen == "switchboard.v1"
                 return
             }
             try fill(until: deadline)
@@ -86,8 +92,9 @@ final class WebSocketTestClient: @unchecked Sendable {
     func sendBinary(_ bytes: [UInt8]) throws { try sendFrame(opcode: 2, payload: bytes) }
 
     /// The next data or close message; answers pings, and a close with a
-    /// close (RFC 6455 §5.5.1), by itself.
-    func receive(timeout: TimeInterval = 10) throws -> WSMessage {
+    /// close (RFC 6455 §5.5.1), by itself. A text frame that breaks its
+    /// schema records an issue at `sourceLocation`.
+    func receive(timeout: TimeInterval = 10, sourceLocation: SourceLocation = #_sourceLocation) throws -> WSMessage {
         let deadline = Date().addingTimeInterval(timeout)
         var fragments: [UInt8] = []
         var messageOpcode: UInt8 = 0
@@ -109,7 +116,11 @@ final class WebSocketTestClient: @unchecked Sendable {
                 if opcode != 0 { messageOpcode = opcode }
                 fragments += payload
                 if fin {
-                    return messageOpcode == 2 ? .binary(fragments) : .text(String(decoding: fragments, as: UTF8.self))
+                    if messageOpcode == 2 { return .binary(fragments) }
+                    let text = String(decoding: fragments, as: UTF8.self)
+                    // Every frame any end-to-end test receives meets its schema.
+                    if checksFrames { FrameSchemas.check(text, sourceLocation: sourceLocation) }
+                    return .text(text)
                 }
             }
         }
@@ -135,27 +146,33 @@ final class WebSocketTestClient: @unchecked Sendable {
     }
 
     /// The next text message parsed as a JSON object (fails the caller otherwise).
-    func receiveJSON(timeout: TimeInterval = 10) throws -> [String: Any] {
-        guard case .text(let text) = try receive(timeout: timeout),
+    func receiveJSON(timeout: TimeInterval = 10, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+        guard case .text(let text) = try receive(timeout: timeout, sourceLocation: sourceLocation),
             let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
         else { throw TestClientError.closed }
         return object
     }
 
     /// Skips frames until one of `type` arrives.
-    func receive(type: String, timeout: TimeInterval = 10) throws -> [String: Any] {
+    func receive(type: String, timeout: TimeInterval = 10, sourceLocation: SourceLocation = #_sourceLocation) throws
+        -> [String: Any]
+    {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
-            let frame = try receiveJSON(timeout: max(0.01, deadline.timeIntervalSinceNow))
+            let frame = try receiveJSON(timeout: max(0.01, deadline.timeIntervalSinceNow), sourceLocation: sourceLocation)
             if frame["type"] as? String == type { return frame }
         }
     }
 
     /// Reads until the close frame; returns its code.
-    func receiveClose(timeout: TimeInterval = 10) throws -> UInt16 {
+    func receiveClose(timeout: TimeInterval = 10, sourceLocation: SourceLocation = #_sourceLocation) throws -> UInt16 {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
-            if case .close(let code, _) = try receive(timeout: max(0.01, deadline.timeIntervalSinceNow)) { return code }
+            if case .close(let code, _) = try receive(
+                timeout: max(0.01, deadline.timeIntervalSinceNow), sourceLocation: sourceLocation)
+            {
+                return code
+            }
         }
     }
 }

@@ -31,6 +31,20 @@ import Testing
         #expect(back.unlessWatching == "conversation:8")
     }
 
+    @Test func aNodeKnowsItsOwnMessagesByTheirFirstBytesAndNoOtherNodes() {
+        let publication = Publication(channel: "topic:x", frame: frame("{}"))
+        let fromNode1 = ClusterEnvelope.publication(publication).encoded(origin: "node1", sentMicros: 9)
+        let control = ClusterEnvelope.control(topic: "presence", .object([:])).encoded(origin: "node1", sentMicros: 9)
+        #expect(fromNode1.starts(with: ClusterEnvelope.originPrefix("node1")))
+        #expect(control.starts(with: ClusterEnvelope.originPrefix("node1")))
+        // A name that starts like another node's is another node.
+        #expect(!fromNode1.starts(with: ClusterEnvelope.originPrefix("node")))
+        let fromNode10 = ClusterEnvelope.publication(publication).encoded(origin: "node10", sentMicros: 9)
+        #expect(!fromNode10.starts(with: ClusterEnvelope.originPrefix("node1")))
+        let quoted = ClusterEnvelope.publication(publication).encoded(origin: "a\"b", sentMicros: 9)
+        #expect(quoted.starts(with: ClusterEnvelope.originPrefix("a\"b")))
+    }
+
     @Test func aConnectionExclusionStaysOnItsNode() throws {
         let publication = Publication(channel: "user:bob", frame: frame("{}"), excluding: .connection(5))
         let received = try #require(

@@ -34,7 +34,7 @@ import SwitchboardHubTesting
         f.notes.flush()
         let done = f.transport.frames(to: 1).first { $0["type"] == .string("subscribed") }
         #expect(done?["recovered"] == .bool(false))
-        #expect(done?["last_id"] == .int(2))
+        #expect(done?["last_id"] == .string("2"))
         f.hub.feature(NotificationsFeature.self)!.publish([f.notes.commit("bob")])
         let ids = f.transport.frames(to: 1).filter { $0["type"] == .string("notification") }.compactMap {
             $0["notification_id"]?.stringValue

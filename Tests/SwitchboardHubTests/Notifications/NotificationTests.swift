@@ -26,7 +26,7 @@ import SwitchboardHubTesting
         #expect(notes(f, 1).prefix(2).allSatisfy { $0["replay"] == .bool(true) })
         #expect(notes(f, 1).last?["replay"] == nil)
         let done = f.transport.frames(to: 1).first { $0["type"] == .string("subscribed") }
-        #expect(done?["last_id"] == .int(2))
+        #expect(done?["last_id"] == .string("2"))
         #expect(done?["recovered"] == .bool(true))
         let order = f.transport.types(to: 1).filter { $0 == "notification" || $0 == "subscribed" }
         #expect(order == ["notification", "notification", "subscribed", "notification"])
@@ -62,7 +62,7 @@ import SwitchboardHubTesting
         #expect(notes(f, 1).isEmpty)
         let done = f.transport.frames(to: 1).first { $0["type"] == .string("subscribed") }
         #expect(done?["recovered"] == .bool(false))
-        #expect(done?["last_id"] == .int(0))
+        #expect(done?["last_id"] == .string("0"))
     }
 
     func notify(_ f: HubFixture, _ body: String, key: String? = nil, auth: String? = nil, id: HTTPRequestID) -> HTTPResponse? {
@@ -130,7 +130,7 @@ import SwitchboardHubTesting
             Issue.record("no list")
         }
         #expect(list?["unread_count"] == .int(2))
-        #expect(list?["last_id"] == .int(3))
+        #expect(list?["last_id"] == .string("3"))
         let empty = get(f, "/v1/notifications", query: ["after": "3"], as: "bob", id: 2).flatMap { try? JSON.parse($0.body) }
         #expect(empty?["last_id"] == .null)
         for (n, query) in [["after": "-1"], ["limit": "0"], ["limit": "201"], ["limit": "x"], ["unread": "yes"]].enumerated() {

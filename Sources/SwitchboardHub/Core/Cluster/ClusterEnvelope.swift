@@ -6,7 +6,7 @@
 import SwitchboardWire
 
 /// A message between nodes.
-enum ClusterEnvelope {
+enum ClusterEnvelope: Sendable {
     /// A publication for the subscribers on every other node.
     case publication(Publication)
     /// A message between the nodes' features (presence heartbeats).
@@ -15,7 +15,18 @@ enum ClusterEnvelope {
     /// Longest channel, stream, user or topic name a header may carry.
     static let maxNameBytes = 512
 
-    /// The envelope as link text. `origin` lets a node skip its own
+    /// The first bytes of every message `origin` sends: a node skips its
+    /// own messages by them without parsing anything.
+    static func originPrefix(_ origin: String) -> [UInt8] {
+        var header = JSONWriter(capacity: 32)
+        header.raw("{")
+        header.key("o", first: true)
+        header.string(origin)
+        header.raw(",")
+        return header.bytes
+    }
+
+    /// The envelope as link text (it starts with `originPrefix(origin)`). `origin` lets a node skip its own
     /// messages; `sentMicros` measures the link's lag.
     func encoded(origin: String, sentMicros: Int64) -> [UInt8] {
         var header = JSONWriter(capacity: 160)
@@ -61,7 +72,7 @@ enum ClusterEnvelope {
     }
 
     /// A decoded message with who sent it and when.
-    struct Received {
+    struct Received: Sendable {
         var origin: String
         var sentMicros: Int64
         var envelope: ClusterEnvelope

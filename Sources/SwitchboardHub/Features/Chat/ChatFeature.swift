@@ -113,7 +113,7 @@ public final class ChatFeature: HubFeature {
         let snapshot: ConversationSnapshot
         switch result {
         case .failure(let error):
-            hub.refuse(error, requestID: pending.requestID, on: id)
+            hub.send(ServerFrame.error(id: pending.requestID, error, channel: channel), to: id)
             return
         case .success(let s): snapshot = s
         }
@@ -147,7 +147,7 @@ public final class ChatFeature: HubFeature {
 
     /// Who asked, and so gets the answer: a connection's frame or a REST request.
     enum Asker: Sendable {
-        case frame(ConnectionID, requestID: String?)
+        case frame(ConnectionID, requestID: RequestID?)
         case request(HTTPRequestID)
 
         var connection: ConnectionID? { if case .frame(let id, _) = self { id } else { nil } }
@@ -207,8 +207,8 @@ public final class ChatFeature: HubFeature {
     }
 
     /// A committed message: to the conversation's subscribers (at its place
-    /// in the stream), and a notice to each member none of whose devices
-    /// watches the conversation.
+    /// in the stream), and a notice to each member's connections that do
+    /// not watch the conversation.
     private func publish(_ message: NewMessage, _ outcome: SendOutcome, from sender: ConnectionID?) {
         let channel = ConversationChannel.name(outcome.conversation)
         tookPart(message.sender, members: outcome.members)

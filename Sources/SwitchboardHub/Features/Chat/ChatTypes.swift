@@ -88,6 +88,8 @@ public struct ConversationSnapshot: Sendable, Equatable {
 extension HubError {
     /// Not a member, or no such conversation (indistinguishable on purpose).
     public static let notAMember = HubError(.forbidden, "not a member of this conversation")
+    /// The conversation does not exist.
+    public static let noSuchConversation = HubError(.notFound, "no such conversation")
     /// The sender's client_msg_id is already stored for another conversation
     /// or another content (kind + body): nothing was written.
     public static let clientMessageIDReused = HubError(

@@ -105,6 +105,8 @@ public protocol NotificationStore: AnyObject {
     /// Notifications after `since` for a replay (at most `limit`), with the
     /// user's newest notification id.
     func notificationsSince(user: String, since: Int64, limit: Int, reply: Reply<MissedNotifications>)
+    /// The user's newest notification id (0 when they have none).
+    func newestNotificationID(user: String, reply: Reply<Int64>)
 }
 
 extension NotifyRequest {

@@ -39,16 +39,66 @@ public final class NotificationsFeature: HubFeature {
         hub.route("POST", "/v1/notifications/read", caller: .user) { [unowned self] call throws(HubError) in
             try markReadRoute(call)
         }
-        hub.onAdmission { [unowned self] admission in
-            guard let since = admission.since else { return }
-            guard since >= 0 else {
-                hub.refuse(
-                    HubError(.badRequest, "'since' must be a notification id (an integer ≥ 0)"),
-                    requestID: admission.requestID, on: admission.connection)
+        hub.gateWelcome { [unowned self] admission, welcome in admit(admission, welcome) }
+        hub.resumeUserChannel { [unowned self] request in
+            resume(request.connection, user: request.principal.user, since: request.since ?? 0, requestID: request.requestID)
+        }
+        hub.onDeparture { [unowned self] connection, _ in
+            queuedResumes[connection] = nil
+            heldWelcomes[connection] = nil
+        }
+    }
+
+    /// Resumes asked while another resume of the same connection's stream
+    /// was being read: each runs after the one before it, so each is
+    /// answered once and no live notification is lost between them.
+    private var queuedResumes: [ConnectionID: [(requestID: RequestID?, since: Int64)]] = [:]
+
+    // MARK: Welcome
+
+    /// The welcomes waiting for the newest notification id, per connection.
+    private var heldWelcomes: [ConnectionID: (ServerFrame.LastNotification) -> Void] = [:]
+
+    /// Reads the user's newest notification for `welcome`. Live
+    /// notifications committed meanwhile wait at the stream's seam: after
+    /// `welcome` they go out past that id (none lost, none twice), or the
+    /// replay asked with `since` takes them over.
+    private func admit(_ admission: Admission, _ welcome: @escaping (ServerFrame.LastNotification) -> Void) {
+        let id = admission.connection
+        let user = admission.principal.user
+        hub.beginResume(id, stream: Self.stream(user), requestID: admission.requestID, since: admission.since)
+        heldWelcomes[id] = welcome
+        store.newestNotificationID(
+            user: user,
+            reply: Reply(on: hub.loop, to: self) { me, result in
+                me.welcomed(admission, result)
+            })
+    }
+
+    private func welcomed(_ admission: Admission, _ result: Result<Int64, HubError>) {
+        let id = admission.connection
+        let user = admission.principal.user
+        guard let welcome = heldWelcomes.removeValue(forKey: id), hub.isResuming(id, stream: Self.stream(user)) else {
+            return  // it left
+        }
+        var newest: Int64 = 0
+        switch result {
+        case .success(0): welcome(.none)
+        case .success(let last): welcome(.id(last)); newest = last
+        case .failure: welcome(.unknown)
+        }
+        if let since = admission.since {
+            if since >= 0 {
+                readReplay(id, user: user, since: since)
                 return
             }
-            beginReplay(admission.connection, user: admission.principal.user, since: since, requestID: admission.requestID)
+            hub.refuse(
+                HubError(.badRequest, "'since' must be a notification id (a string of digits or an integer ≥ 0)"),
+                requestID: admission.requestID, on: id)
         }
+        guard let pending = hub.endResume(id, stream: Self.stream(user)) else { return }
+        hub.completeResume(id, stream: Self.stream(user), pending, deliveredUpTo: newest)
+        startQueuedResume(id, user: user)
     }
 
     /// The ordered stream of a user's notifications (ids increase with commits).
@@ -87,10 +137,27 @@ public final class NotificationsFeature: HubFeature {
         }
     }
 
-    // MARK: Replay on connect
+    // MARK: Replay on connect and on subscribe
 
-    private func beginReplay(_ id: ConnectionID, user: String, since: Int64, requestID: String?) {
+    /// `subscribe` to the caller's `user:` channel with `since`: the same
+    /// catch-up as `auth`'s `since`, after any resume still being read.
+    private func resume(_ id: ConnectionID, user: String, since: Int64, requestID: RequestID?) {
+        if hub.isResuming(id, stream: Self.stream(user)) {
+            queuedResumes[id, default: []].append((requestID, since))
+            return
+        }
         hub.beginResume(id, stream: Self.stream(user), requestID: requestID, since: since)
+        readReplay(id, user: user, since: since)
+    }
+
+    private func startQueuedResume(_ id: ConnectionID, user: String) {
+        guard var queue = queuedResumes[id], !queue.isEmpty else { return }
+        let next = queue.removeFirst()
+        queuedResumes[id] = queue.isEmpty ? nil : queue
+        resume(id, user: user, since: next.since, requestID: next.requestID)
+    }
+
+    private func readReplay(_ id: ConnectionID, user: String, since: Int64) {
         store.notificationsSince(
             user: user, since: since, limit: Self.replayCap + 1,
             reply: Reply(on: hub.loop, to: self) { me, result in
@@ -131,6 +198,7 @@ public final class NotificationsFeature: HubFeature {
         // The seam: what was committed while the replay was read and is not
         // in it goes out now, in order, once.
         hub.completeResume(id, stream: Self.stream(user), pending, deliveredUpTo: last)
+        startQueuedResume(id, user: user)
     }
 
     // MARK: Routes
@@ -165,7 +233,7 @@ public final class NotificationsFeature: HubFeature {
         let query = call.request.query
         var after: Int64?
         if let text = query["after"] {
-            guard let value = Int64(text), value >= 0 else { throw HubError(.badRequest, "'after' must be a notification id") }
+            guard let value = NotificationID.parse(text) else { throw HubError(.badRequest, "'after' must be a notification id") }
             after = value
         }
         let limit = query["limit"].map { Int($0) ?? 0 } ?? 50
@@ -193,7 +261,7 @@ public final class NotificationsFeature: HubFeature {
         }
         w.raw("]")
         w.key("unread_count"); w.int(Int64(page.unread))
-        w.key("last_id"); if let last = page.items.last { w.int(last.id) } else { w.raw("null") }
+        w.key("last_id"); if let last = page.items.last { w.string(String(last.id)) } else { w.raw("null") }
         w.raw("}")
         return HTTPResponse(status: 200, body: w.bytes)
     }
@@ -204,13 +272,13 @@ public final class NotificationsFeature: HubFeature {
         var ids: [Int64]?
         var upTo: Int64?
         if case .array(let list)? = body["ids"] {
-            let values = list.compactMap { $0.intValue ?? $0.stringValue.flatMap { Int64($0) } }
+            let values = list.compactMap(NotificationID.read)
             guard values.count == list.count, !values.isEmpty, values.count <= 1000 else {
                 throw HubError(.badRequest, "'ids' must be 1 to 1,000 notification ids")
             }
             ids = values
         } else if let field = body["up_to"] {
-            guard let value = field.intValue ?? field.stringValue.flatMap({ Int64($0) }), value > 0 else {
+            guard let value = NotificationID.read(field), value > 0 else {
                 throw HubError(.badRequest, "'up_to' must be a notification id")
             }
             upTo = value

@@ -159,7 +159,7 @@ public final class PresenceFeature: HubFeature {
 
     /// Who asked: a `presence` frame, or GET /v1/presence.
     private enum Asker: Sendable {
-        case frame(ConnectionID, requestID: String?)
+        case frame(ConnectionID, requestID: RequestID?)
         case request(HTTPRequestID)
     }
 

@@ -72,7 +72,7 @@ public final class ScansFeature: HubFeature {
                 reply: Reply(on: hub.loop, to: self) { me, result in me.codeSnapshotArrived(qr, result) })
         case .owner(let owner):
             guard owner == request.principal.user || request.principal.isAdmin else {
-                hub.refuse(Self.notTheOwner, requestID: request.requestID, on: request.connection)
+                hub.refuse(Self.notTheOwner, request)
                 return
             }
             if board.owners[owner] == .loaded {
@@ -97,7 +97,7 @@ public final class ScansFeature: HubFeature {
         case .success(nil):
             board.abandon(qr: qr)
             for waiter in waiters {
-                hub.refuse(HubError(.notFound, "no such QR code"), requestID: waiter.requestID, on: waiter.connection)
+                hub.refuse(HubError(.notFound, "no such QR code"), waiter)
             }
         case .failure(let error):
             board.abandon(qr: qr)
@@ -121,14 +121,14 @@ public final class ScansFeature: HubFeature {
     /// internal error, anything else is worth a retry.
     private func refuse(_ waiter: SubscribeRequest, _ error: HubError) {
         let code: ErrorCode = error.code == .internalError ? .internalError : .unavailable
-        hub.refuse(HubError(code, "counters unavailable; retry later"), requestID: waiter.requestID, on: waiter.connection)
+        hub.refuse(HubError(code, "counters unavailable; retry later"), waiter)
     }
 
     /// Authorizes, subscribes and sends the current counters at once.
     private func admit(_ request: SubscribeRequest, channel: ScanChannel, owner: String) {
         guard hub.isOpen(request.connection) else { return }
         guard owner == request.principal.user || request.principal.isAdmin else {
-            hub.refuse(Self.notTheOwner, requestID: request.requestID, on: request.connection)
+            hub.refuse(Self.notTheOwner, request)
             return
         }
         hub.confirm(request)
