@@ -74,6 +74,10 @@ import Testing
         #expect(bLog.messages.map(\.seq) == Array(1...30))
         #expect(aLog.acks.map(\.clientMsgID).sorted() == (0..<30).map { "k\($0)" }.sorted())
         #expect(await a.pendingMessages.isEmpty)
+        // Resumed with the batch `subscribe` of revision 2 (not one frame per channel).
+        let revisions = (await a.hubRevision, await b.hubRevision)
+        #expect(revisions == (2, 2))
+        if texts(bLog, conversation) != expected { print("bob's events:", bLog.all) }
         await a.stop()
         await b.stop()
     }
