@@ -521,8 +521,17 @@ export class Switchboard {
   // ---- chat ---------------------------------------------------------------
 
   #onMessage(frame) {
-    const held = this.#held.get("conversation:" + frame.conversation);
+    const channel = "conversation:" + frame.conversation;
+    const held = this.#held.get(channel);
     if (held) return held.push(frame);
+    // A hole before this seq (in a cluster, a node repairing what its link
+    // lost delivers it late): page it from REST while live frames wait,
+    // rather than move the cursor past messages then dropped as seen.
+    const cursor = this.#seq.get(frame.conversation);
+    if (cursor !== undefined && frame.seq > cursor + 1) {
+      this.#fillGap(channel, (generation) => this.#pageMessages(frame.conversation, generation));
+      return this.#held.get(channel).push(frame);
+    }
     this.#deliverMessage(frame);
   }
 
